@@ -1,0 +1,153 @@
+//! From YAML documents to typed resources, reporting every document that does not fit.
+
+use serde::de::DeserializeOwned;
+
+use super::diag::{Reporter, Site};
+use super::model::{Envelope, Kind, Resource, Spec};
+use super::source::Document;
+
+/// The namespace of a resource that names none.
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// Istio kinds that only configure a mesh: accepted with a warning, then ignored.
+const MESH_ONLY_KINDS: &[&str] = &[
+    "Sidecar",
+    "PeerAuthentication",
+    "RequestAuthentication",
+    "AuthorizationPolicy",
+    "Telemetry",
+    "EnvoyFilter",
+    "ProxyConfig",
+    "WorkloadEntry",
+    "WorkloadGroup",
+];
+
+/// Types every document; documents that fail are reported and skipped.
+pub fn resources(documents: &[Document], reporter: &mut Reporter) -> Vec<Resource> {
+    documents
+        .iter()
+        .enumerate()
+        .filter_map(|(index, document)| resource(index, document, reporter))
+        .collect()
+}
+
+fn resource(index: usize, document: &Document, reporter: &mut Reporter) -> Option<Resource> {
+    let anonymous = Site {
+        document: index,
+        resource: String::new(),
+    };
+    let envelope: Envelope = typed(document.value.clone(), "", &anonymous, reporter)?;
+    let Some(kind_name) = envelope.kind.as_deref() else {
+        reporter.error(&anonymous, "kind", "missing field `kind`");
+        return None;
+    };
+    let name = envelope.metadata.name.clone().unwrap_or_default();
+    let site = Site {
+        document: index,
+        resource: if name.is_empty() {
+            kind_name.to_string()
+        } else {
+            format!("{kind_name}/{name}")
+        },
+    };
+    let Some(kind) = Kind::from_name(kind_name) else {
+        if MESH_ONLY_KINDS.contains(&kind_name) {
+            reporter.warn(
+                &site,
+                "kind",
+                format!("{kind_name} only configures a service mesh; ignored"),
+            );
+        } else {
+            reporter.error(
+                &site,
+                "kind",
+                format!(
+                    "unknown kind {kind_name:?}: expected Gateway, VirtualService, DestinationRule, ServiceEntry or WasmPlugin"
+                ),
+            );
+        }
+        return None;
+    };
+    check_api_version(kind, envelope.api_version.as_deref(), &site, reporter);
+    if name.is_empty() {
+        reporter.error(&site, "metadata.name", "missing field `name`");
+    }
+    let spec = &envelope.spec;
+    let spec = match kind {
+        Kind::Gateway => Spec::Gateway(typed(spec.clone(), "spec", &site, reporter)?),
+        Kind::VirtualService => Spec::VirtualService(typed(spec.clone(), "spec", &site, reporter)?),
+        Kind::DestinationRule => {
+            Spec::DestinationRule(typed(spec.clone(), "spec", &site, reporter)?)
+        }
+        Kind::ServiceEntry => Spec::ServiceEntry(typed(spec.clone(), "spec", &site, reporter)?),
+        Kind::WasmPlugin => Spec::WasmPlugin(typed(spec.clone(), "spec", &site, reporter)?),
+    };
+    Some(Resource {
+        name,
+        namespace: envelope
+            .metadata
+            .namespace
+            .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string()),
+        spec,
+        document: index,
+    })
+}
+
+fn check_api_version(kind: Kind, api_version: Option<&str>, site: &Site, reporter: &mut Reporter) {
+    let accepted = || {
+        kind.versions()
+            .iter()
+            .map(|v| format!("{}/{v}", kind.group()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match api_version {
+        None => reporter.error(
+            site,
+            "apiVersion",
+            format!("missing field `apiVersion`: expected one of {}", accepted()),
+        ),
+        Some(version) => {
+            let known = version
+                .split_once('/')
+                .is_some_and(|(group, v)| group == kind.group() && kind.versions().contains(&v));
+            if !known {
+                reporter.error(
+                    site,
+                    "apiVersion",
+                    format!(
+                        "{kind} does not exist in {version:?}: expected one of {}",
+                        accepted()
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Deserializes `value` as `T`, reporting the failing field's path under `prefix`.
+fn typed<T: DeserializeOwned>(
+    value: serde_yaml::Value,
+    prefix: &str,
+    site: &Site,
+    reporter: &mut Reporter,
+) -> Option<T> {
+    let value = if value.is_null() && !prefix.is_empty() {
+        serde_yaml::Value::Mapping(Default::default())
+    } else {
+        value
+    };
+    match serde_path_to_error::deserialize(value) {
+        Ok(typed) => Some(typed),
+        Err(error) => {
+            let inner = error.path().to_string();
+            let path = match (prefix.is_empty(), inner.as_str()) {
+                (_, ".") => prefix.to_string(),
+                (true, _) => inner.clone(),
+                (false, _) => format!("{prefix}.{inner}"),
+            };
+            reporter.error(site, path, error.into_inner().to_string());
+            None
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! Cross-resource checks and Istio's defaults: typed resources in, [`ResolvedConfig`] out.
+
+mod checks;
+mod destinations;
+mod gateways;
+mod listeners;
+mod plugins;
+mod routes;
+mod services;
+mod tls;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::diag::{Reporter, Site};
+use super::model::{Resource, Spec};
+use super::resolved::ResolvedConfig;
+
+/// A typed spec and where it came from.
+pub struct Input<'a, T> {
+    pub spec: &'a T,
+    pub name: &'a str,
+    pub namespace: &'a str,
+    pub site: Site,
+}
+
+impl<T> Input<'_, T> {
+    /// `namespace/name`.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+/// What the resolver needs to know about the file's surroundings.
+pub struct Context<'a> {
+    /// The config file's folder: relative paths in the config are relative to it.
+    pub base_dir: &'a Path,
+}
+
+impl Context<'_> {
+    /// `file` relative to the config's folder (absolute paths stay as they are).
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.base_dir.join(file)
+    }
+}
+
+/// Checks every resource against the others and applies Istio's defaults.
+pub fn resolve(
+    resources: &[Resource],
+    ctx: &Context<'_>,
+    reporter: &mut Reporter,
+) -> ResolvedConfig {
+    let mut seen: BTreeMap<(String, String), ()> = BTreeMap::new();
+    let mut unique = Vec::new();
+    for resource in resources {
+        let site = site(resource);
+        let key = (
+            resource.kind().to_string(),
+            format!("{}/{}", resource.namespace, resource.name),
+        );
+        if seen.insert(key, ()).is_some() {
+            reporter.error(
+                &site,
+                "metadata.name",
+                format!(
+                    "{} {}/{} is defined twice",
+                    resource.kind(),
+                    resource.namespace,
+                    resource.name
+                ),
+            );
+            continue;
+        }
+        unique.push(resource);
+    }
+    macro_rules! inputs {
+        ($variant:ident) => {
+            unique
+                .iter()
+                .filter_map(|r| match &r.spec {
+                    Spec::$variant(spec) => Some(Input {
+                        spec: spec.as_ref(),
+                        name: &r.name,
+                        namespace: &r.namespace,
+                        site: site(r),
+                    }),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+    }
+    let gateway_inputs = inputs!(Gateway);
+    let service_inputs = inputs!(ServiceEntry);
+    let rule_inputs = inputs!(DestinationRule);
+    let route_inputs = inputs!(VirtualService);
+    let plugin_inputs = inputs!(WasmPlugin);
+
+    let gateways = gateways::resolve(&gateway_inputs, ctx, reporter);
+    let services = services::resolve(&service_inputs, reporter);
+    let (clusters, subsets) = destinations::resolve(&rule_inputs, &services, ctx, reporter);
+    let targets = routes::Targets {
+        gateways: &gateways,
+        services: &services,
+        subsets: &subsets,
+    };
+    let bound = routes::resolve(&route_inputs, &targets, reporter);
+    let listeners = listeners::build(&gateways, &bound, reporter);
+    let attachable = plugins::Attachable {
+        gateways: gateways.keys().cloned().collect(),
+        virtual_services: route_inputs
+            .iter()
+            .map(|vs| {
+                let names = vs
+                    .spec
+                    .http
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| r.name.clone().unwrap_or_else(|| format!("{}.{i}", vs.name)))
+                    .collect();
+                (vs.key(), names)
+            })
+            .collect(),
+        service_entries: service_inputs
+            .iter()
+            .map(|se| (se.key(), se.spec.hosts.clone()))
+            .collect(),
+    };
+    let plugins = plugins::resolve(&plugin_inputs, &attachable, ctx, reporter);
+    ResolvedConfig {
+        listeners,
+        clusters,
+        plugins,
+    }
+}
+
+fn site(resource: &Resource) -> Site {
+    Site {
+        document: resource.document,
+        resource: format!("{}/{}", resource.kind(), resource.name),
+    }
+}

@@ -1,0 +1,99 @@
+//! Reading PEM certificate chains and private keys, with errors that say what is wrong.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::CertifiedKey;
+
+/// Why a TLS file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsFileError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} holds no PEM certificate")]
+    NoCertificate { path: PathBuf },
+    #[error("{path} holds no PEM private key (PKCS#1, PKCS#8 or SEC1)")]
+    NoKey { path: PathBuf },
+    #[error("{path}: {source}")]
+    Invalid {
+        path: PathBuf,
+        source: rustls::Error,
+    },
+    #[error("private key {key} does not match certificate {certificate}")]
+    Mismatch { certificate: PathBuf, key: PathBuf },
+}
+
+fn open(path: &Path) -> Result<BufReader<File>, TlsFileError> {
+    File::open(path)
+        .map(BufReader::new)
+        .map_err(|source| TlsFileError::Read {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// Every certificate in a PEM file, in order.
+pub fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsFileError> {
+    let certs = rustls_pemfile::certs(&mut open(path)?)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|source| TlsFileError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+    if certs.is_empty() {
+        return Err(TlsFileError::NoCertificate {
+            path: path.to_owned(),
+        });
+    }
+    Ok(certs)
+}
+
+/// The first private key in a PEM file.
+pub fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsFileError> {
+    rustls_pemfile::private_key(&mut open(path)?)
+        .map_err(|source| TlsFileError::Read {
+            path: path.to_owned(),
+            source,
+        })?
+        .ok_or_else(|| TlsFileError::NoKey {
+            path: path.to_owned(),
+        })
+}
+
+/// A certificate chain and its key, checked to belong together.
+pub fn certified_key(
+    certificate: &Path,
+    key: &Path,
+    provider: &CryptoProvider,
+) -> Result<Arc<CertifiedKey>, TlsFileError> {
+    let chain = certificates(certificate)?;
+    let der = private_key(key)?;
+    let signing_key = provider
+        .key_provider
+        .load_private_key(der)
+        .map_err(|source| TlsFileError::Invalid {
+            path: key.to_owned(),
+            source,
+        })?;
+    let certified = CertifiedKey::new(chain, signing_key);
+    match certified.keys_match() {
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {
+            Ok(Arc::new(certified))
+        }
+        Err(rustls::Error::InconsistentKeys(_)) => Err(TlsFileError::Mismatch {
+            certificate: certificate.to_owned(),
+            key: key.to_owned(),
+        }),
+        Err(source) => Err(TlsFileError::Invalid {
+            path: certificate.to_owned(),
+            source,
+        }),
+    }
+}

@@ -1,0 +1,4 @@
+//! TLS material: PEM files and cipher-suite names.
+
+pub mod files;
+pub mod suites;

@@ -1,0 +1,101 @@
+//! `portcullis validate` on the config corpus: Istio's documented examples are valid, and
+//! every invalid config fails with exactly the errors in its snapshot.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// A folder with every corpus file, generated certificates and a stand-in plugin file,
+/// so that paths in the corpus resolve and messages carry short relative paths.
+fn fixture() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        support::certs::write_test_certs(dir.path(), &["ext-host.example.com", "*.example.com"]);
+        std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
+        std::fs::write(
+            dir.path().join("plugins/tagger.wasm"),
+            "portcullis test plugin\n",
+        )
+        .unwrap();
+        for kind in ["valid", "invalid"] {
+            for entry in std::fs::read_dir(corpus().join(kind)).unwrap() {
+                let path = entry.unwrap().path();
+                std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+            }
+        }
+        dir
+    })
+    .path()
+}
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/config")
+}
+
+#[test]
+fn istio_examples_are_valid() {
+    insta::glob!("config/valid/*.yaml", |path| {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let output = support::validate(fixture(), name);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{name} is invalid:\n{stderr}");
+        let errors: Vec<&str> = stderr
+            .lines()
+            .filter(|l| !l.contains(": warning: "))
+            .collect();
+        assert!(errors.is_empty(), "{name}: unexpected output:\n{stderr}");
+        assert!(String::from_utf8_lossy(&output.stdout).contains(": valid ("));
+    });
+}
+
+#[test]
+fn invalid_configs_report_located_errors() {
+    insta::glob!("config/invalid/*.yaml", |path| {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let output = support::validate(fixture(), name);
+        assert_eq!(output.status.code(), Some(1), "{name} should be rejected");
+        assert!(output.stdout.is_empty());
+        insta::assert_snapshot!(String::from_utf8_lossy(&output.stderr));
+    });
+}
+
+#[test]
+fn the_default_gateway_yaml_is_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let output = support::validate(&root, "gateway.yaml");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn run_refuses_an_invalid_config_with_the_same_errors() {
+    let validate = support::validate(fixture(), "unknown-subset.yaml");
+    let run = support::portcullis()
+        .current_dir(fixture())
+        .args(["run", "-c", "unknown-subset.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    assert_eq!(run.stderr, validate.stderr);
+}
+
+#[test]
+fn a_missing_config_file_is_an_error() {
+    let output = support::validate(fixture(), "no-such-file.yaml");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("no-such-file.yaml:1:1: cannot read config:"),
+        "{stderr}"
+    );
+}

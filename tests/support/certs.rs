@@ -1,0 +1,34 @@
+//! Certificates generated for the tests: a CA, a server certificate it signs, and a
+//! stray key that matches nothing.
+
+use std::path::Path;
+
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+
+/// Writes `certs/{ca.pem, server.pem, server.key, other.key}` under `dir`.
+pub fn write_test_certs(dir: &Path, server_names: &[&str]) {
+    let certs = dir.join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+
+    let server_key = KeyPair::generate().unwrap();
+    let names: Vec<String> = server_names.iter().map(ToString::to_string).collect();
+    let server = CertificateParams::new(names)
+        .unwrap()
+        .signed_by(&server_key, &issuer)
+        .unwrap();
+
+    std::fs::write(certs.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(certs.join("server.pem"), server.pem() + &ca.pem()).unwrap();
+    std::fs::write(certs.join("server.key"), server_key.serialize_pem()).unwrap();
+    std::fs::write(
+        certs.join("other.key"),
+        KeyPair::generate().unwrap().serialize_pem(),
+    )
+    .unwrap();
+}

@@ -1,0 +1,22 @@
+//! Helpers shared by the end-to-end tests: fixtures on disk and the real binary.
+
+#![allow(dead_code)]
+
+pub mod certs;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// The `portcullis` binary cargo built for these tests.
+pub fn portcullis() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_portcullis"))
+}
+
+/// Runs `portcullis validate -c FILE` in `dir`.
+pub fn validate(dir: &Path, file: &str) -> Output {
+    portcullis()
+        .current_dir(dir)
+        .args(["validate", "-c", file])
+        .output()
+        .expect("portcullis runs")
+}
