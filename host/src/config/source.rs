@@ -186,7 +186,9 @@ impl MarkedEventReceiver for MarkRecorder {
                         self.set_root_empty(false);
                         String::new()
                     }
-                    Some(_) => self.enter_node(mark, matches!(event, Event::MappingStart(..))).unwrap_or_else(|| "?".into()),
+                    Some(_) => self
+                        .enter_node(mark, matches!(event, Event::MappingStart(..)))
+                        .unwrap_or_else(|| "?".into()),
                 };
                 self.stack.push(match event {
                     Event::MappingStart(..) => Frame::Mapping { path, key: None },
