@@ -2,10 +2,16 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use tokio::sync::watch;
 
 use crate::config::{self, Loaded, ResolvedConfig};
+use crate::runtime::{Generation, Runtime};
+use crate::wasm::WasmEngine;
 
 /// An edge gateway whose traffic policies are WebAssembly components.
 #[derive(Debug, Parser)]
@@ -18,17 +24,33 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the gateway.
-    Run {
-        /// The config file.
-        #[arg(short, long, default_value = "gateway.yaml")]
-        config: PathBuf,
-    },
+    Run(RunArgs),
     /// Check a config file and print every error; exit 0 when it is valid.
     Validate {
         /// The config file.
         #[arg(short, long, default_value = "gateway.yaml")]
         config: PathBuf,
     },
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// The config file.
+    #[arg(short, long, default_value = "gateway.yaml")]
+    config: PathBuf,
+    /// A folder whose match.wasm, weight.wasm or lb.wasm replace the built-in policies.
+    #[arg(long, env = "PORTCULLIS_POLICY_DIR")]
+    policy_dir: Option<PathBuf>,
+    /// Where compiled components are cached (default: ~/.cache/portcullis).
+    #[arg(long, env = "PORTCULLIS_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// How long open connections may finish their requests on shutdown.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    drain_timeout: Duration,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    config::model::common::Duration::parse(text).map(|d| d.0)
 }
 
 impl Cli {
@@ -42,17 +64,72 @@ impl Cli {
                 }
                 None => ExitCode::FAILURE,
             },
-            Command::Run { config } => match load(&config) {
-                Some(loaded) => {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&loaded.config).expect("config serializes")
-                    );
-                    ExitCode::SUCCESS
+            Command::Run(args) => {
+                init_tracing();
+                let Some(loaded) = load(&args.config) else {
+                    return ExitCode::FAILURE;
+                };
+                match run(args, loaded) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        tracing::error!("{e:#}");
+                        ExitCode::FAILURE
+                    }
                 }
-                None => ExitCode::FAILURE,
-            },
+            }
         }
+    }
+}
+
+fn init_tracing() {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+fn run(args: RunArgs, loaded: Loaded) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let cache_dir = args.cache_dir.or_else(default_cache_dir);
+        let runtime = Runtime {
+            wasm: WasmEngine::new(cache_dir)?,
+            counters: Arc::default(),
+            policy_dir: args.policy_dir,
+        };
+        let generation = Generation::build(loaded.config, &runtime)
+            .await
+            .context("loading the policies")?;
+        let (stop, stopped) = watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            let _ = stop.send(true);
+        });
+        crate::server::serve(Arc::new(generation), stopped, args.drain_timeout).await
+    })
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(base.join("portcullis"))
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
     }
 }
 

@@ -2,4 +2,8 @@
 
 pub mod cli;
 pub mod config;
+pub mod proxy;
+pub mod runtime;
+pub mod server;
 pub mod tls;
+pub mod wasm;

@@ -3,6 +3,9 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod client;
+pub mod gateway;
+pub mod upstream;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -1,0 +1,71 @@
+//! The one place that turns every failure into the response Envoy would send.
+
+use http::{Response, StatusCode, header};
+
+use super::body::{Body, full};
+use crate::wasm::PolicyError;
+
+/// Why the gateway answers a request itself.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// No virtual host or route matches (Envoy flag NR).
+    #[error("no route matched")]
+    NoRoute,
+    /// The request names no host.
+    #[error("the request has no Host header")]
+    MissingHost,
+    /// The cluster has no endpoint to send to (UH).
+    #[error("no healthy upstream")]
+    NoHealthyUpstream,
+    /// The connection to the endpoint failed (UF).
+    #[error("upstream connect error: {0}")]
+    ConnectFailure(String),
+    /// The upstream closed or reset before a response (UC).
+    #[error("upstream reset: {0}")]
+    UpstreamReset(String),
+    /// A policy component failed.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+}
+
+impl ProxyError {
+    /// The status Envoy answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::NoRoute => StatusCode::NOT_FOUND,
+            Self::MissingHost => StatusCode::BAD_REQUEST,
+            Self::NoHealthyUpstream | Self::ConnectFailure(_) | Self::UpstreamReset(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::Policy(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The body Envoy answers with.
+    fn body(&self) -> &'static str {
+        match self {
+            Self::NoRoute => "",
+            Self::MissingHost => "missing host header\n",
+            Self::NoHealthyUpstream => "no healthy upstream",
+            Self::ConnectFailure(_) => {
+                "upstream connect error or disconnect/reset before headers. reset reason: connection failure"
+            }
+            Self::UpstreamReset(_) => {
+                "upstream connect error or disconnect/reset before headers. reset reason: connection termination"
+            }
+            Self::Policy(_) => "policy failure\n",
+        }
+    }
+
+    /// The response to send downstream.
+    pub fn into_response(self) -> Response<Body> {
+        let body = self.body();
+        let mut response = Response::builder().status(self.status());
+        if !body.is_empty() {
+            response = response.header(header::CONTENT_TYPE, "text/plain");
+        }
+        response
+            .body(full(body))
+            .expect("a static response is valid")
+    }
+}

@@ -1,0 +1,214 @@
+//! The data path: from a downstream request to a response, through the policies.
+
+pub mod body;
+mod forward;
+pub mod headers;
+pub mod local_reply;
+mod paths;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+
+use body::{Body, full};
+use local_reply::ProxyError;
+use paths::Origin;
+
+use crate::config::resolved::{DirectResponse, Redirect, RouteAction};
+use crate::runtime::Generation;
+use crate::runtime::generation::{RouteEntry, VirtualHostEntry};
+use crate::wasm::RequestView;
+
+/// The downstream connection a request arrived on.
+#[derive(Debug, Clone)]
+pub struct Downstream {
+    /// Index of the listener in the generation.
+    pub listener: usize,
+    /// The route table of the server that accepted the connection.
+    pub route_table: usize,
+    /// The port the listener is bound to.
+    pub port: u16,
+    pub client: SocketAddr,
+    /// `http` or `https`.
+    pub scheme: &'static str,
+}
+
+/// Serves one request on `generation`; failures become Envoy's local replies.
+pub async fn handle(
+    request: Request<Incoming>,
+    downstream: &Downstream,
+    generation: Arc<Generation>,
+) -> Response<Body> {
+    match route(request, downstream, &generation).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::debug!(%error, "local reply");
+            error.into_response()
+        }
+    }
+}
+
+async fn route(
+    request: Request<Incoming>,
+    downstream: &Downstream,
+    generation: &Generation,
+) -> Result<Response<Body>, ProxyError> {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()))
+        .ok_or(ProxyError::MissingHost)?
+        .to_string();
+    let table = generation
+        .tables
+        .get(downstream.listener)
+        .and_then(|tables| tables.get(downstream.route_table))
+        .ok_or(ProxyError::NoRoute)?;
+    let vhost = table
+        .domains
+        .find(&host)
+        .map(|i| &table.virtual_hosts[i])
+        .ok_or(ProxyError::NoRoute)?;
+    let (parts, body) = request.into_parts();
+    if vhost.require_tls && downstream.scheme == "http" {
+        return Ok(https_redirect(&host, &parts.uri));
+    }
+
+    let view = Arc::new(RequestView {
+        parts,
+        scheme: downstream.scheme,
+        port: downstream.port,
+        client: downstream.client,
+    });
+    let selected = generation
+        .policies
+        .select_route(&view, vhost.id)
+        .await?
+        .ok_or(ProxyError::NoRoute)?;
+    let entry = route_entry(vhost, selected.route)?;
+    let route = &entry.route;
+    let matched_uri = route
+        .matches
+        .get(selected.match_block as usize)
+        .and_then(|m| m.uri.as_ref());
+
+    match &route.action {
+        RouteAction::DirectResponse(direct) => Ok(direct_response(direct, entry)),
+        RouteAction::Redirect(redirect) => {
+            let path_and_query = view.parts.uri.path_and_query().map_or("/", |p| p.as_str());
+            let origin = Origin {
+                scheme: downstream.scheme,
+                host: &host,
+                port: downstream.port,
+                path_and_query,
+                matched_uri,
+            };
+            Ok(redirect_response(redirect, &origin, entry))
+        }
+        RouteAction::Forward(destinations) => {
+            let destination = match destinations.len() {
+                1 => 0,
+                _ => {
+                    generation
+                        .policies
+                        .pick_destination(&view, entry.id)
+                        .await? as usize
+                }
+            };
+            let cluster_id = entry
+                .clusters
+                .get(destination)
+                .copied()
+                .ok_or(ProxyError::NoHealthyUpstream)?;
+            let cluster = &generation.clusters[cluster_id];
+            let endpoint = match cluster.endpoints.len() {
+                0 => return Err(ProxyError::NoHealthyUpstream),
+                1 => 0,
+                _ => {
+                    let states: Vec<_> = cluster.endpoints.iter().map(|e| e.state()).collect();
+                    generation
+                        .policies
+                        .pick_endpoint(&view, cluster_id as u32, &states)
+                        .await?
+                        .ok_or(ProxyError::NoHealthyUpstream)? as usize
+                }
+            };
+            let view = Arc::try_unwrap(view).unwrap_or_else(|shared| RequestView {
+                parts: clone_parts(&shared.parts),
+                scheme: shared.scheme,
+                port: shared.port,
+                client: shared.client,
+            });
+            let request = forward::Outgoing {
+                parts: view.parts,
+                body,
+                downstream,
+                entry,
+                destination: &destinations[destination],
+                matched_uri,
+                host: &host,
+            };
+            forward::forward(request, cluster, &cluster.endpoints[endpoint]).await
+        }
+    }
+}
+
+fn route_entry(vhost: &VirtualHostEntry, index: u32) -> Result<&RouteEntry, ProxyError> {
+    vhost.routes.get(index as usize).ok_or(ProxyError::NoRoute)
+}
+
+fn clone_parts(parts: &http::request::Parts) -> http::request::Parts {
+    let mut request = Request::builder()
+        .method(parts.method.clone())
+        .uri(parts.uri.clone())
+        .version(parts.version)
+        .body(())
+        .expect("parts of a valid request are valid");
+    *request.headers_mut() = parts.headers.clone();
+    request.into_parts().0
+}
+
+/// Envoy's `require_tls`: every plain-HTTP request is sent to https.
+fn https_redirect(host: &str, uri: &http::Uri) -> Response<Body> {
+    let host = crate::runtime::vhosts::strip_port(host);
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    redirect_to(
+        StatusCode::MOVED_PERMANENTLY,
+        &format!("https://{host}{path}"),
+    )
+}
+
+fn redirect_response(
+    redirect: &Redirect,
+    origin: &Origin<'_>,
+    entry: &RouteEntry,
+) -> Response<Body> {
+    let status = StatusCode::from_u16(redirect.code).unwrap_or(StatusCode::MOVED_PERMANENTLY);
+    let mut response = redirect_to(status, &paths::location(redirect, origin));
+    headers::apply_edits(response.headers_mut(), &entry.route.headers.response);
+    response
+}
+
+fn redirect_to(status: StatusCode, location: &str) -> Response<Body> {
+    let mut response = Response::new(body::empty());
+    *response.status_mut() = status;
+    if let Ok(location) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+fn direct_response(direct: &DirectResponse, entry: &RouteEntry) -> Response<Body> {
+    let mut response = Response::new(full(direct.body.clone()));
+    *response.status_mut() = StatusCode::from_u16(direct.status).unwrap_or(StatusCode::OK);
+    if !direct.body.is_empty() {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    }
+    headers::apply_edits(response.headers_mut(), &entry.route.headers.response);
+    response
+}

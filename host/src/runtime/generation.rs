@@ -1,0 +1,212 @@
+//! A generation: one resolved config with everything built to serve it — indexed routes,
+//! clusters with clients, and configured policy components.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use serde_json::json;
+
+use super::clusters::ClusterState;
+use super::vhosts::DomainIndex;
+use crate::config::resolved::{ResolvedConfig, Route, RouteAction};
+use crate::wasm::builtin::{self, Builtin};
+use crate::wasm::counters::Counters;
+use crate::wasm::policies::Policies;
+use crate::wasm::pool::{Kind, Pool};
+use crate::wasm::{Limits, WasmEngine};
+
+/// What outlives generations: the Wasm engine, host counters, where overrides live.
+pub struct Runtime {
+    pub wasm: WasmEngine,
+    pub counters: Arc<Counters>,
+    /// A folder whose `match.wasm`, `weight.wasm`, `lb.wasm` replace the built-ins.
+    pub policy_dir: Option<PathBuf>,
+}
+
+/// A route and what the data path needs of it.
+pub struct RouteEntry {
+    /// Global id, as the weight policy knows it.
+    pub id: u32,
+    pub route: Route,
+    /// Cluster ids of the destinations, in order.
+    pub clusters: Vec<usize>,
+    /// Compiled `uriRegexRewrite`, with `\1` groups turned into `${1}`.
+    pub uri_regex: Option<(regex::Regex, String)>,
+}
+
+/// A virtual host and its routes.
+pub struct VirtualHostEntry {
+    /// Global id, as the match policy knows it.
+    pub id: u32,
+    pub require_tls: bool,
+    pub routes: Vec<RouteEntry>,
+}
+
+/// A route table, indexed by domain.
+pub struct TableEntry {
+    pub domains: DomainIndex,
+    pub virtual_hosts: Vec<VirtualHostEntry>,
+}
+
+/// Everything needed to serve one config.
+pub struct Generation {
+    pub config: ResolvedConfig,
+    /// Per listener, per route table.
+    pub tables: Vec<Vec<TableEntry>>,
+    pub clusters: Vec<ClusterState>,
+    pub policies: Policies,
+}
+
+impl Generation {
+    /// Builds a generation: compiles (or loads from cache) and configures the policies.
+    pub async fn build(config: ResolvedConfig, runtime: &Runtime) -> anyhow::Result<Self> {
+        let cluster_ids: Vec<&String> = config.clusters.keys().collect();
+        let mut match_config = Vec::new();
+        let mut weight_config = Vec::new();
+        let mut tables = Vec::new();
+        for listener in &config.listeners {
+            let mut listener_tables = Vec::new();
+            for table in &listener.route_tables {
+                let mut virtual_hosts = Vec::new();
+                for vhost in &table.virtual_hosts {
+                    let id = match_config.len() as u32;
+                    match_config.push(
+                        vhost
+                            .routes
+                            .iter()
+                            .map(|r| json!({ "matches": r.matches }))
+                            .collect::<Vec<_>>(),
+                    );
+                    let mut routes = Vec::new();
+                    for route in &vhost.routes {
+                        let (clusters, weights) = match &route.action {
+                            RouteAction::Forward(destinations) => destinations
+                                .iter()
+                                .map(|d| {
+                                    let id = cluster_ids
+                                        .binary_search(&&d.cluster)
+                                        .expect("resolved destinations name clusters");
+                                    (id, d.weight)
+                                })
+                                .unzip(),
+                            _ => (Vec::new(), Vec::new()),
+                        };
+                        let uri_regex =
+                            match route.rewrite.as_ref().and_then(|r| r.uri_regex.as_ref()) {
+                                Some((pattern, replacement)) => Some((
+                                    regex::Regex::new(pattern)
+                                        .with_context(|| format!("rewrite regex {pattern:?}"))?,
+                                    regex_replacement(replacement),
+                                )),
+                                None => None,
+                            };
+                        routes.push(RouteEntry {
+                            id: weight_config.len() as u32,
+                            route: route.clone(),
+                            clusters,
+                            uri_regex,
+                        });
+                        weight_config.push(weights);
+                    }
+                    virtual_hosts.push(VirtualHostEntry {
+                        id,
+                        require_tls: vhost.require_tls,
+                        routes,
+                    });
+                }
+                listener_tables.push(TableEntry {
+                    domains: DomainIndex::new(table),
+                    virtual_hosts,
+                });
+            }
+            tables.push(listener_tables);
+        }
+        let lb_config: Vec<_> = config
+            .clusters
+            .values()
+            .map(|c| json!({ "name": c.name, "load_balancer": c.policy.load_balancer }))
+            .collect();
+
+        let policies = Policies {
+            route_match: pool(
+                &builtin::MATCH,
+                json!({ "virtual_hosts": match_config }),
+                runtime,
+            )
+            .await?,
+            destination: pool(
+                &builtin::WEIGHT,
+                json!({ "routes": weight_config }),
+                runtime,
+            )
+            .await?,
+            endpoint: pool(&builtin::LB, json!({ "clusters": lb_config }), runtime).await?,
+        };
+        let mut clusters = Vec::with_capacity(config.clusters.len());
+        for cluster in config.clusters.values() {
+            clusters.push(ClusterState::new(cluster.clone()).await);
+        }
+        Ok(Self {
+            config,
+            tables,
+            clusters,
+            policies,
+        })
+    }
+}
+
+/// Loads, compiles and configures one built-in policy (or its override).
+async fn pool<K: Kind>(
+    builtin: &Builtin,
+    config: serde_json::Value,
+    runtime: &Runtime,
+) -> anyhow::Result<Pool<K>> {
+    let (bytes, source) = builtin
+        .load(runtime.policy_dir.as_deref())
+        .with_context(|| format!("reading the {} policy", builtin.name))?;
+    let component = runtime.wasm.compile(&source, bytes).await?;
+    let pool = Pool::new(
+        &source,
+        &runtime.wasm,
+        &component,
+        config.to_string(),
+        runtime.counters.clone(),
+        Limits::default(),
+    )
+    .await?;
+    Ok(pool)
+}
+
+/// Istio writes regex groups as `\1`; the regex crate as `${1}`.
+fn regex_replacement(istio: &str) -> String {
+    let mut out = String::with_capacity(istio.len());
+    let mut chars = istio.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, chars.peek()) {
+            ('\\', Some(d)) if d.is_ascii_digit() => {
+                out.push_str("${");
+                while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                    out.push(*d);
+                    chars.next();
+                }
+                out.push('}');
+            }
+            ('$', _) => out.push_str("$$"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn translates_regex_groups() {
+        assert_eq!(
+            super::regex_replacement(r"/find/\1/\12"),
+            "/find/${1}/${12}"
+        );
+        assert_eq!(super::regex_replacement("/a$b"), "/a$$b");
+    }
+}

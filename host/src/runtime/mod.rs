@@ -1,0 +1,7 @@
+//! The running gateway's state: generations built from resolved configs.
+
+pub mod clusters;
+pub mod generation;
+pub mod vhosts;
+
+pub use generation::{Generation, Runtime};

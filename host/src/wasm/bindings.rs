@@ -1,0 +1,51 @@
+//! The one place the host generates bindings from `wit/`: the shared imports, and one
+//! world per policy kind reusing them.
+
+mod imports {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "imports",
+    });
+}
+
+pub use imports::Imports;
+pub use imports::portcullis::policy::{host, request};
+
+/// The `matcher` world: route selection.
+pub mod matcher {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "matcher",
+        exports: { default: async },
+        with: {
+            "portcullis:policy/request": super::request,
+            "portcullis:policy/host": super::host,
+        },
+    });
+}
+
+/// The `weighter` world: weighted destination selection.
+pub mod weighter {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "weighter",
+        exports: { default: async },
+        with: {
+            "portcullis:policy/request": super::request,
+            "portcullis:policy/host": super::host,
+        },
+    });
+}
+
+/// The `balancer` world: endpoint selection.
+pub mod balancer {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "balancer",
+        exports: { default: async },
+        with: {
+            "portcullis:policy/request": super::request,
+            "portcullis:policy/host": super::host,
+        },
+    });
+}

@@ -1,0 +1,40 @@
+//! The built-in policy components, embedded at build time (see `build.rs`), and their
+//! replacement by files on disk.
+
+use std::path::Path;
+
+/// A built-in component: its file name and embedded bytes.
+pub struct Builtin {
+    pub name: &'static str,
+    bytes: &'static [u8],
+}
+
+macro_rules! builtin {
+    ($name:literal, $file:literal) => {
+        Builtin {
+            name: $name,
+            bytes: include_bytes!(concat!(env!("PORTCULLIS_PLUGINS_DIR"), "/", $file)),
+        }
+    };
+}
+
+/// Route matching.
+pub const MATCH: Builtin = builtin!("match", "portcullis_match.wasm");
+/// Weighted destinations.
+pub const WEIGHT: Builtin = builtin!("weight", "portcullis_weight.wasm");
+/// Load balancing.
+pub const LB: Builtin = builtin!("lb", "portcullis_lb.wasm");
+
+impl Builtin {
+    /// The component's bytes: `<dir>/<name>.wasm` when that file exists, else the
+    /// embedded build. Returns where they came from.
+    pub fn load(&self, dir: Option<&Path>) -> std::io::Result<(Vec<u8>, String)> {
+        if let Some(file) = dir
+            .map(|d| d.join(format!("{}.wasm", self.name)))
+            .filter(|f| f.exists())
+        {
+            return Ok((std::fs::read(&file)?, file.display().to_string()));
+        }
+        Ok((self.bytes.to_vec(), format!("builtin:{}", self.name)))
+    }
+}

@@ -1,0 +1,14 @@
+//! The WebAssembly side of the host: bindings, engine, instance pools and the policies.
+
+pub mod bindings;
+pub mod builtin;
+pub mod counters;
+pub mod engine;
+pub mod error;
+pub mod policies;
+pub mod pool;
+pub mod state;
+
+pub use engine::WasmEngine;
+pub use error::PolicyError;
+pub use state::{Limits, RequestView};

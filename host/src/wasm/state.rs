@@ -1,0 +1,157 @@
+//! What each policy instance's store holds, and the host functions it imports.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::{host, request};
+use super::counters::Counters;
+
+/// The request a policy call decides on.
+#[derive(Debug)]
+pub struct RequestView {
+    pub parts: http::request::Parts,
+    /// `http` or `https`.
+    pub scheme: &'static str,
+    /// The gateway port the request arrived on.
+    pub port: u16,
+    pub client: SocketAddr,
+}
+
+impl RequestView {
+    /// The `Host` header, or the URI's authority (HTTP/2).
+    pub fn authority(&self) -> &str {
+        self.parts
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| self.parts.uri.authority().map(|a| a.as_str()))
+            .unwrap_or("")
+    }
+}
+
+/// Limits every instance runs under.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Linear memory per instance, in bytes.
+    pub memory: usize,
+    /// Epoch ticks (milliseconds) one call may run.
+    pub deadline_ticks: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory: 64 << 20,
+            deadline_ticks: 10,
+        }
+    }
+}
+
+/// The data of one policy instance's store.
+pub struct PolicyState {
+    /// The policy's name, for its log lines.
+    pub name: Arc<str>,
+    /// The request of the call in progress.
+    pub request: Option<Arc<RequestView>>,
+    pub counters: Arc<Counters>,
+    pub limits: StoreLimits,
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl PolicyState {
+    /// A state with no WASI capability granted: no files, no sockets, no environment.
+    pub fn new(name: Arc<str>, counters: Arc<Counters>, limits: Limits) -> Self {
+        Self {
+            name,
+            request: None,
+            counters,
+            limits: StoreLimitsBuilder::new()
+                .memory_size(limits.memory)
+                .trap_on_grow_failure(true)
+                .build(),
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+        }
+    }
+}
+
+impl WasiView for PolicyState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl request::Host for PolicyState {
+    fn method(&mut self) -> String {
+        self.request
+            .as_ref()
+            .map(|r| r.parts.method.to_string())
+            .unwrap_or_default()
+    }
+
+    fn scheme(&mut self) -> String {
+        self.request
+            .as_ref()
+            .map(|r| r.scheme.to_string())
+            .unwrap_or_default()
+    }
+
+    fn authority(&mut self) -> String {
+        self.request
+            .as_ref()
+            .map(|r| r.authority().to_string())
+            .unwrap_or_default()
+    }
+
+    fn path(&mut self) -> String {
+        self.request
+            .as_ref()
+            .and_then(|r| r.parts.uri.path_and_query())
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_default()
+    }
+
+    fn port(&mut self) -> u16 {
+        self.request.as_ref().map(|r| r.port).unwrap_or_default()
+    }
+
+    fn header(&mut self, name: String) -> Option<String> {
+        let value = self.request.as_ref()?.parts.headers.get(name.as_str())?;
+        Some(String::from_utf8_lossy(value.as_bytes()).into_owned())
+    }
+
+    fn client_address(&mut self) -> String {
+        self.request
+            .as_ref()
+            .map(|r| r.client.ip().to_string())
+            .unwrap_or_default()
+    }
+}
+
+impl host::Host for PolicyState {
+    fn log(&mut self, level: host::LogLevel, message: String) {
+        let policy = &*self.name;
+        match level {
+            host::LogLevel::Debug => tracing::debug!(policy, "{message}"),
+            host::LogLevel::Info => tracing::info!(policy, "{message}"),
+            host::LogLevel::Warn => tracing::warn!(policy, "{message}"),
+            host::LogLevel::Error => tracing::error!(policy, "{message}"),
+        }
+    }
+
+    fn random(&mut self) -> u64 {
+        rand::random()
+    }
+
+    fn counter_add(&mut self, name: String, delta: i64) -> i64 {
+        self.counters.add(&name, delta)
+    }
+}

@@ -1,0 +1,217 @@
+//! End to end: HTTP/2, large streamed bodies, misbehaving policy components, local
+//! replies and graceful shutdown.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use support::client::{Client, read};
+use support::gateway::Gateway;
+use support::upstream::Upstream;
+
+fn config(upstream: &Upstream) -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: gw
+spec:
+  servers:
+  - port:
+      number: 0
+      name: http
+      protocol: HTTP
+    bind: 127.0.0.1
+    hosts:
+    - \"*\"
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: backend
+spec:
+  hosts:
+  - backend
+  resolution: STATIC
+  ports:
+  - number: 80
+    name: http
+    protocol: HTTP
+  endpoints:
+  - address: 127.0.0.1
+    ports:
+      http: {}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: nowhere
+spec:
+  hosts:
+  - nowhere
+  resolution: STATIC
+  ports:
+  - number: 80
+    name: http
+    protocol: HTTP
+  endpoints:
+  - address: 127.0.0.1
+    ports:
+      http: 1
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: backend
+spec:
+  hosts:
+  - \"*\"
+  gateways:
+  - gw
+  http:
+  - route:
+    - destination:
+        host: backend
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: nowhere
+spec:
+  hosts:
+  - nowhere.example
+  gateways:
+  - gw
+  http:
+  - route:
+    - destination:
+        host: nowhere
+",
+        upstream.addr.port()
+    )
+}
+
+/// A request body of `total` bytes, streamed in 64 KiB frames.
+fn streamed(total: usize) -> support::client::Body {
+    let chunk = Bytes::from(vec![b'u'; 64 * 1024]);
+    let frames =
+        (0..total / chunk.len()).map(move |_| Ok::<_, hyper::Error>(Frame::data(chunk.clone())));
+    BodyExt::boxed(StreamBody::new(futures_util::stream::iter(frames)))
+}
+
+/// Counts a response body's bytes as they stream, without keeping them.
+async fn drain(response: hyper::Response<hyper::body::Incoming>) -> usize {
+    let mut stream = response.into_body().into_data_stream();
+    let mut total = 0;
+    while let Some(chunk) = stream.next().await {
+        total += chunk.expect("the body streams").len();
+    }
+    total
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn streams_large_bodies_both_ways_over_http1_and_http2() {
+    let upstream = Upstream::start("backend").await;
+    let gateway = Gateway::start(&config(&upstream));
+    let addr = gateway.addr("default/gw/http");
+    const SIZE: usize = 32 << 20;
+
+    for client in [Client::http1(addr), Client::http2(addr)] {
+        let reply = client.get("backend", "/hello").await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.json()["name"], "backend");
+
+        let download = client
+            .send_streaming(
+                client
+                    .request("GET", "backend", &format!("/bytes/{SIZE}"))
+                    .body(support::client::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(download.status(), 200);
+        assert_eq!(drain(download).await, SIZE);
+
+        let upload = client
+            .send_streaming(
+                client
+                    .request("POST", "backend", "/echo")
+                    .body(streamed(SIZE))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(upload.status(), 200);
+        assert_eq!(drain(upload).await, SIZE);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_local_replies_as_envoy_does() {
+    let upstream = Upstream::start("backend").await;
+    let gateway = Gateway::start(&config(&upstream));
+    let client = Client::http1(gateway.addr("default/gw/http"));
+
+    let refused = client.get("nowhere.example", "/").await;
+    assert_eq!(refused.status, 503);
+    assert!(
+        String::from_utf8_lossy(&refused.body).contains("upstream connect error"),
+        "{refused:?}"
+    );
+    assert_eq!(client.get("backend", "/after").await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_policy_fails_only_its_request() {
+    let upstream = Upstream::start("backend").await;
+    let policies = std::path::Path::new(env!("PORTCULLIS_PLUGINS_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        policies.join("portcullis_hostile.wasm"),
+        dir.path().join("match.wasm"),
+    )
+    .unwrap();
+    let gateway = Gateway::start_with(&config(&upstream), |command| {
+        command.arg("--policy-dir").arg(dir.path());
+    });
+    let client = Client::http1(gateway.addr("default/gw/http"));
+
+    assert_eq!(client.get("backend", "/fine").await.status, 200);
+    for hostile in ["/trap", "/loop", "/grow"] {
+        let started = Instant::now();
+        let reply = client.get("backend", hostile).await;
+        assert_eq!(reply.status, 500, "{hostile}: {reply:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{hostile} took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            client.get("backend", "/fine").await.status,
+            200,
+            "after {hostile}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drains_in_flight_requests_on_sigterm() {
+    let upstream = Upstream::start("backend").await;
+    let gateway = Gateway::start(&config(&upstream));
+    let client = Client::http1(gateway.addr("default/gw/http"));
+    let response = client
+        .send_streaming(
+            client
+                .request("GET", "backend", &format!("/bytes/{}", 4 << 20))
+                .body(support::client::empty())
+                .unwrap(),
+        )
+        .await;
+    let status = tokio::task::spawn_blocking(move || gateway.terminate());
+    let reply = read(response).await;
+    assert_eq!(reply.body.len(), 4 << 20);
+    assert!(status.await.unwrap().success());
+}

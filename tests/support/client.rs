@@ -1,0 +1,125 @@
+//! A real HTTP client (hyper) for talking to the gateway.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+/// A request body.
+pub type Body = http_body_util::combinators::BoxBody<Bytes, hyper::Error>;
+
+/// A response read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// The body as JSON (the upstream's report).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// Which upstream served the request.
+    pub fn upstream(&self) -> String {
+        self.headers
+            .get("x-upstream")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    }
+}
+
+/// A client for one gateway address, over HTTP/1.1 or HTTP/2 (prior knowledge).
+#[derive(Clone)]
+pub struct Client {
+    addr: SocketAddr,
+    inner: HyperClient<HttpConnector, Body>,
+}
+
+impl Client {
+    /// An HTTP/1.1 client.
+    pub fn http1(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            inner: HyperClient::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
+    /// An HTTP/2 client with prior knowledge (h2c).
+    pub fn http2(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            inner: HyperClient::builder(TokioExecutor::new())
+                .http2_only(true)
+                .build_http(),
+        }
+    }
+
+    /// A request builder for `path` with `Host: host`.
+    pub fn request(&self, method: &str, host: &str, path: &str) -> http::request::Builder {
+        Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", self.addr))
+            .header("host", host)
+    }
+
+    /// GET `path` on `host`.
+    pub async fn get(&self, host: &str, path: &str) -> Reply {
+        self.send(self.request("GET", host, path).body(empty()).unwrap())
+            .await
+    }
+
+    /// Sends a request and reads the whole response.
+    pub async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self
+            .inner
+            .request(request)
+            .await
+            .expect("the gateway answers");
+        read(response).await
+    }
+
+    /// Sends a request and returns the response unread.
+    pub async fn send_streaming(&self, request: Request<Body>) -> Response<hyper::body::Incoming> {
+        self.inner
+            .request(request)
+            .await
+            .expect("the gateway answers")
+    }
+}
+
+/// Reads a whole response.
+pub async fn read(response: Response<hyper::body::Incoming>) -> Reply {
+    let (parts, body) = response.into_parts();
+    let body = body
+        .collect()
+        .await
+        .expect("the body arrives whole")
+        .to_bytes();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
+}
+
+/// An empty request body.
+pub fn empty() -> Body {
+    Full::new(Bytes::new())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+/// A request body from bytes.
+pub fn bytes(data: impl Into<Bytes>) -> Body {
+    Full::new(data.into())
+        .map_err(|never| match never {})
+        .boxed()
+}

@@ -1,0 +1,112 @@
+//! The real `portcullis` binary, started on a config written by the test.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long a gateway may take to print its ready line (compiling the policies included).
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A running gateway, stopped when dropped.
+pub struct Gateway {
+    child: Child,
+    listeners: Vec<(Vec<String>, SocketAddr)>,
+    pub dir: tempfile::TempDir,
+}
+
+/// Compiled components are cached across test runs here.
+fn cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-component-cache")
+}
+
+impl Gateway {
+    /// Starts `portcullis run` on `config`.
+    pub fn start(config: &str) -> Self {
+        Self::start_with(config, |_| {})
+    }
+
+    /// Starts `portcullis run` on `config`, after `customize` adjusts the command.
+    pub fn start_with(config: &str, customize: impl FnOnce(&mut Command)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("gateway.yaml"), config).unwrap();
+        let mut command = super::portcullis();
+        command
+            .current_dir(dir.path())
+            .args(["run", "-c", "gateway.yaml", "--drain-timeout", "2s"])
+            .env("PORTCULLIS_CACHE_DIR", cache_dir())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        customize(&mut command);
+        let mut child = command.spawn().expect("portcullis starts");
+
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[portcullis] {line}");
+            }
+        });
+        let (ready, lines) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = ready.send(line);
+            }
+        });
+        let line = match lines.recv_timeout(READY_TIMEOUT) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("portcullis printed no ready line: {:?}", child.wait());
+            }
+        };
+        let ready: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad ready line {line:?}: {e}"));
+        assert_eq!(ready["event"], "ready", "{line}");
+        let listeners = ready["listeners"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                let servers = l["servers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| s.as_str().unwrap().to_string())
+                    .collect();
+                (servers, l["address"].as_str().unwrap().parse().unwrap())
+            })
+            .collect();
+        Self {
+            child,
+            listeners,
+            dir,
+        }
+    }
+
+    /// The bound address of the listener serving `server` (e.g. `default/gw/http`).
+    pub fn addr(&self, server: &str) -> SocketAddr {
+        self.listeners
+            .iter()
+            .find(|(servers, _)| servers.iter().any(|s| s == server))
+            .map(|(_, addr)| *addr)
+            .unwrap_or_else(|| panic!("no listener serves {server}: {:?}", self.listeners))
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
