@@ -44,6 +44,9 @@ struct RunArgs {
     /// Where compiled components are cached (default: ~/.cache/portcullis).
     #[arg(long, env = "PORTCULLIS_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+    /// Worker threads serving connections (default: one per core).
+    #[arg(long)]
+    workers: Option<usize>,
     /// How long open connections may finish their requests on shutdown.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     drain_timeout: Duration,
@@ -92,7 +95,11 @@ fn init_tracing() {
 }
 
 fn run(args: RunArgs, loaded: Loaded) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let workers = args
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // The control thread: loads policies and waits for signals; workers serve.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
@@ -102,6 +109,7 @@ fn run(args: RunArgs, loaded: Loaded) -> anyhow::Result<()> {
             wasm: WasmEngine::new(cache_dir)?,
             counters: Arc::default(),
             policy_dir: args.policy_dir,
+            workers,
         };
         let generation = Generation::build(loaded.config, &runtime)
             .await
@@ -112,7 +120,7 @@ fn run(args: RunArgs, loaded: Loaded) -> anyhow::Result<()> {
             tracing::info!("shutting down");
             let _ = stop.send(true);
         });
-        crate::server::serve(Arc::new(generation), stopped, args.drain_timeout).await
+        crate::server::serve(Arc::new(generation), workers, stopped, args.drain_timeout).await
     })
 }
 

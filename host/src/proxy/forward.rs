@@ -1,6 +1,6 @@
 //! Sending a routed request to its endpoint and streaming the response back.
 
-use http::uri::{Authority, Scheme};
+use http::uri::Scheme;
 use http::{HeaderValue, Request, Response, Uri, header};
 use hyper::body::Incoming;
 
@@ -68,11 +68,9 @@ pub async fn forward(
         }
         _ => path_and_query,
     };
-    let authority = Authority::try_from(endpoint.address.to_string())
-        .map_err(|e| ProxyError::ConnectFailure(e.to_string()))?;
     parts.uri = Uri::builder()
         .scheme(Scheme::HTTP)
-        .authority(authority)
+        .authority(endpoint.authority.clone())
         .path_and_query(paths::parse_path(&path_and_query))
         .build()
         .map_err(|e| ProxyError::ConnectFailure(e.to_string()))?;
@@ -97,13 +95,17 @@ pub async fn forward(
 
     let in_flight = InFlight::start(&endpoint.in_flight);
     let upstream = Request::from_parts(parts, body::boxed(body));
-    let response = cluster.client.request(upstream).await.map_err(|e| {
-        if e.is_connect() {
-            ProxyError::ConnectFailure(format!("{}: {e}", endpoint.address))
-        } else {
-            ProxyError::UpstreamReset(format!("{}: {e}", endpoint.address))
-        }
-    })?;
+    let response = cluster
+        .client(downstream.worker)
+        .request(upstream)
+        .await
+        .map_err(|e| {
+            if e.is_connect() {
+                ProxyError::ConnectFailure(format!("{}: {e}", endpoint.address))
+            } else {
+                ProxyError::UpstreamReset(format!("{}: {e}", endpoint.address))
+            }
+        })?;
 
     let (mut parts, body) = response.into_parts();
     headers::remove_hop_by_hop(&mut parts.headers);

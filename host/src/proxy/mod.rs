@@ -24,6 +24,8 @@ use crate::wasm::RequestView;
 /// The downstream connection a request arrived on.
 #[derive(Debug, Clone)]
 pub struct Downstream {
+    /// The worker thread serving the connection.
+    pub worker: usize,
     /// Index of the listener in the generation.
     pub listener: usize,
     /// The route table of the server that accepted the connection.

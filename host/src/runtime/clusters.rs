@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use http::uri::Authority;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -17,6 +18,8 @@ use crate::wasm::policies::EndpointState;
 #[derive(Debug)]
 pub struct Endpoint {
     pub address: SocketAddr,
+    /// `address` as a URI authority.
+    pub authority: Authority,
     pub weight: u32,
     /// Requests in flight to it (until their response body ends).
     pub in_flight: Arc<AtomicU32>,
@@ -37,12 +40,18 @@ impl Endpoint {
 pub struct ClusterState {
     pub cluster: Cluster,
     pub endpoints: Vec<Endpoint>,
-    pub client: Client<HttpConnector, Body>,
+    /// One pooled client per worker, so that connections stay on their thread.
+    clients: Vec<Client<HttpConnector, Body>>,
 }
 
 impl ClusterState {
-    /// Resolves the cluster's endpoints and builds its client.
-    pub async fn new(cluster: Cluster) -> Self {
+    /// The client of worker `worker`.
+    pub fn client(&self, worker: usize) -> &Client<HttpConnector, Body> {
+        &self.clients[worker % self.clients.len()]
+    }
+
+    /// Resolves the cluster's endpoints and builds a client per worker.
+    pub async fn new(cluster: Cluster, workers: usize) -> Self {
         let mut endpoints = Vec::new();
         for endpoint in &cluster.endpoints {
             let addresses = match &endpoint.address {
@@ -67,10 +76,14 @@ impl ClusterState {
                     Vec::new()
                 }
             };
-            endpoints.extend(addresses.into_iter().map(|address| Endpoint {
-                address,
-                weight: endpoint.weight,
-                in_flight: Arc::default(),
+            endpoints.extend(addresses.into_iter().map(|address| {
+                Endpoint {
+                    address,
+                    authority: Authority::try_from(address.to_string())
+                        .expect("a socket address is an authority"),
+                    weight: endpoint.weight,
+                    in_flight: Arc::default(),
+                }
             }));
         }
         let pool = &cluster.policy.connection_pool;
@@ -78,14 +91,18 @@ impl ClusterState {
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(pool.connect_timeout));
         connector.enforce_http(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(pool.http_idle_timeout)
-            .http2_only(cluster.protocol.is_http2())
-            .build(connector);
+        let clients = (0..workers.max(1))
+            .map(|_| {
+                Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(pool.http_idle_timeout)
+                    .http2_only(cluster.protocol.is_http2())
+                    .build(connector.clone())
+            })
+            .collect();
         Self {
             cluster,
             endpoints,
-            client,
+            clients,
         }
     }
 }

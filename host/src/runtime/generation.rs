@@ -22,6 +22,8 @@ pub struct Runtime {
     pub counters: Arc<Counters>,
     /// A folder whose `match.wasm`, `weight.wasm`, `lb.wasm` replace the built-ins.
     pub policy_dir: Option<PathBuf>,
+    /// Worker threads serving connections.
+    pub workers: usize,
 }
 
 /// A route and what the data path needs of it.
@@ -145,7 +147,7 @@ impl Generation {
         };
         let mut clusters = Vec::with_capacity(config.clusters.len());
         for cluster in config.clusters.values() {
-            clusters.push(ClusterState::new(cluster.clone()).await);
+            clusters.push(ClusterState::new(cluster.clone(), runtime.workers).await);
         }
         Ok(Self {
             config,

@@ -1,7 +1,9 @@
-//! Listeners: bind every Gateway port, serve HTTP/1.1 and HTTP/2 on each connection, and
-//! drain gracefully on shutdown.
+//! Listeners: one worker thread per core, each a single-threaded tokio runtime with its own
+//! accept loops, connections and upstream pools, so that a request stays on one thread.
 
-use std::convert::Infallible;
+mod bind;
+mod worker;
+
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,15 +11,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use serde::Serialize;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
-use crate::proxy::{self, Downstream};
 use crate::runtime::Generation;
 
 /// The line printed on stdout once every listener is bound, for scripts and tests.
@@ -35,30 +31,67 @@ struct ReadyListener<'a> {
     servers: Vec<&'a str>,
 }
 
-/// Binds every listener of `generation`, serves until `shutdown` fires, then drains
-/// open connections for at most `drain`.
+/// Binds every listener of `generation`, serves on `workers` threads until `shutdown`
+/// fires, then lets open connections finish for at most `drain`.
 pub async fn serve(
     generation: Arc<Generation>,
-    mut shutdown: watch::Receiver<bool>,
+    workers: usize,
+    shutdown: watch::Receiver<bool>,
     drain: Duration,
 ) -> anyhow::Result<()> {
-    let mut bound = Vec::new();
+    let workers = workers.max(1);
+    // sockets[listener][worker]
+    let mut sockets = Vec::new();
     for listener in &generation.config.listeners {
-        let socket = TcpListener::bind(listener.address).await.with_context(|| {
+        let bound = bind::bind(listener.address, workers).with_context(|| {
             format!(
                 "binding {} for server {}",
                 listener.address, listener.servers[0].name
             )
         })?;
-        bound.push(socket);
+        sockets.push(bound);
     }
+    announce(&generation, &sockets)?;
+
+    let current = Arc::new(ArcSwap::new(generation));
+    let mut finished = Vec::new();
+    for id in 0..workers {
+        let listeners: Vec<(usize, std::net::TcpListener)> = sockets
+            .iter_mut()
+            .enumerate()
+            .map(|(index, per_worker)| (index, per_worker.remove(0)))
+            .collect();
+        let (done, finished_rx) = oneshot::channel();
+        let worker = worker::Worker {
+            id,
+            listeners,
+            current: current.clone(),
+            shutdown: shutdown.clone(),
+            drain,
+        };
+        std::thread::Builder::new()
+            .name(format!("worker-{id}"))
+            .spawn(move || {
+                let _ = done.send(worker.run());
+            })
+            .context("starting a worker thread")?;
+        finished.push(finished_rx);
+    }
+    for worker in finished {
+        worker.await.context("a worker thread died")??;
+    }
+    Ok(())
+}
+
+/// Prints the ready line and logs the listeners.
+fn announce(generation: &Generation, sockets: &[Vec<std::net::TcpListener>]) -> anyhow::Result<()> {
     let ready = Ready {
         event: "ready",
-        listeners: bound
+        listeners: sockets
             .iter()
             .zip(&generation.config.listeners)
             .map(|(socket, l)| ReadyListener {
-                address: socket.local_addr().unwrap_or(l.address),
+                address: socket[0].local_addr().unwrap_or(l.address),
                 servers: l.servers.iter().map(|s| s.name.as_str()).collect(),
             })
             .collect(),
@@ -68,85 +101,8 @@ pub async fn serve(
     writeln!(stdout, "{line}")
         .and_then(|()| stdout.flush())
         .context("writing the ready line")?;
-    drop(stdout);
     for listener in &ready.listeners {
         tracing::info!(address = %listener.address, servers = ?listener.servers, "listening");
     }
-
-    let current = Arc::new(ArcSwap::new(generation));
-    let graceful = Arc::new(GracefulShutdown::new());
-    let mut accepting = tokio::task::JoinSet::new();
-    for (index, socket) in bound.into_iter().enumerate() {
-        accepting.spawn(accept(
-            index,
-            socket,
-            current.clone(),
-            graceful.clone(),
-            shutdown.clone(),
-        ));
-    }
-    stopped(&mut shutdown).await;
-    accepting.join_all().await;
-    let graceful = Arc::try_unwrap(graceful)
-        .map_err(|_| anyhow::anyhow!("accept loops still hold the connection watcher"))?;
-    tracing::info!("draining open connections for up to {drain:?}");
-    if tokio::time::timeout(drain, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("connections still open after {drain:?}; closing them");
-    }
     Ok(())
-}
-
-async fn accept(
-    index: usize,
-    socket: TcpListener,
-    current: Arc<ArcSwap<Generation>>,
-    graceful: Arc<GracefulShutdown>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let port = socket.local_addr().map(|a| a.port()).unwrap_or_default();
-    let builder = auto::Builder::new(TokioExecutor::new());
-    loop {
-        let (stream, client) = tokio::select! {
-            accepted = socket.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
-            () = stopped(&mut shutdown) => return,
-        };
-        let _ = stream.set_nodelay(true);
-        let downstream = Arc::new(Downstream {
-            listener: index,
-            route_table: 0,
-            port,
-            client,
-            scheme: "http",
-        });
-        let current = current.clone();
-        let service = service_fn(move |request| {
-            let generation = current.load_full();
-            let downstream = downstream.clone();
-            async move { Ok::<_, Infallible>(proxy::handle(request, &downstream, generation).await) }
-        });
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(%client, "connection ended: {e}");
-            }
-        });
-    }
-}
-
-/// Resolves once shutdown has been asked for.
-async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|stop| *stop).await;
 }

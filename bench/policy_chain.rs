@@ -1,0 +1,154 @@
+//! The cost of the routing policy chain alone: route match, weighted destination and
+//! load balancing, each a call into its Wasm component, for a request with 10 headers.
+//!
+//! `cargo bench --bench policy_chain`
+
+use std::path::Path;
+use std::sync::Arc;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use portcullis::runtime::{Generation, Runtime};
+use portcullis::wasm::policies::EndpointState;
+use portcullis::wasm::{RequestView, WasmEngine};
+
+const CONFIG: &str = r#"
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: gw
+spec:
+  servers:
+  - port: {number: 0, name: http, protocol: HTTP}
+    hosts: ["*"]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: reviews
+spec:
+  hosts: [reviews]
+  resolution: STATIC
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  endpoints:
+  - {address: 10.0.0.1, labels: {version: v1}}
+  - {address: 10.0.0.2, labels: {version: v1}}
+  - {address: 10.0.0.3, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: reviews
+spec:
+  host: reviews
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: reviews
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  http:
+  - match: [{uri: {exact: /health}}]
+    directResponse: {status: 200}
+  - match: [{headers: {x-canary: {exact: "yes"}}}]
+    route: [{destination: {host: reviews, subset: v2}}]
+  - match: [{uri: {prefix: /reviews}, method: {exact: GET}}]
+    route:
+    - {destination: {host: reviews, subset: v1}, weight: 90}
+    - {destination: {host: reviews, subset: v2}, weight: 10}
+  - route: [{destination: {host: reviews, subset: v1}}]
+"#;
+
+fn request() -> RequestView {
+    let mut builder = http::Request::builder()
+        .method("GET")
+        .uri("/reviews/42?page=2")
+        .header("host", "bookinfo.example.com");
+    for (name, value) in [
+        ("user-agent", "bench/1.0"),
+        ("accept", "application/json"),
+        ("accept-encoding", "gzip, br"),
+        ("accept-language", "en-GB"),
+        ("cookie", "session=abc123"),
+        ("x-request-id", "0f4d6a9e-1b7c-4f1e-9d1e-0c8e4b7a2d11"),
+        ("x-forwarded-for", "203.0.113.9"),
+        ("authorization", "Bearer token"),
+        ("cache-control", "no-cache"),
+    ] {
+        builder = builder.header(name, value);
+    }
+    let (parts, ()) = builder.body(()).unwrap().into_parts();
+    RequestView {
+        parts,
+        scheme: "http",
+        port: 8080,
+        client: "203.0.113.9:5555".parse().unwrap(),
+    }
+}
+
+fn chain(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let config = portcullis::config::load_str("bench.yaml", CONFIG, Path::new("."))
+        .expect("valid config")
+        .config;
+    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-component-cache");
+    let runtime = Runtime {
+        wasm: WasmEngine::new(Some(cache)).unwrap(),
+        counters: Arc::default(),
+        policy_dir: None,
+        workers: 1,
+    };
+    let generation = rt.block_on(Generation::build(config, &runtime)).unwrap();
+    let view = Arc::new(request());
+    let vhost = generation.tables[0][0].virtual_hosts[0].id;
+    let endpoints = [
+        EndpointState {
+            in_flight: 3,
+            weight: 1,
+            healthy: true,
+        },
+        EndpointState {
+            in_flight: 1,
+            weight: 1,
+            healthy: true,
+        },
+    ];
+
+    let policies = &generation.policies;
+    c.bench_function("route-match", |b| {
+        b.to_async(&rt)
+            .iter(|| async { policies.select_route(&view, vhost).await.unwrap() })
+    });
+    c.bench_function("destination", |b| {
+        b.to_async(&rt)
+            .iter(|| async { policies.pick_destination(&view, 2).await.unwrap() })
+    });
+    c.bench_function("endpoint", |b| {
+        b.to_async(&rt)
+            .iter(|| async { policies.pick_endpoint(&view, 1, &endpoints).await.unwrap() })
+    });
+    c.bench_function("chain: match + weight + lb", |b| {
+        b.to_async(&rt).iter(|| async {
+            let selected = policies.select_route(&view, vhost).await.unwrap().unwrap();
+            let destination = policies
+                .pick_destination(&view, selected.route)
+                .await
+                .unwrap();
+            policies
+                .pick_endpoint(&view, destination, &endpoints)
+                .await
+                .unwrap()
+        })
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30).measurement_time(std::time::Duration::from_secs(3));
+    targets = chain
+}
+criterion_main!(benches);

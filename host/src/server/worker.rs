@@ -1,0 +1,123 @@
+//! One worker: a single-threaded runtime serving its share of every listener's connections.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use arc_swap::ArcSwap;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::proxy::{self, Downstream};
+use crate::runtime::Generation;
+
+/// A worker's sockets and what it serves them with.
+pub struct Worker {
+    pub id: usize,
+    /// `(listener index, socket)` for every listener.
+    pub listeners: Vec<(usize, std::net::TcpListener)>,
+    pub current: Arc<ArcSwap<Generation>>,
+    pub shutdown: watch::Receiver<bool>,
+    pub drain: Duration,
+}
+
+impl Worker {
+    /// Serves until shutdown, then drains; blocks the calling thread.
+    pub fn run(self) -> anyhow::Result<()> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting a worker runtime")?;
+        runtime.block_on(self.serve())
+    }
+
+    async fn serve(mut self) -> anyhow::Result<()> {
+        let graceful = Arc::new(GracefulShutdown::new());
+        let mut accepting = tokio::task::JoinSet::new();
+        for (index, socket) in std::mem::take(&mut self.listeners) {
+            let socket = TcpListener::from_std(socket).context("registering a listener")?;
+            accepting.spawn(accept(
+                self.id,
+                index,
+                socket,
+                self.current.clone(),
+                graceful.clone(),
+                self.shutdown.clone(),
+            ));
+        }
+        stopped(&mut self.shutdown).await;
+        accepting.join_all().await;
+        let graceful = Arc::try_unwrap(graceful)
+            .map_err(|_| anyhow::anyhow!("accept loops still hold the connection watcher"))?;
+        if tokio::time::timeout(self.drain, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                worker = self.id,
+                "connections still open after {:?}; closing them",
+                self.drain
+            );
+        }
+        Ok(())
+    }
+}
+
+async fn accept(
+    worker: usize,
+    index: usize,
+    socket: TcpListener,
+    current: Arc<ArcSwap<Generation>>,
+    graceful: Arc<GracefulShutdown>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let port = socket.local_addr().map(|a| a.port()).unwrap_or_default();
+    let builder = auto::Builder::new(TokioExecutor::new());
+    loop {
+        let (stream, client) = tokio::select! {
+            accepted = socket.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            () = stopped(&mut shutdown) => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let downstream = Arc::new(Downstream {
+            worker,
+            listener: index,
+            route_table: 0,
+            port,
+            client,
+            scheme: "http",
+        });
+        let current = current.clone();
+        let service = service_fn(move |request| {
+            let generation = current.load_full();
+            let downstream = downstream.clone();
+            async move { Ok::<_, Infallible>(proxy::handle(request, &downstream, generation).await) }
+        });
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%client, "connection ended: {e}");
+            }
+        });
+    }
+}
+
+/// Resolves once shutdown has been asked for.
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
