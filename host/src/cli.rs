@@ -38,7 +38,8 @@ struct RunArgs {
     /// The config file.
     #[arg(short, long, default_value = "gateway.yaml")]
     config: PathBuf,
-    /// A folder whose match.wasm, weight.wasm or lb.wasm replace the built-in policies.
+    /// A folder whose match.wasm, weight.wasm, lb.wasm, fault.wasm or retry.wasm replace
+    /// the built-in policies.
     #[arg(long, env = "PORTCULLIS_POLICY_DIR")]
     policy_dir: Option<PathBuf>,
     /// Where compiled components are cached (default: ~/.cache/portcullis).

@@ -1,13 +1,18 @@
-//! Real HTTP servers on loopback that say who they are and what they received.
+//! Real HTTP servers on loopback that say who they are and what they received. The
+//! behaviours below apply wherever the marker appears in the path (`/any/prefix/slow/100`).
 //!
 //! - any path: a JSON report `{name, method, path, headers, body_bytes}`;
 //! - `/echo…`: streams the request body back;
-//! - `/bytes/N`: streams N bytes.
+//! - `/bytes/N`: streams N bytes;
+//! - `/status/CODE`: answers CODE;
+//! - `/fail/N/KEY`: answers 503 to the first N requests for KEY, then reports;
+//! - `/slow/MS`: waits MS milliseconds, then reports;
+//! - `/reset`: closes the connection without answering.
 
-use std::convert::Infallible;
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, StreamBody};
@@ -19,6 +24,7 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
 type Body = http_body_util::combinators::BoxBody<Bytes, hyper::Error>;
+type Failures = Arc<Mutex<HashMap<String, usize>>>;
 
 /// A running upstream server.
 pub struct Upstream {
@@ -34,16 +40,17 @@ impl Upstream {
         let hits = Arc::new(AtomicUsize::new(0));
         let name: Arc<str> = name.into();
         let counter = hits.clone();
+        let failures = Failures::default();
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let (name, counter) = (name.clone(), counter.clone());
+                let (name, counter, failures) = (name.clone(), counter.clone(), failures.clone());
                 tokio::spawn(async move {
                     let service = service_fn(move |request| {
                         counter.fetch_add(1, Ordering::Relaxed);
-                        respond(name.clone(), request)
+                        respond(name.clone(), failures.clone(), request)
                     });
                     let _ = auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(stream), service)
@@ -60,8 +67,54 @@ impl Upstream {
     }
 }
 
-async fn respond(name: Arc<str>, request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
-    let path = request.uri().path().to_string();
+async fn respond(
+    name: Arc<str>,
+    failures: Failures,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, std::io::Error> {
+    let full_path = request.uri().path().to_string();
+    let path = ["/status/", "/fail/", "/slow/", "/echo", "/bytes/"]
+        .iter()
+        .find_map(|marker| full_path.find(marker).map(|at| full_path[at..].to_string()))
+        .unwrap_or_else(|| full_path.clone());
+    let status = |code: u16| {
+        let response = Response::builder()
+            .status(code)
+            .header("x-upstream", &*name)
+            .body(
+                Full::new(Bytes::new())
+                    .map_err(|never| match never {})
+                    .boxed(),
+            );
+        Ok(response.unwrap())
+    };
+    if let Some(code) = path.strip_prefix("/status/").and_then(|c| c.parse().ok()) {
+        return status(code);
+    }
+    if let Some((n, key)) = path
+        .strip_prefix("/fail/")
+        .and_then(|rest| rest.split_once('/'))
+    {
+        let n: usize = n.parse().unwrap_or(0);
+        let seen = {
+            let mut failures = failures.lock().unwrap();
+            let seen = failures.entry(key.to_string()).or_default();
+            *seen += 1;
+            *seen
+        };
+        if seen <= n {
+            return status(503);
+        }
+    }
+    if let Some(ms) = path.strip_prefix("/slow/").and_then(|ms| ms.parse().ok()) {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+    if full_path.ends_with("/reset") {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "resetting as asked",
+        ));
+    }
     if path.starts_with("/echo") {
         return Ok(Response::new(request.into_body().boxed()));
     }

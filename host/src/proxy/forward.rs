@@ -1,4 +1,7 @@
-//! Sending a routed request to its endpoint and streaming the response back.
+//! One upstream attempt: the outgoing request's head, sending it to an endpoint, and the
+//! response on its way back.
+
+use std::time::Duration;
 
 use http::uri::Scheme;
 use http::{HeaderValue, Request, Response, Uri, header};
@@ -7,16 +10,13 @@ use hyper::body::Incoming;
 use super::Downstream;
 use super::body::{self, Body, InFlight, Tracked};
 use super::headers;
-use super::local_reply::ProxyError;
 use super::paths::{self, Origin};
 use crate::config::resolved::{StringMatcher, WeightedCluster};
 use crate::runtime::clusters::{ClusterState, Endpoint};
 use crate::runtime::generation::RouteEntry;
 
-/// A request on its way upstream, with what decided its route.
-pub struct Outgoing<'a> {
-    pub parts: http::request::Parts,
-    pub body: Incoming,
+/// What decided a request's route, which shapes what goes upstream.
+pub struct Routed<'a> {
     pub downstream: &'a Downstream,
     pub entry: &'a RouteEntry,
     pub destination: &'a WeightedCluster,
@@ -25,24 +25,18 @@ pub struct Outgoing<'a> {
     pub host: &'a str,
 }
 
-/// Forwards to `endpoint` of `cluster`; the response streams back with the route's
-/// response header edits applied.
-pub async fn forward(
-    request: Outgoing<'_>,
-    cluster: &ClusterState,
-    endpoint: &Endpoint,
-) -> Result<Response<Body>, ProxyError> {
-    let Outgoing {
-        mut parts,
-        body,
+/// The head of the request to send upstream: rewritten path and Host, hop-by-hop headers
+/// removed, forwarding headers and the route's edits applied. The URI carries only the
+/// path; [`send`] adds the endpoint.
+pub fn prepare(mut parts: http::request::Parts, routed: &Routed<'_>) -> http::request::Parts {
+    let Routed {
         downstream,
         entry,
         destination,
         matched_uri,
         host,
-    } = request;
+    } = *routed;
     let route = &entry.route;
-
     let path_and_query = parts
         .uri
         .path_and_query()
@@ -68,22 +62,14 @@ pub async fn forward(
         }
         _ => path_and_query,
     };
-    parts.uri = Uri::builder()
-        .scheme(Scheme::HTTP)
-        .authority(endpoint.authority.clone())
-        .path_and_query(paths::parse_path(&path_and_query))
-        .build()
-        .map_err(|e| ProxyError::ConnectFailure(e.to_string()))?;
+    parts.uri = Uri::from(paths::parse_path(&path_and_query));
 
     let headers = &mut parts.headers;
     headers::remove_hop_by_hop(headers);
-    if !headers.contains_key(header::HOST)
-        && let Ok(value) = HeaderValue::from_str(host)
-    {
-        headers.insert(header::HOST, value);
-    }
-    if let Some(authority) = route.rewrite.as_ref().and_then(|r| r.authority.as_deref())
-        && let Ok(value) = HeaderValue::from_str(authority)
+    let authority = route.rewrite.as_ref().and_then(|r| r.authority.as_deref());
+    if let Some(value) = authority
+        .or((!headers.contains_key(header::HOST)).then_some(host))
+        .and_then(|h| HeaderValue::from_str(h).ok())
     {
         headers.insert(header::HOST, value);
     }
@@ -92,25 +78,68 @@ pub async fn forward(
     headers::apply_edits(headers, &destination.headers.request);
     // The upstream connection picks its own protocol version.
     parts.version = http::Version::default();
+    parts
+}
 
+/// How an attempt failed before a response.
+#[derive(Debug)]
+pub enum AttemptError {
+    ConnectFailure(String),
+    Reset(String),
+    Timeout,
+}
+
+/// Sends `parts` with `body` to `endpoint`, waiting at most `timeout` for the response
+/// head. The endpoint counts the request in flight until the response body ends.
+pub async fn send(
+    cluster: &ClusterState,
+    endpoint: &Endpoint,
+    worker: usize,
+    mut parts: http::request::Parts,
+    body: Body,
+    timeout: Option<Duration>,
+) -> Result<(Response<Incoming>, InFlight), AttemptError> {
+    let path = parts
+        .uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| paths::parse_path("/"));
+    parts.uri = Uri::builder()
+        .scheme(Scheme::HTTP)
+        .authority(endpoint.authority.clone())
+        .path_and_query(path)
+        .build()
+        .map_err(|e| AttemptError::ConnectFailure(e.to_string()))?;
     let in_flight = InFlight::start(&endpoint.in_flight);
-    let upstream = Request::from_parts(parts, body::boxed(body));
-    let response = cluster
-        .client(downstream.worker)
-        .request(upstream)
-        .await
-        .map_err(|e| {
-            if e.is_connect() {
-                ProxyError::ConnectFailure(format!("{}: {e}", endpoint.address))
-            } else {
-                ProxyError::UpstreamReset(format!("{}: {e}", endpoint.address))
-            }
-        })?;
+    let request = cluster
+        .client(worker)
+        .request(Request::from_parts(parts, body));
+    let result = match timeout {
+        Some(timeout) => tokio::time::timeout(timeout, request)
+            .await
+            .map_err(|_| AttemptError::Timeout)?,
+        None => request.await,
+    };
+    result.map(|response| (response, in_flight)).map_err(|e| {
+        let reason = format!("{}: {e}", endpoint.address);
+        if e.is_connect() {
+            AttemptError::ConnectFailure(reason)
+        } else {
+            AttemptError::Reset(reason)
+        }
+    })
+}
 
+/// The upstream response on its way downstream, with the route's response edits applied.
+pub fn respond(
+    response: Response<Incoming>,
+    in_flight: InFlight,
+    routed: &Routed<'_>,
+) -> Response<Body> {
     let (mut parts, body) = response.into_parts();
     headers::remove_hop_by_hop(&mut parts.headers);
-    headers::apply_edits(&mut parts.headers, &route.headers.response);
-    headers::apply_edits(&mut parts.headers, &destination.headers.response);
+    headers::apply_edits(&mut parts.headers, &routed.entry.route.headers.response);
+    headers::apply_edits(&mut parts.headers, &routed.destination.headers.response);
     let body = body::boxed(Tracked::new(body::boxed(body), in_flight));
-    Ok(Response::from_parts(parts, body))
+    Response::from_parts(parts, body)
 }

@@ -23,6 +23,12 @@ pub enum ProxyError {
     /// The upstream closed or reset before a response (UC).
     #[error("upstream reset: {0}")]
     UpstreamReset(String),
+    /// The route timeout (or the last per-try timeout) expired (UT).
+    #[error("upstream request timeout")]
+    Timeout,
+    /// The client's request body broke off.
+    #[error("downstream request body failed: {0}")]
+    DownstreamReset(String),
     /// A policy component failed.
     #[error(transparent)]
     Policy(#[from] PolicyError),
@@ -37,6 +43,8 @@ impl ProxyError {
             Self::NoHealthyUpstream | Self::ConnectFailure(_) | Self::UpstreamReset(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::DownstreamReset(_) => StatusCode::BAD_REQUEST,
             Self::Policy(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -53,6 +61,8 @@ impl ProxyError {
             Self::UpstreamReset(_) => {
                 "upstream connect error or disconnect/reset before headers. reset reason: connection termination"
             }
+            Self::Timeout => "upstream request timeout",
+            Self::DownstreamReset(_) => "bad request body\n",
             Self::Policy(_) => "policy failure\n",
         }
     }
@@ -68,4 +78,32 @@ impl ProxyError {
             .body(full(body))
             .expect("a static response is valid")
     }
+}
+
+/// The answer to a request aborted by fault injection (Envoy flag FI): the HTTP status, or
+/// for gRPC a 200 carrying `grpc-status`.
+pub fn fault_abort(http: Option<u16>, grpc: Option<u8>) -> Response<Body> {
+    let mut response = Response::builder();
+    if let Some(code) = grpc {
+        response = response
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "application/grpc")
+            .header("grpc-status", code.to_string())
+            .header("grpc-message", "fault filter abort");
+    } else {
+        let status = http
+            .and_then(|c| StatusCode::from_u16(c).ok())
+            .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        response = response
+            .status(status)
+            .header(header::CONTENT_TYPE, "text/plain");
+    }
+    let body = if grpc.is_some() {
+        ""
+    } else {
+        "fault filter abort"
+    };
+    response
+        .body(full(body))
+        .expect("a fault response is valid")
 }

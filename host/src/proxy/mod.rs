@@ -1,5 +1,6 @@
 //! The data path: from a downstream request to a response, through the policies.
 
+mod attempts;
 pub mod body;
 mod forward;
 pub mod headers;
@@ -97,6 +98,19 @@ async fn route(
         .get(selected.match_block as usize)
         .and_then(|m| m.uri.as_ref());
 
+    if route.fault.is_some() {
+        let injection = generation.policies.inject_fault(&view, entry.id).await?;
+        if injection.delay_ms > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(injection.delay_ms)).await;
+        }
+        if injection.abort_http.is_some() || injection.abort_grpc.is_some() {
+            return Ok(local_reply::fault_abort(
+                injection.abort_http,
+                injection.abort_grpc,
+            ));
+        }
+    }
+
     match &route.action {
         RouteAction::DirectResponse(direct) => Ok(direct_response(direct, entry)),
         RouteAction::Redirect(redirect) => {
@@ -120,40 +134,26 @@ async fn route(
                         .await? as usize
                 }
             };
-            let cluster_id = entry
+            let cluster = entry
                 .clusters
                 .get(destination)
                 .copied()
                 .ok_or(ProxyError::NoHealthyUpstream)?;
-            let cluster = &generation.clusters[cluster_id];
-            let endpoint = match cluster.endpoints.len() {
-                0 => return Err(ProxyError::NoHealthyUpstream),
-                1 => 0,
-                _ => {
-                    let states: Vec<_> = cluster.endpoints.iter().map(|e| e.state()).collect();
-                    generation
-                        .policies
-                        .pick_endpoint(&view, cluster_id as u32, &states)
-                        .await?
-                        .ok_or(ProxyError::NoHealthyUpstream)? as usize
-                }
-            };
-            let view = Arc::try_unwrap(view).unwrap_or_else(|shared| RequestView {
-                parts: clone_parts(&shared.parts),
-                scheme: shared.scheme,
-                port: shared.port,
-                client: shared.client,
-            });
-            let request = forward::Outgoing {
-                parts: view.parts,
-                body,
+            let routed = forward::Routed {
                 downstream,
                 entry,
                 destination: &destinations[destination],
                 matched_uri,
                 host: &host,
             };
-            forward::forward(request, cluster, &cluster.endpoints[endpoint]).await
+            let head = forward::prepare(clone_parts(&view.parts), &routed);
+            let attempts = attempts::Attempts {
+                generation,
+                view,
+                routed,
+                cluster,
+            };
+            attempts.run(head, body).await
         }
     }
 }

@@ -9,7 +9,9 @@ use serde_json::json;
 
 use super::clusters::ClusterState;
 use super::vhosts::DomainIndex;
-use crate::config::resolved::{ResolvedConfig, Route, RouteAction};
+use crate::config::resolved::{
+    AbortStatus, Fault, ResolvedConfig, RetryPolicy, Route, RouteAction,
+};
 use crate::wasm::builtin::{self, Builtin};
 use crate::wasm::counters::Counters;
 use crate::wasm::policies::Policies;
@@ -20,7 +22,7 @@ use crate::wasm::{Limits, WasmEngine};
 pub struct Runtime {
     pub wasm: WasmEngine,
     pub counters: Arc<Counters>,
-    /// A folder whose `match.wasm`, `weight.wasm`, `lb.wasm` replace the built-ins.
+    /// A folder whose `<name>.wasm` files replace the built-in policies.
     pub policy_dir: Option<PathBuf>,
     /// Worker threads serving connections.
     pub workers: usize,
@@ -66,6 +68,8 @@ impl Generation {
         let cluster_ids: Vec<&String> = config.clusters.keys().collect();
         let mut match_config = Vec::new();
         let mut weight_config = Vec::new();
+        let mut fault_config = Vec::new();
+        let mut retry_config = Vec::new();
         let mut tables = Vec::new();
         for listener in &config.listeners {
             let mut listener_tables = Vec::new();
@@ -110,6 +114,8 @@ impl Generation {
                             uri_regex,
                         });
                         weight_config.push(weights);
+                        fault_config.push(route.fault.as_ref().map(fault_json));
+                        retry_config.push(retry_json(&route.retry));
                     }
                     virtual_hosts.push(VirtualHostEntry {
                         id,
@@ -144,6 +150,8 @@ impl Generation {
             )
             .await?,
             endpoint: pool(&builtin::LB, json!({ "clusters": lb_config }), runtime).await?,
+            fault: pool(&builtin::FAULT, json!({ "routes": fault_config }), runtime).await?,
+            retry: pool(&builtin::RETRY, json!({ "routes": retry_config }), runtime).await?,
         };
         let mut clusters = Vec::with_capacity(config.clusters.len());
         for cluster in config.clusters.values() {
@@ -178,6 +186,30 @@ async fn pool<K: Kind>(
     )
     .await?;
     Ok(pool)
+}
+
+/// A route's fault as the fault policy takes it.
+fn fault_json(fault: &Fault) -> serde_json::Value {
+    json!({
+        "delay": fault.delay.as_ref().map(|d| json!({ "ms": d.fixed_delay.as_millis() as u64, "percentage": d.percentage })),
+        "abort": fault.abort.as_ref().map(|a| {
+            let status = match a.status {
+                AbortStatus::Http(code) => json!({ "http": code }),
+                AbortStatus::Grpc(code) => json!({ "grpc": code }),
+            };
+            json!({ "status": status, "percentage": a.percentage })
+        }),
+    })
+}
+
+/// A route's retry policy as the retry policy takes it.
+fn retry_json(retry: &RetryPolicy) -> serde_json::Value {
+    json!({
+        "attempts": retry.attempts,
+        "retry_on": retry.retry_on,
+        "retriable_status_codes": retry.retriable_status_codes,
+        "backoff_base_ms": retry.backoff_base.as_millis() as u64,
+    })
 }
 
 /// Istio writes regex groups as `\1`; the regex crate as `${1}`.

@@ -49,3 +49,29 @@ pub mod balancer {
         },
     });
 }
+
+/// The `injector` world: fault injection.
+pub mod injector {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "injector",
+        exports: { default: async },
+        with: {
+            "portcullis:policy/request": super::request,
+            "portcullis:policy/host": super::host,
+        },
+    });
+}
+
+/// The `retrier` world: retry decisions.
+pub mod retrier {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "retrier",
+        exports: { default: async },
+        with: {
+            "portcullis:policy/request": super::request,
+            "portcullis:policy/host": super::host,
+        },
+    });
+}

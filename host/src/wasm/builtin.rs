@@ -38,3 +38,7 @@ impl Builtin {
         Ok((self.bytes.to_vec(), format!("builtin:{}", self.name)))
     }
 }
+/// Fault injection.
+pub const FAULT: Builtin = builtin!("fault", "portcullis_fault.wasm");
+/// Retry decisions.
+pub const RETRY: Builtin = builtin!("retry", "portcullis_retry.wasm");

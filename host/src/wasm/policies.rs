@@ -1,5 +1,5 @@
-//! The built-in policy kinds and their typed calls: route match, destination weighting
-//! and endpoint load balancing.
+//! The built-in policy kinds and their typed calls: route match, destination weighting,
+//! endpoint load balancing, fault injection and retry decisions.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -7,106 +7,76 @@ use std::sync::Arc;
 use wasmtime::Store;
 use wasmtime::component::InstancePre;
 
-use super::bindings::{balancer, matcher, weighter};
+use super::bindings::{balancer, injector, matcher, retrier, weighter};
 use super::error::PolicyError;
 use super::pool::{Kind, Pool};
 use super::state::{PolicyState, RequestView};
 
 pub use balancer::exports::portcullis::policy::endpoint::EndpointState;
+pub use injector::exports::portcullis::policy::fault::Injection;
 pub use matcher::exports::portcullis::policy::route_match::Selected;
+pub use retrier::exports::portcullis::policy::retry::{Decision, Outcome, ResponseStatus};
 
-/// The `matcher` world.
-pub struct RouteMatch;
+/// Implements [`Kind`] for a world whose bindings live in `$module`.
+macro_rules! kind {
+    ($(#[$doc:meta])* $kind:ident, $module:ident :: $pre:ident, $instance:ident, $interface:ident) => {
+        $(#[$doc])*
+        pub struct $kind;
 
-impl Kind for RouteMatch {
-    type Pre = matcher::MatcherPre<PolicyState>;
-    type Instance = matcher::Matcher;
+        impl Kind for $kind {
+            type Pre = $module::$pre<PolicyState>;
+            type Instance = $module::$instance;
 
-    fn pre(pre: InstancePre<PolicyState>) -> wasmtime::Result<Self::Pre> {
-        matcher::MatcherPre::new(pre)
-    }
+            fn pre(pre: InstancePre<PolicyState>) -> wasmtime::Result<Self::Pre> {
+                $module::$pre::new(pre)
+            }
 
-    fn instantiate<'a>(
-        pre: &'a Self::Pre,
-        store: &'a mut Store<PolicyState>,
-    ) -> impl Future<Output = wasmtime::Result<Self::Instance>> + Send + 'a {
-        pre.instantiate_async(store)
-    }
+            fn instantiate<'a>(
+                pre: &'a Self::Pre,
+                store: &'a mut Store<PolicyState>,
+            ) -> impl Future<Output = wasmtime::Result<Self::Instance>> + Send + 'a {
+                pre.instantiate_async(store)
+            }
 
-    fn configure<'a>(
-        instance: &'a Self::Instance,
-        store: &'a mut Store<PolicyState>,
-        config: &'a str,
-    ) -> impl Future<Output = wasmtime::Result<Result<(), String>>> + Send + 'a {
-        instance
-            .portcullis_policy_route_match()
-            .call_configure(store, config)
-    }
+            fn configure<'a>(
+                instance: &'a Self::Instance,
+                store: &'a mut Store<PolicyState>,
+                config: &'a str,
+            ) -> impl Future<Output = wasmtime::Result<Result<(), String>>> + Send + 'a {
+                instance.$interface().call_configure(store, config)
+            }
+        }
+    };
 }
 
-/// The `weighter` world.
-pub struct Destination;
+kind!(
+    /// The `matcher` world.
+    RouteMatch, matcher::MatcherPre, Matcher, portcullis_policy_route_match
+);
+kind!(
+    /// The `weighter` world.
+    Destination, weighter::WeighterPre, Weighter, portcullis_policy_destination
+);
+kind!(
+    /// The `balancer` world.
+    Endpoint, balancer::BalancerPre, Balancer, portcullis_policy_endpoint
+);
+kind!(
+    /// The `injector` world.
+    Fault, injector::InjectorPre, Injector, portcullis_policy_fault
+);
+kind!(
+    /// The `retrier` world.
+    Retry, retrier::RetrierPre, Retrier, portcullis_policy_retry
+);
 
-impl Kind for Destination {
-    type Pre = weighter::WeighterPre<PolicyState>;
-    type Instance = weighter::Weighter;
-
-    fn pre(pre: InstancePre<PolicyState>) -> wasmtime::Result<Self::Pre> {
-        weighter::WeighterPre::new(pre)
-    }
-
-    fn instantiate<'a>(
-        pre: &'a Self::Pre,
-        store: &'a mut Store<PolicyState>,
-    ) -> impl Future<Output = wasmtime::Result<Self::Instance>> + Send + 'a {
-        pre.instantiate_async(store)
-    }
-
-    fn configure<'a>(
-        instance: &'a Self::Instance,
-        store: &'a mut Store<PolicyState>,
-        config: &'a str,
-    ) -> impl Future<Output = wasmtime::Result<Result<(), String>>> + Send + 'a {
-        instance
-            .portcullis_policy_destination()
-            .call_configure(store, config)
-    }
-}
-
-/// The `balancer` world.
-pub struct Endpoint;
-
-impl Kind for Endpoint {
-    type Pre = balancer::BalancerPre<PolicyState>;
-    type Instance = balancer::Balancer;
-
-    fn pre(pre: InstancePre<PolicyState>) -> wasmtime::Result<Self::Pre> {
-        balancer::BalancerPre::new(pre)
-    }
-
-    fn instantiate<'a>(
-        pre: &'a Self::Pre,
-        store: &'a mut Store<PolicyState>,
-    ) -> impl Future<Output = wasmtime::Result<Self::Instance>> + Send + 'a {
-        pre.instantiate_async(store)
-    }
-
-    fn configure<'a>(
-        instance: &'a Self::Instance,
-        store: &'a mut Store<PolicyState>,
-        config: &'a str,
-    ) -> impl Future<Output = wasmtime::Result<Result<(), String>>> + Send + 'a {
-        instance
-            .portcullis_policy_endpoint()
-            .call_configure(store, config)
-    }
-}
-
-/// The routing policies of one configuration generation.
+/// The policies of one configuration generation.
 pub struct Policies {
     pub route_match: Pool<RouteMatch>,
     pub destination: Pool<Destination>,
     pub endpoint: Pool<Endpoint>,
+    pub fault: Pool<Fault>,
+    pub retry: Pool<Retry>,
 }
 
 impl Policies {
@@ -152,6 +122,38 @@ impl Policies {
         let result = instance
             .portcullis_policy_endpoint()
             .call_pick_endpoint(store, cluster, endpoints)
+            .await;
+        lease.finish(result)
+    }
+
+    /// What fault to inject into this request on `route`.
+    pub async fn inject_fault(
+        &self,
+        request: &Arc<RequestView>,
+        route: u32,
+    ) -> Result<Injection, PolicyError> {
+        let mut lease = self.fault.lease(request).await?;
+        let (instance, store) = lease.parts();
+        let result = instance
+            .portcullis_policy_fault()
+            .call_inject(store, route)
+            .await;
+        lease.finish(result)
+    }
+
+    /// Whether to retry after attempt `attempt` of `route` ended with `outcome`.
+    pub async fn should_retry(
+        &self,
+        request: &Arc<RequestView>,
+        route: u32,
+        attempt: u32,
+        outcome: Outcome,
+    ) -> Result<Decision, PolicyError> {
+        let mut lease = self.retry.lease(request).await?;
+        let (instance, store) = lease.parts();
+        let result = instance
+            .portcullis_policy_retry()
+            .call_should_retry(store, route, attempt, outcome)
             .await;
         lease.finish(result)
     }

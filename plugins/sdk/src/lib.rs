@@ -83,6 +83,38 @@ pub mod endpoint {
     });
 }
 
+/// Bindings of the `injector` world.
+#[cfg(feature = "fault")]
+pub mod fault {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "injector",
+        with: {
+            "portcullis:policy/request@0.1.0": crate::request,
+            "portcullis:policy/host@0.1.0": crate::host,
+        },
+        pub_export_macro: true,
+        export_macro_name: "export",
+        default_bindings_module: "portcullis_sdk::fault",
+    });
+}
+
+/// Bindings of the `retrier` world.
+#[cfg(feature = "retry")]
+pub mod retry {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "retrier",
+        with: {
+            "portcullis:policy/request@0.1.0": crate::request,
+            "portcullis:policy/host@0.1.0": crate::host,
+        },
+        pub_export_macro: true,
+        export_macro_name: "export",
+        default_bindings_module: "portcullis_sdk::retry",
+    });
+}
+
 #[cfg(feature = "route-match")]
 pub use route_match::exports::portcullis::policy::route_match::{Guest as RouteMatch, Selected};
 
@@ -91,3 +123,45 @@ pub use destination::exports::portcullis::policy::destination::Guest as Destinat
 
 #[cfg(feature = "endpoint")]
 pub use endpoint::exports::portcullis::policy::endpoint::{EndpointState, Guest as Endpoint};
+
+#[cfg(feature = "fault")]
+pub use fault::exports::portcullis::policy::fault::{Guest as Fault, Injection};
+
+#[cfg(feature = "retry")]
+pub use retry::exports::portcullis::policy::retry::{
+    Decision, Guest as Retry, Outcome, ResponseStatus,
+};
+
+/// A small, fast generator for sampling (weights, percentages, jitter), seeded by the host.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator with a fixed seed (use [`Rng::from_host`] once the host is reachable).
+    pub const fn new(seed: u64) -> Self {
+        Self(seed | 1)
+    }
+
+    /// A generator seeded from [`host::random`].
+    pub fn from_host() -> Self {
+        Self(host::random() | 1)
+    }
+
+    /// The next number (xorshift64*).
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `[0, 1)`.
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// True with probability `percent / 100`.
+    pub fn percent(&mut self, percent: f64) -> bool {
+        percent > 0.0 && self.next_f64() * 100.0 < percent
+    }
+}

@@ -11,7 +11,7 @@
 
 use std::cell::RefCell;
 
-use portcullis_sdk::{Endpoint, EndpointState, endpoint, host, request};
+use portcullis_sdk::{Endpoint, EndpointState, Rng, endpoint, host, request};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -46,18 +46,11 @@ struct Config {
 
 struct State {
     clusters: Vec<(String, Algorithm)>,
-    rng: u64,
+    rng: Rng,
 }
 
 thread_local! {
-    static STATE: RefCell<State> = const { RefCell::new(State { clusters: Vec::new(), rng: 1 }) };
-}
-
-fn next(state: &mut u64) -> u64 {
-    *state ^= *state >> 12;
-    *state ^= *state << 25;
-    *state ^= *state >> 27;
-    state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    static STATE: RefCell<State> = const { RefCell::new(State { clusters: Vec::new(), rng: Rng::new(1) }) };
 }
 
 /// FNV-1a, then a finaliser so that nearby keys spread.
@@ -127,7 +120,7 @@ impl Endpoint for Builtin {
         STATE.with(|s| {
             *s.borrow_mut() = State {
                 clusters,
-                rng: host::random() | 1,
+                rng: Rng::from_host(),
             }
         });
         Ok(())
@@ -143,11 +136,11 @@ impl Endpoint for Builtin {
                     by_weight(&endpoints, position as u64)
                 }
                 Algorithm::Random | Algorithm::Passthrough => {
-                    by_weight(&endpoints, next(&mut s.rng))
+                    by_weight(&endpoints, s.rng.next_u64())
                 }
                 Algorithm::LeastRequest => {
-                    let a = by_weight(&endpoints, next(&mut s.rng))?;
-                    let b = by_weight(&endpoints, next(&mut s.rng))?;
+                    let a = by_weight(&endpoints, s.rng.next_u64())?;
+                    let b = by_weight(&endpoints, s.rng.next_u64())?;
                     let score = |i: u32| {
                         let e = &endpoints[i as usize];
                         f64::from(e.weight.max(1)) / (f64::from(e.in_flight) + 1.0)
@@ -155,7 +148,7 @@ impl Endpoint for Builtin {
                     Some(if score(b) > score(a) { b } else { a })
                 }
                 Algorithm::ConsistentHash(key) => match hash_key(key) {
-                    None => by_weight(&endpoints, next(&mut s.rng)),
+                    None => by_weight(&endpoints, s.rng.next_u64()),
                     Some(key) => endpoints
                         .iter()
                         .enumerate()

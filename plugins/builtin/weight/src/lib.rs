@@ -5,7 +5,7 @@
 
 use std::cell::RefCell;
 
-use portcullis_sdk::{Destination, destination, host};
+use portcullis_sdk::{Destination, Rng, destination};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -16,19 +16,11 @@ struct Config {
 /// Cumulative weights per route, and the generator.
 struct State {
     routes: Vec<Vec<u64>>,
-    rng: u64,
+    rng: Rng,
 }
 
 thread_local! {
-    static STATE: RefCell<State> = const { RefCell::new(State { routes: Vec::new(), rng: 1 }) };
-}
-
-/// xorshift64*: fast, and good enough to split traffic.
-fn next(state: &mut u64) -> u64 {
-    *state ^= *state >> 12;
-    *state ^= *state << 25;
-    *state ^= *state >> 27;
-    state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    static STATE: RefCell<State> = const { RefCell::new(State { routes: Vec::new(), rng: Rng::new(1) }) };
 }
 
 struct Builtin;
@@ -54,7 +46,7 @@ impl Destination for Builtin {
         STATE.with(|s| {
             *s.borrow_mut() = State {
                 routes,
-                rng: host::random() | 1,
+                rng: Rng::from_host(),
             };
         });
         Ok(())
@@ -69,7 +61,7 @@ impl Destination for Builtin {
             let Some(&total) = cumulative.last().filter(|t| **t > 0) else {
                 return 0;
             };
-            let ticket = next(&mut s.rng) % total;
+            let ticket = s.rng.next_u64() % total;
             cumulative.partition_point(|&c| c <= ticket) as u32
         })
     }

@@ -1,0 +1,250 @@
+//! End to end: retries, timeouts and fault injection against misbehaving upstreams on
+//! loopback, counted at the upstream.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::client::{Client, empty};
+use support::gateway::Gateway;
+use support::upstream::Upstream;
+
+/// A gateway with one VirtualService whose routes are `routes` (YAML under `http:`), in
+/// front of `backend` (the upstream) and `flaky` (a refusing endpoint, then the upstream).
+fn gateway(upstream: &Upstream, refused_port: u16, routes: &str) -> Gateway {
+    let port = upstream.addr.port();
+    Gateway::start(&format!(
+        "apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: gw
+spec:
+  servers:
+  - port: {{number: 0, name: http, protocol: HTTP}}
+    bind: 127.0.0.1
+    hosts: [\"*\"]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: backend
+spec:
+  hosts: [backend]
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  endpoints:
+  - address: 127.0.0.1
+    ports: {{http: {port}}}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: flaky
+spec:
+  hosts: [flaky]
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  endpoints:
+  - address: 127.0.0.1
+    ports: {{http: {refused_port}}}
+  - address: 127.0.0.1
+    ports: {{http: {port}}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: flaky
+spec:
+  host: flaky
+  trafficPolicy:
+    loadBalancer: {{simple: ROUND_ROBIN}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: routes
+spec:
+  hosts: [\"*\"]
+  gateways: [gw]
+  http:
+{routes}"
+    ))
+}
+
+/// A loopback port with nothing listening on it.
+fn refused_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retries_as_envoy_does() {
+    let upstream = Upstream::start("backend").await;
+    let routes = "  - match: [{uri: {prefix: /five}}]
+    retries: {attempts: 2, retryOn: 5xx}
+    route: [{destination: {host: backend}}]
+  - match: [{uri: {prefix: /codes}}]
+    retries: {attempts: 3, retryOn: \"503\"}
+    route: [{destination: {host: backend}}]
+  - match: [{uri: {prefix: /disabled}}]
+    retries: {attempts: 0}
+    route: [{destination: {host: backend}}]
+  - match: [{uri: {prefix: /resets}}]
+    retries: {attempts: 2, retryOn: reset}
+    route: [{destination: {host: backend}}]
+  - match: [{authority: {exact: flaky}}]
+    route: [{destination: {host: flaky}}]
+  - route: [{destination: {host: backend}}]
+";
+    let gateway = gateway(&upstream, refused_port(), routes);
+    let client = Client::http1(gateway.addr("default/gw/http"));
+    let hits_during = |before: usize| upstream.hits() - before;
+
+    // attempts: 2 means the first try and two retries, then the last response goes through.
+    let before = upstream.hits();
+    assert_eq!(client.get("backend", "/five/fail/5/a").await.status, 503);
+    assert_eq!(hits_during(before), 3);
+
+    // Bare status codes in retryOn are retried; the third try succeeds.
+    let before = upstream.hits();
+    assert_eq!(client.get("backend", "/codes/fail/2/b").await.status, 200);
+    assert_eq!(hits_during(before), 3);
+
+    // attempts: 0 disables retries.
+    let before = upstream.hits();
+    assert_eq!(
+        client.get("backend", "/disabled/fail/1/c").await.status,
+        503
+    );
+    assert_eq!(hits_during(before), 1);
+
+    // Istio's default policy (since 1.24) does not retry a 503 response…
+    let before = upstream.hits();
+    assert_eq!(client.get("backend", "/fail/1/d").await.status, 503);
+    assert_eq!(hits_during(before), 1);
+
+    // …but does retry connection failures, on another endpoint: never a failure here.
+    for _ in 0..20 {
+        assert_eq!(client.get("flaky", "/x").await.status, 200);
+    }
+
+    // reset: a connection closed before any response is retried, then answered 503.
+    let before = upstream.hits();
+    let reply = client.get("backend", "/resets/reset").await;
+    assert_eq!(reply.status, 503);
+    assert!(
+        String::from_utf8_lossy(&reply.body).contains("reset"),
+        "{reply:?}"
+    );
+    assert_eq!(hits_during(before), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn times_out_per_try_and_per_route() {
+    let upstream = Upstream::start("backend").await;
+    let routes = "  - match: [{uri: {prefix: /route}}]
+    timeout: 300ms
+    route: [{destination: {host: backend}}]
+  - match: [{uri: {prefix: /per-try}}]
+    retries: {attempts: 2, perTryTimeout: 100ms, retryOn: 5xx}
+    route: [{destination: {host: backend}}]
+  - route: [{destination: {host: backend}}]
+";
+    let gateway = gateway(&upstream, refused_port(), routes);
+    let client = Client::http1(gateway.addr("default/gw/http"));
+
+    let started = Instant::now();
+    let reply = client.get("backend", "/route/slow/2000").await;
+    let took = started.elapsed();
+    assert_eq!(reply.status, 504);
+    assert_eq!(&reply.body[..], b"upstream request timeout");
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_millis(1500),
+        "{took:?}"
+    );
+
+    // Each try times out after 100ms and is retried; the last timeout is a 504.
+    let before = upstream.hits();
+    let started = Instant::now();
+    assert_eq!(
+        client.get("backend", "/per-try/slow/1000").await.status,
+        504
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(upstream.hits() - before, 3);
+
+    // No timeout by default.
+    assert_eq!(client.get("backend", "/slow/400").await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn injects_faults_as_istio_does() {
+    let upstream = Upstream::start("backend").await;
+    let routes = "  - match: [{uri: {prefix: /abort}}]
+    fault: {abort: {httpStatus: 418, percentage: {value: 100}}}
+    route: [{destination: {host: backend}}]
+  - match: [{uri: {prefix: /half}}]
+    fault: {abort: {httpStatus: 503, percentage: {value: 50}}}
+    route: [{destination: {host: backend}}]
+  - match: [{uri: {prefix: /delay}}]
+    timeout: 100ms
+    fault: {delay: {fixedDelay: 300ms, percentage: {value: 100}}}
+    route: [{destination: {host: backend}}]
+  - match: [{uri: {prefix: /unset}}]
+    fault: {abort: {httpStatus: 500}}
+    route: [{destination: {host: backend}}]
+  - match: [{uri: {prefix: /grpc}}]
+    fault: {abort: {grpcStatus: UNAVAILABLE, percentage: {value: 100}}}
+    route: [{destination: {host: backend}}]
+  - route: [{destination: {host: backend}}]
+";
+    let gateway = gateway(&upstream, refused_port(), routes);
+    let client = Client::http1(gateway.addr("default/gw/http"));
+
+    // An abort answers at once and never reaches the upstream.
+    let before = upstream.hits();
+    let reply = client.get("backend", "/abort").await;
+    assert_eq!(reply.status, 418);
+    assert_eq!(&reply.body[..], b"fault filter abort");
+    assert_eq!(upstream.hits(), before);
+
+    // 50% within ±5σ over 400 requests (σ = 10).
+    let mut aborted = 0;
+    for _ in 0..400 {
+        if client.get("backend", "/half").await.status == 503 {
+            aborted += 1;
+        }
+    }
+    assert!((150..=250).contains(&aborted), "{aborted} of 400 aborted");
+
+    // The delay happens before the router: the route's 100ms timeout does not count it.
+    let started = Instant::now();
+    assert_eq!(client.get("backend", "/delay").await.status, 200);
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // A fault without a percentage injects nothing.
+    for _ in 0..20 {
+        assert_eq!(client.get("backend", "/unset").await.status, 200);
+    }
+
+    // gRPC aborts answer 200 with grpc-status.
+    let reply = client
+        .send(
+            client
+                .request("POST", "backend", "/grpc")
+                .header("content-type", "application/grpc")
+                .body(empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.headers["grpc-status"], "14");
+}
