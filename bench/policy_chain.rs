@@ -96,12 +96,7 @@ fn chain(c: &mut Criterion) {
         .expect("valid config")
         .config;
     let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-component-cache");
-    let runtime = Runtime {
-        wasm: WasmEngine::new(Some(cache)).unwrap(),
-        counters: Arc::default(),
-        policy_dir: None,
-        workers: 1,
-    };
+    let runtime = Runtime::new(WasmEngine::new(Some(cache)).unwrap(), None, 1);
     let generation = rt.block_on(Generation::build(config, &runtime)).unwrap();
     let view = Arc::new(request());
     let vhost = generation.tables[0][0].virtual_hosts[0].id;

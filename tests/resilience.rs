@@ -248,3 +248,166 @@ async fn injects_faults_as_istio_does() {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.headers["grpc-status"], "14");
 }
+
+/// A gateway in front of `endpoints` (as one ServiceEntry `svc`) with `policy` as the
+/// DestinationRule's trafficPolicy and retries off, so that every request is one attempt.
+fn guarded(endpoints: &[&Upstream], policy: &str) -> Gateway {
+    let endpoints: String = endpoints
+        .iter()
+        .map(|u| {
+            format!(
+                "  - address: 127.0.0.1\n    ports: {{http: {}}}\n",
+                u.addr.port()
+            )
+        })
+        .collect();
+    Gateway::start(&format!(
+        "apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: gw
+spec:
+  servers:
+  - port: {{number: 0, name: http, protocol: HTTP}}
+    bind: 127.0.0.1
+    hosts: [\"*\"]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: svc
+spec:
+  hosts: [svc]
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  endpoints:
+{endpoints}---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: svc
+spec:
+  host: svc
+  trafficPolicy:
+{policy}---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: svc
+spec:
+  hosts: [\"*\"]
+  gateways: [gw]
+  http:
+  - retries: {{attempts: 0}}
+    route: [{{destination: {{host: svc}}}}]
+"
+    ))
+}
+
+/// Sends `n` requests at once; returns each status and whether it was marked overloaded.
+async fn burst(client: &Client, path: &str, n: usize) -> Vec<(u16, bool)> {
+    let requests = (0..n).map(|_| {
+        let client = client.clone();
+        let path = path.to_string();
+        tokio::spawn(async move {
+            let reply = client.get("svc", &path).await;
+            (
+                reply.status.as_u16(),
+                reply
+                    .headers
+                    .get("x-envoy-overloaded")
+                    .is_some_and(|v| v == "true"),
+            )
+        })
+    });
+    futures_util::future::join_all(requests)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn circuit_breakers_bound_connections_and_overflow_with_503() {
+    let upstream = Upstream::start("backend").await;
+
+    // maxConnections alone queues: everything succeeds over at most 2 connections.
+    let queued = guarded(
+        &[&upstream],
+        "    connectionPool:\n      tcp: {maxConnections: 2}\n",
+    );
+    let client = Client::http1(queued.addr("default/gw/http"));
+    let statuses = burst(&client, "/slow/100", 8).await;
+    assert!(statuses.iter().all(|(s, _)| *s == 200), "{statuses:?}");
+    assert!(
+        upstream.max_connections() <= 2,
+        "{} connections",
+        upstream.max_connections()
+    );
+    drop(queued);
+
+    // With a pending limit, what does not fit is refused at once, marked overloaded.
+    let upstream = Upstream::start("backend").await;
+    let limited = guarded(
+        &[&upstream],
+        "    connectionPool:\n      tcp: {maxConnections: 1}\n      http: {http1MaxPendingRequests: 1}\n",
+    );
+    let client = Client::http1(limited.addr("default/gw/http"));
+    let statuses = burst(&client, "/slow/300", 6).await;
+    let ok = statuses.iter().filter(|(s, _)| *s == 200).count();
+    let overloaded = statuses.iter().filter(|(s, o)| *s == 503 && *o).count();
+    assert_eq!(ok + overloaded, 6, "{statuses:?}");
+    assert!((1..=2).contains(&ok), "{statuses:?}");
+    assert_eq!(upstream.max_connections(), 1);
+    drop(limited);
+
+    // http2MaxRequests bounds requests in flight, whatever the connections.
+    let upstream = Upstream::start("backend").await;
+    let requests = guarded(
+        &[&upstream],
+        "    connectionPool:\n      http: {http2MaxRequests: 2}\n",
+    );
+    let client = Client::http1(requests.addr("default/gw/http"));
+    let statuses = burst(&client, "/slow/300", 5).await;
+    let ok = statuses.iter().filter(|(s, _)| *s == 200).count();
+    assert_eq!(ok, 2, "{statuses:?}");
+    assert!(
+        statuses.iter().all(|(s, o)| *s == 200 || (*s == 503 && *o)),
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outlier_detection_ejects_failing_endpoints() {
+    let good = Upstream::start("good").await;
+    let bad = Upstream::failing("bad", 503).await;
+    let policy = "    loadBalancer: {simple: ROUND_ROBIN}
+    outlierDetection: {consecutive5xxErrors: 3, interval: 1s, baseEjectionTime: 30s, maxEjectionPercent: 100}
+";
+    let gateway = guarded(&[&good, &bad], policy);
+    let client = Client::http1(gateway.addr("default/gw/http"));
+    let mut failures = 0;
+    for _ in 0..40 {
+        if client.get("svc", "/x").await.status != 200 {
+            failures += 1;
+        }
+    }
+    // Three 5xx in a row eject the bad endpoint; after that only the good one serves.
+    assert_eq!(bad.hits(), 3);
+    assert_eq!(failures, 3);
+    drop(gateway);
+
+    // When every endpoint is ejected: 503 "no healthy upstream", and the upstream is spared.
+    let bad = Upstream::failing("bad", 502).await;
+    let gateway = guarded(
+        &[&bad],
+        "    outlierDetection: {consecutiveGatewayErrors: 2, consecutive5xxErrors: 0, maxEjectionPercent: 100}\n",
+    );
+    let client = Client::http1(gateway.addr("default/gw/http"));
+    assert_eq!(client.get("svc", "/").await.status, 502);
+    assert_eq!(client.get("svc", "/").await.status, 502);
+    let reply = client.get("svc", "/").await;
+    assert_eq!(reply.status, 503);
+    assert_eq!(&reply.body[..], b"no healthy upstream");
+    assert_eq!(bad.hits(), 2);
+}

@@ -106,12 +106,7 @@ fn run(args: RunArgs, loaded: Loaded) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async {
         let cache_dir = args.cache_dir.or_else(default_cache_dir);
-        let runtime = Runtime {
-            wasm: WasmEngine::new(cache_dir)?,
-            counters: Arc::default(),
-            policy_dir: args.policy_dir,
-            workers,
-        };
+        let runtime = Runtime::new(WasmEngine::new(cache_dir)?, args.policy_dir, workers);
         let generation = Generation::build(loaded.config, &runtime)
             .await
             .context("loading the policies")?;

@@ -6,4 +6,5 @@ pub mod proxy;
 pub mod runtime;
 pub mod server;
 pub mod tls;
+pub mod upstream;
 pub mod wasm;

@@ -30,49 +30,85 @@ type Failures = Arc<Mutex<HashMap<String, usize>>>;
 pub struct Upstream {
     pub addr: SocketAddr,
     pub hits: Arc<AtomicUsize>,
+    connections: Arc<(AtomicUsize, AtomicUsize)>,
 }
 
 impl Upstream {
     /// Starts a server named `name` on an ephemeral loopback port.
     pub async fn start(name: &str) -> Self {
+        Self::serve(name, None).await
+    }
+
+    /// Starts a server that answers every request with `status`.
+    pub async fn failing(name: &str, status: u16) -> Self {
+        Self::serve(name, Some(status)).await
+    }
+
+    async fn serve(name: &str, always: Option<u16>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicUsize::new(0));
+        let connections: Arc<(AtomicUsize, AtomicUsize)> = Arc::default();
         let name: Arc<str> = name.into();
-        let counter = hits.clone();
+        let (counter, open) = (hits.clone(), connections.clone());
         let failures = Failures::default();
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let (name, counter, failures) = (name.clone(), counter.clone(), failures.clone());
+                let now = open.0.fetch_add(1, Ordering::SeqCst) + 1;
+                open.1.fetch_max(now, Ordering::SeqCst);
+                let (name, counter, failures, open) = (
+                    name.clone(),
+                    counter.clone(),
+                    failures.clone(),
+                    open.clone(),
+                );
                 tokio::spawn(async move {
                     let service = service_fn(move |request| {
                         counter.fetch_add(1, Ordering::Relaxed);
-                        respond(name.clone(), failures.clone(), request)
+                        let path = match always {
+                            Some(status) => format!("/status/{status}"),
+                            None => String::new(),
+                        };
+                        respond(name.clone(), failures.clone(), path, request)
                     });
                     let _ = auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
+                    open.0.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
-        Self { addr, hits }
+        Self {
+            addr,
+            hits,
+            connections,
+        }
     }
 
     /// Requests served so far.
     pub fn hits(&self) -> usize {
         self.hits.load(Ordering::Relaxed)
     }
+
+    /// The most connections that were ever open at once.
+    pub fn max_connections(&self) -> usize {
+        self.connections.1.load(Ordering::SeqCst)
+    }
 }
 
 async fn respond(
     name: Arc<str>,
     failures: Failures,
+    forced_path: String,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, std::io::Error> {
-    let full_path = request.uri().path().to_string();
+    let full_path = match forced_path.is_empty() {
+        true => request.uri().path().to_string(),
+        false => forced_path,
+    };
     let path = ["/status/", "/fail/", "/slow/", "/echo", "/bytes/"]
         .iter()
         .find_map(|marker| full_path.find(marker).map(|at| full_path[at..].to_string()))

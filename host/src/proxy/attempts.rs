@@ -11,11 +11,14 @@ use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use super::body::{self, Body};
-use super::forward::{self, AttemptError, Routed};
+use super::forward::{self, AttemptError, Routed, Upstream, UpstreamLease};
 use super::local_reply::ProxyError;
 use crate::runtime::Generation;
+use crate::runtime::clusters::{ClusterState, now_ms};
+use crate::upstream::load::Counted;
+use crate::upstream::{Checkout, EndpointPool};
 use crate::wasm::RequestView;
-use crate::wasm::policies::{Outcome, ResponseStatus};
+use crate::wasm::policies::{Admission, EndpointResult, Outcome, ResponseStatus};
 
 /// Request bodies up to this size are buffered so that a retry can send them again;
 /// larger ones stream once and are not retried (Envoy's default buffer limit).
@@ -63,6 +66,10 @@ pub struct Attempts<'a> {
 }
 
 impl Attempts<'_> {
+    fn cluster(&self) -> &ClusterState {
+        &self.generation.clusters[self.cluster]
+    }
+
     /// Runs attempts until one succeeds, the policy stops retrying, or the route times out.
     pub async fn run(
         self,
@@ -70,32 +77,46 @@ impl Attempts<'_> {
         body: Incoming,
     ) -> Result<Response<Body>, ProxyError> {
         let route = &self.routed.entry.route;
-        let cluster = &self.generation.clusters[self.cluster];
         let deadline = route.timeout.map(|t| Instant::now() + t);
         let mut body = RequestBody::new(body).await?;
         let mut tried: Vec<usize> = Vec::new();
         let mut attempt = 0u32;
         loop {
             attempt += 1;
+            let _retry = (attempt > 1).then(|| Counted::new(&self.cluster().load.active_retries));
+            let (lease, load) = UpstreamLease::reserve(&self.cluster().load);
+            if self.cluster().limited
+                && !self
+                    .policies()
+                    .admit_request(&self.view, self.cluster as u32, load)
+                    .await?
+            {
+                return Err(ProxyError::Overflow);
+            }
             let endpoint = self.pick_endpoint(&tried).await?;
             tried.push(endpoint);
-            let per_try = remaining(deadline)?;
-            let per_try = match (route.retry.per_try_timeout, per_try) {
+            let per_try = match (route.retry.per_try_timeout, remaining(deadline)?) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
             let attempt_body = body
                 .next()
                 .expect("a body is available while attempts are allowed");
-            let result = forward::send(
-                cluster,
-                &cluster.endpoints[endpoint],
-                self.routed.downstream.worker,
-                clone_head(&head),
-                attempt_body,
-                per_try,
-            )
-            .await;
+            let result = match self.upstream(endpoint, per_try).await? {
+                Ok(upstream) => {
+                    let cluster = self.cluster();
+                    forward::send(
+                        upstream,
+                        &cluster.endpoints[endpoint],
+                        lease,
+                        clone_head(&head),
+                        attempt_body,
+                        per_try,
+                    )
+                    .await
+                }
+                Err(failure) => Err(failure),
+            };
             let outcome = match &result {
                 Ok((response, _)) => Outcome::Response(ResponseStatus {
                     status: response.status().as_u16(),
@@ -108,18 +129,24 @@ impl Attempts<'_> {
                 Err(AttemptError::Reset(_)) => Outcome::Reset,
                 Err(AttemptError::Timeout) => Outcome::Timeout,
             };
+            self.detect_outlier(endpoint, &outcome).await?;
+            drop(_retry);
+
             let can_retry = route.retry.attempts > 0 && matches!(body, RequestBody::Replayable(_));
             let decision = match can_retry {
                 true => Some(
-                    self.generation
-                        .policies
+                    self.policies()
                         .should_retry(&self.view, self.routed.entry.id, attempt, outcome)
                         .await?,
                 ),
                 false => None,
             };
-            match decision {
-                Some(decision) if decision.retry => {
+            let retry = match decision {
+                Some(decision) if decision.retry => self.admit_retry().await?.then_some(decision),
+                _ => None,
+            };
+            match retry {
+                Some(decision) => {
                     drop(result);
                     let backoff = Duration::from_millis(decision.backoff_ms);
                     match remaining(deadline)? {
@@ -127,10 +154,10 @@ impl Attempts<'_> {
                         _ => tokio::time::sleep(backoff).await,
                     }
                 }
-                _ => {
+                None => {
                     return match result {
-                        Ok((response, in_flight)) => {
-                            Ok(forward::respond(response, in_flight, &self.routed))
+                        Ok((response, lease)) => {
+                            Ok(forward::respond(response, lease, &self.routed))
                         }
                         Err(AttemptError::ConnectFailure(reason)) => {
                             Err(ProxyError::ConnectFailure(reason))
@@ -143,26 +170,141 @@ impl Attempts<'_> {
         }
     }
 
+    fn policies(&self) -> &crate::wasm::policies::Policies {
+        &self.generation.policies
+    }
+
+    /// A way to the endpoint: an idle or new HTTP/1.1 connection (queueing while the
+    /// breaker says so), or the cluster's HTTP/2 client. The outer error refuses the
+    /// request (overflow); the inner one is a failed attempt.
+    async fn upstream(
+        &self,
+        endpoint: usize,
+        wait: Option<Duration>,
+    ) -> Result<Result<Upstream<'_>, AttemptError>, ProxyError> {
+        let cluster = self.cluster();
+        let worker = self.routed.downstream.worker;
+        if let Some(client) = cluster.h2_client(worker) {
+            return Ok(Ok(Upstream::Http2(client)));
+        }
+        let pool = &cluster.endpoints[endpoint].pool;
+        let give_up = wait.map(|w| Instant::now() + w);
+        let mut pending: Option<Counted<'_>> = None;
+        loop {
+            if let Some(connection) = pool.take_idle(worker).await {
+                return Ok(Ok(Upstream::Http1(connection, pool)));
+            }
+            let load = cluster.load.reserve(&cluster.load.active_connections);
+            let admission = match cluster.limited {
+                false => Ok(Admission::Admit),
+                true => {
+                    self.policies()
+                        .admit_connection(&self.view, self.cluster as u32, load)
+                        .await
+                }
+            };
+            if !matches!(admission, Ok(Admission::Admit)) {
+                cluster
+                    .load
+                    .active_connections
+                    .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            match admission? {
+                Admission::Admit => {
+                    drop(pending);
+                    return Ok(pool
+                        .connect(worker)
+                        .await
+                        .map(|c| Upstream::Http1(c, pool))
+                        .map_err(|Checkout::ConnectFailure(reason)| {
+                            AttemptError::ConnectFailure(reason)
+                        }));
+                }
+                Admission::Overflow if pending.is_none() => return Err(ProxyError::Overflow),
+                Admission::Overflow | Admission::Queue => {
+                    pending.get_or_insert_with(|| Counted::new(&cluster.load.pending_requests));
+                    if give_up.is_some_and(|t| Instant::now() >= t) {
+                        return Ok(Err(AttemptError::Timeout));
+                    }
+                    let _ = tokio::time::timeout(
+                        EndpointPool::QUEUE_POLL,
+                        cluster.load.freed.notified(),
+                    )
+                    .await;
+                }
+            }
+        }
+    }
+
+    /// Whether the breaker lets another retry start (`maxRetries`).
+    async fn admit_retry(&self) -> Result<bool, ProxyError> {
+        let cluster = self.cluster();
+        if !cluster.limited {
+            return Ok(true);
+        }
+        Ok(self
+            .policies()
+            .admit_retry(&self.view, self.cluster as u32, cluster.load.view())
+            .await?)
+    }
+
+    /// Reports the attempt to outlier detection and ejects the endpoint if it says so.
+    async fn detect_outlier(&self, endpoint: usize, outcome: &Outcome) -> Result<(), ProxyError> {
+        let cluster = self.cluster();
+        if !cluster.detects_outliers() {
+            return Ok(());
+        }
+        let result = match outcome {
+            Outcome::Response(response) => EndpointResult::Status(response.status),
+            _ => EndpointResult::LocalFailure,
+        };
+        let now = now_ms();
+        let ejected = cluster.endpoints.iter().filter(|e| e.ejected(now)).count() as u32;
+        let total = cluster.endpoints.len() as u32;
+        let target = &cluster.endpoints[endpoint];
+        let eject_ms = self
+            .policies()
+            .record_result(
+                &self.view,
+                self.cluster as u32,
+                &target.name,
+                result,
+                ejected,
+                total,
+            )
+            .await?;
+        if eject_ms > 0 {
+            target
+                .ejected_until
+                .store(now + eject_ms, std::sync::atomic::Ordering::Relaxed);
+            tracing::info!(cluster = %cluster.cluster.name, endpoint = %target.name, "ejected for {eject_ms} ms");
+        }
+        Ok(())
+    }
+
     /// The endpoint for the next attempt, avoiding those already tried when another is
     /// available (Istio's `retryIgnorePreviousHosts`).
     async fn pick_endpoint(&self, tried: &[usize]) -> Result<usize, ProxyError> {
-        let endpoints = &self.generation.clusters[self.cluster].endpoints;
+        let endpoints = &self.cluster().endpoints;
+        let now = now_ms();
         match endpoints.len() {
             0 => return Err(ProxyError::NoHealthyUpstream),
+            1 if endpoints[0].ejected(now) => return Err(ProxyError::NoHealthyUpstream),
             1 => return Ok(0),
             _ => {}
         }
-        let mut states: Vec<_> = endpoints.iter().map(|e| e.state()).collect();
-        let avoid =
-            self.routed.entry.route.retry.ignore_previous_hosts && tried.len() < endpoints.len();
-        if avoid {
+        let mut states: Vec<_> = endpoints.iter().map(|e| e.state(now)).collect();
+        let avoid = self.routed.entry.route.retry.ignore_previous_hosts;
+        if avoid
+            && tried.iter().all(|&i| states[i].healthy)
+            && states.iter().filter(|s| s.healthy).count() > tried.len()
+        {
             for &i in tried {
                 states[i].healthy = false;
             }
         }
         let picked = self
-            .generation
-            .policies
+            .policies()
             .pick_endpoint(&self.view, self.cluster as u32, &states)
             .await?;
         picked

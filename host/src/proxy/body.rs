@@ -10,6 +10,8 @@ use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt as _;
 use http_body_util::combinators::BoxBody;
 
+use super::forward::UpstreamLease;
+
 /// Errors a body may end with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -57,18 +59,29 @@ impl Drop for InFlight {
     }
 }
 
-/// A body that keeps a request counted in flight until it ends or is dropped.
+/// A response body that holds its upstream lease until it ends: a clean end gives the
+/// connection back to its pool, an error or an early drop closes it.
 pub struct Tracked {
     inner: Body,
-    guard: Option<InFlight>,
+    lease: Option<UpstreamLease>,
 }
 
 impl Tracked {
-    /// Wraps `inner`, holding `guard` until the body ends.
-    pub fn new(inner: Body, guard: InFlight) -> Self {
-        Self {
+    /// Wraps `inner`, holding `lease` until the body ends.
+    pub fn new(inner: Body, lease: UpstreamLease) -> Self {
+        let mut tracked = Self {
             inner,
-            guard: Some(guard),
+            lease: Some(lease),
+        };
+        if http_body::Body::is_end_stream(&tracked.inner) {
+            tracked.complete();
+        }
+        tracked
+    }
+
+    fn complete(&mut self) {
+        if let Some(lease) = self.lease.take() {
+            lease.complete();
         }
     }
 }
@@ -82,8 +95,13 @@ impl http_body::Body for Tracked {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if matches!(polled, Poll::Ready(None | Some(Err(_)))) {
-            self.guard = None;
+        match &polled {
+            // Servers stop polling once `is_end_stream` holds, so a clean end is also
+            // recognised right after the last frame.
+            Poll::Ready(None) => self.complete(),
+            Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => self.complete(),
+            Poll::Ready(Some(Err(_))) => self.lease = None,
+            _ => {}
         }
         polled
     }

@@ -1,19 +1,25 @@
 //! One upstream attempt: the outgoing request's head, sending it to an endpoint, and the
 //! response on its way back.
 
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use http::uri::Scheme;
 use http::{HeaderValue, Request, Response, Uri, header};
 use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
 
 use super::Downstream;
 use super::body::{self, Body, InFlight, Tracked};
 use super::headers;
 use super::paths::{self, Origin};
 use crate::config::resolved::{StringMatcher, WeightedCluster};
-use crate::runtime::clusters::{ClusterState, Endpoint};
+use crate::runtime::clusters::Endpoint;
 use crate::runtime::generation::RouteEntry;
+use crate::upstream::{ClusterLoad, EndpointPool, PooledConnection};
+use crate::wasm::policies::ClusterLoadView;
 
 /// What decided a request's route, which shapes what goes upstream.
 pub struct Routed<'a> {
@@ -89,57 +95,117 @@ pub enum AttemptError {
     Timeout,
 }
 
-/// Sends `parts` with `body` to `endpoint`, waiting at most `timeout` for the response
-/// head. The endpoint counts the request in flight until the response body ends.
+/// Where an attempt goes: a pooled HTTP/1.1 connection, or an HTTP/2 client.
+pub enum Upstream<'a> {
+    Http1(PooledConnection, &'a Arc<EndpointPool>),
+    Http2(&'a Client<HttpConnector, Body>),
+}
+
+/// What an attempt holds until its response body ends: the cluster's active-request count,
+/// the endpoint's in-flight count, and the connection to give back.
+pub struct UpstreamLease {
+    load: Arc<ClusterLoad>,
+    in_flight: Option<InFlight>,
+    connection: Option<(PooledConnection, Arc<EndpointPool>)>,
+}
+
+impl UpstreamLease {
+    /// Counts a request as active on `load` and returns the breaker's view of the load
+    /// before it.
+    pub fn reserve(load: &Arc<ClusterLoad>) -> (Self, ClusterLoadView) {
+        let view = load.reserve(&load.active_requests);
+        (
+            Self {
+                load: load.clone(),
+                in_flight: None,
+                connection: None,
+            },
+            view,
+        )
+    }
+
+    /// The exchange completed: the connection can serve another request.
+    pub fn complete(mut self) {
+        if let Some((connection, pool)) = self.connection.take() {
+            pool.put_back(connection);
+        }
+    }
+}
+
+impl Drop for UpstreamLease {
+    fn drop(&mut self) {
+        self.load.active_requests.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Sends `parts` with `body` to `endpoint`, waiting at most `timeout` for the response head.
 pub async fn send(
-    cluster: &ClusterState,
+    upstream: Upstream<'_>,
     endpoint: &Endpoint,
-    worker: usize,
+    mut lease: UpstreamLease,
     mut parts: http::request::Parts,
     body: Body,
     timeout: Option<Duration>,
-) -> Result<(Response<Incoming>, InFlight), AttemptError> {
-    let path = parts
-        .uri
-        .path_and_query()
-        .cloned()
-        .unwrap_or_else(|| paths::parse_path("/"));
-    parts.uri = Uri::builder()
-        .scheme(Scheme::HTTP)
-        .authority(endpoint.authority.clone())
-        .path_and_query(path)
-        .build()
-        .map_err(|e| AttemptError::ConnectFailure(e.to_string()))?;
-    let in_flight = InFlight::start(&endpoint.in_flight);
-    let request = cluster
-        .client(worker)
-        .request(Request::from_parts(parts, body));
-    let result = match timeout {
-        Some(timeout) => tokio::time::timeout(timeout, request)
-            .await
-            .map_err(|_| AttemptError::Timeout)?,
-        None => request.await,
-    };
-    result.map(|response| (response, in_flight)).map_err(|e| {
-        let reason = format!("{}: {e}", endpoint.address);
-        if e.is_connect() {
-            AttemptError::ConnectFailure(reason)
-        } else {
-            AttemptError::Reset(reason)
+) -> Result<(Response<Incoming>, UpstreamLease), AttemptError> {
+    lease.in_flight = Some(InFlight::start(&endpoint.in_flight));
+    let reset = |e: hyper::Error| AttemptError::Reset(format!("{}: {e}", endpoint.address));
+    let exchange = async {
+        match upstream {
+            Upstream::Http1(mut connection, pool) => {
+                connection.sender.ready().await.map_err(reset)?;
+                let response = connection
+                    .sender
+                    .send_request(Request::from_parts(parts, body))
+                    .await
+                    .map_err(reset)?;
+                lease.connection = Some((connection, pool.clone()));
+                Ok(response)
+            }
+            Upstream::Http2(client) => {
+                let path = parts
+                    .uri
+                    .path_and_query()
+                    .cloned()
+                    .unwrap_or_else(|| paths::parse_path("/"));
+                parts.uri = Uri::builder()
+                    .scheme(Scheme::HTTP)
+                    .authority(endpoint.authority.clone())
+                    .path_and_query(path)
+                    .build()
+                    .map_err(|e| AttemptError::ConnectFailure(e.to_string()))?;
+                client
+                    .request(Request::from_parts(parts, body))
+                    .await
+                    .map_err(|e| {
+                        let reason = format!("{}: {e}", endpoint.address);
+                        if e.is_connect() {
+                            AttemptError::ConnectFailure(reason)
+                        } else {
+                            AttemptError::Reset(reason)
+                        }
+                    })
+            }
         }
-    })
+    };
+    let response = match timeout {
+        Some(timeout) => tokio::time::timeout(timeout, exchange)
+            .await
+            .map_err(|_| AttemptError::Timeout)??,
+        None => exchange.await?,
+    };
+    Ok((response, lease))
 }
 
 /// The upstream response on its way downstream, with the route's response edits applied.
 pub fn respond(
     response: Response<Incoming>,
-    in_flight: InFlight,
+    lease: UpstreamLease,
     routed: &Routed<'_>,
 ) -> Response<Body> {
     let (mut parts, body) = response.into_parts();
     headers::remove_hop_by_hop(&mut parts.headers);
     headers::apply_edits(&mut parts.headers, &routed.entry.route.headers.response);
     headers::apply_edits(&mut parts.headers, &routed.destination.headers.response);
-    let body = body::boxed(Tracked::new(body::boxed(body), in_flight));
+    let body = body::boxed(Tracked::new(body::boxed(body), lease));
     Response::from_parts(parts, body)
 }

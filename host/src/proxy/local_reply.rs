@@ -23,6 +23,9 @@ pub enum ProxyError {
     /// The upstream closed or reset before a response (UC).
     #[error("upstream reset: {0}")]
     UpstreamReset(String),
+    /// A circuit-breaker limit overflowed (UO).
+    #[error("upstream overflow")]
+    Overflow,
     /// The route timeout (or the last per-try timeout) expired (UT).
     #[error("upstream request timeout")]
     Timeout,
@@ -40,9 +43,10 @@ impl ProxyError {
         match self {
             Self::NoRoute => StatusCode::NOT_FOUND,
             Self::MissingHost => StatusCode::BAD_REQUEST,
-            Self::NoHealthyUpstream | Self::ConnectFailure(_) | Self::UpstreamReset(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::NoHealthyUpstream
+            | Self::ConnectFailure(_)
+            | Self::UpstreamReset(_)
+            | Self::Overflow => StatusCode::SERVICE_UNAVAILABLE,
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
             Self::DownstreamReset(_) => StatusCode::BAD_REQUEST,
             Self::Policy(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -61,6 +65,9 @@ impl ProxyError {
             Self::UpstreamReset(_) => {
                 "upstream connect error or disconnect/reset before headers. reset reason: connection termination"
             }
+            Self::Overflow => {
+                "upstream connect error or disconnect/reset before headers. reset reason: overflow"
+            }
             Self::Timeout => "upstream request timeout",
             Self::DownstreamReset(_) => "bad request body\n",
             Self::Policy(_) => "policy failure\n",
@@ -73,6 +80,9 @@ impl ProxyError {
         let mut response = Response::builder().status(self.status());
         if !body.is_empty() {
             response = response.header(header::CONTENT_TYPE, "text/plain");
+        }
+        if matches!(self, Self::Overflow) {
+            response = response.header("x-envoy-overloaded", "true");
         }
         response
             .body(full(body))

@@ -1,37 +1,55 @@
-//! Upstream clusters at run time: resolved endpoints with their in-flight counts, and a
-//! pooled HTTP client per cluster.
+//! Upstream clusters at run time: resolved endpoints with their load, pools and ejection
+//! state, and the cluster-wide counters the circuit breaker reads.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use http::uri::Authority;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use tokio::time::Instant;
 
-use crate::config::resolved::{Cluster, EndpointAddress, Resolution};
+use crate::config::resolved::{Cluster, ConnectionPool, EndpointAddress, Resolution, UNLIMITED};
 use crate::proxy::body::Body;
+use crate::upstream::{ClusterLoad, EndpointPool};
 use crate::wasm::policies::EndpointState;
 
-/// One endpoint's address and load.
-#[derive(Debug)]
+/// Milliseconds since the process started: the clock of ejections.
+pub fn now_ms() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+/// One endpoint's address, load, connections and health.
 pub struct Endpoint {
     pub address: SocketAddr,
     /// `address` as a URI authority.
     pub authority: Authority,
+    /// `address` as text, the key outlier detection counts under.
+    pub name: String,
     pub weight: u32,
     /// Requests in flight to it (until their response body ends).
     pub in_flight: Arc<AtomicU32>,
+    /// HTTP/1.1 connections to it.
+    pub pool: Arc<EndpointPool>,
+    /// Ejected by outlier detection until this time ([`now_ms`]).
+    pub ejected_until: AtomicU64,
 }
 
 impl Endpoint {
+    /// Whether outlier detection has it ejected now.
+    pub fn ejected(&self, now: u64) -> bool {
+        self.ejected_until.load(Ordering::Relaxed) > now
+    }
+
     /// What the load balancer sees of it.
-    pub fn state(&self) -> EndpointState {
+    pub fn state(&self, now: u64) -> EndpointState {
         EndpointState {
             in_flight: self.in_flight.load(Ordering::Relaxed),
             weight: self.weight,
-            healthy: true,
+            healthy: !self.ejected(now),
         }
     }
 }
@@ -40,69 +58,99 @@ impl Endpoint {
 pub struct ClusterState {
     pub cluster: Cluster,
     pub endpoints: Vec<Endpoint>,
-    /// One pooled client per worker, so that connections stay on their thread.
-    clients: Vec<Client<HttpConnector, Body>>,
+    pub load: Arc<ClusterLoad>,
+    /// Whether any circuit-breaker limit is set (else the breaker is not consulted).
+    pub limited: bool,
+    /// HTTP/2 clusters multiplex on hyper's pooled client, one per worker.
+    h2_clients: Vec<Client<HttpConnector, Body>>,
 }
 
 impl ClusterState {
-    /// The client of worker `worker`.
-    pub fn client(&self, worker: usize) -> &Client<HttpConnector, Body> {
-        &self.clients[worker % self.clients.len()]
+    /// The HTTP/2 client of `worker`, for HTTP2 and GRPC clusters.
+    pub fn h2_client(&self, worker: usize) -> Option<&Client<HttpConnector, Body>> {
+        (!self.h2_clients.is_empty()).then(|| &self.h2_clients[worker % self.h2_clients.len()])
     }
 
-    /// Resolves the cluster's endpoints and builds a client per worker.
-    pub async fn new(cluster: Cluster, workers: usize) -> Self {
+    /// Whether outlier detection applies.
+    pub fn detects_outliers(&self) -> bool {
+        self.cluster.policy.outlier_detection.is_some()
+    }
+
+    /// Resolves the cluster's endpoints and prepares their pools; `load` is the cluster's
+    /// counters, shared with earlier generations.
+    pub async fn new(cluster: Cluster, load: Arc<ClusterLoad>, workers: usize) -> Self {
+        let settings = cluster.policy.connection_pool.clone();
         let mut endpoints = Vec::new();
         for endpoint in &cluster.endpoints {
-            let addresses = match &endpoint.address {
-                EndpointAddress::Ip(ip) => vec![SocketAddr::new(*ip, endpoint.port)],
-                EndpointAddress::Dns(name) => {
-                    match tokio::net::lookup_host((name.as_str(), endpoint.port)).await {
-                        Ok(found) => {
-                            let found: Vec<SocketAddr> = found.collect();
-                            match cluster.resolution {
-                                Resolution::DnsRoundRobin => found.into_iter().take(1).collect(),
-                                _ => found,
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(cluster = %cluster.name, host = %name, "DNS lookup failed: {e}");
-                            Vec::new()
-                        }
-                    }
-                }
-                EndpointAddress::Unix(path) => {
-                    tracing::warn!(cluster = %cluster.name, path = %path.display(), "unix socket endpoints are not supported yet");
-                    Vec::new()
-                }
-            };
-            endpoints.extend(addresses.into_iter().map(|address| {
-                Endpoint {
+            for address in resolve(&cluster, &endpoint.address, endpoint.port).await {
+                endpoints.push(Endpoint {
                     address,
                     authority: Authority::try_from(address.to_string())
                         .expect("a socket address is an authority"),
+                    name: address.to_string(),
                     weight: endpoint.weight,
                     in_flight: Arc::default(),
-                }
-            }));
+                    pool: Arc::new(EndpointPool::new(address, settings.clone(), load.clone())),
+                    ejected_until: AtomicU64::new(0),
+                });
+            }
         }
-        let pool = &cluster.policy.connection_pool;
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(pool.connect_timeout));
-        connector.enforce_http(true);
-        let clients = (0..workers.max(1))
-            .map(|_| {
-                Client::builder(TokioExecutor::new())
-                    .pool_idle_timeout(pool.http_idle_timeout)
-                    .http2_only(cluster.protocol.is_http2())
-                    .build(connector.clone())
-            })
-            .collect();
+        let h2_clients = if cluster.protocol.is_http2() {
+            let mut connector = HttpConnector::new();
+            connector.set_nodelay(true);
+            connector.set_connect_timeout(Some(settings.connect_timeout));
+            (0..workers.max(1))
+                .map(|_| {
+                    Client::builder(TokioExecutor::new())
+                        .pool_idle_timeout(settings.http_idle_timeout)
+                        .http2_only(true)
+                        .build(connector.clone())
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         Self {
+            limited: limited(&settings),
             cluster,
             endpoints,
-            clients,
+            load,
+            h2_clients,
+        }
+    }
+}
+
+fn limited(pool: &ConnectionPool) -> bool {
+    [
+        pool.max_connections,
+        pool.http1_max_pending_requests,
+        pool.http2_max_requests,
+        pool.max_retries,
+    ]
+    .iter()
+    .any(|limit| *limit != UNLIMITED)
+}
+
+/// The socket addresses of one endpoint.
+async fn resolve(cluster: &Cluster, address: &EndpointAddress, port: u16) -> Vec<SocketAddr> {
+    match address {
+        EndpointAddress::Ip(ip) => vec![SocketAddr::new(*ip, port)],
+        EndpointAddress::Dns(name) => match tokio::net::lookup_host((name.as_str(), port)).await {
+            Ok(found) => {
+                let found: Vec<SocketAddr> = found.collect();
+                match cluster.resolution {
+                    Resolution::DnsRoundRobin => found.into_iter().take(1).collect(),
+                    _ => found,
+                }
+            }
+            Err(e) => {
+                tracing::warn!(cluster = %cluster.name, host = %name, "DNS lookup failed: {e}");
+                Vec::new()
+            }
+        },
+        EndpointAddress::Unix(path) => {
+            tracing::warn!(cluster = %cluster.name, path = %path.display(), "unix socket endpoints are not supported yet");
+            Vec::new()
         }
     }
 }

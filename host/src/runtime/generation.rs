@@ -12,6 +12,7 @@ use super::vhosts::DomainIndex;
 use crate::config::resolved::{
     AbortStatus, Fault, ResolvedConfig, RetryPolicy, Route, RouteAction,
 };
+use crate::upstream::ClusterLoad;
 use crate::wasm::builtin::{self, Builtin};
 use crate::wasm::counters::Counters;
 use crate::wasm::policies::Policies;
@@ -26,6 +27,27 @@ pub struct Runtime {
     pub policy_dir: Option<PathBuf>,
     /// Worker threads serving connections.
     pub workers: usize,
+    /// Each cluster's live counters by name, kept across generations.
+    pub cluster_loads: std::sync::Mutex<std::collections::HashMap<String, Arc<ClusterLoad>>>,
+}
+
+impl Runtime {
+    /// A runtime around `wasm`.
+    pub fn new(wasm: WasmEngine, policy_dir: Option<PathBuf>, workers: usize) -> Self {
+        Self {
+            wasm,
+            counters: Arc::default(),
+            policy_dir,
+            workers,
+            cluster_loads: Default::default(),
+        }
+    }
+
+    /// The counters of cluster `name`, created on first use.
+    fn cluster_load(&self, name: &str) -> Arc<ClusterLoad> {
+        let mut loads = self.cluster_loads.lock().unwrap_or_else(|e| e.into_inner());
+        loads.entry(name.to_string()).or_default().clone()
+    }
 }
 
 /// A route and what the data path needs of it.
@@ -130,6 +152,36 @@ impl Generation {
             }
             tables.push(listener_tables);
         }
+        let breaker_config: Vec<_> = config
+            .clusters
+            .values()
+            .map(|c| {
+                let pool = &c.policy.connection_pool;
+                json!({
+                    "max_connections": pool.max_connections,
+                    "http1_max_pending_requests": pool.http1_max_pending_requests,
+                    "http2_max_requests": pool.http2_max_requests,
+                    "max_retries": pool.max_retries,
+                })
+            })
+            .collect();
+        let outlier_config: Vec<_> = config
+            .clusters
+            .values()
+            .map(|c| {
+                c.policy.outlier_detection.as_ref().map(|o| {
+                    json!({
+                        "name": c.name,
+                        "consecutive_5xx_errors": o.consecutive_5xx_errors,
+                        "consecutive_gateway_errors": o.consecutive_gateway_errors,
+                        "split_external_local_origin_errors": o.split_external_local_origin_errors,
+                        "consecutive_local_origin_failures": o.consecutive_local_origin_failures,
+                        "base_ejection_time_ms": o.base_ejection_time.as_millis() as u64,
+                        "max_ejection_percent": o.max_ejection_percent,
+                    })
+                })
+            })
+            .collect();
         let lb_config: Vec<_> = config
             .clusters
             .values()
@@ -152,10 +204,29 @@ impl Generation {
             endpoint: pool(&builtin::LB, json!({ "clusters": lb_config }), runtime).await?,
             fault: pool(&builtin::FAULT, json!({ "routes": fault_config }), runtime).await?,
             retry: pool(&builtin::RETRY, json!({ "routes": retry_config }), runtime).await?,
+            breaker: pool(
+                &builtin::BREAKER,
+                json!({ "clusters": breaker_config }),
+                runtime,
+            )
+            .await?,
+            outlier: pool(
+                &builtin::OUTLIER,
+                json!({ "clusters": outlier_config }),
+                runtime,
+            )
+            .await?,
         };
         let mut clusters = Vec::with_capacity(config.clusters.len());
         for cluster in config.clusters.values() {
-            clusters.push(ClusterState::new(cluster.clone(), runtime.workers).await);
+            clusters.push(
+                ClusterState::new(
+                    cluster.clone(),
+                    runtime.cluster_load(&cluster.name),
+                    runtime.workers,
+                )
+                .await,
+            );
         }
         Ok(Self {
             config,

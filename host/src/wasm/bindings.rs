@@ -75,3 +75,29 @@ pub mod retrier {
         },
     });
 }
+
+/// The `limiter` world: circuit breaking.
+pub mod limiter {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "limiter",
+        exports: { default: async },
+        with: {
+            "portcullis:policy/request": super::request,
+            "portcullis:policy/host": super::host,
+        },
+    });
+}
+
+/// The `detector` world: outlier detection.
+pub mod detector {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "detector",
+        exports: { default: async },
+        with: {
+            "portcullis:policy/request": super::request,
+            "portcullis:policy/host": super::host,
+        },
+    });
+}

@@ -42,3 +42,7 @@ impl Builtin {
 pub const FAULT: Builtin = builtin!("fault", "portcullis_fault.wasm");
 /// Retry decisions.
 pub const RETRY: Builtin = builtin!("retry", "portcullis_retry.wasm");
+/// Circuit breaking.
+pub const BREAKER: Builtin = builtin!("breaker", "portcullis_breaker.wasm");
+/// Outlier detection.
+pub const OUTLIER: Builtin = builtin!("outlier", "portcullis_outlier.wasm");

@@ -7,13 +7,17 @@ use std::sync::Arc;
 use wasmtime::Store;
 use wasmtime::component::InstancePre;
 
-use super::bindings::{balancer, injector, matcher, retrier, weighter};
+use super::bindings::{balancer, detector, injector, limiter, matcher, retrier, weighter};
 use super::error::PolicyError;
 use super::pool::{Kind, Pool};
 use super::state::{PolicyState, RequestView};
 
 pub use balancer::exports::portcullis::policy::endpoint::EndpointState;
+pub use detector::exports::portcullis::policy::outlier::EndpointResult;
 pub use injector::exports::portcullis::policy::fault::Injection;
+pub use limiter::exports::portcullis::policy::breaker::{
+    Admission, ClusterLoad as ClusterLoadView,
+};
 pub use matcher::exports::portcullis::policy::route_match::Selected;
 pub use retrier::exports::portcullis::policy::retry::{Decision, Outcome, ResponseStatus};
 
@@ -69,6 +73,14 @@ kind!(
     /// The `retrier` world.
     Retry, retrier::RetrierPre, Retrier, portcullis_policy_retry
 );
+kind!(
+    /// The `limiter` world.
+    Breaker, limiter::LimiterPre, Limiter, portcullis_policy_breaker
+);
+kind!(
+    /// The `detector` world.
+    Outlier, detector::DetectorPre, Detector, portcullis_policy_outlier
+);
 
 /// The policies of one configuration generation.
 pub struct Policies {
@@ -77,6 +89,8 @@ pub struct Policies {
     pub endpoint: Pool<Endpoint>,
     pub fault: Pool<Fault>,
     pub retry: Pool<Retry>,
+    pub breaker: Pool<Breaker>,
+    pub outlier: Pool<Outlier>,
 }
 
 impl Policies {
@@ -154,6 +168,73 @@ impl Policies {
         let result = instance
             .portcullis_policy_retry()
             .call_should_retry(store, route, attempt, outcome)
+            .await;
+        lease.finish(result)
+    }
+
+    /// Whether a request to `cluster` may start under its `http2MaxRequests`.
+    pub async fn admit_request(
+        &self,
+        request: &Arc<RequestView>,
+        cluster: u32,
+        load: ClusterLoadView,
+    ) -> Result<bool, PolicyError> {
+        let mut lease = self.breaker.lease(request).await?;
+        let (instance, store) = lease.parts();
+        let result = instance
+            .portcullis_policy_breaker()
+            .call_admit_request(store, cluster, load)
+            .await;
+        lease.finish(result)
+    }
+
+    /// Whether a request to `cluster` may open a connection, must queue, or overflows.
+    pub async fn admit_connection(
+        &self,
+        request: &Arc<RequestView>,
+        cluster: u32,
+        load: ClusterLoadView,
+    ) -> Result<Admission, PolicyError> {
+        let mut lease = self.breaker.lease(request).await?;
+        let (instance, store) = lease.parts();
+        let result = instance
+            .portcullis_policy_breaker()
+            .call_admit_connection(store, cluster, load)
+            .await;
+        lease.finish(result)
+    }
+
+    /// Whether a retry to `cluster` may start under its `maxRetries`.
+    pub async fn admit_retry(
+        &self,
+        request: &Arc<RequestView>,
+        cluster: u32,
+        load: ClusterLoadView,
+    ) -> Result<bool, PolicyError> {
+        let mut lease = self.breaker.lease(request).await?;
+        let (instance, store) = lease.parts();
+        let result = instance
+            .portcullis_policy_breaker()
+            .call_admit_retry(store, cluster, load)
+            .await;
+        lease.finish(result)
+    }
+
+    /// Records how a request to `endpoint` ended; returns how long to eject it (ms).
+    pub async fn record_result(
+        &self,
+        request: &Arc<RequestView>,
+        cluster: u32,
+        endpoint: &str,
+        outcome: EndpointResult,
+        ejected: u32,
+        total: u32,
+    ) -> Result<u64, PolicyError> {
+        let mut lease = self.outlier.lease(request).await?;
+        let (instance, store) = lease.parts();
+        let result = instance
+            .portcullis_policy_outlier()
+            .call_record_result(store, cluster, endpoint, outcome, ejected, total)
             .await;
         lease.finish(result)
     }

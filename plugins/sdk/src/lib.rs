@@ -115,6 +115,38 @@ pub mod retry {
     });
 }
 
+/// Bindings of the `limiter` world.
+#[cfg(feature = "breaker")]
+pub mod breaker {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "limiter",
+        with: {
+            "portcullis:policy/request@0.1.0": crate::request,
+            "portcullis:policy/host@0.1.0": crate::host,
+        },
+        pub_export_macro: true,
+        export_macro_name: "export",
+        default_bindings_module: "portcullis_sdk::breaker",
+    });
+}
+
+/// Bindings of the `detector` world.
+#[cfg(feature = "outlier")]
+pub mod outlier {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "detector",
+        with: {
+            "portcullis:policy/request@0.1.0": crate::request,
+            "portcullis:policy/host@0.1.0": crate::host,
+        },
+        pub_export_macro: true,
+        export_macro_name: "export",
+        default_bindings_module: "portcullis_sdk::outlier",
+    });
+}
+
 #[cfg(feature = "route-match")]
 pub use route_match::exports::portcullis::policy::route_match::{Guest as RouteMatch, Selected};
 
@@ -131,6 +163,12 @@ pub use fault::exports::portcullis::policy::fault::{Guest as Fault, Injection};
 pub use retry::exports::portcullis::policy::retry::{
     Decision, Guest as Retry, Outcome, ResponseStatus,
 };
+
+#[cfg(feature = "breaker")]
+pub use breaker::exports::portcullis::policy::breaker::{Admission, ClusterLoad, Guest as Breaker};
+
+#[cfg(feature = "outlier")]
+pub use outlier::exports::portcullis::policy::outlier::{EndpointResult, Guest as Outlier};
 
 /// A small, fast generator for sampling (weights, percentages, jitter), seeded by the host.
 #[derive(Debug, Clone)]

@@ -1,0 +1,63 @@
+//! What the gateway has open towards a cluster, across every worker: the counters the
+//! circuit breaker decides on.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use tokio::sync::Notify;
+
+use crate::wasm::policies::ClusterLoadView;
+
+/// Live counts for one cluster.
+#[derive(Debug, Default)]
+pub struct ClusterLoad {
+    pub active_requests: AtomicU32,
+    pub pending_requests: AtomicU32,
+    pub active_connections: AtomicU32,
+    pub active_retries: AtomicU32,
+    /// Woken whenever a connection closes or returns to a pool.
+    pub freed: Notify,
+}
+
+impl ClusterLoad {
+    /// Counts one more on `counter` and returns a snapshot for the breaker in which that
+    /// counter shows the value before this one: concurrent callers each see a distinct
+    /// count, so a limit cannot be overrun by a race.
+    pub fn reserve(&self, counter: &AtomicU32) -> ClusterLoadView {
+        let before = counter.fetch_add(1, Ordering::Relaxed);
+        let mut view = self.view();
+        if std::ptr::eq(counter, &self.active_requests) {
+            view.active_requests = before;
+        } else if std::ptr::eq(counter, &self.active_connections) {
+            view.active_connections = before;
+        }
+        view
+    }
+
+    /// A snapshot for the breaker.
+    pub fn view(&self) -> ClusterLoadView {
+        ClusterLoadView {
+            active_requests: self.active_requests.load(Ordering::Relaxed),
+            pending_requests: self.pending_requests.load(Ordering::Relaxed),
+            active_connections: self.active_connections.load(Ordering::Relaxed),
+            active_retries: self.active_retries.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Holds one unit of a counter until dropped.
+#[derive(Debug)]
+pub struct Counted<'a>(&'a AtomicU32);
+
+impl<'a> Counted<'a> {
+    /// Adds one to `counter` until the guard drops.
+    pub fn new(counter: &'a AtomicU32) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
