@@ -45,29 +45,31 @@ ticks() {
     echo "$total"
 }
 
-# target name, pid (or -), h1 port, h2 port
+# target name, pid (or -), h1 port, h2 port, path
 targets=(
-    "direct - 18000 18010"
-    "portcullis $portcullis_pid 18001 18001"
-    "haproxy $haproxy_pid 18002 18012"
-    "nginx $nginx_proxy 18003 18013"
-    "envoy $envoy_pid 18004 18004"
+    "direct - 18000 18010 /"
+    "portcullis $portcullis_pid 18001 18001 /"
+    "haproxy $haproxy_pid 18002 18012 /"
+    "nginx $nginx_proxy 18003 18013 /"
+    "envoy $envoy_pid 18004 18004 /"
+    "portcullis-full $portcullis_pid 18001 18001 /full"
+    "envoy-full $envoy_pid 18004 18004 /full"
 )
 results="$WORK/results.tsv"
 : > "$results"
 for round in $(seq "$ROUNDS"); do
     for target in "${targets[@]}"; do
-        read -r name pid h1 h2 <<< "$target"
+        read -r name pid h1 h2 path <<< "$target"
         for proto in h1 h2; do
             before=$([ "$pid" = - ] && echo 0 || ticks "$pid")
             if [ "$proto" = h1 ]; then
-                out=$(wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency "http://127.0.0.1:$h1/")
+                out=$(wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency "http://127.0.0.1:$h1$path")
                 requests=$(awk '/requests in/ {print $1}' <<< "$out")
                 p50=$(awk '$1 == "50%" {print $2}' <<< "$out")
                 p99=$(awk '$1 == "99%" {print $2}' <<< "$out")
             else
                 log="$WORK/h2load-$name.log"
-                out=$(h2load -c"$CONNECTIONS" -m10 -t2 -D "$SECONDS_PER_RUN" --log-file="$log" "http://127.0.0.1:$h2/")
+                out=$(h2load -c"$CONNECTIONS" -m10 -t2 -D "$SECONDS_PER_RUN" --log-file="$log" "http://127.0.0.1:$h2$path")
                 requests=$(awk '/^requests:/ {print $8}' <<< "$out")
                 read -r p50 p99 < <(python3 -c "
 import sys
@@ -87,7 +89,7 @@ rows = collections.defaultdict(list)
 for line in open(path):
     _, name, proto, requests, p50, p99, ticks = line.split("\t")
     rows[(name, proto)].append((int(requests), p50, p99, int(ticks)))
-print(f"{'target':<12}{'proto':<6}{'req/s':>10}{'p50':>10}{'p99':>10}{'CPU µs/req':>12}{'vs haproxy':>12}")
+print(f"{'target':<16}{'proto':<6}{'req/s':>10}{'p50':>10}{'p99':>10}{'CPU µs/req':>12}{'vs haproxy':>12}")
 best = {}
 for (name, proto), runs in rows.items():
     requests = sum(r[0] for r in runs)
@@ -95,8 +97,12 @@ for (name, proto), runs in rows.items():
     cpu = sum(r[3] for r in runs) / hz / requests * 1e6 if name != "direct" else float("nan")
     best[(name, proto)] = rate
     p50 = runs[-1][1]; p99 = runs[-1][2]
-    print(f"{name:<12}{proto:<6}{rate:>10.0f}{p50:>10}{p99:>10}{cpu:>12.1f}", end="")
+    print(f"{name:<16}{proto:<6}{rate:>10.0f}{p50:>10}{p99:>10}{cpu:>12.1f}", end="")
     ref = best.get(("haproxy", proto))
     print(f"{rate / ref:>11.2f}x" if ref else "")
+for proto in ("h1", "h2"):
+    full, plain, envoy = (best.get((n, proto)) for n in ("portcullis-full", "portcullis", "envoy-full"))
+    if full and plain and envoy:
+        print(f"{proto}: full route costs {100 * (1 - full / plain):.1f}% of the plain route; {full / envoy:.2f}x Envoy's full route")
 PY
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(uname -r)"

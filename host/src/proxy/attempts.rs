@@ -2,6 +2,7 @@
 //! as the retry policy decides, with the request body replayed from a bounded buffer.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -132,7 +133,10 @@ impl Attempts<'_> {
             self.detect_outlier(endpoint, &outcome).await?;
             drop(_retry);
 
-            let can_retry = route.retry.attempts > 0 && matches!(body, RequestBody::Replayable(_));
+            // Envoy never retries a success: only failures are put to the retry policy.
+            let can_retry = route.retry.attempts > 0
+                && matches!(body, RequestBody::Replayable(_))
+                && failed(&outcome);
             let decision = match can_retry {
                 true => Some(
                     self.policies()
@@ -207,7 +211,7 @@ impl Attempts<'_> {
                 cluster
                     .load
                     .active_connections
-                    .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                    .fetch_sub(1, Ordering::Relaxed);
             }
             match admission? {
                 Admission::Admit => {
@@ -258,10 +262,15 @@ impl Attempts<'_> {
             Outcome::Response(response) => EndpointResult::Status(response.status),
             _ => EndpointResult::LocalFailure,
         };
+        let target = &cluster.endpoints[endpoint];
+        // A success only ends a failure streak: with none under way there is nothing to tell.
+        let failure = failed(outcome);
+        if !target.failing.swap(failure, Ordering::Relaxed) && !failure {
+            return Ok(());
+        }
         let now = now_ms();
         let ejected = cluster.endpoints.iter().filter(|e| e.ejected(now)).count() as u32;
         let total = cluster.endpoints.len() as u32;
-        let target = &cluster.endpoints[endpoint];
         let eject_ms = self
             .policies()
             .record_result(
@@ -276,7 +285,7 @@ impl Attempts<'_> {
         if eject_ms > 0 {
             target
                 .ejected_until
-                .store(now + eject_ms, std::sync::atomic::Ordering::Relaxed);
+                .store(now + eject_ms, Ordering::Relaxed);
             tracing::info!(cluster = %cluster.cluster.name, endpoint = %target.name, "ejected for {eject_ms} ms");
         }
         Ok(())
@@ -311,6 +320,16 @@ impl Attempts<'_> {
             .map(|i| i as usize)
             .filter(|i| *i < endpoints.len())
             .ok_or(ProxyError::NoHealthyUpstream)
+    }
+}
+
+/// Whether an attempt failed: no response, a 4xx or 5xx status, or a gRPC error status.
+fn failed(outcome: &Outcome) -> bool {
+    match outcome {
+        Outcome::Response(response) => {
+            response.status >= 400 || response.grpc_status.is_some_and(|code| code != 0)
+        }
+        _ => true,
     }
 }
 

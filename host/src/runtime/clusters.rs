@@ -2,7 +2,7 @@
 //! state, and the cluster-wide counters the circuit breaker reads.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use http::uri::Authority;
@@ -36,6 +36,8 @@ pub struct Endpoint {
     pub pool: Arc<EndpointPool>,
     /// Ejected by outlier detection until this time ([`now_ms`]).
     pub ejected_until: AtomicU64,
+    /// Its last result reported to outlier detection was a failure.
+    pub failing: AtomicBool,
 }
 
 impl Endpoint {
@@ -92,6 +94,7 @@ impl ClusterState {
                     in_flight: Arc::default(),
                     pool: Arc::new(EndpointPool::new(address, settings.clone(), load.clone())),
                     ejected_until: AtomicU64::new(0),
+                    failing: AtomicBool::new(false),
                 });
             }
         }
