@@ -410,4 +410,15 @@ async fn outlier_detection_ejects_failing_endpoints() {
     assert_eq!(reply.status, 503);
     assert_eq!(&reply.body[..], b"no healthy upstream");
     assert_eq!(bad.hits(), 2);
+    drop(gateway);
+
+    // Below minHealthPercent, ejections are ignored (Envoy's panic mode).
+    let bad = Upstream::failing("bad", 502).await;
+    let policy = "    outlierDetection: {consecutiveGatewayErrors: 2, consecutive5xxErrors: 0, maxEjectionPercent: 100, minHealthPercent: 50}\n";
+    let gateway = guarded(&[&bad], policy);
+    let client = Client::http1(gateway.addr("default/gw/http"));
+    for _ in 0..4 {
+        assert_eq!(client.get("svc", "/").await.status, 502);
+    }
+    assert_eq!(bad.hits(), 4);
 }

@@ -294,15 +294,28 @@ impl Attempts<'_> {
     /// The endpoint for the next attempt, avoiding those already tried when another is
     /// available (Istio's `retryIgnorePreviousHosts`).
     async fn pick_endpoint(&self, tried: &[usize]) -> Result<usize, ProxyError> {
-        let endpoints = &self.cluster().endpoints;
+        let cluster = self.cluster();
+        let endpoints = &cluster.endpoints;
         let now = now_ms();
-        match endpoints.len() {
-            0 => return Err(ProxyError::NoHealthyUpstream),
-            1 if endpoints[0].ejected(now) => return Err(ProxyError::NoHealthyUpstream),
-            1 => return Ok(0),
+        let mut states: Vec<_> = endpoints.iter().map(|e| e.state(now)).collect();
+        // Envoy's panic threshold (Istio's minHealthPercent, 0 by default): below it,
+        // ejections are ignored and every endpoint takes traffic.
+        let min_health = cluster
+            .cluster
+            .policy
+            .outlier_detection
+            .as_ref()
+            .map_or(0, |o| o.min_health_percent) as usize;
+        let healthy = states.iter().filter(|s| s.healthy).count();
+        if healthy * 100 < min_health * states.len() {
+            states.iter_mut().for_each(|s| s.healthy = true);
+        }
+        match states.as_slice() {
+            [] => return Err(ProxyError::NoHealthyUpstream),
+            [only] if !only.healthy => return Err(ProxyError::NoHealthyUpstream),
+            [_] => return Ok(0),
             _ => {}
         }
-        let mut states: Vec<_> = endpoints.iter().map(|e| e.state(now)).collect();
         let avoid = self.routed.entry.route.retry.ignore_previous_hosts;
         if avoid
             && tried.iter().all(|&i| states[i].healthy)
@@ -355,4 +368,46 @@ fn clone_head(head: &http::request::Parts) -> http::request::Parts {
     *request.version_mut() = head.version;
     *request.headers_mut() = head.headers.clone();
     request.into_parts().0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_route_deadline_counts_down_then_times_out() {
+        assert_eq!(remaining(None).unwrap(), None);
+        let deadline = Instant::now() + Duration::from_millis(100);
+        assert_eq!(
+            remaining(Some(deadline)).unwrap(),
+            Some(Duration::from_millis(100))
+        );
+        tokio::time::advance(Duration::from_millis(60)).await;
+        assert_eq!(
+            remaining(Some(deadline)).unwrap(),
+            Some(Duration::from_millis(40))
+        );
+        tokio::time::advance(Duration::from_millis(40)).await;
+        assert!(matches!(
+            remaining(Some(deadline)),
+            Err(ProxyError::Timeout)
+        ));
+    }
+
+    #[test]
+    fn only_failures_go_to_the_retry_policy() {
+        let response = |status, grpc_status| {
+            Outcome::Response(ResponseStatus {
+                status,
+                grpc_status,
+            })
+        };
+        assert!(!failed(&response(200, None)));
+        assert!(!failed(&response(200, Some(0))));
+        assert!(failed(&response(200, Some(14))));
+        assert!(failed(&response(409, None)));
+        assert!(failed(&response(503, None)));
+        assert!(failed(&Outcome::ConnectFailure));
+        assert!(failed(&Outcome::Timeout));
+    }
 }
