@@ -6,6 +6,7 @@ mod forward;
 pub mod headers;
 pub mod local_reply;
 mod paths;
+mod plugins;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +22,8 @@ use crate::config::resolved::{DirectResponse, Redirect, RouteAction};
 use crate::runtime::Generation;
 use crate::runtime::generation::{RouteEntry, VirtualHostEntry};
 use crate::wasm::RequestView;
+use crate::wasm::plugins::Verdict;
+use crate::wasm::policies::Action;
 
 /// The downstream connection a request arrived on.
 #[derive(Debug, Clone)]
@@ -80,7 +83,7 @@ async fn route(
         return Ok(https_redirect(&host, &parts.uri));
     }
 
-    let view = Arc::new(RequestView {
+    let mut view = Arc::new(RequestView {
         parts,
         scheme: downstream.scheme,
         port: downstream.port,
@@ -111,13 +114,62 @@ async fn route(
         }
     }
 
-    match &route.action {
+    let mut response_headers = Vec::new();
+    for &index in &entry.plugins {
+        let plugin = &generation.plugins[index];
+        match plugin.on_request(&view).await? {
+            Verdict::Skip => {
+                tracing::warn!(plugin = %plugin.plugin.name, "plugin failed; skipped (FAIL_OPEN)")
+            }
+            Verdict::Act(Action::Reject(rejection)) => {
+                let mut response = plugins::rejection(rejection);
+                plugins::set_headers(response.headers_mut(), &response_headers);
+                return Ok(response);
+            }
+            Verdict::Act(Action::Proceed(edits)) => {
+                let parts = &mut Arc::get_mut(&mut view)
+                    .expect("no policy call holds the request between calls")
+                    .parts;
+                plugins::set_headers(&mut parts.headers, &edits.set_request_headers);
+                for name in &edits.remove_request_headers {
+                    parts.headers.remove(name.as_str());
+                }
+                response_headers.extend(edits.set_response_headers);
+            }
+        }
+    }
+
+    let mut response = act(
+        entry,
+        view,
+        body,
+        downstream,
+        generation,
+        &host,
+        matched_uri,
+    )
+    .await?;
+    plugins::set_headers(response.headers_mut(), &response_headers);
+    Ok(response)
+}
+
+/// Carries out the route's action: a direct response, a redirect, or forwarding.
+async fn act(
+    entry: &RouteEntry,
+    view: Arc<RequestView>,
+    body: Incoming,
+    downstream: &Downstream,
+    generation: &Generation,
+    host: &str,
+    matched_uri: Option<&crate::config::resolved::StringMatcher>,
+) -> Result<Response<Body>, ProxyError> {
+    match &entry.route.action {
         RouteAction::DirectResponse(direct) => Ok(direct_response(direct, entry)),
         RouteAction::Redirect(redirect) => {
             let path_and_query = view.parts.uri.path_and_query().map_or("/", |p| p.as_str());
             let origin = Origin {
                 scheme: downstream.scheme,
-                host: &host,
+                host,
                 port: downstream.port,
                 path_and_query,
                 matched_uri,
@@ -144,7 +196,7 @@ async fn route(
                 entry,
                 destination: &destinations[destination],
                 matched_uri,
-                host: &host,
+                host,
             };
             let head = forward::prepare(clone_parts(&view.parts), &routed);
             let attempts = attempts::Attempts {

@@ -10,11 +10,12 @@ use serde_json::json;
 use super::clusters::ClusterState;
 use super::vhosts::DomainIndex;
 use crate::config::resolved::{
-    AbortStatus, Fault, ResolvedConfig, RetryPolicy, Route, RouteAction,
+    AbortStatus, Fault, PluginTarget, ResolvedConfig, RetryPolicy, Route, RouteAction,
 };
 use crate::upstream::ClusterLoad;
 use crate::wasm::builtin::{self, Builtin};
 use crate::wasm::counters::Counters;
+use crate::wasm::plugins::LoadedPlugin;
 use crate::wasm::policies::Policies;
 use crate::wasm::pool::{Kind, Pool};
 use crate::wasm::{Limits, WasmEngine};
@@ -59,6 +60,9 @@ pub struct RouteEntry {
     pub clusters: Vec<usize>,
     /// Compiled `uriRegexRewrite`, with `\1` groups turned into `${1}`.
     pub uri_regex: Option<(regex::Regex, String)>,
+    /// The custom plugins that apply, in the order they run (indices into
+    /// [`Generation::plugins`]).
+    pub plugins: Vec<usize>,
 }
 
 /// A virtual host and its routes.
@@ -82,6 +86,8 @@ pub struct Generation {
     pub tables: Vec<Vec<TableEntry>>,
     pub clusters: Vec<ClusterState>,
     pub policies: Policies,
+    /// Custom plugins from WasmPlugin resources.
+    pub plugins: Vec<LoadedPlugin>,
 }
 
 impl Generation {
@@ -93,9 +99,23 @@ impl Generation {
         let mut fault_config = Vec::new();
         let mut retry_config = Vec::new();
         let mut tables = Vec::new();
+        let mut plugins = Vec::with_capacity(config.plugins.len());
+        for plugin in &config.plugins {
+            let loaded =
+                LoadedPlugin::load(plugin.clone(), &runtime.wasm, runtime.counters.clone())
+                    .await
+                    .with_context(|| format!("loading WasmPlugin {}", plugin.name))?;
+            plugins.push(loaded);
+        }
         for listener in &config.listeners {
             let mut listener_tables = Vec::new();
-            for table in &listener.route_tables {
+            for (table_index, table) in listener.route_tables.iter().enumerate() {
+                let gateways: Vec<&str> = listener
+                    .servers
+                    .iter()
+                    .filter(|s| s.route_table == table_index)
+                    .map(|s| s.gateway.as_str())
+                    .collect();
                 let mut virtual_hosts = Vec::new();
                 for vhost in &table.virtual_hosts {
                     let id = match_config.len() as u32;
@@ -129,11 +149,22 @@ impl Generation {
                                 )),
                                 None => None,
                             };
+                        let hosts: Vec<&str> = clusters
+                            .iter()
+                            .map(|&c: &usize| config.clusters[cluster_ids[c]].host.as_str())
+                            .collect();
+                        let site = Attachment {
+                            port: listener.address.port(),
+                            gateways: &gateways,
+                            route,
+                            hosts: &hosts,
+                        };
                         routes.push(RouteEntry {
                             id: weight_config.len() as u32,
                             route: route.clone(),
                             clusters,
                             uri_regex,
+                            plugins: chain(&plugins, &site),
                         });
                         weight_config.push(weights);
                         fault_config.push(route.fault.as_ref().map(fault_json));
@@ -233,6 +264,7 @@ impl Generation {
             tables,
             clusters,
             policies,
+            plugins,
         })
     }
 }
@@ -257,6 +289,39 @@ async fn pool<K: Kind>(
     )
     .await?;
     Ok(pool)
+}
+
+/// Where a route is served, as plugin attachment sees it.
+struct Attachment<'a> {
+    /// The listener's configured port.
+    port: u16,
+    /// Gateways whose servers use the route's table.
+    gateways: &'a [&'a str],
+    route: &'a Route,
+    /// Hosts of the route's destinations.
+    hosts: &'a [&'a str],
+}
+
+/// The plugins attached to a route, in running order.
+fn chain(plugins: &[LoadedPlugin], site: &Attachment<'_>) -> Vec<usize> {
+    let mut chain: Vec<usize> = (0..plugins.len())
+        .filter(|&i| {
+            let plugin = &plugins[i].plugin;
+            let port = plugin.ports.is_empty() || plugin.ports.contains(&site.port);
+            let target = plugin.targets.is_empty()
+                || plugin.targets.iter().any(|target| match target {
+                    PluginTarget::Gateway(name) => site.gateways.contains(&name.as_str()),
+                    PluginTarget::VirtualService { name, route } => {
+                        *name == site.route.virtual_service
+                            && route.as_ref().is_none_or(|r| *r == site.route.name)
+                    }
+                    PluginTarget::Service(host) => site.hosts.contains(&host.as_str()),
+                });
+            port && target
+        })
+        .collect();
+    chain.sort_by(|&a, &b| plugins[a].order().cmp(&plugins[b].order()));
+    chain
 }
 
 /// A route's fault as the fault policy takes it.

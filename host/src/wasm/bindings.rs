@@ -101,3 +101,16 @@ pub mod detector {
         },
     });
 }
+
+/// The `plugin` world: custom plugins declared by WasmPlugin resources.
+pub mod plugin {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "plugin",
+        exports: { default: async },
+        with: {
+            "portcullis:policy/request": super::request,
+            "portcullis:policy/host": super::host,
+        },
+    });
+}

@@ -5,6 +5,7 @@ pub mod builtin;
 pub mod counters;
 pub mod engine;
 pub mod error;
+pub mod plugins;
 pub mod policies;
 pub mod pool;
 pub mod state;

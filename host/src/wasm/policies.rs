@@ -7,7 +7,7 @@ use std::sync::Arc;
 use wasmtime::Store;
 use wasmtime::component::InstancePre;
 
-use super::bindings::{balancer, detector, injector, limiter, matcher, retrier, weighter};
+use super::bindings::{balancer, detector, injector, limiter, matcher, plugin, retrier, weighter};
 use super::error::PolicyError;
 use super::pool::{Kind, Pool};
 use super::state::{PolicyState, RequestView};
@@ -19,6 +19,7 @@ pub use limiter::exports::portcullis::policy::breaker::{
     Admission, ClusterLoad as ClusterLoadView,
 };
 pub use matcher::exports::portcullis::policy::route_match::Selected;
+pub use plugin::exports::portcullis::policy::filter::{Action, Edits, Header, Rejection};
 pub use retrier::exports::portcullis::policy::retry::{Decision, Outcome, ResponseStatus};
 
 /// Implements [`Kind`] for a world whose bindings live in `$module`.
@@ -80,6 +81,10 @@ kind!(
 kind!(
     /// The `detector` world.
     Outlier, detector::DetectorPre, Detector, portcullis_policy_outlier
+);
+kind!(
+    /// The `plugin` world: custom plugins.
+    Filter, plugin::PluginPre, Plugin, portcullis_policy_filter
 );
 
 /// The policies of one configuration generation.

@@ -1,4 +1,5 @@
-//! Write Portcullis policy components in Rust.
+//! Write Portcullis policy components in Rust: custom plugins (feature `filter`, world
+//! `plugin`, declared by a WasmPlugin) and the built-in policy kinds.
 //!
 //! Each policy kind is a world of the `portcullis:policy` WIT package (`wit/` at the root
 //! of the repository documents every function). Enable the kind's cargo feature, implement
@@ -147,6 +148,22 @@ pub mod outlier {
     });
 }
 
+/// Bindings of the `plugin` world: custom plugins.
+#[cfg(feature = "filter")]
+pub mod plugin {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "plugin",
+        with: {
+            "portcullis:policy/request@0.1.0": crate::request,
+            "portcullis:policy/host@0.1.0": crate::host,
+        },
+        pub_export_macro: true,
+        export_macro_name: "export",
+        default_bindings_module: "portcullis_sdk::plugin",
+    });
+}
+
 #[cfg(feature = "route-match")]
 pub use route_match::exports::portcullis::policy::route_match::{Guest as RouteMatch, Selected};
 
@@ -169,6 +186,11 @@ pub use breaker::exports::portcullis::policy::breaker::{Admission, ClusterLoad, 
 
 #[cfg(feature = "outlier")]
 pub use outlier::exports::portcullis::policy::outlier::{EndpointResult, Guest as Outlier};
+
+#[cfg(feature = "filter")]
+pub use plugin::exports::portcullis::policy::filter::{
+    Action, Edits, Guest as Plugin, Header, Rejection,
+};
 
 /// A small, fast generator for sampling (weights, percentages, jitter), seeded by the host.
 #[derive(Debug, Clone)]

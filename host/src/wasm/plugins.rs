@@ -1,0 +1,92 @@
+//! Custom plugins declared by WasmPlugin resources: loading, calling, and what their
+//! `failStrategy` makes of a failure.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use sha2::{Digest, Sha256};
+
+use super::counters::Counters;
+use super::policies::{Action, Filter};
+use super::pool::Pool;
+use super::{Limits, PolicyError, RequestView, WasmEngine};
+use crate::config::resolved::{FailStrategy, Phase, Plugin};
+
+/// A loaded plugin and its configured instances.
+pub struct LoadedPlugin {
+    pub plugin: Plugin,
+    pool: Pool<Filter>,
+}
+
+/// What a plugin's call came to, after its fail strategy.
+pub enum Verdict {
+    Act(Action),
+    /// The plugin failed and fails open: go on as if it were not there.
+    Skip,
+}
+
+impl LoadedPlugin {
+    /// Reads, checks, compiles and configures the plugin's component.
+    pub async fn load(
+        plugin: Plugin,
+        wasm: &WasmEngine,
+        counters: Arc<Counters>,
+    ) -> anyhow::Result<Self> {
+        let bytes = std::fs::read(&plugin.path)
+            .with_context(|| format!("reading {}", plugin.path.display()))?;
+        if let Some(expected) = &plugin.sha256 {
+            let actual = hex::encode(Sha256::digest(&bytes));
+            anyhow::ensure!(
+                &actual == expected,
+                "{} has sha256 {actual}, not {expected}",
+                plugin.path.display()
+            );
+        }
+        let component = wasm.compile(&plugin.name, bytes).await?;
+        let pool = Pool::new(
+            &plugin.name,
+            wasm,
+            &component,
+            plugin.config.to_string(),
+            counters,
+            Limits::default(),
+        )
+        .await?;
+        Ok(Self { plugin, pool })
+    }
+
+    /// Where the plugin runs in a chain: phase first, then descending priority, then name.
+    pub fn order(&self) -> (u8, i64, &str) {
+        let phase = match self.plugin.phase {
+            Phase::Authn => 0,
+            Phase::Authz => 1,
+            Phase::UnspecifiedPhase => 2,
+            Phase::Stats => 3,
+        };
+        (phase, -self.plugin.priority, &self.plugin.name)
+    }
+
+    /// Calls the plugin on the request; a failure follows the plugin's fail strategy.
+    pub async fn on_request(&self, request: &Arc<RequestView>) -> Result<Verdict, PolicyError> {
+        let mut result = self.call(request).await;
+        if result.is_err() && self.plugin.fail_strategy == FailStrategy::FailReload {
+            // The failed instance is gone; one more try on a fresh one.
+            result = self.call(request).await;
+        }
+        match (result, self.plugin.fail_strategy) {
+            (Ok(action), _) => Ok(Verdict::Act(action)),
+            (Err(_), FailStrategy::FailOpen) => Ok(Verdict::Skip),
+            (Err(error), _) => Err(error),
+        }
+    }
+
+    async fn call(&self, request: &Arc<RequestView>) -> Result<Action, PolicyError> {
+        let mut lease = self.pool.lease(request).await?;
+        let (instance, store) = lease.parts();
+        let result = instance
+            .portcullis_policy_filter()
+            .call_on_request(store)
+            .await;
+        lease.finish(result)
+    }
+}

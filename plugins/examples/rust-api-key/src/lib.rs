@@ -1,0 +1,92 @@
+//! An API-key check: requests must carry a known key in a header. The key's owner is
+//! passed upstream in `x-api-key-owner`; anything else is answered 401 by the gateway.
+//!
+//! ```yaml
+//! pluginConfig:
+//!   header: x-api-key          # optional, this is the default
+//!   keys:
+//!     s3cr3t: alice            # key: owner
+//!   exempt: ["/healthz"]       # optional path prefixes that need no key
+//! ```
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use portcullis_sdk::{Action, Edits, Header, Plugin, Rejection, plugin, request};
+use serde::Deserialize;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    #[serde(default = "default_header")]
+    header: String,
+    keys: BTreeMap<String, String>,
+    #[serde(default)]
+    exempt: Vec<String>,
+}
+
+fn default_header() -> String {
+    "x-api-key".into()
+}
+
+thread_local! {
+    static CONFIG: RefCell<Config> = RefCell::default();
+}
+
+struct ApiKey;
+
+impl Plugin for ApiKey {
+    fn configure(config: String) -> Result<(), String> {
+        let config: Config =
+            serde_json::from_str(&config).map_err(|e| format!("invalid pluginConfig: {e}"))?;
+        if config.keys.is_empty() {
+            return Err("pluginConfig.keys must list at least one key".into());
+        }
+        CONFIG.with(|c| *c.borrow_mut() = config);
+        Ok(())
+    }
+
+    fn on_request() -> Action {
+        CONFIG.with(|c| {
+            let config = c.borrow();
+            let path = request::path();
+            if config
+                .exempt
+                .iter()
+                .any(|prefix| path.starts_with(prefix.as_str()))
+            {
+                return Action::Proceed(Edits {
+                    set_request_headers: vec![],
+                    remove_request_headers: vec![],
+                    set_response_headers: vec![],
+                });
+            }
+            match request::header(&config.header).and_then(|key| config.keys.get(&key).cloned()) {
+                Some(owner) => Action::Proceed(Edits {
+                    set_request_headers: vec![Header {
+                        name: "x-api-key-owner".into(),
+                        value: owner,
+                    }],
+                    remove_request_headers: vec![config.header.clone()],
+                    set_response_headers: vec![],
+                }),
+                None => Action::Reject(Rejection {
+                    status: 401,
+                    headers: vec![
+                        Header {
+                            name: "content-type".into(),
+                            value: "application/json".into(),
+                        },
+                        Header {
+                            name: "www-authenticate".into(),
+                            value: format!("ApiKey header=\"{}\"", config.header),
+                        },
+                    ],
+                    body: format!("{{\"error\":\"missing or unknown {}\"}}\n", config.header),
+                }),
+            }
+        })
+    }
+}
+
+plugin::export!(ApiKey);

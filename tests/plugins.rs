@@ -1,0 +1,139 @@
+//! End to end: a custom plugin (the Rust api-key example) declared by a WasmPlugin and
+//! attached to one route.
+
+mod support;
+
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+use support::client::{Client, empty};
+use support::gateway::Gateway;
+use support::upstream::Upstream;
+
+fn config(upstream_port: u16, plugin_config: &str) -> String {
+    let plugin = Path::new(env!("PORTCULLIS_PLUGINS_DIR")).join("rust_api_key.wasm");
+    let sha256 = hex::encode(Sha256::digest(std::fs::read(&plugin).unwrap()));
+    format!(
+        "apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: gw
+spec:
+  servers:
+  - port: {{number: 0, name: http, protocol: HTTP}}
+    bind: 127.0.0.1
+    hosts: [\"*\"]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: backend
+spec:
+  hosts: [backend]
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  endpoints:
+  - address: 127.0.0.1
+    ports: {{http: {port}}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: api
+spec:
+  hosts: [\"*\"]
+  gateways: [gw]
+  http:
+  - name: private
+    match: [{{uri: {{prefix: /private}}}}]
+    route: [{{destination: {{host: backend}}}}]
+  - name: public
+    route: [{{destination: {{host: backend}}}}]
+---
+apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata:
+  name: api-key
+spec:
+  url: file://{path}
+  sha256: {sha256}
+  phase: AUTHN
+  targetRefs:
+  - kind: VirtualService
+    name: api
+    sectionName: private
+  pluginConfig:
+{plugin_config}",
+        port = upstream_port,
+        path = plugin.display(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_api_key_plugin_guards_only_its_route() {
+    let upstream = Upstream::start("backend").await;
+    let gateway = Gateway::start(&config(
+        upstream.addr.port(),
+        "    keys: {k1: alice}\n    exempt: [/private/health]\n",
+    ));
+    let client = Client::http1(gateway.addr("default/gw/http"));
+
+    let before = upstream.hits();
+    let refused = client.get("api", "/private/data").await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(
+        refused.headers["www-authenticate"],
+        "ApiKey header=\"x-api-key\""
+    );
+    assert!(String::from_utf8_lossy(&refused.body).contains("missing or unknown"));
+    assert_eq!(
+        upstream.hits(),
+        before,
+        "a rejected request never reaches the upstream"
+    );
+
+    let admitted = client
+        .send(
+            client
+                .request("GET", "api", "/private/data")
+                .header("x-api-key", "k1")
+                .body(empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(admitted.status, 200);
+    let report = admitted.json();
+    assert_eq!(report["headers"]["x-api-key-owner"], "alice");
+    assert!(
+        report["headers"].get("x-api-key").is_none(),
+        "the key is not passed upstream"
+    );
+
+    assert_eq!(
+        client.get("api", "/private/health").await.status,
+        200,
+        "exempt prefix"
+    );
+    assert_eq!(
+        client.get("api", "/public").await.status,
+        200,
+        "other routes are not guarded"
+    );
+}
+
+#[test]
+fn a_plugin_that_rejects_its_config_stops_the_gateway_with_its_message() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gateway.yaml"), config(9, "    keys: {}\n")).unwrap();
+    let output = support::portcullis()
+        .current_dir(dir.path())
+        .args(["run", "-c", "gateway.yaml"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("pluginConfig.keys must list at least one key"),
+        "{stderr}"
+    );
+}
