@@ -215,3 +215,18 @@ async fn drains_in_flight_requests_on_sigterm() {
     assert_eq!(reply.body.len(), 4 << 20);
     assert!(status.await.unwrap().success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resolves_dns_endpoints() {
+    let upstream = Upstream::start("backend").await;
+    let config = config(&upstream).replace(
+        "  resolution: STATIC\n  ports:\n  - number: 80\n    name: http\n    protocol: HTTP\n  endpoints:\n  - address: 127.0.0.1\n    ports:\n      http: ",
+        "  resolution: DNS\n  ports:\n  - number: 80\n    name: http\n    protocol: HTTP\n  endpoints:\n  - address: localhost\n    ports:\n      http: ",
+    );
+    assert!(config.contains("address: localhost"), "{config}");
+    let gateway = Gateway::start(&config);
+    let client = Client::http1(gateway.addr("default/gw/http"));
+    for _ in 0..5 {
+        assert_eq!(client.get("backend", "/").await.json()["name"], "backend");
+    }
+}

@@ -496,6 +496,14 @@ pub struct ConnectionPool {
 /// Istio's "no limit".
 pub const UNLIMITED: u32 = u32::MAX;
 
+impl ConnectionPool {
+    /// How long an idle upstream connection is kept: Istio applies `tcp.idleTimeout` to
+    /// HTTP connections too, beside `http.idleTimeout`.
+    pub fn idle_timeout(&self) -> Duration {
+        self.http_idle_timeout.min(self.tcp_idle_timeout)
+    }
+}
+
 impl Default for ConnectionPool {
     fn default() -> Self {
         Self {

@@ -1,6 +1,7 @@
 //! Attempts at a routed request: endpoint choice, per-try and route timeouts, and retries
 //! as the retry policy decides, with the request body replayed from a bounded buffer.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use super::body::{self, Body};
 use super::forward::{self, AttemptError, Routed, Upstream, UpstreamLease};
 use super::local_reply::ProxyError;
 use crate::runtime::Generation;
-use crate::runtime::clusters::{ClusterState, now_ms};
+use crate::runtime::clusters::{ClusterState, Endpoint, now_ms};
 use crate::upstream::load::Counted;
 use crate::upstream::{Checkout, EndpointPool};
 use crate::wasm::RequestView;
@@ -80,7 +81,7 @@ impl Attempts<'_> {
         let route = &self.routed.entry.route;
         let deadline = route.timeout.map(|t| Instant::now() + t);
         let mut body = RequestBody::new(body).await?;
-        let mut tried: Vec<usize> = Vec::new();
+        let mut tried: Vec<SocketAddr> = Vec::new();
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -95,7 +96,7 @@ impl Attempts<'_> {
                 return Err(ProxyError::Overflow);
             }
             let endpoint = self.pick_endpoint(&tried).await?;
-            tried.push(endpoint);
+            tried.push(endpoint.address);
             let per_try = match (route.retry.per_try_timeout, remaining(deadline)?) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -103,12 +104,11 @@ impl Attempts<'_> {
             let attempt_body = body
                 .next()
                 .expect("a body is available while attempts are allowed");
-            let result = match self.upstream(endpoint, per_try).await? {
+            let result = match self.upstream(&endpoint, per_try).await? {
                 Ok(upstream) => {
-                    let cluster = self.cluster();
                     forward::send(
                         upstream,
-                        &cluster.endpoints[endpoint],
+                        &endpoint,
                         lease,
                         clone_head(&head),
                         attempt_body,
@@ -130,7 +130,7 @@ impl Attempts<'_> {
                 Err(AttemptError::Reset(_)) => Outcome::Reset,
                 Err(AttemptError::Timeout) => Outcome::Timeout,
             };
-            self.detect_outlier(endpoint, &outcome).await?;
+            self.detect_outlier(&endpoint, &outcome).await?;
             drop(_retry);
 
             // Envoy never retries a success: only failures are put to the retry policy.
@@ -181,17 +181,17 @@ impl Attempts<'_> {
     /// A way to the endpoint: an idle or new HTTP/1.1 connection (queueing while the
     /// breaker says so), or the cluster's HTTP/2 client. The outer error refuses the
     /// request (overflow); the inner one is a failed attempt.
-    async fn upstream(
-        &self,
-        endpoint: usize,
+    async fn upstream<'e>(
+        &'e self,
+        endpoint: &'e Endpoint,
         wait: Option<Duration>,
-    ) -> Result<Result<Upstream<'_>, AttemptError>, ProxyError> {
+    ) -> Result<Result<Upstream<'e>, AttemptError>, ProxyError> {
         let cluster = self.cluster();
         let worker = self.routed.downstream.worker;
         if let Some(client) = cluster.h2_client(worker) {
             return Ok(Ok(Upstream::Http2(client)));
         }
-        let pool = &cluster.endpoints[endpoint].pool;
+        let pool = &endpoint.pool;
         let give_up = wait.map(|w| Instant::now() + w);
         let mut pending: Option<Counted<'_>> = None;
         loop {
@@ -253,7 +253,7 @@ impl Attempts<'_> {
     }
 
     /// Reports the attempt to outlier detection and ejects the endpoint if it says so.
-    async fn detect_outlier(&self, endpoint: usize, outcome: &Outcome) -> Result<(), ProxyError> {
+    async fn detect_outlier(&self, target: &Endpoint, outcome: &Outcome) -> Result<(), ProxyError> {
         let cluster = self.cluster();
         if !cluster.detects_outliers() {
             return Ok(());
@@ -262,15 +262,15 @@ impl Attempts<'_> {
             Outcome::Response(response) => EndpointResult::Status(response.status),
             _ => EndpointResult::LocalFailure,
         };
-        let target = &cluster.endpoints[endpoint];
         // A success only ends a failure streak: with none under way there is nothing to tell.
         let failure = failed(outcome);
         if !target.failing.swap(failure, Ordering::Relaxed) && !failure {
             return Ok(());
         }
         let now = now_ms();
-        let ejected = cluster.endpoints.iter().filter(|e| e.ejected(now)).count() as u32;
-        let total = cluster.endpoints.len() as u32;
+        let endpoints = cluster.endpoints();
+        let ejected = endpoints.iter().filter(|e| e.ejected(now)).count() as u32;
+        let total = endpoints.len() as u32;
         let eject_ms = self
             .policies()
             .record_result(
@@ -293,9 +293,9 @@ impl Attempts<'_> {
 
     /// The endpoint for the next attempt, avoiding those already tried when another is
     /// available (Istio's `retryIgnorePreviousHosts`).
-    async fn pick_endpoint(&self, tried: &[usize]) -> Result<usize, ProxyError> {
+    async fn pick_endpoint(&self, tried: &[SocketAddr]) -> Result<Arc<Endpoint>, ProxyError> {
         let cluster = self.cluster();
-        let endpoints = &cluster.endpoints;
+        let endpoints = cluster.endpoints();
         let now = now_ms();
         let mut states: Vec<_> = endpoints.iter().map(|e| e.state(now)).collect();
         // Envoy's panic threshold (Istio's minHealthPercent, 0 by default): below it,
@@ -313,16 +313,19 @@ impl Attempts<'_> {
         match states.as_slice() {
             [] => return Err(ProxyError::NoHealthyUpstream),
             [only] if !only.healthy => return Err(ProxyError::NoHealthyUpstream),
-            [_] => return Ok(0),
+            [_] => return Ok(endpoints[0].clone()),
             _ => {}
         }
         let avoid = self.routed.entry.route.retry.ignore_previous_hosts;
-        if avoid
-            && tried.iter().all(|&i| states[i].healthy)
-            && states.iter().filter(|s| s.healthy).count() > tried.len()
-        {
-            for &i in tried {
-                states[i].healthy = false;
+        let untried_healthy = endpoints
+            .iter()
+            .zip(&states)
+            .any(|(e, s)| s.healthy && !tried.contains(&e.address));
+        if avoid && untried_healthy {
+            for (endpoint, state) in endpoints.iter().zip(states.iter_mut()) {
+                if tried.contains(&endpoint.address) {
+                    state.healthy = false;
+                }
             }
         }
         let picked = self
@@ -330,8 +333,7 @@ impl Attempts<'_> {
             .pick_endpoint(&self.view, self.cluster as u32, &states)
             .await?;
         picked
-            .map(|i| i as usize)
-            .filter(|i| *i < endpoints.len())
+            .and_then(|i| endpoints.get(i as usize).cloned())
             .ok_or(ProxyError::NoHealthyUpstream)
     }
 }

@@ -3,7 +3,10 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
 
 use http::uri::Authority;
 use hyper_util::client::legacy::Client;
@@ -56,10 +59,16 @@ impl Endpoint {
     }
 }
 
+/// The endpoints of a cluster at one moment; DNS refreshes replace the whole set.
+pub type Endpoints = Vec<Arc<Endpoint>>;
+
+/// How often DNS endpoints are resolved again (Envoy's default `dns_refresh_rate`).
+const DNS_REFRESH: Duration = Duration::from_secs(5);
+
 /// A cluster ready to forward to.
 pub struct ClusterState {
     pub cluster: Cluster,
-    pub endpoints: Vec<Endpoint>,
+    endpoints: Arc<ArcSwap<Endpoints>>,
     pub load: Arc<ClusterLoad>,
     /// Whether any circuit-breaker limit is set (else the breaker is not consulted).
     pub limited: bool,
@@ -68,6 +77,11 @@ pub struct ClusterState {
 }
 
 impl ClusterState {
+    /// The endpoints now.
+    pub fn endpoints(&self) -> Arc<Endpoints> {
+        self.endpoints.load_full()
+    }
+
     /// The HTTP/2 client of `worker`, for HTTP2 and GRPC clusters.
     pub fn h2_client(&self, worker: usize) -> Option<&Client<HttpConnector, Body>> {
         (!self.h2_clients.is_empty()).then(|| &self.h2_clients[worker % self.h2_clients.len()])
@@ -82,21 +96,18 @@ impl ClusterState {
     /// counters, shared with earlier generations.
     pub async fn new(cluster: Cluster, load: Arc<ClusterLoad>, workers: usize) -> Self {
         let settings = cluster.policy.connection_pool.clone();
-        let mut endpoints = Vec::new();
-        for endpoint in &cluster.endpoints {
-            for address in resolve(&cluster, &endpoint.address, endpoint.port).await {
-                endpoints.push(Endpoint {
-                    address,
-                    authority: Authority::try_from(address.to_string())
-                        .expect("a socket address is an authority"),
-                    name: address.to_string(),
-                    weight: endpoint.weight,
-                    in_flight: Arc::default(),
-                    pool: Arc::new(EndpointPool::new(address, settings.clone(), load.clone())),
-                    ejected_until: AtomicU64::new(0),
-                    failing: AtomicBool::new(false),
-                });
-            }
+        let endpoints = Arc::new(ArcSwap::from_pointee(
+            resolve_all(&cluster, &[], &load).await,
+        ));
+        if matches!(
+            cluster.resolution,
+            Resolution::Dns | Resolution::DnsRoundRobin
+        ) {
+            tokio::spawn(refresh(
+                cluster.clone(),
+                Arc::downgrade(&endpoints),
+                load.clone(),
+            ));
         }
         let h2_clients = if cluster.protocol.is_http2() {
             let mut connector = HttpConnector::new();
@@ -105,8 +116,11 @@ impl ClusterState {
             (0..workers.max(1))
                 .map(|_| {
                     Client::builder(TokioExecutor::new())
-                        .pool_idle_timeout(settings.http_idle_timeout)
+                        .pool_idle_timeout(settings.idle_timeout())
                         .http2_only(true)
+                        // maxConcurrentStreams: streams opened per connection before the
+                        // upstream's own SETTINGS say otherwise.
+                        .http2_initial_max_send_streams(settings.max_concurrent_streams as usize)
                         .build(connector.clone())
                 })
                 .collect()
@@ -132,6 +146,65 @@ fn limited(pool: &ConnectionPool) -> bool {
     ]
     .iter()
     .any(|limit| *limit != UNLIMITED)
+}
+
+/// Resolves every endpoint of `cluster`, keeping the `current` endpoint (its pool, load and
+/// health) for every address that stays.
+async fn resolve_all(
+    cluster: &Cluster,
+    current: &[Arc<Endpoint>],
+    load: &Arc<ClusterLoad>,
+) -> Endpoints {
+    let mut endpoints = Vec::new();
+    for endpoint in &cluster.endpoints {
+        for address in resolve(cluster, &endpoint.address, endpoint.port).await {
+            let kept = current
+                .iter()
+                .find(|e| e.address == address && e.weight == endpoint.weight);
+            endpoints.push(kept.cloned().unwrap_or_else(|| {
+                Arc::new(Endpoint {
+                    address,
+                    authority: Authority::try_from(address.to_string())
+                        .expect("a socket address is an authority"),
+                    name: address.to_string(),
+                    weight: endpoint.weight,
+                    in_flight: Arc::default(),
+                    pool: Arc::new(EndpointPool::new(
+                        address,
+                        cluster.policy.connection_pool.clone(),
+                        load.clone(),
+                    )),
+                    ejected_until: AtomicU64::new(0),
+                    failing: AtomicBool::new(false),
+                })
+            }));
+        }
+    }
+    endpoints
+}
+
+/// Resolves a DNS cluster again every [`DNS_REFRESH`] for as long as its generation lives.
+/// A lookup that finds nothing keeps the last answer.
+async fn refresh(cluster: Cluster, endpoints: Weak<ArcSwap<Endpoints>>, load: Arc<ClusterLoad>) {
+    loop {
+        tokio::time::sleep(DNS_REFRESH).await;
+        let Some(current) = endpoints.upgrade() else {
+            return;
+        };
+        let before = current.load_full();
+        let fresh = resolve_all(&cluster, &before, &load).await;
+        let changed = fresh.len() != before.len()
+            || fresh
+                .iter()
+                .zip(before.iter())
+                .any(|(a, b)| !Arc::ptr_eq(a, b));
+        if fresh.is_empty() {
+            tracing::warn!(cluster = %cluster.name, "DNS found no address; keeping the last answer");
+        } else if changed {
+            tracing::info!(cluster = %cluster.name, endpoints = fresh.len(), "DNS answer changed");
+            current.store(Arc::new(fresh));
+        }
+    }
 }
 
 /// The socket addresses of one endpoint.

@@ -80,7 +80,7 @@ impl EndpointPool {
 
     fn expired(&self, connection: &PooledConnection, now: Instant) -> bool {
         let s = &self.settings;
-        now.duration_since(connection.idle_since) >= s.http_idle_timeout
+        now.duration_since(connection.idle_since) >= s.idle_timeout()
             || s.max_connection_duration
                 .is_some_and(|max| now.duration_since(connection.opened) >= max)
             || (s.max_requests_per_connection > 0
