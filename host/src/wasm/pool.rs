@@ -119,7 +119,8 @@ impl<K: Kind> Pool<K> {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
         store.epoch_deadline_trap();
-        store.set_epoch_deadline(self.limits.deadline_ticks);
+        // Instantiation and configuration may parse and compile: a generous deadline.
+        store.set_epoch_deadline(self.limits.deadline_ticks.saturating_mul(50));
         let load = |reason: String| PolicyError::Load {
             policy: self.name.clone(),
             reason,
@@ -127,8 +128,6 @@ impl<K: Kind> Pool<K> {
         let instance = K::instantiate(&self.pre, &mut store)
             .await
             .map_err(|e| load(format!("{e:#}")))?;
-        // Configuration may parse and compile: give it a generous deadline.
-        store.set_epoch_deadline(self.limits.deadline_ticks.saturating_mul(100));
         match K::configure(&instance, &mut store, &self.config).await {
             Ok(Ok(())) => {}
             Ok(Err(reason)) => {

@@ -38,7 +38,8 @@ impl RequestView {
 pub struct Limits {
     /// Linear memory per instance, in bytes.
     pub memory: usize,
-    /// Epoch ticks (milliseconds) one call may run.
+    /// Epoch ticks (milliseconds) one call may run. The epoch is wall-clock time, so the
+    /// bound is generous enough for a busy machine that deschedules the thread.
     pub deadline_ticks: u64,
 }
 
@@ -46,7 +47,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             memory: 64 << 20,
-            deadline_ticks: 10,
+            deadline_ticks: 100,
         }
     }
 }
