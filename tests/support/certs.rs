@@ -32,3 +32,36 @@ pub fn write_test_certs(dir: &Path, server_names: &[&str]) {
     )
     .unwrap();
 }
+
+/// A test CA that issues server and client certificates into a folder.
+pub struct TestCa {
+    dir: std::path::PathBuf,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl TestCa {
+    /// A new CA whose certificate is written to `dir/ca.pem`.
+    pub fn new(dir: &Path) -> Self {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let certificate = params.self_signed(&key).unwrap();
+        std::fs::write(dir.join("ca.pem"), certificate.pem()).unwrap();
+        Self {
+            dir: dir.to_path_buf(),
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    /// Issues a certificate for `names`, written to `dir/<file>.pem` and `dir/<file>.key`.
+    pub fn issue(&self, file: &str, names: &[&str]) {
+        let key = KeyPair::generate().unwrap();
+        let names: Vec<String> = names.iter().map(ToString::to_string).collect();
+        let certificate = CertificateParams::new(names)
+            .unwrap()
+            .signed_by(&key, &self.issuer)
+            .unwrap();
+        std::fs::write(self.dir.join(format!("{file}.pem")), certificate.pem()).unwrap();
+        std::fs::write(self.dir.join(format!("{file}.key")), key.serialize_pem()).unwrap();
+    }
+}

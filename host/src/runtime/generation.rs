@@ -12,6 +12,7 @@ use super::vhosts::DomainIndex;
 use crate::config::resolved::{
     AbortStatus, Fault, PluginTarget, ResolvedConfig, RetryPolicy, Route, RouteAction,
 };
+use crate::tls::server::TlsServers;
 use crate::upstream::ClusterLoad;
 use crate::wasm::builtin::{self, Builtin};
 use crate::wasm::counters::Counters;
@@ -88,6 +89,8 @@ pub struct Generation {
     pub policies: Policies,
     /// Custom plugins from WasmPlugin resources.
     pub plugins: Vec<LoadedPlugin>,
+    /// Per listener, its TLS servers (`None` for plain-text listeners).
+    pub tls: Vec<Option<TlsServers>>,
 }
 
 impl Generation {
@@ -99,6 +102,11 @@ impl Generation {
         let mut fault_config = Vec::new();
         let mut retry_config = Vec::new();
         let mut tables = Vec::new();
+        let tls = config
+            .listeners
+            .iter()
+            .map(|l| TlsServers::build(l).with_context(|| format!("TLS for {}", l.servers[0].name)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let mut plugins = Vec::with_capacity(config.plugins.len());
         for plugin in &config.plugins {
             let loaded =
@@ -265,6 +273,7 @@ impl Generation {
             clusters,
             policies,
             plugins,
+            tls,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! One worker: a single-threaded runtime serving its share of every listener's connections.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,12 +10,17 @@ use arc_swap::ArcSwap;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio_rustls::LazyConfigAcceptor;
+use tokio_rustls::rustls::server::Acceptor;
 
 use crate::proxy::{self, Downstream};
 use crate::runtime::Generation;
+
+/// How long a client may take to complete its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A worker's sockets and what it serves them with.
 pub struct Worker {
@@ -91,29 +97,93 @@ async fn accept(
             () = stopped(&mut shutdown) => return,
         };
         let _ = stream.set_nodelay(true);
-        let downstream = Arc::new(Downstream {
+        let connection = Connection {
             worker,
             listener: index,
-            route_table: 0,
             port,
             client,
-            scheme: "http",
+            current: current.clone(),
+        };
+        let (builder, watcher) = (builder.clone(), graceful.watcher());
+        tokio::spawn(async move {
+            if let Err(e) = connection.serve(stream, builder, watcher).await {
+                tracing::debug!(%client, "connection ended: {e}");
+            }
         });
-        let current = current.clone();
+    }
+}
+
+/// One accepted connection.
+struct Connection {
+    worker: usize,
+    listener: usize,
+    port: u16,
+    client: SocketAddr,
+    current: Arc<ArcSwap<Generation>>,
+}
+
+impl Connection {
+    /// Terminates TLS when the listener's servers ask for it, then serves HTTP.
+    async fn serve(
+        self,
+        stream: TcpStream,
+        builder: auto::Builder<TokioExecutor>,
+        watcher: Watcher,
+    ) -> anyhow::Result<()> {
+        let generation = self.current.load_full();
+        let Some(servers) = generation.tls.get(self.listener).and_then(Option::as_ref) else {
+            return self
+                .http(TokioIo::new(stream), 0, "http", builder, watcher)
+                .await;
+        };
+        let handshake = async {
+            let start = LazyConfigAcceptor::new(Acceptor::default(), stream).await?;
+            let sni = start.client_hello().server_name().map(str::to_string);
+            let Some((config, route_table)) = servers.select(sni.as_deref()) else {
+                anyhow::bail!("no server for SNI {sni:?}");
+            };
+            Ok((start.into_stream(config).await?, route_table))
+        };
+        let (tls, route_table) = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
+            .await
+            .context("TLS handshake timed out")??;
+        drop(generation);
+        self.http(TokioIo::new(tls), route_table, "https", builder, watcher)
+            .await
+    }
+
+    async fn http<I>(
+        self,
+        io: TokioIo<I>,
+        route_table: usize,
+        scheme: &'static str,
+        builder: auto::Builder<TokioExecutor>,
+        watcher: Watcher,
+    ) -> anyhow::Result<()>
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let downstream = Arc::new(Downstream {
+            worker: self.worker,
+            listener: self.listener,
+            route_table,
+            port: self.port,
+            client: self.client,
+            scheme,
+        });
+        let current = self.current;
         let service = service_fn(move |request| {
             let generation = current.load_full();
             let downstream = downstream.clone();
             async move { Ok::<_, Infallible>(proxy::handle(request, &downstream, generation).await) }
         });
         let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .serve_connection_with_upgrades(io, service)
             .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(%client, "connection ended: {e}");
-            }
-        });
+        watcher
+            .watch(connection)
+            .await
+            .map_err(|e| anyhow::anyhow!(e))
     }
 }
 

@@ -52,12 +52,15 @@ pub fn resolve(
             );
         }
         let mut servers = Vec::new();
-        for (i, server) in spec.servers.iter().enumerate() {
+        for (i, server_spec) in spec.servers.iter().enumerate() {
             let path = format!("spec.servers[{i}]");
-            let Some(server) = self::server(server, &path, gateway, ctx, reporter) else {
+            let Some(server) = self::server(server_spec, &path, gateway, ctx, reporter) else {
                 continue;
             };
-            if let Some(first) = names.get(&server.name) {
+            // Explicit names must be unique; default ones (`<gateway>/<port name>`) may
+            // repeat when several servers share a port.
+            let explicit = server_spec.name.is_some();
+            if let Some(first) = names.get(&server.name).filter(|_| explicit) {
                 reporter.error(
                     site,
                     format!("{path}.name"),
@@ -65,7 +68,9 @@ pub fn resolve(
                 );
                 continue;
             }
-            names.insert(server.name.clone(), site.resource.clone());
+            if explicit {
+                names.insert(server.name.clone(), site.resource.clone());
+            }
             servers.push(server);
         }
         resolved.insert(key, servers);

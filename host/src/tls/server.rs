@@ -1,0 +1,157 @@
+//! TLS termination for one listener: a rustls configuration per Gateway server, chosen
+//! by the client's SNI before the handshake goes on.
+
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
+use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
+
+use super::files::{self, TlsFileError};
+use super::suites;
+use crate::config::resolved::{ClientAuth, Listener, ServerTls, TlsVersion};
+
+/// ALPN protocols offered to clients, preferred first.
+const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
+
+/// Why a server's TLS configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsConfigError {
+    #[error(transparent)]
+    File(#[from] TlsFileError),
+    #[error("{0}")]
+    Rustls(#[from] rustls::Error),
+    #[error("client CA: {0}")]
+    Verifier(#[from] rustls::server::VerifierBuilderError),
+}
+
+/// One server's hosts, configuration and route table.
+struct TlsServer {
+    hosts: Vec<String>,
+    config: Arc<ServerConfig>,
+    route_table: usize,
+}
+
+/// The TLS servers sharing one listener.
+pub struct TlsServers {
+    servers: Vec<TlsServer>,
+}
+
+impl TlsServers {
+    /// Builds the configuration of every TLS server of `listener`; `None` for a plain one.
+    pub fn build(listener: &Listener) -> Result<Option<Self>, TlsConfigError> {
+        let mut servers = Vec::new();
+        for server in &listener.servers {
+            if let Some(tls) = &server.tls {
+                servers.push(TlsServer {
+                    hosts: server.hosts.clone(),
+                    config: Arc::new(server_config(tls)?),
+                    route_table: server.route_table,
+                });
+            }
+        }
+        Ok((!servers.is_empty()).then_some(Self { servers }))
+    }
+
+    /// The configuration and route table for `sni`: an exact host, else the longest
+    /// `*.suffix`, else a server listing `*`. A client whose SNI (or lack of one) matches
+    /// none is refused, as Istio's gateway does.
+    pub fn select(&self, sni: Option<&str>) -> Option<(Arc<ServerConfig>, usize)> {
+        let sni = sni.map(|s| s.trim_end_matches('.').to_ascii_lowercase());
+        let score = |host: &str| -> Option<usize> {
+            match (host, sni.as_deref()) {
+                ("*", _) => Some(0),
+                (host, Some(name)) if host.eq_ignore_ascii_case(name) => Some(usize::MAX),
+                (host, Some(name)) => {
+                    let suffix = host.strip_prefix('*')?;
+                    (name.len() > suffix.len() && name.ends_with(&suffix.to_ascii_lowercase()))
+                        .then_some(suffix.len())
+                }
+                _ => None,
+            }
+        };
+        self.servers
+            .iter()
+            .filter_map(|s| {
+                s.hosts
+                    .iter()
+                    .filter_map(|h| score(h))
+                    .max()
+                    .map(|best| (best, s))
+            })
+            .max_by_key(|(best, _)| *best)
+            .map(|(_, s)| (s.config.clone(), s.route_table))
+    }
+}
+
+fn server_config(tls: &ServerTls) -> Result<ServerConfig, TlsConfigError> {
+    let provider = Arc::new(provider(tls));
+    let versions: Vec<&'static SupportedProtocolVersion> = [
+        (TlsVersion::V1_2, &rustls::version::TLS12),
+        (TlsVersion::V1_3, &rustls::version::TLS13),
+    ]
+    .into_iter()
+    .filter(|(v, _)| (tls.min_version..=tls.max_version).contains(v))
+    .map(|(_, version)| version)
+    .collect();
+    let builder =
+        ServerConfig::builder_with_provider(provider.clone()).with_protocol_versions(&versions)?;
+    let builder = match (&tls.ca_certificates, tls.client_auth) {
+        (Some(ca), ClientAuth::Required | ClientAuth::Optional) => {
+            let mut roots = RootCertStore::empty();
+            for certificate in files::certificates(ca)? {
+                roots.add(certificate)?;
+            }
+            let verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+            let verifier = match tls.client_auth {
+                ClientAuth::Optional => verifier.allow_unauthenticated(),
+                _ => verifier,
+            };
+            builder.with_client_cert_verifier(verifier.build()?)
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    let keys = tls
+        .certificates
+        .iter()
+        .map(|c| files::certified_key(&c.certificate_chain, &c.private_key, &provider))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut config = builder.with_cert_resolver(Arc::new(ByKeyType(keys)));
+    config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+    Ok(config)
+}
+
+/// The ring provider, narrowed to the configured TLS 1.2 suites (`cipherSuites`, like
+/// Envoy's, leaves TLS 1.3 suites alone).
+fn provider(tls: &ServerTls) -> CryptoProvider {
+    let mut provider = rustls::crypto::ring::default_provider();
+    if !tls.cipher_suites.is_empty() {
+        let allowed: Vec<_> = tls
+            .cipher_suites
+            .iter()
+            .filter_map(|n| suites::by_name(n))
+            .collect();
+        provider.cipher_suites.retain(|s| {
+            s.version() == &rustls::version::TLS13 || allowed.iter().any(|a| a.suite() == s.suite())
+        });
+    }
+    provider
+}
+
+/// Picks, among a server's certificates (an RSA and an ECDSA one, say), the first whose
+/// key can sign with a scheme the client offers.
+#[derive(Debug)]
+struct ByKeyType(Vec<Arc<CertifiedKey>>);
+
+impl ResolvesServerCert for ByKeyType {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let schemes = hello.signature_schemes();
+        self.0
+            .iter()
+            .find(|k| k.key.choose_scheme(schemes).is_some())
+            .or(self.0.first())
+            .cloned()
+    }
+}
