@@ -6,8 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use arc_swap::ArcSwap;
 use clap::{Args, Parser, Subcommand};
-use tokio::sync::watch;
+use std::sync::Mutex;
+use tokio::sync::{mpsc, watch};
+
+use crate::admin::Admin;
+use crate::runtime::reload::{ReloadStatus, Reloader, unix_now};
 
 use crate::config::{self, Loaded, ResolvedConfig};
 use crate::runtime::{Generation, Runtime};
@@ -48,6 +53,10 @@ struct RunArgs {
     /// Worker threads serving connections (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
+    /// Serve the admin API (/ready, /config_dump, /plugins) on this address, e.g.
+    /// 127.0.0.1:15000. Off by default; keep it on loopback.
+    #[arg(long)]
+    admin: Option<std::net::SocketAddr>,
     /// How long open connections may finish their requests on shutdown.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     drain_timeout: Duration,
@@ -106,17 +115,67 @@ fn run(args: RunArgs, loaded: Loaded) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async {
         let cache_dir = args.cache_dir.or_else(default_cache_dir);
-        let runtime = Runtime::new(WasmEngine::new(cache_dir)?, args.policy_dir, workers);
+        let runtime = Arc::new(Runtime::new(
+            WasmEngine::new(cache_dir)?,
+            args.policy_dir,
+            workers,
+        ));
         let generation = Generation::build(loaded.config, &runtime)
             .await
             .context("loading the policies")?;
+        let current = Arc::new(ArcSwap::from_pointee(generation));
+        let status = Arc::new(Mutex::new(ReloadStatus {
+            generation: 1,
+            loaded_at: unix_now(),
+            ..ReloadStatus::default()
+        }));
+
+        let admin = match args.admin {
+            Some(address) => {
+                let listener = crate::admin::bind(address)
+                    .await
+                    .with_context(|| format!("binding the admin API on {address}"))?;
+                let bound = listener.local_addr()?;
+                tokio::spawn(
+                    Admin {
+                        current: current.clone(),
+                        status: status.clone(),
+                    }
+                    .serve(listener),
+                );
+                Some(bound)
+            }
+            None => None,
+        };
+
+        let (triggers, reloads) = mpsc::unbounded_channel();
+        let on_hangup = triggers.clone();
+        tokio::spawn(async move {
+            let Ok(mut hangup) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            else {
+                return;
+            };
+            while hangup.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading");
+                let _ = on_hangup.send(());
+            }
+        });
+        let reloader = Reloader {
+            config_path: args.config.clone(),
+            runtime,
+            current: current.clone(),
+            status,
+        };
+        reloader.start(triggers, reloads);
+
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(async move {
             shutdown_signal().await;
             tracing::info!("shutting down");
             let _ = stop.send(true);
         });
-        crate::server::serve(Arc::new(generation), workers, stopped, args.drain_timeout).await
+        crate::server::serve(current, workers, stopped, args.drain_timeout, admin).await
     })
 }
 

@@ -1,5 +1,6 @@
 //! Portcullis: an edge gateway whose traffic policies are WebAssembly components.
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod proxy;

@@ -14,6 +14,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(120);
 pub struct Gateway {
     child: Child,
     listeners: Vec<(Vec<String>, SocketAddr)>,
+    /// The admin API's address, when started with `--admin`.
+    pub admin: Option<SocketAddr>,
     pub dir: tempfile::TempDir,
 }
 
@@ -32,10 +34,19 @@ impl Gateway {
     pub fn start_with(config: &str, customize: impl FnOnce(&mut Command)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("gateway.yaml"), config).unwrap();
+        Self::launch(dir, "gateway.yaml", customize)
+    }
+
+    /// Starts `portcullis run -c <file>` in `dir`, where the test prepared the config.
+    pub fn launch(
+        dir: tempfile::TempDir,
+        file: &str,
+        customize: impl FnOnce(&mut Command),
+    ) -> Self {
         let mut command = super::portcullis();
         command
             .current_dir(dir.path())
-            .args(["run", "-c", "gateway.yaml", "--drain-timeout", "2s"])
+            .args(["run", "-c", file, "--drain-timeout", "2s"])
             .env("PORTCULLIS_CACHE_DIR", cache_dir())
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
@@ -80,9 +91,11 @@ impl Gateway {
                 (servers, l["address"].as_str().unwrap().parse().unwrap())
             })
             .collect();
+        let admin = ready["admin"].as_str().map(|a| a.parse().unwrap());
         Self {
             child,
             listeners,
+            admin,
             dir,
         }
     }

@@ -2,6 +2,7 @@
 
 pub mod clusters;
 pub mod generation;
+pub mod reload;
 pub mod vhosts;
 
 pub use generation::{Generation, Runtime};

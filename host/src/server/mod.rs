@@ -21,6 +21,9 @@ use crate::runtime::Generation;
 struct Ready<'a> {
     event: &'static str,
     listeners: Vec<ReadyListener<'a>>,
+    /// The admin API's address, when it is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    admin: Option<SocketAddr>,
 }
 
 #[derive(Debug, Serialize)]
@@ -31,14 +34,17 @@ struct ReadyListener<'a> {
     servers: Vec<&'a str>,
 }
 
-/// Binds every listener of `generation`, serves on `workers` threads until `shutdown`
-/// fires, then lets open connections finish for at most `drain`.
+/// Binds every listener of the current generation, serves on `workers` threads (each
+/// request on the generation current when it arrives) until `shutdown` fires, then lets
+/// open connections finish for at most `drain`.
 pub async fn serve(
-    generation: Arc<Generation>,
+    current: Arc<ArcSwap<Generation>>,
     workers: usize,
     shutdown: watch::Receiver<bool>,
     drain: Duration,
+    admin: Option<SocketAddr>,
 ) -> anyhow::Result<()> {
+    let generation = current.load_full();
     let workers = workers.max(1);
     // sockets[listener][worker]
     let mut sockets = Vec::new();
@@ -51,9 +57,9 @@ pub async fn serve(
         })?;
         sockets.push(bound);
     }
-    announce(&generation, &sockets)?;
+    announce(&generation, &sockets, admin)?;
+    drop(generation);
 
-    let current = Arc::new(ArcSwap::new(generation));
     let mut finished = Vec::new();
     for id in 0..workers {
         let listeners: Vec<(usize, std::net::TcpListener)> = sockets
@@ -84,7 +90,11 @@ pub async fn serve(
 }
 
 /// Prints the ready line and logs the listeners.
-fn announce(generation: &Generation, sockets: &[Vec<std::net::TcpListener>]) -> anyhow::Result<()> {
+fn announce(
+    generation: &Generation,
+    sockets: &[Vec<std::net::TcpListener>],
+    admin: Option<SocketAddr>,
+) -> anyhow::Result<()> {
     let ready = Ready {
         event: "ready",
         listeners: sockets
@@ -95,6 +105,7 @@ fn announce(generation: &Generation, sockets: &[Vec<std::net::TcpListener>]) -> 
                 servers: l.servers.iter().map(|s| s.name.as_str()).collect(),
             })
             .collect(),
+        admin,
     };
     let line = serde_json::to_string(&ready).expect("the ready line serializes");
     let mut stdout = std::io::stdout().lock();

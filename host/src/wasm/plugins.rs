@@ -15,6 +15,8 @@ use crate::config::resolved::{FailStrategy, Phase, Plugin};
 /// A loaded plugin and its configured instances.
 pub struct LoadedPlugin {
     pub plugin: Plugin,
+    /// The sha256 of the component as loaded.
+    pub sha256: String,
     pool: Pool<Filter>,
 }
 
@@ -34,11 +36,11 @@ impl LoadedPlugin {
     ) -> anyhow::Result<Self> {
         let bytes = std::fs::read(&plugin.path)
             .with_context(|| format!("reading {}", plugin.path.display()))?;
+        let sha256 = hex::encode(Sha256::digest(&bytes));
         if let Some(expected) = &plugin.sha256 {
-            let actual = hex::encode(Sha256::digest(&bytes));
             anyhow::ensure!(
-                &actual == expected,
-                "{} has sha256 {actual}, not {expected}",
+                &sha256 == expected,
+                "{} has sha256 {sha256}, not {expected}",
                 plugin.path.display()
             );
         }
@@ -52,7 +54,16 @@ impl LoadedPlugin {
             Limits::default(),
         )
         .await?;
-        Ok(Self { plugin, pool })
+        Ok(Self {
+            plugin,
+            sha256,
+            pool,
+        })
+    }
+
+    /// Calls and failures so far.
+    pub fn stats(&self) -> &super::pool::PolicyStats {
+        &self.pool.stats
     }
 
     /// Where the plugin runs in a chain: phase first, then descending priority, then name.

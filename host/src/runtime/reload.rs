@@ -1,0 +1,200 @@
+//! Hot reload: a change to the config file, a plugin or a certificate (or SIGHUP) builds a
+//! complete new generation aside, then swaps it in atomically. Anything invalid leaves the
+//! running generation serving and is reported.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use notify::{RecursiveMode, Watcher as _};
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use super::{Generation, Runtime};
+use crate::config::{self, ResolvedConfig};
+
+/// Bursts of file events within this window make one reload.
+const DEBOUNCE: Duration = Duration::from_millis(50);
+
+/// What the admin API shows of reloads.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReloadStatus {
+    /// Number of the generation serving now (1 at start).
+    pub generation: u64,
+    pub reloads: u64,
+    pub failures: u64,
+    /// Why the last reload failed, if it did.
+    pub last_error: Option<String>,
+    /// When the serving generation was loaded (seconds since the Unix epoch).
+    pub loaded_at: u64,
+}
+
+/// Rebuilds and swaps generations.
+pub struct Reloader {
+    pub config_path: PathBuf,
+    pub runtime: Arc<Runtime>,
+    pub current: Arc<ArcSwap<Generation>>,
+    pub status: Arc<Mutex<ReloadStatus>>,
+}
+
+impl Reloader {
+    /// Starts watching now (before the gateway says it is ready, so that no change is
+    /// missed), then reloads on every file event or `triggers` message. Events are watched
+    /// in the folders of every file the config uses, so that rename-on-save and Kubernetes
+    /// ConfigMap symlink swaps are seen.
+    pub fn start(
+        self,
+        triggers: mpsc::UnboundedSender<()>,
+        mut receiver: mpsc::UnboundedReceiver<()>,
+    ) {
+        let relevant: Arc<Mutex<Vec<std::ffi::OsString>>> = Arc::default();
+        let names = relevant.clone();
+        let mut watcher =
+            match notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                let Ok(event) = event else { return };
+                let names = names.lock().unwrap_or_else(|e| e.into_inner());
+                // Only the files the config uses, and ConfigMap internals (`..data`, `..2024_…`).
+                let touches = event
+                    .paths
+                    .iter()
+                    .filter_map(|p| p.file_name())
+                    .any(|name| {
+                        names.contains(&name.to_os_string())
+                            || name.to_string_lossy().starts_with("..")
+                    });
+                if touches && !event.kind.is_access() {
+                    let _ = triggers.send(());
+                }
+            }) {
+                Ok(watcher) => Some(watcher),
+                Err(e) => {
+                    tracing::warn!("cannot watch files; reload with SIGHUP: {e}");
+                    None
+                }
+            };
+        let mut watched: Vec<PathBuf> = Vec::new();
+        let mut rewatch = move |reloader: &Self| {
+            let (folders, names) =
+                watched_paths(&reloader.config_path, &reloader.current.load().config);
+            *relevant.lock().unwrap_or_else(|e| e.into_inner()) = names;
+            let Some(watcher) = watcher.as_mut() else {
+                return;
+            };
+            for folder in folders {
+                if watched.contains(&folder) {
+                    continue;
+                }
+                match watcher.watch(&folder, RecursiveMode::NonRecursive) {
+                    Ok(()) => watched.push(folder),
+                    Err(e) => tracing::warn!(folder = %folder.display(), "cannot watch: {e}"),
+                }
+            }
+        };
+        rewatch(&self);
+        tokio::spawn(async move {
+            while receiver.recv().await.is_some() {
+                tokio::time::sleep(DEBOUNCE).await;
+                while receiver.try_recv().is_ok() {}
+                self.reload().await;
+                rewatch(&self);
+            }
+        });
+    }
+
+    /// Loads the config again and swaps the new generation in, or reports why not.
+    pub async fn reload(&self) {
+        let started = std::time::Instant::now();
+        let result = self.build().await;
+        let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        status.reloads += 1;
+        match result {
+            Ok(generation) => {
+                self.current.store(Arc::new(generation));
+                status.generation += 1;
+                status.last_error = None;
+                status.loaded_at = unix_now();
+                tracing::info!(
+                    generation = status.generation,
+                    "config reloaded in {:?}",
+                    started.elapsed()
+                );
+            }
+            Err(error) => {
+                status.failures += 1;
+                tracing::warn!("reload failed, the running config keeps serving:\n{error}");
+                status.last_error = Some(error);
+            }
+        }
+    }
+
+    async fn build(&self) -> Result<Generation, String> {
+        let loaded = config::load(&self.config_path).map_err(|e| e.to_string())?;
+        let running: Vec<_> = self
+            .current
+            .load()
+            .config
+            .listeners
+            .iter()
+            .map(|l| l.address)
+            .collect();
+        let wanted: Vec<_> = loaded.config.listeners.iter().map(|l| l.address).collect();
+        if running != wanted {
+            return Err(format!(
+                "the listeners changed ({running:?} -> {wanted:?}); adding or removing ports needs a restart"
+            ));
+        }
+        Generation::build(loaded.config, &self.runtime)
+            .await
+            .map_err(|e| format!("{e:#}"))
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The folders holding the config file and every file it names, and those files' names.
+/// They are re-read after every reload, so a ConfigMap swap that moves the real files is
+/// followed.
+fn watched_paths(
+    config_path: &Path,
+    config: &ResolvedConfig,
+) -> (Vec<PathBuf>, Vec<std::ffi::OsString>) {
+    let mut files: Vec<PathBuf> = vec![config_path.to_path_buf()];
+    files.extend(config.plugins.iter().map(|p| p.path.clone()));
+    for server in config.listeners.iter().flat_map(|l| &l.servers) {
+        if let Some(tls) = &server.tls {
+            for certificate in &tls.certificates {
+                files.push(certificate.certificate_chain.clone());
+                files.push(certificate.private_key.clone());
+            }
+            files.extend(tls.ca_certificates.clone());
+        }
+    }
+    // Each file's folder as named, and the folder it really lives in behind symlinks.
+    let real = files
+        .iter()
+        .filter_map(|f| std::fs::canonicalize(f).ok())
+        .collect::<Vec<_>>();
+    let mut folders: Vec<PathBuf> = files
+        .iter()
+        .chain(&real)
+        .map(|f| match f.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        })
+        .collect();
+    folders.sort();
+    folders.dedup();
+    let names = files
+        .iter()
+        .chain(&real)
+        .filter_map(|f| f.file_name())
+        .map(|n| n.to_os_string())
+        .collect();
+    (folders, names)
+}

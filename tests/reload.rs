@@ -1,0 +1,193 @@
+//! End to end: hot reload under continuous load, with zero failed requests: a traffic
+//! shift by rewriting the file, a broken file that changes nothing, and a Kubernetes
+//! ConfigMap-style symlink swap.
+
+mod support;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use support::client::Client;
+use support::gateway::Gateway;
+use support::upstream::Upstream;
+
+fn config(v1: &Upstream, v2: &Upstream, weights: (u32, u32)) -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: gw
+spec:
+  servers:
+  - port: {{number: 0, name: http, protocol: HTTP}}
+    bind: 127.0.0.1
+    hosts: [\"*\"]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: reviews
+spec:
+  hosts: [reviews]
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  endpoints:
+  - {{address: 127.0.0.1, ports: {{http: {p1}}}, labels: {{version: v1}}}}
+  - {{address: 127.0.0.1, ports: {{http: {p2}}}, labels: {{version: v2}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: reviews
+spec:
+  host: reviews
+  subsets:
+  - {{name: v1, labels: {{version: v1}}}}
+  - {{name: v2, labels: {{version: v2}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: reviews
+spec:
+  hosts: [\"*\"]
+  gateways: [gw]
+  http:
+  - route:
+    - {{destination: {{host: reviews, subset: v1}}, weight: {w1}}}
+    - {{destination: {{host: reviews, subset: v2}}, weight: {w2}}}
+",
+        p1 = v1.addr.port(),
+        p2 = v2.addr.port(),
+        w1 = weights.0,
+        w2 = weights.1,
+    )
+}
+
+/// Writes `text` to `path` the way editors do: a new file renamed over the old one.
+fn replace(path: &Path, text: &str) {
+    let temporary = path.with_extension("tmp");
+    std::fs::write(&temporary, text).unwrap();
+    std::fs::rename(&temporary, path).unwrap();
+}
+
+/// Points the ConfigMap-style `..data` link of `dir` at a new folder holding `text`.
+fn configmap_swap(dir: &Path, version: &str, text: &str) {
+    let folder = dir.join(version);
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(folder.join("gateway.yaml"), text).unwrap();
+    let link = dir.join("..data_tmp");
+    std::os::unix::fs::symlink(version, &link).unwrap();
+    std::fs::rename(&link, dir.join("..data")).unwrap();
+}
+
+/// Polls until every one of 20 consecutive responses comes from `name`, for at most 10 s.
+async fn until_all_from(client: &Client, name: &str) -> Duration {
+    let started = Instant::now();
+    loop {
+        let mut all = true;
+        for _ in 0..20 {
+            all &= client.get("reviews", "/").await.upstream() == name;
+        }
+        if all {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "traffic never moved to {name}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reloads_under_load_without_a_failed_request() {
+    let (v1, v2) = (Upstream::start("v1").await, Upstream::start("v2").await);
+    let dir = tempfile::tempdir().unwrap();
+    // The config is a ConfigMap-style mount: gateway.yaml -> ..data/gateway.yaml.
+    configmap_swap(dir.path(), "..v1", &config(&v1, &v2, (80, 20)));
+    std::os::unix::fs::symlink("..data/gateway.yaml", dir.path().join("gateway.yaml")).unwrap();
+    let data_dir = dir.path().to_path_buf();
+    let gateway = Gateway::launch(dir, "gateway.yaml", |command| {
+        command.args(["--admin", "127.0.0.1:0"]);
+    });
+    let client = Client::http1(gateway.addr("default/gw/http"));
+    let admin = Client::http1(gateway.admin.expect("the admin API is on"));
+
+    // Continuous load for the whole test, on its own connections.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (sent, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let load: Vec<_> = (0..4)
+        .map(|_| {
+            let (client, stop, sent, failed) = (
+                Client::http1(gateway.addr("default/gw/http")),
+                stop.clone(),
+                sent.clone(),
+                failed.clone(),
+            );
+            tokio::spawn(async move {
+                let deadline = Instant::now() + Duration::from_secs(60);
+                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                    if client.get("reviews", "/").await.status != 200 {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    sent.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+
+    // 80/20 → 0/100 by rewriting the file the link points to.
+    replace(
+        &data_dir.join("..v1/gateway.yaml"),
+        &config(&v1, &v2, (0, 100)),
+    );
+    let shifted = until_all_from(&client, "v2").await;
+    eprintln!("traffic shift live after {shifted:?}");
+
+    // A broken file changes nothing, and the admin API says why.
+    replace(
+        &data_dir.join("..v1/gateway.yaml"),
+        "apiVersion: networking.istio.io/v1\nkind: [broken\n",
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    for _ in 0..20 {
+        assert_eq!(client.get("reviews", "/").await.upstream(), "v2");
+    }
+    let dump = admin.get("admin", "/config_dump").await.json();
+    assert!(
+        dump["status"]["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("invalid YAML"),
+        "{dump}"
+    );
+    assert_eq!(dump["status"]["generation"], 2);
+
+    // A ConfigMap update: the ..data link swaps to a new folder with 100/0.
+    configmap_swap(&data_dir, "..v2", &config(&v1, &v2, (100, 0)));
+    until_all_from(&client, "v1").await;
+    let dump = admin.get("admin", "/config_dump").await.json();
+    assert_eq!(dump["status"]["generation"], 3, "{dump}");
+    assert!(dump["status"]["last_error"].is_null(), "{dump}");
+    assert_eq!(admin.get("admin", "/ready").await.status, 200);
+    let plugins = admin.get("admin", "/plugins").await.json();
+    assert!(
+        plugins["builtin"][0]["stats"]["calls"].as_u64().unwrap() > 0,
+        "{plugins}"
+    );
+
+    stop.store(true, Ordering::Relaxed);
+    for task in load {
+        task.await.unwrap();
+    }
+    let (sent, failed) = (sent.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    eprintln!("{sent} requests during the reloads");
+    assert!(sent > 100, "the load ran ({sent} requests)");
+    assert_eq!(
+        failed, 0,
+        "{failed} of {sent} requests failed during the reloads"
+    );
+}
