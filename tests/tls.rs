@@ -36,6 +36,10 @@ spec:
     bind: 127.0.0.1
     hosts: [\"*.b.example.com\"]
     tls: {{mode: SIMPLE, serverCertificate: {b_pem}, privateKey: {b_key}, minProtocolVersion: TLSV1_3}}
+  - port: {{number: 0, name: http, protocol: HTTP}}
+    bind: 127.0.0.1
+    hosts: [\"*\"]
+    tls: {{httpsRedirect: true}}
   - port: {{number: 0, name: mtls, protocol: HTTPS}}
     bind: 127.0.0.1
     hosts: [\"*\"]
@@ -233,4 +237,37 @@ async fn terminates_tls_by_sni_with_alpn_versions_and_client_certificates() {
         5,
         "every refused handshake stayed off the upstream"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn picks_up_a_rotated_certificate_and_keeps_the_old_one_when_the_new_is_broken() {
+    let upstream = Upstream::start("backend").await;
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = gateway(&upstream, dir.path());
+    let https = gateway.addr("default/gw/https");
+    let h1 = client(dir.path(), rustls::ALL_VERSIONS, &[b"http/1.1"], None);
+    assert_eq!(get(&h1, https, "a.example.com").await.unwrap().1, 200);
+
+    // A broken certificate is refused and the old one keeps serving.
+    std::fs::write(dir.path().join("a.pem"), "not a certificate").unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(get(&h1, https, "a.example.com").await.unwrap().1, 200);
+
+    // A new CA issues a new certificate: once it is on disk, new handshakes see it (the
+    // old client, trusting only the old CA, is refused; a client of the new CA is not).
+    let renewed = tempfile::tempdir().unwrap();
+    let new_ca = TestCa::new(renewed.path());
+    new_ca.issue("a", &["a.example.com"]);
+    std::fs::copy(renewed.path().join("a.key"), dir.path().join("a.key")).unwrap();
+    std::fs::copy(renewed.path().join("a.pem"), dir.path().join("a.pem")).unwrap();
+    let new_client = client(renewed.path(), rustls::ALL_VERSIONS, &[b"http/1.1"], None);
+    let started = std::time::Instant::now();
+    while get(&new_client, https, "a.example.com").await.is_err() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the new certificate was never served"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(get(&h1, https, "a.example.com").await.is_err());
 }

@@ -80,7 +80,7 @@ async fn route(
         .ok_or(ProxyError::NoRoute)?;
     let (parts, body) = request.into_parts();
     if vhost.require_tls && downstream.scheme == "http" {
-        return Ok(https_redirect(&host, &parts.uri));
+        return Ok(https_redirect(&host, &parts.uri, generation));
     }
 
     let mut view = Arc::new(RequestView {
@@ -225,14 +225,41 @@ fn clone_parts(parts: &http::request::Parts) -> http::request::Parts {
     request.into_parts().0
 }
 
-/// Envoy's `require_tls`: every plain-HTTP request is sent to https.
-fn https_redirect(host: &str, uri: &http::Uri) -> Response<Body> {
+/// Envoy's `require_tls`: every plain-HTTP request is sent to https, on the port of the
+/// HTTPS server for the host when that is not 443.
+fn https_redirect(host: &str, uri: &http::Uri, generation: &Generation) -> Response<Body> {
     let host = crate::runtime::vhosts::strip_port(host);
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    redirect_to(
-        StatusCode::MOVED_PERMANENTLY,
-        &format!("https://{host}{path}"),
-    )
+    let location = match https_port(host, generation) {
+        Some(port) if port != 443 => format!("https://{host}:{port}{path}"),
+        _ => format!("https://{host}{path}"),
+    };
+    redirect_to(StatusCode::MOVED_PERMANENTLY, &location)
+}
+
+/// The configured port of a TLS server whose hosts cover `host`.
+fn https_port(host: &str, generation: &Generation) -> Option<u16> {
+    let covers = |pattern: &str| {
+        pattern == "*"
+            || pattern.eq_ignore_ascii_case(host)
+            || pattern.strip_prefix('*').is_some_and(|suffix| {
+                host.len() > suffix.len()
+                    && host
+                        .to_ascii_lowercase()
+                        .ends_with(&suffix.to_ascii_lowercase())
+            })
+    };
+    generation
+        .config
+        .listeners
+        .iter()
+        .filter(|l| l.address.port() != 0)
+        .find(|l| {
+            l.servers
+                .iter()
+                .any(|s| s.tls.is_some() && s.hosts.iter().any(|h| covers(h)))
+        })
+        .map(|l| l.address.port())
 }
 
 fn redirect_response(
