@@ -87,6 +87,17 @@ kind!(
     Filter, plugin::PluginPre, Plugin, portcullis_policy_filter
 );
 
+/// Lends an instance of `$pool` for one call about `$request`, makes the call, and hands
+/// the result back to the lease (which retires the instance if the call failed).
+macro_rules! call {
+    ($pool:expr, $request:expr, |$instance:ident, $store:ident| $call:expr) => {{
+        let mut lease = $pool.lease($request).await?;
+        let ($instance, $store) = lease.parts();
+        let result = $call.await;
+        lease.finish(result)
+    }};
+}
+
 /// The policies of one configuration generation.
 pub struct Policies {
     pub route_match: Pool<RouteMatch>,
@@ -105,13 +116,9 @@ impl Policies {
         request: &Arc<RequestView>,
         virtual_host: u32,
     ) -> Result<Option<Selected>, PolicyError> {
-        let mut lease = self.route_match.lease(request).await?;
-        let (instance, store) = lease.parts();
-        let result = instance
+        call!(self.route_match, request, |instance, store| instance
             .portcullis_policy_route_match()
-            .call_select_route(store, virtual_host)
-            .await;
-        lease.finish(result)
+            .call_select_route(store, virtual_host))
     }
 
     /// The index of the destination of `route` to use.
@@ -120,13 +127,9 @@ impl Policies {
         request: &Arc<RequestView>,
         route: u32,
     ) -> Result<u32, PolicyError> {
-        let mut lease = self.destination.lease(request).await?;
-        let (instance, store) = lease.parts();
-        let result = instance
+        call!(self.destination, request, |instance, store| instance
             .portcullis_policy_destination()
-            .call_pick_destination(store, route)
-            .await;
-        lease.finish(result)
+            .call_pick_destination(store, route))
     }
 
     /// The index of the endpoint of `cluster` to use, or none when none is healthy.
@@ -136,13 +139,9 @@ impl Policies {
         cluster: u32,
         endpoints: &[EndpointState],
     ) -> Result<Option<u32>, PolicyError> {
-        let mut lease = self.endpoint.lease(request).await?;
-        let (instance, store) = lease.parts();
-        let result = instance
+        call!(self.endpoint, request, |instance, store| instance
             .portcullis_policy_endpoint()
-            .call_pick_endpoint(store, cluster, endpoints)
-            .await;
-        lease.finish(result)
+            .call_pick_endpoint(store, cluster, endpoints))
     }
 
     /// What fault to inject into this request on `route`.
@@ -151,13 +150,9 @@ impl Policies {
         request: &Arc<RequestView>,
         route: u32,
     ) -> Result<Injection, PolicyError> {
-        let mut lease = self.fault.lease(request).await?;
-        let (instance, store) = lease.parts();
-        let result = instance
+        call!(self.fault, request, |instance, store| instance
             .portcullis_policy_fault()
-            .call_inject(store, route)
-            .await;
-        lease.finish(result)
+            .call_inject(store, route))
     }
 
     /// Whether to retry after attempt `attempt` of `route` ended with `outcome`.
@@ -168,13 +163,9 @@ impl Policies {
         attempt: u32,
         outcome: Outcome,
     ) -> Result<Decision, PolicyError> {
-        let mut lease = self.retry.lease(request).await?;
-        let (instance, store) = lease.parts();
-        let result = instance
+        call!(self.retry, request, |instance, store| instance
             .portcullis_policy_retry()
-            .call_should_retry(store, route, attempt, outcome)
-            .await;
-        lease.finish(result)
+            .call_should_retry(store, route, attempt, outcome))
     }
 
     /// Whether a request to `cluster` may start under its `http2MaxRequests`.
@@ -184,13 +175,9 @@ impl Policies {
         cluster: u32,
         load: ClusterLoadView,
     ) -> Result<bool, PolicyError> {
-        let mut lease = self.breaker.lease(request).await?;
-        let (instance, store) = lease.parts();
-        let result = instance
+        call!(self.breaker, request, |instance, store| instance
             .portcullis_policy_breaker()
-            .call_admit_request(store, cluster, load)
-            .await;
-        lease.finish(result)
+            .call_admit_request(store, cluster, load))
     }
 
     /// Whether a request to `cluster` may open a connection, must queue, or overflows.
@@ -200,13 +187,9 @@ impl Policies {
         cluster: u32,
         load: ClusterLoadView,
     ) -> Result<Admission, PolicyError> {
-        let mut lease = self.breaker.lease(request).await?;
-        let (instance, store) = lease.parts();
-        let result = instance
+        call!(self.breaker, request, |instance, store| instance
             .portcullis_policy_breaker()
-            .call_admit_connection(store, cluster, load)
-            .await;
-        lease.finish(result)
+            .call_admit_connection(store, cluster, load))
     }
 
     /// Whether a retry to `cluster` may start under its `maxRetries`.
@@ -216,13 +199,9 @@ impl Policies {
         cluster: u32,
         load: ClusterLoadView,
     ) -> Result<bool, PolicyError> {
-        let mut lease = self.breaker.lease(request).await?;
-        let (instance, store) = lease.parts();
-        let result = instance
+        call!(self.breaker, request, |instance, store| instance
             .portcullis_policy_breaker()
-            .call_admit_retry(store, cluster, load)
-            .await;
-        lease.finish(result)
+            .call_admit_retry(store, cluster, load))
     }
 
     /// Records how a request to `endpoint` ended; returns how long to eject it (ms).
@@ -235,12 +214,10 @@ impl Policies {
         ejected: u32,
         total: u32,
     ) -> Result<u64, PolicyError> {
-        let mut lease = self.outlier.lease(request).await?;
-        let (instance, store) = lease.parts();
-        let result = instance
+        call!(self.outlier, request, |instance, store| instance
             .portcullis_policy_outlier()
-            .call_record_result(store, cluster, endpoint, outcome, ejected, total)
-            .await;
-        lease.finish(result)
+            .call_record_result(
+                store, cluster, endpoint, outcome, ejected, total
+            ))
     }
 }
