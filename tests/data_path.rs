@@ -230,3 +230,52 @@ async fn resolves_dns_endpoints() {
         assert_eq!(client.get("backend", "/").await.json()["name"], "backend");
     }
 }
+
+/// Sends `preamble` then a GET with `headers` on a raw connection; returns the response
+/// text (empty when the gateway closed the connection without answering).
+async fn raw_get(addr: std::net::SocketAddr, preamble: &[u8], headers: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(preamble).await.unwrap();
+    let request =
+        format!("GET /who HTTP/1.1\r\nhost: backend\r\nconnection: close\r\n{headers}\r\n");
+    let _ = stream.write_all(request.as_bytes()).await;
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut response)).await;
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_a_load_balancer_honours_proxy_protocol_and_trusted_forwarding() {
+    let upstream = Upstream::start("backend").await;
+    let config = config(&upstream).replace(
+        "    bind: 127.0.0.1\n",
+        "    bind: 127.0.0.1\n    proxyProtocol: true\n    numTrustedProxies: 1\n    tls: {httpsRedirect: true}\n",
+    );
+    let gateway = Gateway::start(&config);
+    let addr = gateway.addr("default/gw/http");
+
+    // v1: the client address comes from the header; the LB terminated TLS and says so.
+    let v1 = b"PROXY TCP4 203.0.113.9 127.0.0.1 5555 443\r\n";
+    let response = raw_get(addr, v1, "x-forwarded-proto: https\r\n").await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let report: serde_json::Value =
+        serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(report["headers"]["x-forwarded-for"], "203.0.113.9");
+    assert_eq!(report["headers"]["x-forwarded-proto"], "https");
+
+    // Plain HTTP from the client (per the LB) gets the HTTPS redirect.
+    let response = raw_get(addr, v1, "x-forwarded-proto: http\r\n").await;
+    assert!(response.starts_with("HTTP/1.1 301"), "{response}");
+
+    // v2, binary: TCP over IPv4 from 198.51.100.4:6000.
+    let mut v2 = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c".to_vec();
+    v2.extend_from_slice(&[198, 51, 100, 4, 127, 0, 0, 1, 0x17, 0x70, 0x01, 0xbb]);
+    let response = raw_get(addr, &v2, "x-forwarded-proto: https\r\n").await;
+    let report: serde_json::Value =
+        serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(report["headers"]["x-forwarded-for"], "198.51.100.4");
+
+    // A connection without the header is not served.
+    assert_eq!(raw_get(addr, b"", "").await, "");
+}

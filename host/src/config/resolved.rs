@@ -71,6 +71,10 @@ pub struct Listener {
     /// Address to bind; port 0 picks a free port.
     pub address: SocketAddr,
     pub protocol: Protocol,
+    /// Connections start with a PROXY protocol header.
+    pub proxy_protocol: bool,
+    /// Proxies in front trusted for `x-forwarded-for` / `x-forwarded-proto`.
+    pub trusted_proxies: u32,
     pub servers: Vec<Server>,
     /// Route tables; plain-HTTP servers share table 0, each TLS server has its own.
     pub route_tables: Vec<RouteTable>,

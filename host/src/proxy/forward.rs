@@ -79,7 +79,8 @@ pub fn prepare(mut parts: http::request::Parts, routed: &Routed<'_>) -> http::re
     {
         headers.insert(header::HOST, value);
     }
-    headers::add_forwarding(headers, downstream.client, downstream.scheme);
+    let scheme = downstream.client_scheme(headers);
+    headers::add_forwarding(headers, downstream.client, scheme);
     headers::apply_edits(headers, &route.headers.request);
     headers::apply_edits(headers, &destination.headers.request);
     // The upstream connection picks its own protocol version.

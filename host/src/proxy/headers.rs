@@ -49,8 +49,8 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 /// Appends the client to `x-forwarded-for`, sets `x-forwarded-proto` to how the client
-/// reached the gateway, and gives the request an id if it has none, as Envoy does at the
-/// edge.
+/// reached the gateway (`scheme`, which already honours a trusted proxy's header), and
+/// gives the request an id if it has none, as Envoy does at the edge.
 pub fn add_forwarding(headers: &mut HeaderMap, client: SocketAddr, scheme: &'static str) {
     let client_ip = client.ip().to_string();
     let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {

@@ -37,8 +37,25 @@ pub struct Downstream {
     /// The port the listener is bound to.
     pub port: u16,
     pub client: SocketAddr,
-    /// `http` or `https`.
+    /// `http` or `https`: how the client reached the gateway.
     pub scheme: &'static str,
+    /// Proxies in front trusted for `x-forwarded-for` / `x-forwarded-proto`.
+    pub trusted_proxies: u32,
+}
+
+impl Downstream {
+    /// The scheme the client used: the connection's, or a trusted proxy's
+    /// `x-forwarded-proto` (a load balancer that terminated TLS, say).
+    pub fn client_scheme(&self, headers: &http::HeaderMap) -> &'static str {
+        if self.trusted_proxies > 0
+            && headers
+                .get("x-forwarded-proto")
+                .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"))
+        {
+            return "https";
+        }
+        self.scheme
+    }
 }
 
 /// Serves one request on `generation`; failures become Envoy's local replies.
@@ -79,7 +96,7 @@ async fn route(
         .map(|i| &table.virtual_hosts[i])
         .ok_or(ProxyError::NoRoute)?;
     let (parts, body) = request.into_parts();
-    if vhost.require_tls && downstream.scheme == "http" {
+    if vhost.require_tls && downstream.client_scheme(&parts.headers) == "http" {
         return Ok(https_redirect(&host, &parts.uri, generation));
     }
 

@@ -2,6 +2,7 @@
 //! accept loops, connections and upstream pools, so that a request stays on one thread.
 
 mod bind;
+mod proxy_protocol;
 mod worker;
 
 use std::io::Write as _;

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::rustls::server::Acceptor;
 
+use super::proxy_protocol::{self, Prefixed};
 use crate::proxy::{self, Downstream};
 use crate::runtime::Generation;
 
@@ -102,6 +103,7 @@ async fn accept(
             listener: index,
             port,
             client,
+            trusted_proxies: 0,
             current: current.clone(),
         };
         let (builder, watcher) = (builder.clone(), graceful.watcher());
@@ -118,19 +120,38 @@ struct Connection {
     worker: usize,
     listener: usize,
     port: u16,
+    /// The peer, or the client a PROXY header names.
     client: SocketAddr,
+    /// Proxies in front trusted for forwarding headers.
+    trusted_proxies: u32,
     current: Arc<ArcSwap<Generation>>,
 }
 
 impl Connection {
     /// Terminates TLS when the listener's servers ask for it, then serves HTTP.
     async fn serve(
-        self,
+        mut self,
         stream: TcpStream,
         builder: auto::Builder<TokioExecutor>,
         watcher: Watcher,
     ) -> anyhow::Result<()> {
         let generation = self.current.load_full();
+        let stream = match generation.config.listeners.get(self.listener) {
+            Some(listener) if listener.proxy_protocol => {
+                let (client, stream) =
+                    tokio::time::timeout(HANDSHAKE_TIMEOUT, proxy_protocol::accept(stream))
+                        .await
+                        .context("PROXY header timed out")??;
+                self.client = client.unwrap_or(self.client);
+                stream
+            }
+            _ => Prefixed::new(stream),
+        };
+        self.trusted_proxies = generation
+            .config
+            .listeners
+            .get(self.listener)
+            .map_or(0, |l| l.trusted_proxies);
         let Some(servers) = generation.tls.get(self.listener).and_then(Option::as_ref) else {
             return self
                 .http(TokioIo::new(stream), 0, "http", builder, watcher)
@@ -170,6 +191,7 @@ impl Connection {
             port: self.port,
             client: self.client,
             scheme,
+            trusted_proxies: self.trusted_proxies,
         });
         let current = self.current;
         let service = service_fn(move |request| {

@@ -28,6 +28,13 @@ pub struct Server {
     pub name: Option<String>,
     /// Not implemented by Istio either.
     pub default_endpoint: Option<Ignored>,
+    /// Portcullis extension: connections start with a PROXY protocol (v1 or v2) header,
+    /// as a load balancer in front sends it; the client address is taken from it. (Istio
+    /// sets this per gateway deployment, `gatewayTopology.proxyProtocol`.)
+    pub proxy_protocol: Option<bool>,
+    /// Portcullis extension: how many proxies in front are trusted to set
+    /// `x-forwarded-for` and `x-forwarded-proto` (Istio's `gatewayTopology.numTrustedProxies`).
+    pub num_trusted_proxies: Option<u32>,
 }
 
 /// A server port.

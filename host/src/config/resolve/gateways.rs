@@ -25,6 +25,8 @@ pub struct GatewayServer {
     pub hosts: Vec<(Option<String>, String)>,
     pub tls: Option<ServerTls>,
     pub https_redirect: bool,
+    pub proxy_protocol: bool,
+    pub trusted_proxies: u32,
     pub site: Site,
     /// Field path of the server, e.g. `spec.servers[1]`.
     pub path: String,
@@ -252,6 +254,8 @@ fn server(
         hosts,
         tls,
         https_redirect,
+        proxy_protocol: spec.proxy_protocol.unwrap_or(false),
+        trusted_proxies: spec.num_trusted_proxies.unwrap_or(0),
         site: site.clone(),
         path: path.to_string(),
     })

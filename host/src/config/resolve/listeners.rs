@@ -36,6 +36,8 @@ pub fn build(
                     Listener {
                         address: server.address,
                         protocol: server.protocol,
+                        proxy_protocol: server.proxy_protocol,
+                        trusted_proxies: server.trusted_proxies,
                         servers: Vec::new(),
                         route_tables: Vec::new(),
                     },
@@ -45,6 +47,17 @@ pub fn build(
                 (l, m)
             }
         };
+        if let Some(first) = members.first()
+            && (first.proxy_protocol, first.trusted_proxies)
+                != (server.proxy_protocol, server.trusted_proxies)
+        {
+            reporter.error(
+                &server.site,
+                format!("{}.proxyProtocol", server.path),
+                format!("port {} is already used by server {:?} with other proxyProtocol / numTrustedProxies settings; servers sharing a port must agree", server.address.port(), first.name),
+            );
+            continue;
+        }
         if let Some(first) = members.first()
             && first.tls.is_some() != server.tls.is_some()
         {
