@@ -137,7 +137,6 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::AsyncReadExt as _;
 
     #[tokio::test]
     async fn reads_v1_and_keeps_what_follows() {
