@@ -173,6 +173,17 @@ async fn reloads_under_load_without_a_failed_request() {
     assert_eq!(dump["status"]["generation"], 3, "{dump}");
     assert!(dump["status"]["last_error"].is_null(), "{dump}");
     assert_eq!(admin.get("admin", "/ready").await.status, 200);
+
+    // SIGHUP reloads too.
+    gateway.signal("HUP");
+    let started = Instant::now();
+    while admin.get("admin", "/config_dump").await.json()["status"]["generation"] != 4 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "SIGHUP did not reload"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let plugins = admin.get("admin", "/plugins").await.json();
     assert!(
         plugins["builtin"][0]["stats"]["calls"].as_u64().unwrap() > 0,

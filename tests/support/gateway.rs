@@ -109,6 +109,15 @@ impl Gateway {
             .unwrap_or_else(|| panic!("no listener serves {server}: {:?}", self.listeners))
     }
 
+    /// Sends a signal (`HUP`, `TERM`…) to the gateway.
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .unwrap();
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
