@@ -137,3 +137,79 @@ fn a_plugin_that_rejects_its_config_stops_the_gateway_with_its_message() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_plugins_are_contained_by_their_fail_strategy() {
+    let upstream = Upstream::start("backend").await;
+    let plugin = Path::new(env!("PORTCULLIS_PLUGINS_DIR")).join("portcullis_hostile_filter.wasm");
+    let wasm_plugin = |name: &str, strategy: &str| {
+        format!(
+            "---
+apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata:
+  name: {name}
+spec:
+  url: file://{path}
+  failStrategy: {strategy}
+  targetRefs: [{{kind: VirtualService, name: api, sectionName: {name}}}]
+",
+            path = plugin.display()
+        )
+    };
+    let routes = "  - name: open
+    match: [{uri: {prefix: /open}}]
+    route: [{destination: {host: backend}}]
+  - name: close
+    match: [{uri: {prefix: /close}}]
+    route: [{destination: {host: backend}}]
+  - name: reload
+    match: [{uri: {prefix: /reload}}]
+    route: [{destination: {host: backend}}]
+  - name: public
+    route: [{destination: {host: backend}}]
+";
+    let base = config(upstream.addr.port(), "    keys: {k: v}\n");
+    let base = base[..base.find("---\napiVersion: extensions.istio.io").unwrap()].to_string();
+    let start = base.find("  http:\n").unwrap() + "  http:\n".len();
+    let config = format!(
+        "{}{routes}{}{}{}",
+        &base[..start],
+        wasm_plugin("open", "FAIL_OPEN"),
+        wasm_plugin("close", "FAIL_CLOSE"),
+        wasm_plugin("reload", "FAIL_RELOAD"),
+    );
+    let gateway = Gateway::start(&config);
+    let client = Client::http1(gateway.addr("default/gw/http"));
+    let filtered = |reply: &support::client::Reply| reply.headers.get("x-filtered").is_some();
+
+    for hostile in ["trap", "loop", "grow", "huge"] {
+        // FAIL_OPEN: the plugin is skipped and the request goes on.
+        let open = client.get("api", &format!("/open/{hostile}")).await;
+        assert_eq!(open.status, 200, "open/{hostile}");
+        assert!(!filtered(&open) && !open.headers.contains_key("x-huge"));
+        // FAIL_CLOSE and FAIL_RELOAD (whose fresh instance fails too): 500.
+        assert_eq!(
+            client.get("api", &format!("/close/{hostile}")).await.status,
+            500,
+            "close/{hostile}"
+        );
+        assert_eq!(
+            client
+                .get("api", &format!("/reload/{hostile}"))
+                .await
+                .status,
+            500,
+            "reload/{hostile}"
+        );
+        // Other routes, and the same plugins on the next request, are fine.
+        assert_eq!(client.get("api", "/public").await.status, 200);
+        for route in ["open", "close", "reload"] {
+            let reply = client.get("api", &format!("/{route}/fine")).await;
+            assert!(
+                reply.status == 200 && filtered(&reply),
+                "{route} after {hostile}: {reply:?}"
+            );
+        }
+    }
+}

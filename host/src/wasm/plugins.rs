@@ -12,6 +12,23 @@ use super::pool::Pool;
 use super::{Limits, PolicyError, RequestView, WasmEngine};
 use crate::config::resolved::{FailStrategy, Phase, Plugin};
 
+/// The most header bytes (names and values) one plugin call may add, as Envoy bounds
+/// header maps at 60 KiB.
+const MAX_HEADER_BYTES: usize = 60 << 10;
+
+/// The header bytes an action would add.
+fn header_bytes(action: &Action) -> usize {
+    let headers = match action {
+        Action::Proceed(edits) => edits
+            .set_request_headers
+            .iter()
+            .chain(&edits.set_response_headers)
+            .collect::<Vec<_>>(),
+        Action::Reject(rejection) => rejection.headers.iter().collect(),
+    };
+    headers.iter().map(|h| h.name.len() + h.value.len()).sum()
+}
+
 /// A loaded plugin and its configured instances.
 pub struct LoadedPlugin {
     pub plugin: Plugin,
@@ -98,6 +115,14 @@ impl LoadedPlugin {
             .portcullis_policy_filter()
             .call_on_request(store)
             .await;
-        lease.finish(result)
+        let action = lease.finish(result)?;
+        let size = header_bytes(&action);
+        if size > MAX_HEADER_BYTES {
+            return Err(PolicyError::Trap {
+                policy: self.plugin.name.as_str().into(),
+                reason: format!("asked for {size} bytes of headers, more than {MAX_HEADER_BYTES}"),
+            });
+        }
+        Ok(action)
     }
 }
