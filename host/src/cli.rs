@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use tokio::sync::{mpsc, watch};
 
 use crate::admin::Admin;
+use crate::proxy::access_log::{AccessLog, Destination};
 use crate::runtime::reload::{ReloadStatus, Reloader, unix_now};
 
 use crate::config::{self, Loaded, ResolvedConfig};
@@ -57,9 +58,24 @@ struct RunArgs {
     /// 127.0.0.1:15000. Off by default; keep it on loopback.
     #[arg(long)]
     admin: Option<std::net::SocketAddr>,
+    /// The access log: `stdout`, a file path, or `off`.
+    #[arg(long, default_value = "off", value_parser = parse_access_log)]
+    access_log: AccessLogArg,
     /// How long open connections may finish their requests on shutdown.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     drain_timeout: Duration,
+}
+
+/// Where the access log goes, if anywhere.
+#[derive(Debug, Clone)]
+struct AccessLogArg(Option<Destination>);
+
+fn parse_access_log(text: &str) -> Result<AccessLogArg, String> {
+    Ok(AccessLogArg(match text {
+        "off" => None,
+        "stdout" => Some(Destination::Stdout),
+        path => Some(Destination::File(path.into())),
+    }))
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -175,7 +191,21 @@ fn run(args: RunArgs, loaded: Loaded) -> anyhow::Result<()> {
             tracing::info!("shutting down");
             let _ = stop.send(true);
         });
-        crate::server::serve(current, workers, stopped, args.drain_timeout, admin).await
+        let access_log = match args.access_log.0 {
+            Some(destination) => {
+                Some(AccessLog::start(destination).context("opening the access log")?)
+            }
+            None => None,
+        };
+        crate::server::serve(
+            current,
+            workers,
+            stopped,
+            args.drain_timeout,
+            admin,
+            access_log,
+        )
+        .await
     })
 }
 

@@ -12,6 +12,7 @@ use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
+use super::access_log::Outcome as Logged;
 use super::body::{self, Body};
 use super::forward::{self, AttemptError, Routed, Upstream, UpstreamLease};
 use super::local_reply::ProxyError;
@@ -104,6 +105,7 @@ impl Attempts<'_> {
             let attempt_body = body
                 .next()
                 .expect("a body is available while attempts are allowed");
+            let sent_at = Instant::now();
             let result = match self.upstream(&endpoint, per_try).await? {
                 Ok(upstream) => {
                     forward::send(
@@ -161,7 +163,17 @@ impl Attempts<'_> {
                 None => {
                     return match result {
                         Ok((response, lease)) => {
-                            Ok(forward::respond(response, lease, &self.routed))
+                            let mut response = forward::respond(response, lease, &self.routed);
+                            let retried_to_failure =
+                                attempt > 1 && response.status().is_server_error();
+                            let outcome = Logged::of(&mut response);
+                            outcome.upstream_host = Some(endpoint.address);
+                            outcome.upstream_service_time =
+                                Some(sent_at.elapsed().as_millis() as u64);
+                            if retried_to_failure {
+                                outcome.flags.push("URX");
+                            }
+                            Ok(response)
                         }
                         Err(AttemptError::ConnectFailure(reason)) => {
                             Err(ProxyError::ConnectFailure(reason))

@@ -48,9 +48,9 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// Appends the client to `x-forwarded-for`, sets `x-forwarded-proto` to how the client
-/// reached the gateway (`scheme`, which already honours a trusted proxy's header), and
-/// gives the request an id if it has none, as Envoy does at the edge.
+/// Appends the client to `x-forwarded-for` and sets `x-forwarded-proto` to how the client
+/// reached the gateway (`scheme`, which already honours a trusted proxy's header), as
+/// Envoy does at the edge.
 pub fn add_forwarding(headers: &mut HeaderMap, client: SocketAddr, scheme: &'static str) {
     let client_ip = client.ip().to_string();
     let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
@@ -61,6 +61,10 @@ pub fn add_forwarding(headers: &mut HeaderMap, client: SocketAddr, scheme: &'sta
         headers.insert(X_FORWARDED_FOR.clone(), value);
     }
     headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(scheme));
+}
+
+/// Gives the request an `x-request-id` if it has none, as Envoy does at the edge.
+pub fn ensure_request_id(headers: &mut HeaderMap) {
     if !headers.contains_key(&X_REQUEST_ID) {
         let id = uuid::Uuid::new_v4().hyphenated().to_string();
         headers.insert(
@@ -121,6 +125,7 @@ mod tests {
         add_forwarding(&mut headers, "127.0.0.1:5000".parse().unwrap(), "http");
         assert_eq!(headers["x-forwarded-for"], "203.0.113.7, 127.0.0.1");
         assert_eq!(headers["x-forwarded-proto"], "http");
+        ensure_request_id(&mut headers);
         assert_eq!(headers["x-request-id"].len(), 36);
     }
 }

@@ -2,6 +2,7 @@
 
 use http::{Response, StatusCode, header};
 
+use super::access_log::Outcome;
 use super::body::{Body, full};
 use crate::wasm::PolicyError;
 
@@ -74,6 +75,20 @@ impl ProxyError {
         }
     }
 
+    /// Envoy's response flag for the access log.
+    pub fn flag(&self) -> Option<&'static str> {
+        Some(match self {
+            Self::NoRoute => "NR",
+            Self::NoHealthyUpstream => "UH",
+            Self::ConnectFailure(_) => "UF",
+            Self::UpstreamReset(_) => "UC",
+            Self::Overflow => "UO",
+            Self::Timeout => "UT",
+            Self::Policy(_) => "WF",
+            Self::MissingHost | Self::DownstreamReset(_) => return None,
+        })
+    }
+
     /// The response to send downstream.
     pub fn into_response(self) -> Response<Body> {
         let body = self.body();
@@ -84,9 +99,14 @@ impl ProxyError {
         if matches!(self, Self::Overflow) {
             response = response.header("x-envoy-overloaded", "true");
         }
-        response
+        let flag = self.flag();
+        let mut response = response
             .body(full(body))
-            .expect("a static response is valid")
+            .expect("a static response is valid");
+        if let Some(flag) = flag {
+            Outcome::flag(&mut response, flag);
+        }
+        response
     }
 }
 
@@ -113,7 +133,9 @@ pub fn fault_abort(http: Option<u16>, grpc: Option<u8>) -> Response<Body> {
     } else {
         "fault filter abort"
     };
-    response
+    let mut response = response
         .body(full(body))
-        .expect("a fault response is valid")
+        .expect("a fault response is valid");
+    Outcome::flag(&mut response, "FI");
+    response
 }

@@ -1,5 +1,6 @@
 //! The data path: from a downstream request to a response, through the policies.
 
+pub mod access_log;
 mod attempts;
 pub mod body;
 mod forward;
@@ -41,6 +42,8 @@ pub struct Downstream {
     pub scheme: &'static str,
     /// Proxies in front trusted for `x-forwarded-for` / `x-forwarded-proto`.
     pub trusted_proxies: u32,
+    /// Where finished requests are logged, if anywhere.
+    pub access_log: Option<access_log::AccessLog>,
 }
 
 impl Downstream {
@@ -60,16 +63,25 @@ impl Downstream {
 
 /// Serves one request on `generation`; failures become Envoy's local replies.
 pub async fn handle(
-    request: Request<Incoming>,
+    mut request: Request<Incoming>,
     downstream: &Downstream,
     generation: Arc<Generation>,
 ) -> Response<Body> {
-    match route(request, downstream, &generation).await {
+    headers::ensure_request_id(request.headers_mut());
+    let entry = downstream
+        .access_log
+        .as_ref()
+        .map(|_| access_log::Entry::new(&request));
+    let response = match route(request, downstream, &generation).await {
         Ok(response) => response,
         Err(error) => {
             tracing::debug!(%error, "local reply");
             error.into_response()
         }
+    };
+    match (entry, &downstream.access_log) {
+        (Some(entry), Some(log)) => entry.finish(log, response),
+        _ => response,
     }
 }
 
@@ -118,9 +130,11 @@ async fn route(
         .get(selected.match_block as usize)
         .and_then(|m| m.uri.as_ref());
 
+    let mut delayed = false;
     if route.fault.is_some() {
         let injection = generation.policies.inject_fault(&view, entry.id).await?;
         if injection.delay_ms > 0 {
+            delayed = true;
             tokio::time::sleep(std::time::Duration::from_millis(injection.delay_ms)).await;
         }
         if injection.abort_http.is_some() || injection.abort_grpc.is_some() {
@@ -167,6 +181,11 @@ async fn route(
     )
     .await?;
     plugins::set_headers(response.headers_mut(), &response_headers);
+    let outcome = access_log::Outcome::of(&mut response);
+    outcome.route_name = Some(route.name.clone());
+    if delayed {
+        outcome.flags.push("DI");
+    }
     Ok(response)
 }
 

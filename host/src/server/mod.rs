@@ -15,6 +15,7 @@ use arc_swap::ArcSwap;
 use serde::Serialize;
 use tokio::sync::{oneshot, watch};
 
+use crate::proxy::access_log::AccessLog;
 use crate::runtime::Generation;
 
 /// The line printed on stdout once every listener is bound, for scripts and tests.
@@ -44,6 +45,7 @@ pub async fn serve(
     shutdown: watch::Receiver<bool>,
     drain: Duration,
     admin: Option<SocketAddr>,
+    access_log: Option<AccessLog>,
 ) -> anyhow::Result<()> {
     let generation = current.load_full();
     let workers = workers.max(1);
@@ -75,6 +77,7 @@ pub async fn serve(
             current: current.clone(),
             shutdown: shutdown.clone(),
             drain,
+            access_log: access_log.clone(),
         };
         std::thread::Builder::new()
             .name(format!("worker-{id}"))

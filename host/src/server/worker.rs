@@ -17,6 +17,7 @@ use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::rustls::server::Acceptor;
 
 use super::proxy_protocol::{self, Prefixed};
+use crate::proxy::access_log::AccessLog;
 use crate::proxy::{self, Downstream};
 use crate::runtime::Generation;
 
@@ -31,6 +32,7 @@ pub struct Worker {
     pub current: Arc<ArcSwap<Generation>>,
     pub shutdown: watch::Receiver<bool>,
     pub drain: Duration,
+    pub access_log: Option<AccessLog>,
 }
 
 impl Worker {
@@ -55,6 +57,7 @@ impl Worker {
                 self.current.clone(),
                 graceful.clone(),
                 self.shutdown.clone(),
+                self.access_log.clone(),
             ));
         }
         stopped(&mut self.shutdown).await;
@@ -82,6 +85,7 @@ async fn accept(
     current: Arc<ArcSwap<Generation>>,
     graceful: Arc<GracefulShutdown>,
     mut shutdown: watch::Receiver<bool>,
+    access_log: Option<AccessLog>,
 ) {
     let port = socket.local_addr().map(|a| a.port()).unwrap_or_default();
     let builder = auto::Builder::new(TokioExecutor::new());
@@ -104,6 +108,7 @@ async fn accept(
             port,
             client,
             trusted_proxies: 0,
+            access_log: access_log.clone(),
             current: current.clone(),
         };
         let (builder, watcher) = (builder.clone(), graceful.watcher());
@@ -124,6 +129,7 @@ struct Connection {
     client: SocketAddr,
     /// Proxies in front trusted for forwarding headers.
     trusted_proxies: u32,
+    access_log: Option<AccessLog>,
     current: Arc<ArcSwap<Generation>>,
 }
 
@@ -192,6 +198,7 @@ impl Connection {
             client: self.client,
             scheme,
             trusted_proxies: self.trusted_proxies,
+            access_log: self.access_log.clone(),
         });
         let current = self.current;
         let service = service_fn(move |request| {

@@ -505,7 +505,9 @@ fn connection_pool(
             site,
             &format!("{p}.maxConnections"),
             tcp.max_connections,
-        ) {
+        ) && n > 0
+        {
+            // As in Istio, 0 means "not set".
             pool.max_connections = n;
         }
         if let Some(d) = checks::duration(
@@ -546,8 +548,11 @@ fn connection_pool(
     }
     if let Some(http) = &spec.http {
         let p = format!("{path}.http");
+        // As in Istio, 0 means "not set" (and for maxRequestsPerConnection, unlimited).
         let set = |field: &str, value: Option<i64>, target: &mut u32, reporter: &mut Reporter| {
-            if let Some(n) = checks::count(reporter, site, &format!("{p}.{field}"), value) {
+            if let Some(n) = checks::count(reporter, site, &format!("{p}.{field}"), value)
+                && n > 0
+            {
                 *target = n;
             }
         };
