@@ -1,5 +1,6 @@
 //! The access log: one JSON line per request with Envoy's default fields and response
-//! flags, written by a thread of its own so that requests never wait on the disk.
+//! flags. Each worker batches its lines; a thread of its own writes the batches, so that
+//! requests never wait on the disk.
 //!
 //! Response flags, as Envoy spells them: `NR` no route, `UH` no healthy upstream, `UF`
 //! connect failure, `UO` overflow, `UT` timeout, `URX` retries exhausted, `UC` upstream
@@ -12,15 +13,28 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::task::{Context, Poll};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
+use http::HeaderValue;
 use http_body::{Frame, SizeHint};
+use serde::Serialize;
 
 use super::body::{Body, BoxError};
 
-/// Lines queued for the writer before new ones are dropped.
-const QUEUE: usize = 65_536;
+/// Batches queued for the writer before new ones are dropped.
+const QUEUE: usize = 1024;
+
+/// A thread's batch is handed to the writer once it holds this many bytes.
+const BATCH_BYTES: usize = 32 << 10;
+
+/// How often workers hand over their batches, full or not.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
+
+thread_local! {
+    /// Lines written on this thread and not yet handed to the writer.
+    static BATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// Where the access log goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +46,7 @@ pub enum Destination {
 /// Sends finished log lines to the writer thread.
 #[derive(Debug, Clone)]
 pub struct AccessLog {
-    lines: SyncSender<String>,
+    lines: SyncSender<Vec<u8>>,
 }
 
 impl AccessLog {
@@ -47,26 +61,39 @@ impl AccessLog {
                     .open(path)?,
             ),
         };
-        let (lines, receiver) = sync_channel::<String>(QUEUE);
+        let (lines, receiver) = sync_channel::<Vec<u8>>(QUEUE);
         std::thread::Builder::new()
             .name("access-log".into())
             .spawn(move || {
-                let mut buffered = std::io::BufWriter::new(&mut out);
-                while let Ok(line) = receiver.recv() {
-                    let _ = writeln!(buffered, "{line}");
-                    // Flush when the queue is drained, so lines appear promptly but in batches.
-                    while let Ok(line) = receiver.try_recv() {
-                        let _ = writeln!(buffered, "{line}");
-                    }
-                    let _ = buffered.flush();
+                while let Ok(batch) = receiver.recv() {
+                    let _ = out.write_all(&batch).and_then(|()| out.flush());
                 }
             })?;
         Ok(Self { lines })
     }
 
-    fn write(&self, line: String) {
-        if let Err(TrySendError::Full(_)) = self.lines.try_send(line) {
-            tracing::warn!("access log queue full; a line was dropped");
+    /// Appends a line to this thread's batch, handing the batch to the writer once it is
+    /// large: workers never wait on the writer, and rarely talk to it.
+    fn write(&self, line: &Line) {
+        let full = BATCH.with_borrow_mut(|batch| {
+            if serde_json::to_writer(&mut *batch, line).is_ok() {
+                batch.push(b'\n');
+            }
+            batch.len() >= BATCH_BYTES
+        });
+        if full {
+            self.flush_thread();
+        }
+    }
+
+    /// Hands this thread's batch to the writer; workers call it on a timer too.
+    pub fn flush_thread(&self) {
+        let batch = BATCH.with_borrow_mut(std::mem::take);
+        if batch.is_empty() {
+            return;
+        }
+        if let Err(TrySendError::Full(_)) = self.lines.try_send(batch) {
+            tracing::warn!("access log queue full; a batch of lines was dropped");
         }
     }
 }
@@ -94,85 +121,116 @@ impl Outcome {
     }
 }
 
+/// One access log line. Request fields keep the request's own (reference-counted)
+/// values, so that capturing them costs no copies.
+#[derive(Serialize)]
+struct Line {
+    start_time: String,
+    #[serde(serialize_with = "as_str")]
+    method: http::Method,
+    #[serde(serialize_with = "path")]
+    path: http::Uri,
+    protocol: &'static str,
+    response_code: u16,
+    response_flags: String,
+    bytes_received: Option<u64>,
+    bytes_sent: u64,
+    duration: u64,
+    upstream_service_time: Option<u64>,
+    #[serde(serialize_with = "header")]
+    x_forwarded_for: Option<HeaderValue>,
+    #[serde(serialize_with = "header")]
+    user_agent: Option<HeaderValue>,
+    #[serde(serialize_with = "header")]
+    request_id: Option<HeaderValue>,
+    #[serde(serialize_with = "header")]
+    authority: Option<HeaderValue>,
+    upstream_host: Option<SocketAddr>,
+    route_name: Option<String>,
+}
+
+fn as_str<S: serde::Serializer>(method: &http::Method, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(method.as_str())
+}
+
+fn path<S: serde::Serializer>(uri: &http::Uri, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(uri.path_and_query().map_or("/", |p| p.as_str()))
+}
+
+fn header<S: serde::Serializer>(value: &Option<HeaderValue>, s: S) -> Result<S::Ok, S::Error> {
+    match value.as_ref().and_then(|v| v.to_str().ok()) {
+        Some(text) => s.serialize_some(text),
+        None => s.serialize_none(),
+    }
+}
+
 /// The request side of a log line, captured when the request arrives.
 pub struct Entry {
     started: Instant,
     start_time: SystemTime,
-    fields: serde_json::Map<String, serde_json::Value>,
+    line: Line,
 }
 
 impl Entry {
     /// Captures the request's fields.
     pub fn new<B: http_body::Body>(request: &http::Request<B>) -> Self {
-        let header = |name: &str| {
-            request
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(String::from)
+        let header = |name: &str| request.headers().get(name).cloned();
+        let protocol = match request.version() {
+            http::Version::HTTP_2 => "HTTP/2",
+            http::Version::HTTP_10 => "HTTP/1.0",
+            _ => "HTTP/1.1",
         };
-        let mut fields = serde_json::Map::new();
-        fields.insert("method".into(), request.method().as_str().into());
-        fields.insert(
-            "path".into(),
+        let authority = header("host").or_else(|| {
             request
                 .uri()
-                .path_and_query()
-                .map_or("/", |p| p.as_str())
-                .into(),
-        );
-        fields.insert("protocol".into(), format!("{:?}", request.version()).into());
-        fields.insert(
-            "authority".into(),
-            header("host")
-                .or_else(|| request.uri().authority().map(|a| a.to_string()))
-                .into(),
-        );
-        fields.insert("x_forwarded_for".into(), header("x-forwarded-for").into());
-        fields.insert("user_agent".into(), header("user-agent").into());
-        fields.insert("request_id".into(), header("x-request-id").into());
-        fields.insert(
-            "bytes_received".into(),
-            request.body().size_hint().exact().into(),
-        );
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        });
+        let line = Line {
+            start_time: String::new(),
+            method: request.method().clone(),
+            path: request.uri().clone(),
+            protocol,
+            response_code: 0,
+            response_flags: String::new(),
+            bytes_received: request.body().size_hint().exact(),
+            bytes_sent: 0,
+            duration: 0,
+            upstream_service_time: None,
+            x_forwarded_for: header("x-forwarded-for"),
+            user_agent: header("user-agent"),
+            request_id: header("x-request-id"),
+            authority,
+            upstream_host: None,
+            route_name: None,
+        };
         Self {
             started: Instant::now(),
             start_time: SystemTime::now(),
-            fields,
+            line,
         }
     }
 
     /// Wraps the response so that its line is written when the body ends.
-    pub fn finish(self, log: &AccessLog, response: http::Response<Body>) -> http::Response<Body> {
+    pub fn finish(
+        mut self,
+        log: &AccessLog,
+        response: http::Response<Body>,
+    ) -> http::Response<Body> {
         let (parts, body) = response.into_parts();
-        let outcome = parts
-            .extensions
-            .get::<Outcome>()
-            .cloned()
-            .unwrap_or_default();
-        let mut entry = self;
-        let fields = &mut entry.fields;
-        fields.insert("response_code".into(), parts.status.as_u16().into());
-        fields.insert(
-            "response_flags".into(),
-            if outcome.flags.is_empty() {
-                "-".into()
-            } else {
-                outcome.flags.join(",").into()
-            },
-        );
-        fields.insert("route_name".into(), outcome.route_name.into());
-        fields.insert(
-            "upstream_host".into(),
-            outcome.upstream_host.map(|a| a.to_string()).into(),
-        );
-        fields.insert(
-            "upstream_service_time".into(),
-            outcome.upstream_service_time.into(),
-        );
+        if let Some(outcome) = parts.extensions.get::<Outcome>() {
+            self.line.response_flags = outcome.flags.join(",");
+            self.line.route_name.clone_from(&outcome.route_name);
+            self.line.upstream_host = outcome.upstream_host;
+            self.line.upstream_service_time = outcome.upstream_service_time;
+        }
+        if self.line.response_flags.is_empty() {
+            self.line.response_flags.push('-');
+        }
+        self.line.response_code = parts.status.as_u16();
         let body = Logged {
             inner: body,
-            entry: Some((entry, log.clone())),
+            entry: Some((self, log.clone())),
             sent: 0,
         };
         http::Response::from_parts(parts, super::body::boxed(body))
@@ -191,19 +249,11 @@ impl Logged {
         let Some((mut entry, log)) = self.entry.take() else {
             return;
         };
-        let fields = &mut entry.fields;
-        fields.insert("bytes_sent".into(), self.sent.into());
-        fields.insert(
-            "duration".into(),
-            (entry.started.elapsed().as_millis() as u64).into(),
-        );
-        fields.insert(
-            "start_time".into(),
-            humantime::format_rfc3339_millis(entry.start_time)
-                .to_string()
-                .into(),
-        );
-        log.write(serde_json::Value::Object(std::mem::take(fields)).to_string());
+        let line = &mut entry.line;
+        line.bytes_sent = self.sent;
+        line.duration = entry.started.elapsed().as_millis() as u64;
+        line.start_time = humantime::format_rfc3339_millis(entry.start_time).to_string();
+        log.write(line);
     }
 }
 

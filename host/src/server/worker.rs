@@ -60,6 +60,15 @@ impl Worker {
                 self.access_log.clone(),
             ));
         }
+        if let Some(log) = self.access_log.clone() {
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(crate::proxy::access_log::FLUSH_EVERY);
+                loop {
+                    tick.tick().await;
+                    log.flush_thread();
+                }
+            });
+        }
         stopped(&mut self.shutdown).await;
         accepting.join_all().await;
         let graceful = Arc::try_unwrap(graceful)
@@ -73,6 +82,9 @@ impl Worker {
                 "connections still open after {:?}; closing them",
                 self.drain
             );
+        }
+        if let Some(log) = &self.access_log {
+            log.flush_thread();
         }
         Ok(())
     }
