@@ -213,3 +213,42 @@ spec:
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plugins_run_by_phase_then_descending_priority() {
+    let upstream = Upstream::start("backend").await;
+    let tagger = Path::new(env!("PORTCULLIS_PLUGINS_DIR")).join("portcullis_hostile_filter.wasm");
+    // The api-key check (AUTHN) rejects; whether the tagger ran before it shows in the
+    // rejection, which carries the response headers of the plugins that ran earlier.
+    let with_tagger = |phase: &str, priority: i64| {
+        format!(
+            "{}---
+apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata:
+  name: tagger
+spec:
+  url: file://{path}
+  phase: {phase}
+  priority: {priority}
+",
+            config(upstream.addr.port(), "    keys: {k: v}\n"),
+            path = tagger.display()
+        )
+    };
+    for (phase, priority, tagged) in [
+        ("AUTHN", 10, true),
+        ("AUTHN", -10, false),
+        ("STATS", 100, false),
+    ] {
+        let gateway = Gateway::start(&with_tagger(phase, priority));
+        let client = Client::http1(gateway.addr("default/gw/http"));
+        let reply = client.get("api", "/private/x").await;
+        assert_eq!(reply.status, 401);
+        assert_eq!(
+            reply.headers.contains_key("x-filtered"),
+            tagged,
+            "tagger in {phase} with priority {priority}"
+        );
+    }
+}
