@@ -6,6 +6,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::client::{Client, empty};
+use support::config::{GATEWAY, service};
 use support::gateway::Gateway;
 use support::upstream::Upstream;
 
@@ -13,28 +14,7 @@ use support::upstream::Upstream;
 async fn the_access_log_records_fields_and_response_flags() {
     let upstream = Upstream::start("backend").await;
     let config = format!(
-        "apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: gw
-spec:
-  servers:
-  - port: {{number: 0, name: http, protocol: HTTP}}
-    bind: 127.0.0.1
-    hosts: [\"*\"]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: backend
-spec:
-  hosts: [backend]
-  resolution: STATIC
-  ports: [{{number: 80, name: http, protocol: HTTP}}]
-  endpoints:
-  - address: 127.0.0.1
-    ports: {{http: {port}}}
----
+        "{GATEWAY}---\n{}---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata:
@@ -58,7 +38,7 @@ spec:
   - name: main
     route: [{{destination: {{host: backend}}}}]
 ",
-        port = upstream.addr.port()
+        service("backend", &[upstream.addr.port()]),
     );
     let log = tempfile::NamedTempFile::new().unwrap();
     let path = log.path().to_path_buf();

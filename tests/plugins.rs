@@ -7,6 +7,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 use support::client::{Client, empty};
+use support::config::{GATEWAY, service};
 use support::gateway::Gateway;
 use support::upstream::Upstream;
 
@@ -14,28 +15,7 @@ fn config(upstream_port: u16, plugin_config: &str) -> String {
     let plugin = Path::new(env!("PORTCULLIS_PLUGINS_DIR")).join("rust_api_key.wasm");
     let sha256 = hex::encode(Sha256::digest(std::fs::read(&plugin).unwrap()));
     format!(
-        "apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: gw
-spec:
-  servers:
-  - port: {{number: 0, name: http, protocol: HTTP}}
-    bind: 127.0.0.1
-    hosts: [\"*\"]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: backend
-spec:
-  hosts: [backend]
-  resolution: STATIC
-  ports: [{{number: 80, name: http, protocol: HTTP}}]
-  endpoints:
-  - address: 127.0.0.1
-    ports: {{http: {port}}}
----
+        "{GATEWAY}---\n{}---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata:
@@ -64,7 +44,7 @@ spec:
     sectionName: private
   pluginConfig:
 {plugin_config}",
-        port = upstream_port,
+        service("backend", &[upstream_port]),
         path = plugin.display(),
     )
 }

@@ -6,6 +6,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::client::{Client, empty};
+use support::config::{GATEWAY, service};
 use support::gateway::Gateway;
 use support::upstream::Upstream;
 
@@ -14,42 +15,7 @@ use support::upstream::Upstream;
 fn gateway(upstream: &Upstream, refused_port: u16, routes: &str) -> Gateway {
     let port = upstream.addr.port();
     Gateway::start(&format!(
-        "apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: gw
-spec:
-  servers:
-  - port: {{number: 0, name: http, protocol: HTTP}}
-    bind: 127.0.0.1
-    hosts: [\"*\"]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: backend
-spec:
-  hosts: [backend]
-  resolution: STATIC
-  ports: [{{number: 80, name: http, protocol: HTTP}}]
-  endpoints:
-  - address: 127.0.0.1
-    ports: {{http: {port}}}
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: flaky
-spec:
-  hosts: [flaky]
-  resolution: STATIC
-  ports: [{{number: 80, name: http, protocol: HTTP}}]
-  endpoints:
-  - address: 127.0.0.1
-    ports: {{http: {refused_port}}}
-  - address: 127.0.0.1
-    ports: {{http: {port}}}
----
+        "{GATEWAY}---\n{}---\n{}---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata:
@@ -67,7 +33,9 @@ spec:
   hosts: [\"*\"]
   gateways: [gw]
   http:
-{routes}"
+{routes}",
+        service("backend", &[port]),
+        service("flaky", &[refused_port, port]),
     ))
 }
 
@@ -252,36 +220,9 @@ async fn injects_faults_as_istio_does() {
 /// A gateway in front of `endpoints` (as one ServiceEntry `svc`) with `policy` as the
 /// DestinationRule's trafficPolicy and retries off, so that every request is one attempt.
 fn guarded(endpoints: &[&Upstream], policy: &str) -> Gateway {
-    let endpoints: String = endpoints
-        .iter()
-        .map(|u| {
-            format!(
-                "  - address: 127.0.0.1\n    ports: {{http: {}}}\n",
-                u.addr.port()
-            )
-        })
-        .collect();
+    let ports: Vec<u16> = endpoints.iter().map(|u| u.addr.port()).collect();
     Gateway::start(&format!(
-        "apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: gw
-spec:
-  servers:
-  - port: {{number: 0, name: http, protocol: HTTP}}
-    bind: 127.0.0.1
-    hosts: [\"*\"]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: svc
-spec:
-  hosts: [svc]
-  resolution: STATIC
-  ports: [{{number: 80, name: http, protocol: HTTP}}]
-  endpoints:
-{endpoints}---
+        "{GATEWAY}---\n{}---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata:
@@ -300,7 +241,8 @@ spec:
   http:
   - retries: {{attempts: 0}}
     route: [{{destination: {{host: svc}}}}]
-"
+",
+        service("svc", &ports),
     ))
 }
 

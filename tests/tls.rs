@@ -10,6 +10,7 @@ use http_body_util::BodyExt;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 use support::certs::TestCa;
+use support::config::service;
 use support::gateway::Gateway;
 use support::upstream::Upstream;
 use tokio::net::TcpStream;
@@ -45,18 +46,7 @@ spec:
     hosts: [\"*\"]
     tls: {{mode: MUTUAL, serverCertificate: {a_pem}, privateKey: {a_key}, caCertificates: {ca}}}
 ---
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: backend
-spec:
-  hosts: [backend]
-  resolution: STATIC
-  ports: [{{number: 80, name: http, protocol: HTTP}}]
-  endpoints:
-  - address: 127.0.0.1
-    ports: {{http: {port}}}
----
+{backend}---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata:
@@ -72,7 +62,7 @@ spec:
         b_pem = cert("b.pem"),
         b_key = cert("b.key"),
         ca = cert("ca.pem"),
-        port = upstream.addr.port(),
+        backend = service("backend", &[upstream.addr.port()]),
     );
     Gateway::start(&config)
 }

@@ -4,6 +4,7 @@
 
 pub mod certs;
 pub mod client;
+pub mod config;
 pub mod gateway;
 pub mod upstream;
 
