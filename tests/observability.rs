@@ -109,3 +109,67 @@ spec:
     assert_eq!(by_path("/slow/1000")["response_flags"], "UT");
     assert_eq!(by_path("/retried/status/503")["response_flags"], "URX");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_exactly_the_requests_sent_per_label_set() {
+    let upstream = Upstream::start("backend").await;
+    let config = format!(
+        "{GATEWAY}---\n{}---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: shop
+spec:
+  hosts: [shop.example.com]
+  gateways: [gw]
+  http:
+  - route: [{{destination: {{host: backend}}}}]
+",
+        service("backend", &[upstream.addr.port()])
+    );
+    let gateway = Gateway::start_with(&config, |command| {
+        command.args(["--admin", "127.0.0.1:0"]);
+    });
+    let client = Client::http1(gateway.addr("default/gw/http"));
+    let admin = Client::http1(gateway.admin.unwrap());
+    for _ in 0..3 {
+        assert_eq!(client.get("shop.example.com", "/").await.status, 200);
+    }
+    for _ in 0..2 {
+        assert_eq!(client.get("nowhere.example.com", "/").await.status, 404);
+    }
+    // Each request is counted when its response ends; give the last one a moment.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let text = String::from_utf8(admin.get("admin", "/metrics").await.body.to_vec()).unwrap();
+    let count = |needles: &[&str]| -> f64 {
+        text.lines()
+            .filter(|l| {
+                l.starts_with("istio_requests_total{") && needles.iter().all(|n| l.contains(n))
+            })
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+            .sum()
+    };
+    assert_eq!(
+        count(&[
+            "response_code=\"200\"",
+            "destination_service=\"backend\"",
+            "response_flags=\"-\""
+        ]),
+        3.0,
+        "{text}"
+    );
+    assert_eq!(
+        count(&[
+            "response_code=\"404\"",
+            "response_flags=\"NR\"",
+            "destination_service=\"unknown\""
+        ]),
+        2.0,
+        "{text}"
+    );
+    assert!(
+        text.contains("istio_request_duration_milliseconds_bucket{"),
+        "{text}"
+    );
+    assert!(text.contains("istio_response_bytes_count{"), "{text}");
+}

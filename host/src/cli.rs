@@ -12,7 +12,8 @@ use std::sync::Mutex;
 use tokio::sync::{mpsc, watch};
 
 use crate::admin::Admin;
-use crate::proxy::access_log::{AccessLog, Destination};
+use crate::proxy::access_log::{AccessLog, Destination, Telemetry};
+use crate::proxy::metrics::Metrics;
 use crate::runtime::reload::{ReloadStatus, Reloader, unix_now};
 
 use crate::config::{self, Loaded, ResolvedConfig};
@@ -146,6 +147,8 @@ fn run(args: RunArgs, loaded: Loaded) -> anyhow::Result<()> {
             ..ReloadStatus::default()
         }));
 
+        // Metrics are kept when the admin API, which serves them, is on.
+        let metrics = args.admin.map(|_| Arc::new(Metrics::default()));
         let admin = match args.admin {
             Some(address) => {
                 let listener = crate::admin::bind(address)
@@ -156,6 +159,7 @@ fn run(args: RunArgs, loaded: Loaded) -> anyhow::Result<()> {
                     Admin {
                         current: current.clone(),
                         status: status.clone(),
+                        metrics: metrics.clone(),
                     }
                     .serve(listener),
                 );
@@ -191,19 +195,21 @@ fn run(args: RunArgs, loaded: Loaded) -> anyhow::Result<()> {
             tracing::info!("shutting down");
             let _ = stop.send(true);
         });
-        let access_log = match args.access_log.0 {
+        let log = match args.access_log.0 {
             Some(destination) => {
                 Some(AccessLog::start(destination).context("opening the access log")?)
             }
             None => None,
         };
+        let telemetry =
+            (log.is_some() || metrics.is_some()).then(|| Arc::new(Telemetry { log, metrics }));
         crate::server::serve(
             current,
             workers,
             stopped,
             args.drain_timeout,
             admin,
-            access_log,
+            telemetry,
         )
         .await
     })

@@ -1,4 +1,5 @@
-//! The admin API, off by default (`--admin ADDR`): `/ready`, `/config_dump`, `/plugins`.
+//! The admin API, off by default (`--admin ADDR`): `/ready`, `/config_dump`, `/plugins`,
+//! `/metrics`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -14,6 +15,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::proxy::body::{Body, full};
+use crate::proxy::metrics::Metrics;
 use crate::runtime::Generation;
 use crate::runtime::reload::ReloadStatus;
 
@@ -22,6 +24,7 @@ use crate::runtime::reload::ReloadStatus;
 pub struct Admin {
     pub current: Arc<ArcSwap<Generation>>,
     pub status: Arc<Mutex<ReloadStatus>>,
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl Admin {
@@ -53,6 +56,21 @@ impl Admin {
             .clone();
         let body = match request.uri().path() {
             "/ready" => return text(StatusCode::OK, "ready\n"),
+            "/metrics" => {
+                let body = self
+                    .metrics
+                    .as_ref()
+                    .map(|m| m.encode())
+                    .unwrap_or_default();
+                let mut response = Response::new(full(body));
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    http::HeaderValue::from_static(
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    ),
+                );
+                return response;
+            }
             "/config_dump" => json!({ "status": status, "config": generation.config }),
             "/plugins" => {
                 let policies = &generation.policies;

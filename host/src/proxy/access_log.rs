@@ -21,6 +21,7 @@ use http_body::{Frame, SizeHint};
 use serde::Serialize;
 
 use super::body::{Body, BoxError};
+use super::metrics::Finished;
 
 /// Batches queued for the writer before new ones are dropped.
 const QUEUE: usize = 1024;
@@ -107,6 +108,16 @@ pub struct Outcome {
     pub upstream_host: Option<SocketAddr>,
     /// Time from sending upstream to the response head, in milliseconds.
     pub upstream_service_time: Option<u64>,
+    /// The destination's host and subset, for metrics.
+    pub destination_service: Option<String>,
+    pub destination_version: Option<String>,
+}
+
+/// Where finished requests are reported: the access log and the metrics, each optional.
+#[derive(Debug, Default)]
+pub struct Telemetry {
+    pub log: Option<AccessLog>,
+    pub metrics: Option<std::sync::Arc<super::metrics::Metrics>>,
 }
 
 impl Outcome {
@@ -169,6 +180,8 @@ pub struct Entry {
     started: Instant,
     start_time: SystemTime,
     line: Line,
+    grpc: bool,
+    outcome: Outcome,
 }
 
 impl Entry {
@@ -204,17 +217,23 @@ impl Entry {
             upstream_host: None,
             route_name: None,
         };
+        let grpc = request
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|t| t.as_bytes().starts_with(b"application/grpc"));
         Self {
             started: Instant::now(),
             start_time: SystemTime::now(),
             line,
+            grpc,
+            outcome: Outcome::default(),
         }
     }
 
     /// Wraps the response so that its line is written when the body ends.
     pub fn finish(
         mut self,
-        log: &AccessLog,
+        telemetry: &std::sync::Arc<Telemetry>,
         response: http::Response<Body>,
     ) -> http::Response<Body> {
         let (parts, body) = response.into_parts();
@@ -223,6 +242,9 @@ impl Entry {
             self.line.route_name.clone_from(&outcome.route_name);
             self.line.upstream_host = outcome.upstream_host;
             self.line.upstream_service_time = outcome.upstream_service_time;
+            if telemetry.metrics.is_some() {
+                self.outcome = outcome.clone();
+            }
         }
         if self.line.response_flags.is_empty() {
             self.line.response_flags.push('-');
@@ -230,7 +252,7 @@ impl Entry {
         self.line.response_code = parts.status.as_u16();
         let body = Logged {
             inner: body,
-            entry: Some((self, log.clone())),
+            entry: Some((self, telemetry.clone())),
             sent: 0,
         };
         http::Response::from_parts(parts, super::body::boxed(body))
@@ -240,20 +262,33 @@ impl Entry {
 /// A response body that writes its request's log line when it ends or is dropped.
 struct Logged {
     inner: Body,
-    entry: Option<(Entry, AccessLog)>,
+    entry: Option<(Entry, std::sync::Arc<Telemetry>)>,
     sent: u64,
 }
 
 impl Logged {
     fn write(&mut self) {
-        let Some((mut entry, log)) = self.entry.take() else {
+        let Some((mut entry, telemetry)) = self.entry.take() else {
             return;
         };
-        let line = &mut entry.line;
-        line.bytes_sent = self.sent;
-        line.duration = entry.started.elapsed().as_millis() as u64;
-        line.start_time = humantime::format_rfc3339_millis(entry.start_time).to_string();
-        log.write(line);
+        let duration = entry.started.elapsed().as_millis() as u64;
+        if let Some(metrics) = &telemetry.metrics {
+            metrics.record(&Finished {
+                outcome: &entry.outcome,
+                status: entry.line.response_code,
+                grpc: entry.grpc,
+                duration_ms: duration,
+                request_bytes: entry.line.bytes_received,
+                response_bytes: self.sent,
+            });
+        }
+        if let Some(log) = &telemetry.log {
+            let line = &mut entry.line;
+            line.bytes_sent = self.sent;
+            line.duration = duration;
+            line.start_time = humantime::format_rfc3339_millis(entry.start_time).to_string();
+            log.write(line);
+        }
     }
 }
 

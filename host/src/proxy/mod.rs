@@ -6,6 +6,7 @@ pub mod body;
 mod forward;
 pub mod headers;
 pub mod local_reply;
+pub mod metrics;
 mod paths;
 mod plugins;
 
@@ -42,8 +43,8 @@ pub struct Downstream {
     pub scheme: &'static str,
     /// Proxies in front trusted for `x-forwarded-for` / `x-forwarded-proto`.
     pub trusted_proxies: u32,
-    /// Where finished requests are logged, if anywhere.
-    pub access_log: Option<access_log::AccessLog>,
+    /// Where finished requests are reported (access log, metrics), if anywhere.
+    pub telemetry: Option<Arc<access_log::Telemetry>>,
 }
 
 impl Downstream {
@@ -69,7 +70,7 @@ pub async fn handle(
 ) -> Response<Body> {
     headers::ensure_request_id(request.headers_mut());
     let entry = downstream
-        .access_log
+        .telemetry
         .as_ref()
         .map(|_| access_log::Entry::new(&request));
     let response = match route(request, downstream, &generation).await {
@@ -79,8 +80,8 @@ pub async fn handle(
             error.into_response()
         }
     };
-    match (entry, &downstream.access_log) {
-        (Some(entry), Some(log)) => entry.finish(log, response),
+    match (entry, &downstream.telemetry) {
+        (Some(entry), Some(telemetry)) => entry.finish(telemetry, response),
         _ => response,
     }
 }

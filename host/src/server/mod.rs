@@ -15,7 +15,7 @@ use arc_swap::ArcSwap;
 use serde::Serialize;
 use tokio::sync::{oneshot, watch};
 
-use crate::proxy::access_log::AccessLog;
+use crate::proxy::access_log::Telemetry;
 use crate::runtime::Generation;
 
 /// The line printed on stdout once every listener is bound, for scripts and tests.
@@ -45,7 +45,7 @@ pub async fn serve(
     shutdown: watch::Receiver<bool>,
     drain: Duration,
     admin: Option<SocketAddr>,
-    access_log: Option<AccessLog>,
+    telemetry: Option<Arc<Telemetry>>,
 ) -> anyhow::Result<()> {
     let generation = current.load_full();
     let workers = workers.max(1);
@@ -77,7 +77,7 @@ pub async fn serve(
             current: current.clone(),
             shutdown: shutdown.clone(),
             drain,
-            access_log: access_log.clone(),
+            telemetry: telemetry.clone(),
         };
         std::thread::Builder::new()
             .name(format!("worker-{id}"))

@@ -17,7 +17,7 @@ use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::rustls::server::Acceptor;
 
 use super::proxy_protocol::{self, Prefixed};
-use crate::proxy::access_log::AccessLog;
+use crate::proxy::access_log::Telemetry;
 use crate::proxy::{self, Downstream};
 use crate::runtime::Generation;
 
@@ -32,7 +32,7 @@ pub struct Worker {
     pub current: Arc<ArcSwap<Generation>>,
     pub shutdown: watch::Receiver<bool>,
     pub drain: Duration,
-    pub access_log: Option<AccessLog>,
+    pub telemetry: Option<Arc<Telemetry>>,
 }
 
 impl Worker {
@@ -57,10 +57,10 @@ impl Worker {
                 self.current.clone(),
                 graceful.clone(),
                 self.shutdown.clone(),
-                self.access_log.clone(),
+                self.telemetry.clone(),
             ));
         }
-        if let Some(log) = self.access_log.clone() {
+        if let Some(log) = self.telemetry.as_ref().and_then(|t| t.log.clone()) {
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(crate::proxy::access_log::FLUSH_EVERY);
                 loop {
@@ -83,7 +83,7 @@ impl Worker {
                 self.drain
             );
         }
-        if let Some(log) = &self.access_log {
+        if let Some(log) = self.telemetry.as_ref().and_then(|t| t.log.as_ref()) {
             log.flush_thread();
         }
         Ok(())
@@ -97,7 +97,7 @@ async fn accept(
     current: Arc<ArcSwap<Generation>>,
     graceful: Arc<GracefulShutdown>,
     mut shutdown: watch::Receiver<bool>,
-    access_log: Option<AccessLog>,
+    telemetry: Option<Arc<Telemetry>>,
 ) {
     let port = socket.local_addr().map(|a| a.port()).unwrap_or_default();
     let builder = auto::Builder::new(TokioExecutor::new());
@@ -120,7 +120,7 @@ async fn accept(
             port,
             client,
             trusted_proxies: 0,
-            access_log: access_log.clone(),
+            telemetry: telemetry.clone(),
             current: current.clone(),
         };
         let (builder, watcher) = (builder.clone(), graceful.watcher());
@@ -141,7 +141,7 @@ struct Connection {
     client: SocketAddr,
     /// Proxies in front trusted for forwarding headers.
     trusted_proxies: u32,
-    access_log: Option<AccessLog>,
+    telemetry: Option<Arc<Telemetry>>,
     current: Arc<ArcSwap<Generation>>,
 }
 
@@ -210,7 +210,7 @@ impl Connection {
             client: self.client,
             scheme,
             trusted_proxies: self.trusted_proxies,
-            access_log: self.access_log.clone(),
+            telemetry: self.telemetry.clone(),
         });
         let current = self.current;
         let service = service_fn(move |request| {
