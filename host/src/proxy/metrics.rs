@@ -31,6 +31,19 @@ fn bytes() -> Histogram {
     Histogram::new(exponential_buckets(64.0, 4.0, 12))
 }
 
+/// The metrics of one label set (clones share the registered values).
+struct Handles {
+    requests: Counter,
+    duration: Histogram,
+    request_bytes: Histogram,
+    response_bytes: Histogram,
+}
+
+thread_local! {
+    static HANDLES: std::cell::RefCell<std::collections::HashMap<RequestLabels, Handles>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
 /// The request metrics of the process.
 #[derive(Debug)]
 pub struct Metrics {
@@ -111,18 +124,22 @@ impl Metrics {
                 outcome.flags.join(",")
             },
         };
-        self.requests.get_or_create(&labels).inc();
-        self.duration
-            .get_or_create(&labels)
-            .observe(request.duration_ms as f64);
-        if let Some(size) = request.request_bytes {
-            self.request_bytes
-                .get_or_create(&labels)
-                .observe(size as f64);
-        }
-        self.response_bytes
-            .get_or_create(&labels)
-            .observe(request.response_bytes as f64);
+        // Each thread keeps the handles of the label sets it has seen: one lookup per
+        // request instead of one per metric, and no lock on the shared families.
+        HANDLES.with_borrow_mut(|handles| {
+            let set = handles.entry(labels).or_insert_with_key(|labels| Handles {
+                requests: self.requests.get_or_create_owned(labels),
+                duration: self.duration.get_or_create_owned(labels),
+                request_bytes: self.request_bytes.get_or_create_owned(labels),
+                response_bytes: self.response_bytes.get_or_create_owned(labels),
+            });
+            set.requests.inc();
+            set.duration.observe(request.duration_ms as f64);
+            if let Some(size) = request.request_bytes {
+                set.request_bytes.observe(size as f64);
+            }
+            set.response_bytes.observe(request.response_bytes as f64);
+        });
     }
 
     /// The metrics in Prometheus text format.
