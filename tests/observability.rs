@@ -10,10 +10,10 @@ use support::config::{GATEWAY, service};
 use support::gateway::Gateway;
 use support::upstream::Upstream;
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_access_log_records_fields_and_response_flags() {
-    let upstream = Upstream::start("backend").await;
-    let config = format!(
+/// A gateway config with one VirtualService for `shop.example.com`, whose HTTP routes are
+/// `routes` (YAML under `http:`), in front of `upstream` as `backend`.
+fn config(upstream: &Upstream, routes: &str) -> String {
+    format!(
         "{GATEWAY}---\n{}---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -23,22 +23,31 @@ spec:
   hosts: [shop.example.com]
   gateways: [gw]
   http:
-  - name: aborted
-    match: [{{uri: {{prefix: /abort}}}}]
-    fault: {{abort: {{httpStatus: 418, percentage: {{value: 100}}}}}}
-    route: [{{destination: {{host: backend}}}}]
+{routes}",
+        service("backend", &[upstream.addr.port()])
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_access_log_records_fields_and_response_flags() {
+    let upstream = Upstream::start("backend").await;
+    let config = config(
+        &upstream,
+        "  - name: aborted
+    match: [{uri: {prefix: /abort}}]
+    fault: {abort: {httpStatus: 418, percentage: {value: 100}}}
+    route: [{destination: {host: backend}}]
   - name: slow
-    match: [{{uri: {{prefix: /slow}}}}]
+    match: [{uri: {prefix: /slow}}]
     timeout: 100ms
-    route: [{{destination: {{host: backend}}}}]
+    route: [{destination: {host: backend}}]
   - name: retried
-    match: [{{uri: {{prefix: /retried}}}}]
-    retries: {{attempts: 1, retryOn: 5xx}}
-    route: [{{destination: {{host: backend}}}}]
+    match: [{uri: {prefix: /retried}}]
+    retries: {attempts: 1, retryOn: 5xx}
+    route: [{destination: {host: backend}}]
   - name: main
-    route: [{{destination: {{host: backend}}}}]
+    route: [{destination: {host: backend}}]
 ",
-        service("backend", &[upstream.addr.port()]),
     );
     let log = tempfile::NamedTempFile::new().unwrap();
     let path = log.path().to_path_buf();
@@ -113,19 +122,10 @@ spec:
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_count_exactly_the_requests_sent_per_label_set() {
     let upstream = Upstream::start("backend").await;
-    let config = format!(
-        "{GATEWAY}---\n{}---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: shop
-spec:
-  hosts: [shop.example.com]
-  gateways: [gw]
-  http:
-  - route: [{{destination: {{host: backend}}}}]
+    let config = config(
+        &upstream,
+        "  - route: [{destination: {host: backend}}]
 ",
-        service("backend", &[upstream.addr.port()])
     );
     let gateway = Gateway::start_with(&config, |command| {
         command.args(["--admin", "127.0.0.1:0"]);

@@ -13,6 +13,7 @@ pub mod source;
 use std::path::Path;
 
 pub use diag::{ConfigError, Diagnostic, Diagnostics, Severity};
+pub use resolve::host_covers;
 pub use resolved::ResolvedConfig;
 
 /// A loaded config and the warnings found while loading it.

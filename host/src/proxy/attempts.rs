@@ -112,7 +112,7 @@ impl Attempts<'_> {
                         upstream,
                         &endpoint,
                         lease,
-                        clone_head(&head),
+                        forward::clone_head(&head),
                         attempt_body,
                         per_try,
                     )
@@ -164,17 +164,19 @@ impl Attempts<'_> {
                     return match result {
                         Ok((response, lease)) => {
                             let mut response = forward::respond(response, lease, &self.routed);
-                            let retried_to_failure =
-                                attempt > 1 && response.status().is_server_error();
-                            let outcome = Logged::of(&mut response);
-                            outcome.upstream_host = Some(endpoint.address);
-                            let cluster = &self.cluster().cluster;
-                            outcome.destination_service = Some(cluster.host.clone());
-                            outcome.destination_version = cluster.subset.clone();
-                            outcome.upstream_service_time =
-                                Some(sent_at.elapsed().as_millis() as u64);
-                            if retried_to_failure {
-                                outcome.flags.push("URX");
+                            if self.routed.downstream.telemetry.is_some() {
+                                let retried_to_failure =
+                                    attempt > 1 && response.status().is_server_error();
+                                let outcome = Logged::of(&mut response);
+                                outcome.upstream_host = Some(endpoint.address);
+                                let cluster = &self.cluster().cluster;
+                                outcome.destination_service = Some(cluster.host.clone());
+                                outcome.destination_version = cluster.subset.clone();
+                                outcome.upstream_service_time =
+                                    Some(sent_at.elapsed().as_millis() as u64);
+                                if retried_to_failure {
+                                    outcome.flags.push("URX");
+                                }
                             }
                             Ok(response)
                         }
@@ -376,15 +378,6 @@ fn remaining(deadline: Option<Instant>) -> Result<Option<Duration>, ProxyError> 
             }
         }
     }
-}
-
-fn clone_head(head: &http::request::Parts) -> http::request::Parts {
-    let mut request = http::Request::new(());
-    *request.method_mut() = head.method.clone();
-    *request.uri_mut() = head.uri.clone();
-    *request.version_mut() = head.version;
-    *request.headers_mut() = head.headers.clone();
-    request.into_parts().0
 }
 
 #[cfg(test)]

@@ -210,3 +210,13 @@ pub fn respond(
     let body = body::boxed(Tracked::new(body::boxed(body), lease));
     Response::from_parts(parts, body)
 }
+
+/// A copy of a request head, for one attempt (the original stays for retries).
+pub fn clone_head(head: &http::request::Parts) -> http::request::Parts {
+    let mut request = Request::new(());
+    *request.method_mut() = head.method.clone();
+    *request.uri_mut() = head.uri.clone();
+    *request.version_mut() = head.version;
+    *request.headers_mut() = head.headers.clone();
+    request.into_parts().0
+}

@@ -182,10 +182,12 @@ async fn route(
     )
     .await?;
     plugins::set_headers(response.headers_mut(), &response_headers);
-    let outcome = access_log::Outcome::of(&mut response);
-    outcome.route_name = Some(route.name.clone());
-    if delayed {
-        outcome.flags.push("DI");
+    if downstream.telemetry.is_some() {
+        let outcome = access_log::Outcome::of(&mut response);
+        outcome.route_name = Some(route.name.clone());
+        if delayed {
+            outcome.flags.push("DI");
+        }
     }
     Ok(response)
 }
@@ -235,7 +237,7 @@ async fn act(
                 matched_uri,
                 host,
             };
-            let head = forward::prepare(clone_parts(&view.parts), &routed);
+            let head = forward::prepare(forward::clone_head(&view.parts), &routed);
             let attempts = attempts::Attempts {
                 generation,
                 view,
@@ -249,17 +251,6 @@ async fn act(
 
 fn route_entry(vhost: &VirtualHostEntry, index: u32) -> Result<&RouteEntry, ProxyError> {
     vhost.routes.get(index as usize).ok_or(ProxyError::NoRoute)
-}
-
-fn clone_parts(parts: &http::request::Parts) -> http::request::Parts {
-    let mut request = Request::builder()
-        .method(parts.method.clone())
-        .uri(parts.uri.clone())
-        .version(parts.version)
-        .body(())
-        .expect("parts of a valid request are valid");
-    *request.headers_mut() = parts.headers.clone();
-    request.into_parts().0
 }
 
 /// Envoy's `require_tls`: every plain-HTTP request is sent to https, on the port of the
@@ -276,16 +267,8 @@ fn https_redirect(host: &str, uri: &http::Uri, generation: &Generation) -> Respo
 
 /// The configured port of a TLS server whose hosts cover `host`.
 fn https_port(host: &str, generation: &Generation) -> Option<u16> {
-    let covers = |pattern: &str| {
-        pattern == "*"
-            || pattern.eq_ignore_ascii_case(host)
-            || pattern.strip_prefix('*').is_some_and(|suffix| {
-                host.len() > suffix.len()
-                    && host
-                        .to_ascii_lowercase()
-                        .ends_with(&suffix.to_ascii_lowercase())
-            })
-    };
+    let host = host.to_ascii_lowercase();
+    let covers = |pattern: &str| crate::config::host_covers(&pattern.to_ascii_lowercase(), &host);
     generation
         .config
         .listeners

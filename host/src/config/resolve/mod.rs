@@ -12,6 +12,8 @@ mod tls;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use checks::host_covers;
+
 use super::diag::{Reporter, Site};
 use super::model::{Resource, Spec};
 use super::resolved::ResolvedConfig;
