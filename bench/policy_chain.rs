@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use portcullis::runtime::{Generation, Runtime};
+use portcullis::upstream::dns::Dns;
 use portcullis::wasm::policies::EndpointState;
 use portcullis::wasm::{RequestView, WasmEngine};
 
@@ -96,7 +97,13 @@ fn chain(c: &mut Criterion) {
         .expect("valid config")
         .config;
     let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-component-cache");
-    let runtime = Runtime::new(WasmEngine::new(Some(cache)).unwrap(), None, 1);
+    let dns = Dns::new(None).unwrap();
+    let runtime = Runtime::new(
+        WasmEngine::new(Some(cache)).unwrap(),
+        Arc::new(dns),
+        None,
+        1,
+    );
     let generation = rt.block_on(Generation::build(config, &runtime)).unwrap();
     let view = Arc::new(request());
     let vhost = generation.tables[0][0].virtual_hosts[0].id;

@@ -21,6 +21,7 @@ fn gateway(upstream: &Upstream, dir: &Path) -> Gateway {
     ca.issue("a", &["a.example.com"]);
     ca.issue("b", &["*.b.example.com"]);
     ca.issue("client", &["client.example.com"]);
+    ca.issue("intruder", &["intruder.example.com"]);
     let cert = |name: &str| dir.join(name).display().to_string();
     let config = format!(
         "apiVersion: networking.istio.io/v1
@@ -45,6 +46,10 @@ spec:
     bind: 127.0.0.1
     hosts: [\"*\"]
     tls: {{mode: MUTUAL, serverCertificate: {a_pem}, privateKey: {a_key}, caCertificates: {ca}}}
+  - port: {{number: 0, name: pinned, protocol: HTTPS}}
+    bind: 127.0.0.1
+    hosts: [\"*\"]
+    tls: {{mode: MUTUAL, serverCertificate: {a_pem}, privateKey: {a_key}, caCertificates: {ca}, subjectAltNames: [client.example.com]}}
 ---
 {backend}---
 apiVersion: networking.istio.io/v1
@@ -222,9 +227,22 @@ async fn terminates_tls_by_sni_with_alpn_versions_and_client_certificates() {
         200
     );
 
+    // subjectAltNames pins which of the CA's clients may connect.
+    let pinned = gateway.addr("default/gw/pinned");
+    let intruder = client(dir.path(), both, &[b"http/1.1"], Some("intruder"));
+    assert_eq!(get(&intruder, mtls, "a.example.com").await.unwrap().1, 200);
+    assert!(get(&intruder, pinned, "a.example.com").await.is_err());
+    assert_eq!(
+        get(&with_identity, pinned, "a.example.com")
+            .await
+            .unwrap()
+            .1,
+        200
+    );
+
     assert_eq!(
         upstream.hits(),
-        5,
+        7,
         "every refused handshake stayed off the upstream"
     );
 }

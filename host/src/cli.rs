@@ -18,6 +18,7 @@ use crate::runtime::reload::{ReloadStatus, Reloader, unix_now};
 
 use crate::config::{self, Loaded, ResolvedConfig};
 use crate::runtime::{Generation, Runtime};
+use crate::upstream::dns::Dns;
 use crate::wasm::WasmEngine;
 
 /// An edge gateway whose traffic policies are WebAssembly components.
@@ -65,6 +66,14 @@ struct RunArgs {
     /// How long open connections may finish their requests on shutdown.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     drain_timeout: Duration,
+    /// Send DNS queries for `resolution: DNS` services to this server (e.g.
+    /// 10.0.0.2:53) instead of the ones in /etc/resolv.conf.
+    #[arg(long, env = "PORTCULLIS_DNS_SERVER")]
+    dns_server: Option<std::net::SocketAddr>,
+    /// The gateway's own log level or filter (`info`, `portcullis=debug`, ...); default
+    /// `RUST_LOG`, else `info`.
+    #[arg(long)]
+    log_level: Option<String>,
 }
 
 /// Where the access log goes, if anywhere.
@@ -95,7 +104,7 @@ impl Cli {
                 None => ExitCode::FAILURE,
             },
             Command::Run(args) => {
-                init_tracing();
+                init_tracing(args.log_level.as_deref());
                 let Some(loaded) = load(&args.config) else {
                     return ExitCode::FAILURE;
                 };
@@ -111,9 +120,13 @@ impl Cli {
     }
 }
 
-fn init_tracing() {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+fn init_tracing(level: Option<&str>) {
+    let filter = match level {
+        Some(level) => tracing_subscriber::EnvFilter::new(level),
+        None => {
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into())
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -132,8 +145,10 @@ fn run(args: RunArgs, loaded: Loaded) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async {
         let cache_dir = args.cache_dir.or_else(default_cache_dir);
+        let dns = Dns::new(args.dns_server).context("setting up the DNS resolver")?;
         let runtime = Arc::new(Runtime::new(
             WasmEngine::new(cache_dir)?,
+            Arc::new(dns),
             args.policy_dir,
             workers,
         ));

@@ -27,6 +27,11 @@ impl Reply {
             .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
     }
 
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
     /// Which upstream served the request.
     pub fn upstream(&self) -> String {
         self.headers

@@ -5,6 +5,7 @@
 pub mod certs;
 pub mod client;
 pub mod config;
+pub mod dns;
 pub mod gateway;
 pub mod upstream;
 

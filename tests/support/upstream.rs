@@ -8,9 +8,13 @@
 //! - `/fail/N/KEY`: answers 503 to the first N requests for KEY, then reports;
 //! - `/slow/MS`: waits MS milliseconds, then reports;
 //! - `/reset`: closes the connection without answering.
+//!
+//! A TLS upstream ([`Upstream::start_tls`]) adds `version` and `tls: {sni, alpn,
+//! client_sans}` to its report, and records the SNI of every ClientHello it gets.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -21,7 +25,10 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 type Body = http_body_util::combinators::BoxBody<Bytes, hyper::Error>;
 type Failures = Arc<Mutex<HashMap<String, usize>>>;
@@ -31,6 +38,31 @@ pub struct Upstream {
     pub addr: SocketAddr,
     pub hits: Arc<AtomicUsize>,
     connections: Arc<(AtomicUsize, AtomicUsize)>,
+    /// The SNI of every TLS ClientHello received ("" without one).
+    pub server_names: Arc<Mutex<Vec<String>>>,
+}
+
+/// What a TLS upstream presents and whom it asks for certificates.
+pub struct UpstreamTls<'a> {
+    pub certificate: &'a Path,
+    pub key: &'a Path,
+    /// Client certificates are asked for (not required) and verified against this CA.
+    pub client_ca: Option<&'a Path>,
+}
+
+/// Answers every ClientHello with one key, noting the SNI.
+#[derive(Debug)]
+struct RecordingResolver {
+    key: Arc<CertifiedKey>,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl ResolvesServerCert for RecordingResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let name = hello.server_name().unwrap_or_default().to_string();
+        self.seen.lock().unwrap().push(name);
+        Some(self.key.clone())
+    }
 }
 
 impl Upstream {
@@ -44,8 +76,64 @@ impl Upstream {
         Self::serve(name, Some(status)).await
     }
 
+    /// Starts a TLS server named `name` (ALPN h2 and http/1.1) on an ephemeral loopback port.
+    pub async fn start_tls(name: &str, tls: UpstreamTls<'_>) -> Self {
+        let server_names = Arc::<Mutex<Vec<String>>>::default();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let pem = |path: &Path| std::fs::read(path).unwrap();
+        let chain = rustls_pemfile::certs(&mut pem(tls.certificate).as_slice())
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = rustls_pemfile::private_key(&mut pem(tls.key).as_slice())
+            .unwrap()
+            .unwrap();
+        let key = CertifiedKey::from_der(chain, key, &provider).unwrap();
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap();
+        let builder = match tls.client_ca {
+            Some(ca) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for cert in rustls_pemfile::certs(&mut pem(ca).as_slice()) {
+                    roots.add(cert.unwrap()).unwrap();
+                }
+                let verifier = WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
+                    .allow_unauthenticated()
+                    .build()
+                    .unwrap();
+                builder.with_client_cert_verifier(verifier)
+            }
+            None => builder.with_no_client_auth(),
+        };
+        let mut config = builder.with_cert_resolver(Arc::new(RecordingResolver {
+            key: Arc::new(key),
+            seen: server_names.clone(),
+        }));
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let acceptor = TlsAcceptor::from(Arc::new(config));
+        let mut upstream = Self::listen(listener, name, None, Some(acceptor));
+        upstream.server_names = server_names;
+        upstream
+    }
+
+    /// Starts a server named `name` on `addr` (another loopback address, say).
+    pub async fn start_on(name: &str, addr: impl tokio::net::ToSocketAddrs) -> Self {
+        let listener = TcpListener::bind(addr).await.unwrap();
+        Self::listen(listener, name, None, None)
+    }
+
     async fn serve(name: &str, always: Option<u16>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::listen(listener, name, always, None)
+    }
+
+    fn listen(
+        listener: TcpListener,
+        name: &str,
+        always: Option<u16>,
+        tls: Option<TlsAcceptor>,
+    ) -> Self {
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicUsize::new(0));
         let connections: Arc<(AtomicUsize, AtomicUsize)> = Arc::default();
@@ -59,24 +147,43 @@ impl Upstream {
                 };
                 let now = open.0.fetch_add(1, Ordering::SeqCst) + 1;
                 open.1.fetch_max(now, Ordering::SeqCst);
-                let (name, counter, failures, open) = (
+                let (name, counter, failures, open, tls) = (
                     name.clone(),
                     counter.clone(),
                     failures.clone(),
                     open.clone(),
+                    tls.clone(),
                 );
                 tokio::spawn(async move {
-                    let service = service_fn(move |request| {
-                        counter.fetch_add(1, Ordering::Relaxed);
-                        let path = match always {
-                            Some(status) => format!("/status/{status}"),
-                            None => String::new(),
-                        };
-                        respond(name.clone(), failures.clone(), path, request)
-                    });
-                    let _ = auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let serve = |info: Option<serde_json::Value>| {
+                        service_fn(move |mut request: Request<Incoming>| {
+                            counter.fetch_add(1, Ordering::Relaxed);
+                            let path = match always {
+                                Some(status) => format!("/status/{status}"),
+                                None => String::new(),
+                            };
+                            if let Some(info) = &info {
+                                request.extensions_mut().insert(TlsInfo(info.clone()));
+                            }
+                            respond(name.clone(), failures.clone(), path, request)
+                        })
+                    };
+                    let server = auto::Builder::new(TokioExecutor::new());
+                    match tls {
+                        None => {
+                            let _ = server
+                                .serve_connection(TokioIo::new(stream), serve(None))
+                                .await;
+                        }
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let info = tls_info(stream.get_ref().1);
+                                let _ = server
+                                    .serve_connection(TokioIo::new(stream), serve(Some(info)))
+                                    .await;
+                            }
+                        }
+                    }
                     open.0.fetch_sub(1, Ordering::SeqCst);
                 });
             }
@@ -85,6 +192,7 @@ impl Upstream {
             addr,
             hits,
             connections,
+            server_names: Arc::default(),
         }
     }
 
@@ -97,6 +205,26 @@ impl Upstream {
     pub fn max_connections(&self) -> usize {
         self.connections.1.load(Ordering::SeqCst)
     }
+}
+
+/// What a TLS connection negotiated, for the report.
+#[derive(Clone)]
+struct TlsInfo(serde_json::Value);
+
+fn tls_info(connection: &rustls::ServerConnection) -> serde_json::Value {
+    let client_sans: Vec<String> = connection
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|leaf| {
+            let (_, parsed) = x509_parser::parse_x509_certificate(leaf).unwrap();
+            portcullis::tls::pinning::subject_alt_names(&parsed)
+        })
+        .unwrap_or_default();
+    serde_json::json!({
+        "sni": connection.server_name(),
+        "alpn": connection.alpn_protocol().map(|p| String::from_utf8_lossy(p).into_owned()),
+        "client_sans": client_sans,
+    })
 }
 
 async fn respond(
@@ -168,6 +296,8 @@ async fn respond(
         ));
     }
     let method = request.method().to_string();
+    let version = format!("{:?}", request.version());
+    let tls = request.extensions().get::<TlsInfo>().map(|t| t.0.clone());
     let path_and_query = request
         .uri()
         .path_and_query()
@@ -198,6 +328,8 @@ async fn respond(
         "path": path_and_query,
         "headers": headers,
         "body_bytes": body_bytes,
+        "version": version,
+        "tls": tls,
     });
     let response = Response::builder()
         .header("content-type", "application/json")

@@ -83,6 +83,12 @@ impl Attempts<'_> {
         let deadline = route.timeout.map(|t| Instant::now() + t);
         let mut body = RequestBody::new(body).await?;
         let mut tried: Vec<SocketAddr> = Vec::new();
+        // TLS origination sends the Host the upstream sees as SNI (Envoy's `auto_sni`).
+        let host = head
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or(self.routed.host);
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -106,7 +112,7 @@ impl Attempts<'_> {
                 .next()
                 .expect("a body is available while attempts are allowed");
             let sent_at = Instant::now();
-            let result = match self.upstream(&endpoint, per_try).await? {
+            let result = match self.upstream(&endpoint, host, per_try).await? {
                 Ok(upstream) => {
                     forward::send(
                         upstream,
@@ -195,12 +201,13 @@ impl Attempts<'_> {
         &self.generation.policies
     }
 
-    /// A way to the endpoint: an idle or new HTTP/1.1 connection (queueing while the
+    /// A way to the endpoint: an idle or new HTTP/1.1 connection for `host` (queueing while the
     /// breaker says so), or the cluster's HTTP/2 client. The outer error refuses the
     /// request (overflow); the inner one is a failed attempt.
     async fn upstream<'e>(
         &'e self,
         endpoint: &'e Endpoint,
+        host: &str,
         wait: Option<Duration>,
     ) -> Result<Result<Upstream<'e>, AttemptError>, ProxyError> {
         let cluster = self.cluster();
@@ -209,10 +216,11 @@ impl Attempts<'_> {
             return Ok(Ok(Upstream::Http2(client)));
         }
         let pool = &endpoint.pool;
+        let sni = pool.sni(host);
         let give_up = wait.map(|w| Instant::now() + w);
         let mut pending: Option<Counted<'_>> = None;
         loop {
-            if let Some(connection) = pool.take_idle(worker).await {
+            if let Some(connection) = pool.take_idle(worker, &sni).await {
                 return Ok(Ok(Upstream::Http1(connection, pool)));
             }
             let load = cluster.load.reserve(&cluster.load.active_connections);
@@ -234,7 +242,7 @@ impl Attempts<'_> {
                 Admission::Admit => {
                     drop(pending);
                     return Ok(pool
-                        .connect(worker)
+                        .connect(worker, sni)
                         .await
                         .map(|c| Upstream::Http1(c, pool))
                         .map_err(|Checkout::ConnectFailure(reason)| {

@@ -5,11 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use http::uri::Scheme;
 use http::{HeaderValue, Request, Response, Uri, header};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 
 use super::Downstream;
 use super::body::{self, Body, InFlight, Tracked};
@@ -18,6 +15,7 @@ use super::paths::{self, Origin};
 use crate::config::resolved::{StringMatcher, WeightedCluster};
 use crate::runtime::clusters::Endpoint;
 use crate::runtime::generation::RouteEntry;
+use crate::upstream::h2::H2Client;
 use crate::upstream::{ClusterLoad, EndpointPool, PooledConnection};
 use crate::wasm::policies::ClusterLoadView;
 
@@ -99,7 +97,7 @@ pub enum AttemptError {
 /// Where an attempt goes: a pooled HTTP/1.1 connection, or an HTTP/2 client.
 pub enum Upstream<'a> {
     Http1(PooledConnection, &'a Arc<EndpointPool>),
-    Http2(&'a Client<HttpConnector, Body>),
+    Http2(&'a H2Client),
 }
 
 /// What an attempt holds until its response body ends: the cluster's active-request count,
@@ -169,7 +167,7 @@ pub async fn send(
                     .cloned()
                     .unwrap_or_else(|| paths::parse_path("/"));
                 parts.uri = Uri::builder()
-                    .scheme(Scheme::HTTP)
+                    .scheme(client.scheme())
                     .authority(endpoint.authority.clone())
                     .path_and_query(path)
                     .build()

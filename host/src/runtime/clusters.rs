@@ -9,13 +9,12 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use http::uri::Authority;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use tokio::time::Instant;
 
 use crate::config::resolved::{Cluster, ConnectionPool, EndpointAddress, Resolution, UNLIMITED};
-use crate::proxy::body::Body;
+use crate::upstream::dns::Dns;
+use crate::upstream::h2::H2Client;
+use crate::upstream::tls::{Origination, OriginationError};
 use crate::upstream::{ClusterLoad, EndpointPool};
 use crate::wasm::policies::EndpointState;
 
@@ -33,6 +32,8 @@ pub struct Endpoint {
     /// `address` as text, the key outlier detection counts under.
     pub name: String,
     pub weight: u32,
+    /// The index of the configured endpoint it was resolved from.
+    source: usize,
     /// Requests in flight to it (until their response body ends).
     pub in_flight: Arc<AtomicU32>,
     /// HTTP/1.1 connections to it.
@@ -62,8 +63,14 @@ impl Endpoint {
 /// The endpoints of a cluster at one moment; DNS refreshes replace the whole set.
 pub type Endpoints = Vec<Arc<Endpoint>>;
 
-/// How often DNS endpoints are resolved again (Envoy's default `dns_refresh_rate`).
-const DNS_REFRESH: Duration = Duration::from_secs(5);
+/// The shortest wait between two resolutions of a DNS cluster, whatever the TTL.
+const MIN_REFRESH: Duration = Duration::from_secs(1);
+
+/// The longest wait between two resolutions, whatever the TTL.
+const MAX_REFRESH: Duration = Duration::from_secs(3600);
+
+/// How soon a failed DNS lookup is tried again (Envoy's `dns_refresh_rate` default).
+const FAILED_REFRESH: Duration = Duration::from_secs(5);
 
 /// A cluster ready to forward to.
 pub struct ClusterState {
@@ -73,7 +80,7 @@ pub struct ClusterState {
     /// Whether any circuit-breaker limit is set (else the breaker is not consulted).
     pub limited: bool,
     /// HTTP/2 clusters multiplex on hyper's pooled client, one per worker.
-    h2_clients: Vec<Client<HttpConnector, Body>>,
+    h2_clients: Vec<H2Client>,
 }
 
 impl ClusterState {
@@ -83,7 +90,7 @@ impl ClusterState {
     }
 
     /// The HTTP/2 client of `worker`, for HTTP2 and GRPC clusters.
-    pub fn h2_client(&self, worker: usize) -> Option<&Client<HttpConnector, Body>> {
+    pub fn h2_client(&self, worker: usize) -> Option<&H2Client> {
         (!self.h2_clients.is_empty()).then(|| &self.h2_clients[worker % self.h2_clients.len()])
     }
 
@@ -92,48 +99,55 @@ impl ClusterState {
         self.cluster.policy.outlier_detection.is_some()
     }
 
-    /// Resolves the cluster's endpoints and prepares their pools; `load` is the cluster's
-    /// counters, shared with earlier generations.
-    pub async fn new(cluster: Cluster, load: Arc<ClusterLoad>, workers: usize) -> Self {
+    /// Sets up the cluster's TLS, resolves its endpoints and prepares their pools; `load`
+    /// is the cluster's counters, shared with earlier generations.
+    pub async fn new(
+        cluster: Cluster,
+        load: Arc<ClusterLoad>,
+        workers: usize,
+        dns: Arc<Dns>,
+    ) -> Result<Self, OriginationError> {
         let settings = cluster.policy.connection_pool.clone();
-        let endpoints = Arc::new(ArcSwap::from_pointee(
-            resolve_all(&cluster, &[], &load).await,
-        ));
+        let http2 = cluster.protocol.is_http2();
+        // hyper-rustls's HTTP/2 connector offers ALPN h2 itself.
+        let alpn: &[&[u8]] = if http2 { &[] } else { &[b"http/1.1"] };
+        let tls = Origination::new(&cluster.policy.tls, alpn)?.map(Arc::new);
+        let h2_clients = match http2 {
+            true => {
+                let tls = tls.as_deref().map(|t| {
+                    let name = t
+                        .server_name(&cluster.host)
+                        .ok_or_else(|| OriginationError::Sni(cluster.host.clone()))?;
+                    Ok::<_, OriginationError>((t, name))
+                });
+                let tls = tls.transpose()?;
+                (0..workers.max(1))
+                    .map(|_| H2Client::new(&settings, tls.clone()))
+                    .collect()
+            }
+            false => Vec::new(),
+        };
+        let resolver = Resolver {
+            cluster: cluster.clone(),
+            load: load.clone(),
+            tls,
+            dns,
+        };
+        let (resolved, next) = resolver.resolve_all(&[]).await;
+        let endpoints = Arc::new(ArcSwap::from_pointee(resolved));
         if matches!(
             cluster.resolution,
             Resolution::Dns | Resolution::DnsRoundRobin
         ) {
-            tokio::spawn(refresh(
-                cluster.clone(),
-                Arc::downgrade(&endpoints),
-                load.clone(),
-            ));
+            tokio::spawn(resolver.refresh(Arc::downgrade(&endpoints), next));
         }
-        let h2_clients = if cluster.protocol.is_http2() {
-            let mut connector = HttpConnector::new();
-            connector.set_nodelay(true);
-            connector.set_connect_timeout(Some(settings.connect_timeout));
-            (0..workers.max(1))
-                .map(|_| {
-                    Client::builder(TokioExecutor::new())
-                        .pool_idle_timeout(settings.idle_timeout())
-                        .http2_only(true)
-                        // maxConcurrentStreams: streams opened per connection before the
-                        // upstream's own SETTINGS say otherwise.
-                        .http2_initial_max_send_streams(settings.max_concurrent_streams as usize)
-                        .build(connector.clone())
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        Self {
+        Ok(Self {
             limited: limited(&settings),
             cluster,
             endpoints,
             load,
             h2_clients,
-        }
+        })
     }
 }
 
@@ -148,85 +162,95 @@ fn limited(pool: &ConnectionPool) -> bool {
     .any(|limit| *limit != UNLIMITED)
 }
 
-/// Resolves every endpoint of `cluster`, keeping the `current` endpoint (its pool, load and
-/// health) for every address that stays.
-async fn resolve_all(
-    cluster: &Cluster,
-    current: &[Arc<Endpoint>],
-    load: &Arc<ClusterLoad>,
-) -> Endpoints {
-    let mut endpoints = Vec::new();
-    for endpoint in &cluster.endpoints {
-        for address in resolve(cluster, &endpoint.address, endpoint.port).await {
-            let kept = current
-                .iter()
-                .find(|e| e.address == address && e.weight == endpoint.weight);
-            endpoints.push(kept.cloned().unwrap_or_else(|| {
-                Arc::new(Endpoint {
-                    address,
-                    authority: Authority::try_from(address.to_string())
-                        .expect("a socket address is an authority"),
-                    name: address.to_string(),
-                    weight: endpoint.weight,
-                    in_flight: Arc::default(),
-                    pool: Arc::new(EndpointPool::new(
-                        address,
-                        cluster.policy.connection_pool.clone(),
-                        load.clone(),
-                    )),
-                    ejected_until: AtomicU64::new(0),
-                    failing: AtomicBool::new(false),
-                })
-            }));
-        }
-    }
-    endpoints
+/// What resolving a cluster's endpoints needs.
+struct Resolver {
+    cluster: Cluster,
+    load: Arc<ClusterLoad>,
+    tls: Option<Arc<Origination>>,
+    dns: Arc<Dns>,
 }
 
-/// Resolves a DNS cluster again every [`DNS_REFRESH`] for as long as its generation lives.
-/// A lookup that finds nothing keeps the last answer.
-async fn refresh(cluster: Cluster, endpoints: Weak<ArcSwap<Endpoints>>, load: Arc<ClusterLoad>) {
-    loop {
-        tokio::time::sleep(DNS_REFRESH).await;
-        let Some(current) = endpoints.upgrade() else {
-            return;
-        };
-        let before = current.load_full();
-        let fresh = resolve_all(&cluster, &before, &load).await;
-        let changed = fresh.len() != before.len()
-            || fresh
-                .iter()
-                .zip(before.iter())
-                .any(|(a, b)| !Arc::ptr_eq(a, b));
-        if fresh.is_empty() {
-            tracing::warn!(cluster = %cluster.name, "DNS found no address; keeping the last answer");
-        } else if changed {
-            tracing::info!(cluster = %cluster.name, endpoints = fresh.len(), "DNS answer changed");
-            current.store(Arc::new(fresh));
-        }
-    }
-}
-
-/// The socket addresses of one endpoint.
-async fn resolve(cluster: &Cluster, address: &EndpointAddress, port: u16) -> Vec<SocketAddr> {
-    match address {
-        EndpointAddress::Ip(ip) => vec![SocketAddr::new(*ip, port)],
-        EndpointAddress::Dns(name) => match tokio::net::lookup_host((name.as_str(), port)).await {
-            Ok(found) => {
-                let found: Vec<SocketAddr> = found.collect();
-                match cluster.resolution {
-                    Resolution::DnsRoundRobin => found.into_iter().take(1).collect(),
-                    _ => found,
+impl Resolver {
+    /// Resolves every endpoint of the cluster, keeping the `current` endpoint (its pool,
+    /// load and health) for every address that stays, and the last answer of a name whose
+    /// lookup fails. Also says when to resolve again.
+    async fn resolve_all(&self, current: &[Arc<Endpoint>]) -> (Endpoints, Instant) {
+        let mut endpoints = Vec::new();
+        let mut next = Instant::now() + MAX_REFRESH;
+        for (source, endpoint) in self.cluster.endpoints.iter().enumerate() {
+            let addresses = match &endpoint.address {
+                EndpointAddress::Ip(ip) => vec![*ip],
+                EndpointAddress::Dns(name) => match self.dns.lookup(name).await {
+                    Ok(answer) => {
+                        next = next.min(answer.valid_until);
+                        match self.cluster.resolution {
+                            Resolution::DnsRoundRobin => {
+                                answer.addresses.into_iter().take(1).collect()
+                            }
+                            _ => answer.addresses,
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(cluster = %self.cluster.name, host = %name, "DNS lookup failed, keeping the last answer: {e}");
+                        next = next.min(Instant::now() + FAILED_REFRESH);
+                        endpoints.extend(current.iter().filter(|e| e.source == source).cloned());
+                        continue;
+                    }
+                },
+                EndpointAddress::Unix(path) => {
+                    tracing::warn!(cluster = %self.cluster.name, path = %path.display(), "unix socket endpoints are not supported yet");
+                    Vec::new()
                 }
+            };
+            for ip in addresses {
+                let address = SocketAddr::new(ip, endpoint.port);
+                let kept = current.iter().find(|e| {
+                    e.address == address && e.weight == endpoint.weight && e.source == source
+                });
+                endpoints.push(kept.cloned().unwrap_or_else(|| {
+                    Arc::new(Endpoint {
+                        address,
+                        authority: Authority::try_from(address.to_string())
+                            .expect("a socket address is an authority"),
+                        name: address.to_string(),
+                        weight: endpoint.weight,
+                        source,
+                        in_flight: Arc::default(),
+                        pool: Arc::new(EndpointPool::new(
+                            address,
+                            self.cluster.policy.connection_pool.clone(),
+                            self.load.clone(),
+                            self.tls.clone(),
+                        )),
+                        ejected_until: AtomicU64::new(0),
+                        failing: AtomicBool::new(false),
+                    })
+                }));
             }
-            Err(e) => {
-                tracing::warn!(cluster = %cluster.name, host = %name, "DNS lookup failed: {e}");
-                Vec::new()
+        }
+        (endpoints, next)
+    }
+
+    /// Resolves a DNS cluster again when its answers expire (Envoy's `respect_dns_ttl`),
+    /// for as long as its generation lives.
+    async fn refresh(self, endpoints: Weak<ArcSwap<Endpoints>>, mut next: Instant) {
+        loop {
+            tokio::time::sleep_until(next.max(Instant::now() + MIN_REFRESH)).await;
+            let Some(current) = endpoints.upgrade() else {
+                return;
+            };
+            let before = current.load_full();
+            let (fresh, refresh_at) = self.resolve_all(&before).await;
+            next = refresh_at;
+            let changed = fresh.len() != before.len()
+                || fresh
+                    .iter()
+                    .zip(before.iter())
+                    .any(|(a, b)| !Arc::ptr_eq(a, b));
+            if changed {
+                tracing::info!(cluster = %self.cluster.name, endpoints = fresh.len(), "DNS answer changed");
+                current.store(Arc::new(fresh));
             }
-        },
-        EndpointAddress::Unix(path) => {
-            tracing::warn!(cluster = %cluster.name, path = %path.display(), "unix socket endpoints are not supported yet");
-            Vec::new()
         }
     }
 }

@@ -14,6 +14,7 @@ use crate::config::resolved::{
 };
 use crate::tls::server::TlsServers;
 use crate::upstream::ClusterLoad;
+use crate::upstream::dns::Dns;
 use crate::wasm::builtin::{self, Builtin};
 use crate::wasm::counters::Counters;
 use crate::wasm::plugins::LoadedPlugin;
@@ -24,6 +25,8 @@ use crate::wasm::{Limits, WasmEngine};
 /// What outlives generations: the Wasm engine, host counters, where overrides live.
 pub struct Runtime {
     pub wasm: WasmEngine,
+    /// Resolves the names of DNS clusters.
+    pub dns: Arc<Dns>,
     pub counters: Arc<Counters>,
     /// A folder whose `<name>.wasm` files replace the built-in policies.
     pub policy_dir: Option<PathBuf>,
@@ -34,10 +37,16 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// A runtime around `wasm`.
-    pub fn new(wasm: WasmEngine, policy_dir: Option<PathBuf>, workers: usize) -> Self {
+    /// A runtime around `wasm` and `dns`.
+    pub fn new(
+        wasm: WasmEngine,
+        dns: Arc<Dns>,
+        policy_dir: Option<PathBuf>,
+        workers: usize,
+    ) -> Self {
         Self {
             wasm,
+            dns,
             counters: Arc::default(),
             policy_dir,
             workers,
@@ -263,8 +272,10 @@ impl Generation {
                     cluster.clone(),
                     runtime.cluster_load(&cluster.name),
                     runtime.workers,
+                    runtime.dns.clone(),
                 )
-                .await,
+                .await
+                .with_context(|| format!("cluster {}: upstream TLS", cluster.name))?,
             );
         }
         Ok(Self {

@@ -5,8 +5,9 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rustls::RootCertStore;
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 
 /// Why a TLS file could not be used.
@@ -19,6 +20,8 @@ pub enum TlsFileError {
     },
     #[error("{path} holds no PEM certificate")]
     NoCertificate { path: PathBuf },
+    #[error("{path} holds no PEM certificate revocation list")]
+    NoCrl { path: PathBuf },
     #[error("{path} holds no PEM private key (PKCS#1, PKCS#8 or SEC1)")]
     NoKey { path: PathBuf },
     #[error("{path}: {source}")]
@@ -53,6 +56,36 @@ pub fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsFile
         });
     }
     Ok(certs)
+}
+
+/// The certificates of a PEM file as trust anchors.
+pub fn roots(path: &Path) -> Result<RootCertStore, TlsFileError> {
+    let mut roots = RootCertStore::empty();
+    for certificate in certificates(path)? {
+        roots
+            .add(certificate)
+            .map_err(|source| TlsFileError::Invalid {
+                path: path.to_owned(),
+                source,
+            })?;
+    }
+    Ok(roots)
+}
+
+/// Every certificate revocation list in a PEM file.
+pub fn crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsFileError> {
+    let crls = rustls_pemfile::crls(&mut open(path)?)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|source| TlsFileError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+    if crls.is_empty() {
+        return Err(TlsFileError::NoCrl {
+            path: path.to_owned(),
+        });
+    }
+    Ok(crls)
 }
 
 /// The first private key in a PEM file.

@@ -1,5 +1,7 @@
-//! TLS material: PEM files and cipher-suite names.
+//! TLS material: PEM files, certificate pinning and cipher-suite names.
 
 pub mod files;
+pub mod pinning;
 pub mod server;
 pub mod suites;
+pub mod verify;

@@ -6,10 +6,12 @@ use std::sync::Arc;
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
-use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
+use rustls::{ServerConfig, SupportedProtocolVersion};
 
 use super::files::{self, TlsFileError};
+use super::pinning::Pins;
 use super::suites;
+use super::verify::PinnedClientVerifier;
 use crate::config::resolved::{ClientAuth, Listener, ServerTls, TlsVersion};
 
 /// ALPN protocols offered to clients, preferred first.
@@ -99,17 +101,24 @@ fn server_config(tls: &ServerTls) -> Result<ServerConfig, TlsConfigError> {
         ServerConfig::builder_with_provider(provider.clone()).with_protocol_versions(&versions)?;
     let builder = match (&tls.ca_certificates, tls.client_auth) {
         (Some(ca), ClientAuth::Required | ClientAuth::Optional) => {
-            let mut roots = RootCertStore::empty();
-            for certificate in files::certificates(ca)? {
-                roots.add(certificate)?;
+            let mut verifier = WebPkiClientVerifier::builder_with_provider(
+                Arc::new(files::roots(ca)?),
+                provider.clone(),
+            );
+            if let Some(crl) = &tls.ca_crl {
+                verifier = verifier.with_crls(files::crls(crl)?);
             }
-            let verifier =
-                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
-            let verifier = match tls.client_auth {
-                ClientAuth::Optional => verifier.allow_unauthenticated(),
-                _ => verifier,
-            };
-            builder.with_client_cert_verifier(verifier.build()?)
+            if tls.client_auth == ClientAuth::Optional {
+                verifier = verifier.allow_unauthenticated();
+            }
+            builder.with_client_cert_verifier(Arc::new(PinnedClientVerifier {
+                inner: verifier.build()?,
+                pins: Pins::new(
+                    &tls.subject_alt_names,
+                    &tls.verify_certificate_spki,
+                    &tls.verify_certificate_hash,
+                ),
+            }))
         }
         _ => builder.with_no_client_auth(),
     };

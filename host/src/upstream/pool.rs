@@ -1,5 +1,5 @@
-//! HTTP/1.1 connections to one endpoint, shared by every worker (each prefers the
-//! connections it opened, whose I/O runs on its own thread).
+//! HTTP/1.1 connections to one endpoint, over TCP or TLS, shared by every worker (each
+//! prefers the connections it opened, whose I/O runs on its own thread).
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -8,24 +8,31 @@ use std::time::Duration;
 
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::load::ClusterLoad;
+use super::tls::Origination;
 use crate::config::resolved::ConnectionPool;
 use crate::proxy::body::Body;
 
 /// Why no connection could be had.
 #[derive(Debug)]
 pub enum Checkout {
-    /// Connecting failed or timed out.
+    /// Connecting or the TLS handshake failed or timed out.
     ConnectFailure(String),
 }
+
+/// The TLS server name of a connection; `None` for plain TCP.
+pub type Sni = Option<ServerName<'static>>;
 
 /// An open connection, counted in its cluster's load until it closes.
 pub struct PooledConnection {
     pub sender: http1::SendRequest<Body>,
     worker: usize,
+    sni: Sni,
     opened: Instant,
     requests: u32,
     idle_since: Instant,
@@ -44,32 +51,48 @@ pub struct EndpointPool {
     address: SocketAddr,
     settings: ConnectionPool,
     load: Arc<ClusterLoad>,
+    tls: Option<Arc<Origination>>,
     idle: Mutex<Vec<PooledConnection>>,
 }
 
 impl EndpointPool {
-    /// An empty pool for `address`, counting into `load`.
-    pub fn new(address: SocketAddr, settings: ConnectionPool, load: Arc<ClusterLoad>) -> Self {
+    /// An empty pool for `address`, counting into `load`, speaking TLS through `tls`
+    /// when given.
+    pub fn new(
+        address: SocketAddr,
+        settings: ConnectionPool,
+        load: Arc<ClusterLoad>,
+        tls: Option<Arc<Origination>>,
+    ) -> Self {
         Self {
             address,
             settings,
             load,
+            tls,
             idle: Mutex::new(Vec::new()),
         }
     }
 
-    /// An idle connection ready for a request, preferring `worker`'s own. A connection
-    /// whose previous exchange is still winding down is waited for briefly.
-    pub async fn take_idle(&self, worker: usize) -> Option<PooledConnection> {
+    /// The TLS server name a request for `host` connects with (`None` for plain TCP).
+    pub fn sni(&self, host: &str) -> Sni {
+        self.tls.as_ref().and_then(|tls| tls.server_name(host))
+    }
+
+    /// An idle connection with server name `sni` ready for a request, preferring
+    /// `worker`'s own. A connection whose previous exchange is still winding down is
+    /// waited for briefly.
+    pub async fn take_idle(&self, worker: usize, sni: &Sni) -> Option<PooledConnection> {
         loop {
             let mut candidate = {
                 let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
                 let now = Instant::now();
                 idle.retain(|c| !c.sender.is_closed() && !self.expired(c, now));
-                let position = idle
-                    .iter()
-                    .position(|c| c.worker == worker)
-                    .unwrap_or(idle.len().checked_sub(1)?);
+                let mut same_name = idle.iter().enumerate().filter(|(_, c)| &c.sni == sni);
+                let position = same_name
+                    .clone()
+                    .find(|(_, c)| c.worker == worker)
+                    .or_else(|| same_name.next_back())?
+                    .0;
                 idle.swap_remove(position)
             };
             if candidate.sender.ready().await.is_ok() {
@@ -89,13 +112,21 @@ impl EndpointPool {
 
     /// Opens a new connection on the calling worker. The caller has already counted it in
     /// the cluster's `active_connections` (see [`ClusterLoad::reserve`]); a failure uncounts it.
-    pub async fn connect(&self, worker: usize) -> Result<PooledConnection, Checkout> {
+    pub async fn connect(&self, worker: usize, sni: Sni) -> Result<PooledConnection, Checkout> {
         let opened = Instant::now();
-        let result = self.open().await;
+        let timeout = self.settings.connect_timeout;
+        let result = match tokio::time::timeout(timeout, self.open(sni.clone())).await {
+            Ok(result) => result,
+            Err(_) => Err(format!(
+                "{}: connect timed out after {timeout:?}",
+                self.address
+            )),
+        };
         match result {
             Ok(sender) => Ok(PooledConnection {
                 sender,
                 worker,
+                sni,
                 opened,
                 requests: 0,
                 idle_since: opened,
@@ -109,18 +140,10 @@ impl EndpointPool {
         }
     }
 
-    async fn open(&self) -> Result<http1::SendRequest<Body>, String> {
-        let timeout = self.settings.connect_timeout;
-        let stream = match tokio::time::timeout(timeout, TcpStream::connect(self.address)).await {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(e)) => return Err(format!("{}: {e}", self.address)),
-            Err(_) => {
-                return Err(format!(
-                    "{}: connect timed out after {timeout:?}",
-                    self.address
-                ));
-            }
-        };
+    async fn open(&self, sni: Sni) -> Result<http1::SendRequest<Body>, String> {
+        let stream = TcpStream::connect(self.address)
+            .await
+            .map_err(|e| format!("{}: {e}", self.address))?;
         let _ = stream.set_nodelay(true);
         if let Some(keepalive) = &self.settings.tcp_keepalive {
             let mut params = socket2::TcpKeepalive::new();
@@ -135,7 +158,28 @@ impl EndpointPool {
             }
             let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&params);
         }
-        let (sender, connection) = http1::handshake(TokioIo::new(stream))
+        match (&self.tls, sni) {
+            (Some(tls), Some(name)) => {
+                let stream = tls
+                    .connect(name, stream)
+                    .await
+                    .map_err(|e| format!("{}: TLS handshake: {e}", self.address))?;
+                self.handshake(stream).await
+            }
+            (Some(_), None) => Err(format!(
+                "{}: the request's host is not a valid TLS server name; set the DestinationRule's tls.sni",
+                self.address
+            )),
+            (None, _) => self.handshake(stream).await,
+        }
+    }
+
+    /// Starts HTTP/1.1 on `io`, driving the connection on the calling worker.
+    async fn handshake<T>(&self, io: T) -> Result<http1::SendRequest<Body>, String>
+    where
+        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (sender, connection) = http1::handshake(TokioIo::new(io))
             .await
             .map_err(|e| format!("{}: {e}", self.address))?;
         let address = self.address;

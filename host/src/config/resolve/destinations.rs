@@ -11,8 +11,8 @@ use crate::config::model::destination_rule::{
     LoadBalancerSettings, OutlierDetection as OutlierSpec, SimpleLb, TrafficPolicy as PolicySpec,
 };
 use crate::config::resolved::{
-    Cluster, ConnectionPool, Endpoint, HashKey, LoadBalancer, OutlierDetection, TcpKeepalive,
-    TrafficPolicy, UpstreamTls, UpstreamTlsMode,
+    Cluster, ConnectionPool, Endpoint, HashKey, LoadBalancer, OutlierDetection, Protocol,
+    TcpKeepalive, TrafficPolicy, UpstreamTls, UpstreamTlsMode,
 };
 
 /// The subset names each host's DestinationRule defines.
@@ -102,6 +102,12 @@ pub fn resolve(
             names.extend(rules.subsets.keys().map(|s| Some(s.as_str())));
             for subset in names {
                 let mut policy = TrafficPolicy::default();
+                // An HTTPS port speaks TLS: without a DestinationRule saying otherwise the
+                // gateway originates it (SIMPLE, system roots, the request's host as SNI),
+                // so what the client sent reaches the service encrypted end to end.
+                if port.protocol == Protocol::Https {
+                    policy.tls.mode = UpstreamTlsMode::Simple;
+                }
                 if let Some((top, _)) = &rules.policy {
                     top.apply(port.number, &mut policy);
                 }

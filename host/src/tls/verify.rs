@@ -1,0 +1,150 @@
+//! Certificate verifiers that add pinning to webpki's chain checks: one for client
+//! certificates (Gateway `MUTUAL`), one for upstream servers (DestinationRule `tls`).
+
+use std::sync::Arc;
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
+
+use super::pinning::Pins;
+
+/// A client-certificate verifier whose accepted certificates must also match the pins.
+#[derive(Debug)]
+pub struct PinnedClientVerifier {
+    pub inner: Arc<dyn ClientCertVerifier>,
+    pub pins: Pins,
+}
+
+impl ClientCertVerifier for PinnedClientVerifier {
+    fn offer_client_auth(&self) -> bool {
+        self.inner.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.inner.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let verified = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)?;
+        self.pins.check(end_entity)?;
+        Ok(verified)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// How an upstream server's certificate is checked.
+#[derive(Debug)]
+pub enum ServerVerification {
+    /// The chain against the trust anchors; the name against the pinned SANs when any
+    /// are pinned (Envoy's `match_subject_alt_names`), else against the SNI.
+    WebPki {
+        inner: Arc<WebPkiServerVerifier>,
+        pins: Pins,
+    },
+    /// `insecureSkipVerify`: any certificate, as long as the handshake signatures hold.
+    Skip(Arc<CryptoProvider>),
+}
+
+impl ServerCertVerifier for ServerVerification {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let Self::WebPki { inner, pins } = self else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        // webpki checks the chain before the name, so a name error means a good chain.
+        match inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+            Ok(_) => {}
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) if pins.pins_names() => {}
+            Err(e) => return Err(e),
+        }
+        pins.check(end_entity)?;
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        match self {
+            Self::WebPki { inner, .. } => inner.verify_tls12_signature(message, cert, dss),
+            Self::Skip(provider) => verify_tls12_signature(
+                message,
+                cert,
+                dss,
+                &provider.signature_verification_algorithms,
+            ),
+        }
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        match self {
+            Self::WebPki { inner, .. } => inner.verify_tls13_signature(message, cert, dss),
+            Self::Skip(provider) => verify_tls13_signature(
+                message,
+                cert,
+                dss,
+                &provider.signature_verification_algorithms,
+            ),
+        }
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        match self {
+            Self::WebPki { inner, .. } => inner.supported_verify_schemes(),
+            Self::Skip(provider) => provider
+                .signature_verification_algorithms
+                .supported_schemes(),
+        }
+    }
+}
