@@ -88,6 +88,7 @@ fn request() -> RequestView {
         scheme: "http",
         port: 8080,
         client: "203.0.113.9:5555".parse().unwrap(),
+        tls: None,
     }
 }
 

@@ -15,6 +15,7 @@ fn main() {
         "plugins/sdk",
         "plugins/builtin",
         "plugins/testing",
+        "plugins/examples",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }

@@ -113,7 +113,7 @@ fn a_plugin_that_rejects_its_config_stops_the_gateway_with_its_message() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("pluginConfig.keys must list at least one key"),
+        stderr.contains("pluginConfig must list at least one of keys and clients"),
         "{stderr}"
     );
 }

@@ -279,3 +279,119 @@ async fn picks_up_a_rotated_certificate_and_keeps_the_old_one_when_the_new_is_br
     }
     assert!(get(&h1, https, "a.example.com").await.is_err());
 }
+
+/// Runs curl with `args` against `url`, resolving its host to `addr`; returns the body and
+/// the `status http_version` line, or `None` when curl is not installed.
+fn curl(addr: std::net::SocketAddr, url: &str, args: &[&str]) -> Option<(String, String)> {
+    let host = url.split("://").nth(1)?.split('/').next()?;
+    let output = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "10",
+            "-w",
+            "\n%{http_code} %{http_version}",
+        ])
+        .args(["--resolve", &format!("{host}:{}", addr.ip())])
+        .args(args)
+        .arg(url)
+        .output();
+    let output = match output {
+        Ok(output) => output,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => panic!("curl: {e}"),
+    };
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (body, last) = text.rsplit_once('\n').unwrap_or(("", &text));
+    let errors = String::from_utf8_lossy(&output.stderr);
+    Some((format!("{body}{errors}"), last.to_string()))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hands_the_verified_client_identity_to_plugins_over_curl() {
+    let upstream = Upstream::start("backend").await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new(dir.path());
+    ca.issue("a", &["a.example.com"]);
+    ca.issue("client", &["client.example.com"]);
+    let file = |name: &str| dir.path().join(name).display().to_string();
+    let plugin = Path::new(env!("PORTCULLIS_PLUGINS_DIR")).join("rust_api_key.wasm");
+    let config = format!(
+        "apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: gw
+spec:
+  servers:
+  - port: {{number: 0, name: https, protocol: HTTPS}}
+    bind: 127.0.0.1
+    hosts: [a.example.com]
+    tls: {{mode: OPTIONAL_MUTUAL, serverCertificate: {a_pem}, privateKey: {a_key}, caCertificates: {ca}}}
+---
+{backend}---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: api
+spec:
+  hosts: [a.example.com]
+  gateways: [gw]
+  http:
+  - route: [{{destination: {{host: backend}}}}]
+---
+apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata:
+  name: api-key
+spec:
+  url: file://{plugin}
+  phase: AUTHN
+  targetRefs: [{{kind: VirtualService, name: api}}]
+  pluginConfig:
+    keys: {{k1: bob}}
+    clients: {{client.example.com: alice}}
+",
+        a_pem = file("a.pem"),
+        a_key = file("a.key"),
+        ca = file("ca.pem"),
+        backend = service("backend", &[upstream.addr.port()]),
+        plugin = plugin.display(),
+    );
+    let gateway = Gateway::start(&config);
+    let addr = gateway.addr("default/gw/https");
+    let url = format!("https://a.example.com:{}/who", addr.port());
+    let ca = file("ca.pem");
+    let (cert, key) = (file("client.pem"), file("client.key"));
+    let run = move |args: Vec<String>| {
+        let url = url.clone();
+        let ca = ca.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut all = vec!["--cacert".to_string(), ca];
+            all.extend(args);
+            curl(
+                addr,
+                &url,
+                &all.iter().map(String::as_str).collect::<Vec<_>>(),
+            )
+        })
+    };
+
+    // The plugin reads the verified certificate's SAN: no key needed, over HTTP/2.
+    let with_cert = vec!["--http2".into(), "--cert".into(), cert, "--key".into(), key];
+    let Some((body, status)) = run(with_cert).await.unwrap() else {
+        eprintln!("curl is not installed; skipped");
+        return;
+    };
+    assert_eq!(status, "200 2", "{body}");
+    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(report["headers"]["x-api-key-owner"], "alice");
+
+    // OPTIONAL_MUTUAL admits a client without a certificate; the plugin then wants a key.
+    let (body, status) = run(vec!["--http1.1".into()]).await.unwrap().unwrap();
+    assert_eq!(status, "401 1.1", "{body}");
+    let keyed = vec!["--http1.1".into(), "-H".into(), "x-api-key: k1".into()];
+    let (body, status) = run(keyed).await.unwrap().unwrap();
+    assert_eq!(status, "200 1.1", "{body}");
+    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(report["headers"]["x-api-key-owner"], "bob");
+}

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 
 /// Writes `certs/{ca.pem, server.pem, server.key, other.key}` under `dir`.
 pub fn write_test_certs(dir: &Path, server_names: &[&str]) {
@@ -45,6 +45,10 @@ impl TestCa {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        // Distinct subjects: OpenSSL (curl) takes a leaf named like its issuer for self-signed.
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "Portcullis test CA");
         let certificate = params.self_signed(&key).unwrap();
         std::fs::write(dir.join("ca.pem"), certificate.pem()).unwrap();
         Self {
@@ -56,11 +60,11 @@ impl TestCa {
     /// Issues a certificate for `names`, written to `dir/<file>.pem` and `dir/<file>.key`.
     pub fn issue(&self, file: &str, names: &[&str]) {
         let key = KeyPair::generate().unwrap();
-        let names: Vec<String> = names.iter().map(ToString::to_string).collect();
-        let certificate = CertificateParams::new(names)
-            .unwrap()
-            .signed_by(&key, &self.issuer)
-            .unwrap();
+        let mut params =
+            CertificateParams::new(names.iter().map(ToString::to_string).collect::<Vec<_>>())
+                .unwrap();
+        params.distinguished_name.push(DnType::CommonName, names[0]);
+        let certificate = params.signed_by(&key, &self.issuer).unwrap();
         std::fs::write(self.dir.join(format!("{file}.pem")), certificate.pem()).unwrap();
         std::fs::write(self.dir.join(format!("{file}.key")), key.serialize_pem()).unwrap();
     }

@@ -23,6 +23,7 @@ use paths::Origin;
 use crate::config::resolved::{DirectResponse, Redirect, RouteAction};
 use crate::runtime::Generation;
 use crate::runtime::generation::{RouteEntry, VirtualHostEntry};
+use crate::tls::session::TlsSession;
 use crate::wasm::RequestView;
 use crate::wasm::plugins::Verdict;
 use crate::wasm::policies::Action;
@@ -41,6 +42,8 @@ pub struct Downstream {
     pub client: SocketAddr,
     /// `http` or `https`: how the client reached the gateway.
     pub scheme: &'static str,
+    /// The TLS session, on an HTTPS server.
+    pub tls: Option<Arc<TlsSession>>,
     /// Proxies in front trusted for `x-forwarded-for` / `x-forwarded-proto`.
     pub trusted_proxies: u32,
     /// Where finished requests are reported (access log, metrics), if anywhere.
@@ -118,6 +121,7 @@ async fn route(
         scheme: downstream.scheme,
         port: downstream.port,
         client: downstream.client,
+        tls: downstream.tls.clone(),
     });
     let selected = generation
         .policies

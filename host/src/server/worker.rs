@@ -20,6 +20,7 @@ use super::proxy_protocol::{self, Prefixed};
 use crate::proxy::access_log::Telemetry;
 use crate::proxy::{self, Downstream};
 use crate::runtime::Generation;
+use crate::tls::session::TlsSession;
 
 /// How long a client may take to complete its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -172,7 +173,7 @@ impl Connection {
             .map_or(0, |l| l.trusted_proxies);
         let Some(servers) = generation.tls.get(self.listener).and_then(Option::as_ref) else {
             return self
-                .http(TokioIo::new(stream), 0, "http", builder, watcher)
+                .http(TokioIo::new(stream), 0, None, builder, watcher)
                 .await;
         };
         let handshake = async {
@@ -187,15 +188,22 @@ impl Connection {
             .await
             .context("TLS handshake timed out")??;
         drop(generation);
-        self.http(TokioIo::new(tls), route_table, "https", builder, watcher)
-            .await
+        let session = Arc::new(TlsSession::of(tls.get_ref().1));
+        self.http(
+            TokioIo::new(tls),
+            route_table,
+            Some(session),
+            builder,
+            watcher,
+        )
+        .await
     }
 
     async fn http<I>(
         self,
         io: TokioIo<I>,
         route_table: usize,
-        scheme: &'static str,
+        tls: Option<Arc<TlsSession>>,
         builder: auto::Builder<TokioExecutor>,
         watcher: Watcher,
     ) -> anyhow::Result<()>
@@ -208,7 +216,8 @@ impl Connection {
             route_table,
             port: self.port,
             client: self.client,
-            scheme,
+            scheme: if tls.is_some() { "https" } else { "http" },
+            tls,
             trusted_proxies: self.trusted_proxies,
             telemetry: self.telemetry.clone(),
         });

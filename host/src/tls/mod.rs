@@ -1,7 +1,9 @@
-//! TLS material: PEM files, certificate pinning and cipher-suite names.
+//! TLS material: PEM files, certificate pinning, cipher-suite names, and what a client's
+//! session carried.
 
 pub mod files;
 pub mod pinning;
 pub mod server;
+pub mod session;
 pub mod suites;
 pub mod verify;

@@ -9,6 +9,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{host, request};
 use super::counters::Counters;
+use crate::tls::session::TlsSession;
 
 /// The request a policy call decides on.
 #[derive(Debug)]
@@ -19,6 +20,8 @@ pub struct RequestView {
     /// The gateway port the request arrived on.
     pub port: u16,
     pub client: SocketAddr,
+    /// The client's TLS session, on an HTTPS server.
+    pub tls: Option<Arc<TlsSession>>,
 }
 
 impl RequestView {
@@ -134,6 +137,18 @@ impl request::Host for PolicyState {
             .as_ref()
             .map(|r| r.client.ip().to_string())
             .unwrap_or_default()
+    }
+
+    fn tls(&mut self) -> Option<request::TlsSession> {
+        let session = self.request.as_ref()?.tls.as_deref()?;
+        Some(request::TlsSession {
+            server_name: session.server_name.clone(),
+            peer: session.peer.as_ref().map(|p| request::PeerCertificate {
+                subject: p.subject.clone(),
+                subject_alt_names: p.subject_alt_names.clone(),
+                sha256: p.sha256.clone(),
+            }),
+        })
     }
 }
 

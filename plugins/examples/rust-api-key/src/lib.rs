@@ -1,4 +1,5 @@
-//! An API-key check: requests must carry a known key in a header. The key's owner is
+//! An API-key check: requests must carry a known key in a header, or come over mutual TLS
+//! with a client certificate the gateway verified and whose SAN is listed. The caller is
 //! passed upstream in `x-api-key-owner`; anything else is answered 401 by the gateway.
 //!
 //! ```yaml
@@ -6,6 +7,8 @@
 //!   header: x-api-key          # optional, this is the default
 //!   keys:
 //!     s3cr3t: alice            # key: owner
+//!   clients:
+//!     spiffe://example.org/bob: bob   # client-certificate SAN: owner
 //!   exempt: ["/healthz"]       # optional path prefixes that need no key
 //! ```
 
@@ -20,7 +23,10 @@ use serde::Deserialize;
 struct Config {
     #[serde(default = "default_header")]
     header: String,
+    #[serde(default)]
     keys: BTreeMap<String, String>,
+    #[serde(default)]
+    clients: BTreeMap<String, String>,
     #[serde(default)]
     exempt: Vec<String>,
 }
@@ -39,8 +45,8 @@ impl Plugin for ApiKey {
     fn configure(config: String) -> Result<(), String> {
         let config: Config =
             serde_json::from_str(&config).map_err(|e| format!("invalid pluginConfig: {e}"))?;
-        if config.keys.is_empty() {
-            return Err("pluginConfig.keys must list at least one key".into());
+        if config.keys.is_empty() && config.clients.is_empty() {
+            return Err("pluginConfig must list at least one of keys and clients".into());
         }
         CONFIG.with(|c| *c.borrow_mut() = config);
         Ok(())
@@ -61,7 +67,15 @@ impl Plugin for ApiKey {
                     set_response_headers: vec![],
                 });
             }
-            match request::header(&config.header).and_then(|key| config.keys.get(&key).cloned()) {
+            let by_key =
+                request::header(&config.header).and_then(|key| config.keys.get(&key).cloned());
+            let by_certificate = || {
+                let peer = request::tls()?.peer?;
+                peer.subject_alt_names
+                    .iter()
+                    .find_map(|san| config.clients.get(san).cloned())
+            };
+            match by_key.or_else(by_certificate) {
                 Some(owner) => Action::Proceed(Edits {
                     set_request_headers: vec![Header {
                         name: "x-api-key-owner".into(),

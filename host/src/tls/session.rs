@@ -1,0 +1,45 @@
+//! What a client's TLS connection carried, as policies and plugins see it.
+
+use rustls::ServerConnection;
+use sha2::{Digest, Sha256};
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use super::pinning;
+
+/// The SNI and the verified client certificate of one downstream connection.
+#[derive(Debug, Clone, Default)]
+pub struct TlsSession {
+    pub server_name: Option<String>,
+    pub peer: Option<PeerCertificate>,
+}
+
+/// A verified client certificate.
+#[derive(Debug, Clone)]
+pub struct PeerCertificate {
+    /// The subject's distinguished name, e.g. `CN=alice,O=Example`.
+    pub subject: String,
+    pub subject_alt_names: Vec<String>,
+    /// Lowercase hex SHA-256 of the certificate.
+    pub sha256: String,
+}
+
+impl TlsSession {
+    /// The session of a completed server handshake.
+    pub fn of(connection: &ServerConnection) -> Self {
+        let peer = connection
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .and_then(|leaf| {
+                let (_, parsed) = X509Certificate::from_der(leaf).ok()?;
+                Some(PeerCertificate {
+                    subject: parsed.subject().to_string(),
+                    subject_alt_names: pinning::subject_alt_names(&parsed),
+                    sha256: hex::encode(Sha256::digest(leaf)),
+                })
+            });
+        Self {
+            server_name: connection.server_name().map(str::to_string),
+            peer,
+        }
+    }
+}
