@@ -11,10 +11,22 @@ use support::gateway::Gateway;
 use support::upstream::Upstream;
 
 /// A gateway config with one VirtualService for `shop.example.com`, whose HTTP routes are
-/// `routes` (YAML under `http:`), in front of `upstream` as `backend`.
+/// `routes` (YAML under `http:`), in front of `upstream` as `backend`, and as `limited`
+/// behind a circuit breaker that admits one connection and one pending request.
 fn config(upstream: &Upstream, routes: &str) -> String {
     format!(
-        "{GATEWAY}---\n{}---
+        "{GATEWAY}---\n{}---\n{}---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: limited
+spec:
+  host: limited
+  trafficPolicy:
+    connectionPool:
+      tcp: {{maxConnections: 1}}
+      http: {{http1MaxPendingRequests: 1}}
+---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata:
@@ -24,8 +36,25 @@ spec:
   gateways: [gw]
   http:
 {routes}",
-        service("backend", &[upstream.addr.port()])
+        service("backend", &[upstream.addr.port()]),
+        service("limited", &[upstream.addr.port()]),
     )
+}
+
+/// The route to the `limited` service.
+const LIMITED: &str = "  - name: limited
+    match: [{uri: {prefix: /limited}}]
+    route: [{destination: {host: limited}}]
+";
+
+/// Sends three slow requests at once to the `limited` route: one is served, one waits for
+/// the connection, and the breaker refuses the third (503 UO).
+async fn overflow(client: &Client) {
+    let slow = || client.get("shop.example.com", "/limited/slow/300");
+    let (a, b, c) = tokio::join!(slow(), slow(), slow());
+    let mut statuses = [a.status, b.status, c.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 200, 503]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -33,7 +62,7 @@ async fn the_access_log_records_fields_and_response_flags() {
     let upstream = Upstream::start("backend").await;
     let config = config(
         &upstream,
-        "  - name: aborted
+        &("  - name: aborted
     match: [{uri: {prefix: /abort}}]
     fault: {abort: {httpStatus: 418, percentage: {value: 100}}}
     route: [{destination: {host: backend}}]
@@ -45,9 +74,12 @@ async fn the_access_log_records_fields_and_response_flags() {
     match: [{uri: {prefix: /retried}}]
     retries: {attempts: 1, retryOn: 5xx}
     route: [{destination: {host: backend}}]
-  - name: main
+"
+        .to_string()
+            + LIMITED
+            + "  - name: main
     route: [{destination: {host: backend}}]
-",
+"),
     );
     let log = tempfile::NamedTempFile::new().unwrap();
     let path = log.path().to_path_buf();
@@ -77,6 +109,32 @@ async fn the_access_log_records_fields_and_response_flags() {
             .status,
         503
     );
+    overflow(&client).await;
+
+    // Tracing headers pass through unchanged; a request without an id gets one.
+    let traced = client
+        .request("GET", "shop.example.com", "/traced")
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .header("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1")
+        .body(empty())
+        .unwrap();
+    let seen = client.send(traced).await.json();
+    assert_eq!(
+        seen["headers"]["traceparent"],
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    );
+    assert_eq!(
+        seen["headers"]["b3"],
+        "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1"
+    );
+    let generated = seen["headers"]["x-request-id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(generated.len(), 36, "a UUID: {generated}");
 
     let started = Instant::now();
     let lines: Vec<serde_json::Value> = loop {
@@ -85,12 +143,12 @@ async fn the_access_log_records_fields_and_response_flags() {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        if lines.len() >= 5 || started.elapsed() > Duration::from_secs(5) {
+        if lines.len() >= 9 || started.elapsed() > Duration::from_secs(5) {
             break lines;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    assert_eq!(lines.len(), 5, "{lines:#?}");
+    assert_eq!(lines.len(), 9, "{lines:#?}");
     let by_path = |path: &str| {
         lines
             .iter()
@@ -113,10 +171,29 @@ async fn the_access_log_records_fields_and_response_flags() {
     assert!(routed["duration"].is_u64() && routed["upstream_service_time"].is_u64());
     assert!(routed["start_time"].as_str().unwrap().ends_with('Z'));
 
+    assert_eq!(
+        routed["policies"],
+        serde_json::json!([{"policy": "builtin:match", "decision": "route main"}])
+    );
+    assert_eq!(
+        by_path("/abort")["policies"],
+        serde_json::json!([
+            {"policy": "builtin:match", "decision": "route aborted"},
+            {"policy": "builtin:fault", "decision": "abort 418"},
+        ])
+    );
     assert_eq!(by_path("/")["response_flags"], "NR");
     assert_eq!(by_path("/abort")["response_flags"], "FI");
     assert_eq!(by_path("/slow/1000")["response_flags"], "UT");
     assert_eq!(by_path("/retried/status/503")["response_flags"], "URX");
+    let flags: Vec<_> = lines
+        .iter()
+        .filter(|l| l["path"] == "/limited/slow/300")
+        .map(|l| l["response_flags"].as_str().unwrap())
+        .collect();
+    assert_eq!(flags.iter().filter(|f| **f == "UO").count(), 1, "{flags:?}");
+    assert_eq!(by_path("/slow/1000")["route_name"], "slow");
+    assert_eq!(by_path("/traced")["request_id"], generated.as_str());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -124,8 +201,7 @@ async fn metrics_count_exactly_the_requests_sent_per_label_set() {
     let upstream = Upstream::start("backend").await;
     let config = config(
         &upstream,
-        "  - route: [{destination: {host: backend}}]
-",
+        &(LIMITED.to_string() + "  - route: [{destination: {host: backend}}]\n"),
     );
     let gateway = Gateway::start_with(&config, |command| {
         command.args(["--admin", "127.0.0.1:0"]);
@@ -138,17 +214,27 @@ async fn metrics_count_exactly_the_requests_sent_per_label_set() {
     for _ in 0..2 {
         assert_eq!(client.get("nowhere.example.com", "/").await.status, 404);
     }
+    overflow(&client).await;
     // Each request is counted when its response ends; give the last one a moment.
     tokio::time::sleep(Duration::from_millis(100)).await;
     let text = String::from_utf8(admin.get("admin", "/metrics").await.body.to_vec()).unwrap();
-    let count = |needles: &[&str]| -> f64 {
+
+    // Prometheus text: comments, and `name{labels} value` samples.
+    let sample = regex::Regex::new(r#"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? [-+0-9.eEInfa]+$"#).unwrap();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        assert!(sample.is_match(line), "not a Prometheus sample: {line}");
+    }
+    let series = |metric: &str, needles: &[&str]| -> f64 {
         text.lines()
             .filter(|l| {
-                l.starts_with("istio_requests_total{") && needles.iter().all(|n| l.contains(n))
+                l.strip_prefix(metric)
+                    .is_some_and(|rest| rest.starts_with(['{', ' ']))
+                    && needles.iter().all(|n| l.contains(n))
             })
             .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
             .sum()
     };
+    let count = |needles: &[&str]| series("istio_requests_total", needles);
     assert_eq!(
         count(&[
             "response_code=\"200\"",
@@ -172,4 +258,54 @@ async fn metrics_count_exactly_the_requests_sent_per_label_set() {
         "{text}"
     );
     assert!(text.contains("istio_response_bytes_count{"), "{text}");
+    assert_eq!(
+        count(&[
+            "response_code=\"503\"",
+            "response_flags=\"UO\"",
+            "destination_service=\"limited\""
+        ]),
+        1.0,
+        "{text}"
+    );
+
+    // The gateway's own: breaker overflows and connections per cluster (Envoy's names),
+    // policy calls, configuration.
+    let limited = "cluster_name=\"outbound|80||limited\"";
+    assert_eq!(
+        series(
+            "envoy_cluster_upstream_rq_pending_overflow_total",
+            &[limited]
+        ),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        series("envoy_cluster_upstream_cx_total", &[limited]),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        series("envoy_cluster_upstream_cx_active", &[limited]),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        series("envoy_cluster_upstream_rq_active", &[limited]),
+        0.0,
+        "{text}"
+    );
+    // Every request for the VirtualService's host (3 + 3) went through the route matcher
+    // once; the 404s were refused by host before any policy ran.
+    assert_eq!(
+        series("portcullis_plugin_calls_total", &["match"]),
+        6.0,
+        "{text}"
+    );
+    assert!(series("portcullis_plugin_memory_high_water_bytes", &["match"]) > 0.0);
+    assert_eq!(
+        series("portcullis_plugin_call_duration_seconds_count", &["match"]),
+        6.0
+    );
+    assert_eq!(series("portcullis_config_generation", &[]), 1.0, "{text}");
+    assert!(text.contains("portcullis_config_reloads_total{result=\"failure\"} 0"));
 }

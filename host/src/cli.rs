@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use tokio::sync::{mpsc, watch};
 
 use crate::admin::Admin;
+use crate::admin::collector::GatewayCollector;
 use crate::proxy::access_log::{AccessLog, Destination, Telemetry};
 use crate::proxy::metrics::Metrics;
 use crate::runtime::reload::{ReloadStatus, Reloader, unix_now};
@@ -163,7 +164,12 @@ fn run(args: RunArgs, loaded: Loaded) -> anyhow::Result<()> {
         }));
 
         // Metrics are kept when the admin API, which serves them, is on.
-        let metrics = args.admin.map(|_| Arc::new(Metrics::default()));
+        let metrics = args.admin.map(|_| {
+            Arc::new(Metrics::with_collector(GatewayCollector {
+                runtime: runtime.clone(),
+                status: status.clone(),
+            }))
+        });
         let admin = match args.admin {
             Some(address) => {
                 let listener = crate::admin::bind(address)

@@ -1,6 +1,8 @@
 //! The admin API, off by default (`--admin ADDR`): `/ready`, `/config_dump`, `/plugins`,
 //! `/metrics`.
 
+pub mod collector;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -83,11 +85,12 @@ impl Admin {
                     (policies.breaker.name(), &policies.breaker.stats),
                     (policies.outlier.name(), &policies.outlier.stats),
                 ];
-                let stats = |s: &crate::wasm::pool::PolicyStats| {
+                let stats = |s: &crate::wasm::stats::PolicyStats| {
                     json!({
                         "calls": s.calls.load(Ordering::Relaxed),
                         "failures": s.failures.load(Ordering::Relaxed),
                         "instances": s.instances.load(Ordering::Relaxed),
+                        "memory_high_water_bytes": s.memory_high_water.load(Ordering::Relaxed),
                     })
                 };
                 json!({

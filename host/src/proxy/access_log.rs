@@ -11,6 +11,7 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
@@ -111,6 +112,43 @@ pub struct Outcome {
     /// The destination's host and subset, for metrics.
     pub destination_service: Option<String>,
     pub destination_version: Option<String>,
+    /// What the policies and plugins decided, in order.
+    pub policies: Vec<Decision>,
+}
+
+/// One policy's or plugin's decision about a request.
+#[derive(Debug, Clone, Serialize)]
+pub struct Decision {
+    #[serde(serialize_with = "text")]
+    pub policy: Arc<str>,
+    pub decision: String,
+}
+
+/// The decisions of one request, noted only when the access log will show them.
+pub struct Decisions(Option<Vec<Decision>>);
+
+impl Decisions {
+    /// Notes decisions when `logged`.
+    pub fn new(logged: bool) -> Self {
+        Self(logged.then(Vec::new))
+    }
+
+    /// Notes that `policy` decided what `decision` says.
+    pub fn note(&mut self, policy: &Arc<str>, decision: impl FnOnce() -> String) {
+        if let Some(decisions) = &mut self.0 {
+            decisions.push(Decision {
+                policy: policy.clone(),
+                decision: decision(),
+            });
+        }
+    }
+
+    /// Hands the decisions to `response`'s outcome.
+    pub fn attach<B>(self, response: &mut http::Response<B>) {
+        if let Some(decisions) = self.0 {
+            Outcome::of(response).policies = decisions;
+        }
+    }
 }
 
 /// Where finished requests are reported: the access log and the metrics, each optional.
@@ -158,6 +196,11 @@ struct Line {
     authority: Option<HeaderValue>,
     upstream_host: Option<SocketAddr>,
     route_name: Option<String>,
+    policies: Vec<Decision>,
+}
+
+fn text<S: serde::Serializer>(value: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(value)
 }
 
 fn as_str<S: serde::Serializer>(method: &http::Method, s: S) -> Result<S::Ok, S::Error> {
@@ -216,6 +259,7 @@ impl Entry {
             authority,
             upstream_host: None,
             route_name: None,
+            policies: Vec::new(),
         };
         let grpc = request
             .headers()
@@ -236,15 +280,14 @@ impl Entry {
         telemetry: &std::sync::Arc<Telemetry>,
         response: http::Response<Body>,
     ) -> http::Response<Body> {
-        let (parts, body) = response.into_parts();
-        if let Some(outcome) = parts.extensions.get::<Outcome>() {
+        let (mut parts, body) = response.into_parts();
+        if let Some(mut outcome) = parts.extensions.remove::<Outcome>() {
             self.line.response_flags = outcome.flags.join(",");
-            self.line.route_name.clone_from(&outcome.route_name);
+            self.line.route_name = outcome.route_name.take();
             self.line.upstream_host = outcome.upstream_host;
             self.line.upstream_service_time = outcome.upstream_service_time;
-            if telemetry.metrics.is_some() {
-                self.outcome = outcome.clone();
-            }
+            self.line.policies = std::mem::take(&mut outcome.policies);
+            self.outcome = outcome;
         }
         if self.line.response_flags.is_empty() {
             self.line.response_flags.push('-');

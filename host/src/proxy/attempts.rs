@@ -100,7 +100,7 @@ impl Attempts<'_> {
                     .admit_request(&self.view, self.cluster as u32, load)
                     .await?
             {
-                return Err(ProxyError::Overflow);
+                return Err(self.overflow());
             }
             let endpoint = self.pick_endpoint(&tried).await?;
             tried.push(endpoint.address);
@@ -249,7 +249,7 @@ impl Attempts<'_> {
                             AttemptError::ConnectFailure(reason)
                         }));
                 }
-                Admission::Overflow if pending.is_none() => return Err(ProxyError::Overflow),
+                Admission::Overflow if pending.is_none() => return Err(self.overflow()),
                 Admission::Overflow | Admission::Queue => {
                     pending.get_or_insert_with(|| Counted::new(&cluster.load.pending_requests));
                     if give_up.is_some_and(|t| Instant::now() >= t) {
@@ -275,6 +275,15 @@ impl Attempts<'_> {
             .policies()
             .admit_retry(&self.view, self.cluster as u32, cluster.load.view())
             .await?)
+    }
+
+    /// The breaker refused the request: counted, then answered 503 UO.
+    fn overflow(&self) -> ProxyError {
+        self.cluster()
+            .load
+            .overflows
+            .fetch_add(1, Ordering::Relaxed);
+        ProxyError::Overflow
     }
 
     /// Reports the attempt to outlier detection and ejects the endpoint if it says so.
@@ -308,6 +317,7 @@ impl Attempts<'_> {
             )
             .await?;
         if eject_ms > 0 {
+            cluster.load.ejections.fetch_add(1, Ordering::Relaxed);
             target
                 .ejected_until
                 .store(now + eject_ms, Ordering::Relaxed);

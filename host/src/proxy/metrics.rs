@@ -1,6 +1,7 @@
 //! Istio's standard request metrics, with the labels that mean something at an edge
 //! gateway, in Prometheus text format on the admin API's `/metrics`.
 
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -102,6 +103,13 @@ pub struct Finished<'a> {
 }
 
 impl Metrics {
+    /// Request metrics, plus what `collector` reports on every scrape.
+    pub fn with_collector(collector: impl Collector) -> Self {
+        let mut metrics = Self::default();
+        metrics.registry.register_collector(Box::new(collector));
+        metrics
+    }
+
     /// Counts a finished request.
     pub fn record(&self, request: &Finished<'_>) {
         let outcome = request.outcome;

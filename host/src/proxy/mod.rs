@@ -20,13 +20,14 @@ use body::{Body, full};
 use local_reply::ProxyError;
 use paths::Origin;
 
-use crate::config::resolved::{DirectResponse, Redirect, RouteAction};
+use crate::config::resolved::{DirectResponse, Redirect, RouteAction, StringMatcher};
 use crate::runtime::Generation;
 use crate::runtime::generation::{RouteEntry, VirtualHostEntry};
 use crate::tls::session::TlsSession;
 use crate::wasm::RequestView;
 use crate::wasm::plugins::Verdict;
 use crate::wasm::policies::Action;
+use access_log::Decisions;
 
 /// The downstream connection a request arrived on.
 #[derive(Debug, Clone)]
@@ -130,6 +131,15 @@ async fn route(
         .ok_or(ProxyError::NoRoute)?;
     let entry = route_entry(vhost, selected.route)?;
     let route = &entry.route;
+    let policies = &generation.policies;
+    let logged = downstream
+        .telemetry
+        .as_ref()
+        .is_some_and(|t| t.log.is_some());
+    let mut decisions = Decisions::new(logged);
+    decisions.note(policies.route_match.name(), || {
+        format!("route {}", route.name)
+    });
     let matched_uri = route
         .matches
         .get(selected.match_block as usize)
@@ -138,15 +148,26 @@ async fn route(
     let mut delayed = false;
     if route.fault.is_some() {
         let injection = generation.policies.inject_fault(&view, entry.id).await?;
+        decisions.note(policies.fault.name(), || {
+            match (
+                injection.delay_ms,
+                injection.abort_http,
+                injection.abort_grpc,
+            ) {
+                (_, Some(status), _) => format!("abort {status}"),
+                (_, _, Some(status)) => format!("abort grpc {status}"),
+                (0, None, None) => "none".into(),
+                (ms, None, None) => format!("delay {ms}ms"),
+            }
+        });
         if injection.delay_ms > 0 {
             delayed = true;
             tokio::time::sleep(std::time::Duration::from_millis(injection.delay_ms)).await;
         }
         if injection.abort_http.is_some() || injection.abort_grpc.is_some() {
-            return Ok(local_reply::fault_abort(
-                injection.abort_http,
-                injection.abort_grpc,
-            ));
+            let mut response = local_reply::fault_abort(injection.abort_http, injection.abort_grpc);
+            decisions.attach(&mut response);
+            return Ok(response);
         }
     }
 
@@ -155,14 +176,18 @@ async fn route(
         let plugin = &generation.plugins[index];
         match plugin.on_request(&view).await? {
             Verdict::Skip => {
-                tracing::warn!(plugin = %plugin.plugin.name, "plugin failed; skipped (FAIL_OPEN)")
+                tracing::warn!(plugin = %plugin.plugin.name, "plugin failed; skipped (FAIL_OPEN)");
+                decisions.note(plugin.name(), || "failed, skipped (FAIL_OPEN)".into());
             }
             Verdict::Act(Action::Reject(rejection)) => {
+                decisions.note(plugin.name(), || format!("reject {}", rejection.status));
                 let mut response = plugins::rejection(rejection);
                 plugins::set_headers(response.headers_mut(), &response_headers);
+                decisions.attach(&mut response);
                 return Ok(response);
             }
             Verdict::Act(Action::Proceed(edits)) => {
+                decisions.note(plugin.name(), || "proceed".into());
                 let parts = &mut Arc::get_mut(&mut view)
                     .expect("no policy call holds the request between calls")
                     .parts;
@@ -175,17 +200,14 @@ async fn route(
         }
     }
 
-    let mut response = act(
+    let selected = Selected {
         entry,
-        view,
-        body,
-        downstream,
-        generation,
-        &host,
+        host: &host,
         matched_uri,
-    )
-    .await?;
+    };
+    let mut response = act(selected, view, body, downstream, generation, &mut decisions).await?;
     plugins::set_headers(response.headers_mut(), &response_headers);
+    decisions.attach(&mut response);
     if downstream.telemetry.is_some() {
         let outcome = access_log::Outcome::of(&mut response);
         outcome.route_name = Some(route.name.clone());
@@ -196,16 +218,29 @@ async fn route(
     Ok(response)
 }
 
+/// The route a request matched, and what its action needs of the match.
+struct Selected<'a> {
+    entry: &'a RouteEntry,
+    /// The Host the client asked for.
+    host: &'a str,
+    /// The URI matcher of the match block that matched, for prefix rewrites.
+    matched_uri: Option<&'a StringMatcher>,
+}
+
 /// Carries out the route's action: a direct response, a redirect, or forwarding.
 async fn act(
-    entry: &RouteEntry,
+    selected: Selected<'_>,
     view: Arc<RequestView>,
     body: Incoming,
     downstream: &Downstream,
     generation: &Generation,
-    host: &str,
-    matched_uri: Option<&crate::config::resolved::StringMatcher>,
+    decisions: &mut Decisions,
 ) -> Result<Response<Body>, ProxyError> {
+    let Selected {
+        entry,
+        host,
+        matched_uri,
+    } = selected;
     match &entry.route.action {
         RouteAction::DirectResponse(direct) => Ok(direct_response(direct, entry)),
         RouteAction::Redirect(redirect) => {
@@ -223,10 +258,16 @@ async fn act(
             let destination = match destinations.len() {
                 1 => 0,
                 _ => {
-                    generation
+                    let picked = generation
                         .policies
                         .pick_destination(&view, entry.id)
-                        .await? as usize
+                        .await? as usize;
+                    decisions.note(generation.policies.destination.name(), || {
+                        destinations
+                            .get(picked)
+                            .map_or_else(|| format!("destination {picked}"), |d| d.cluster.clone())
+                    });
+                    picked
                 }
             };
             let cluster = entry
@@ -248,7 +289,18 @@ async fn act(
                 routed,
                 cluster,
             };
-            attempts.run(head, body).await
+            // A failure past routing is still logged with its route and destination.
+            attempts.run(head, body).await.or_else(|error| {
+                tracing::debug!(%error, "local reply");
+                let mut response = error.into_response();
+                if downstream.telemetry.is_some() {
+                    let cluster = &generation.clusters[cluster].cluster;
+                    let outcome = access_log::Outcome::of(&mut response);
+                    outcome.destination_service = Some(cluster.host.clone());
+                    outcome.destination_version = cluster.subset.clone();
+                }
+                Ok(response)
+            })
         }
     }
 }

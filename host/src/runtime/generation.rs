@@ -20,6 +20,7 @@ use crate::wasm::counters::Counters;
 use crate::wasm::plugins::LoadedPlugin;
 use crate::wasm::policies::Policies;
 use crate::wasm::pool::{Kind, Pool};
+use crate::wasm::stats::StatsRegistry;
 use crate::wasm::{Limits, WasmEngine};
 
 /// What outlives generations: the Wasm engine, host counters, where overrides live.
@@ -32,6 +33,8 @@ pub struct Runtime {
     pub policy_dir: Option<PathBuf>,
     /// Worker threads serving connections.
     pub workers: usize,
+    /// Each policy's and plugin's stats by name, kept across generations.
+    pub policy_stats: StatsRegistry,
     /// Each cluster's live counters by name, kept across generations.
     pub cluster_loads: std::sync::Mutex<std::collections::HashMap<String, Arc<ClusterLoad>>>,
 }
@@ -50,6 +53,7 @@ impl Runtime {
             counters: Arc::default(),
             policy_dir,
             workers,
+            policy_stats: StatsRegistry::default(),
             cluster_loads: Default::default(),
         }
     }
@@ -118,10 +122,14 @@ impl Generation {
             .collect::<anyhow::Result<Vec<_>>>()?;
         let mut plugins = Vec::with_capacity(config.plugins.len());
         for plugin in &config.plugins {
-            let loaded =
-                LoadedPlugin::load(plugin.clone(), &runtime.wasm, runtime.counters.clone())
-                    .await
-                    .with_context(|| format!("loading WasmPlugin {}", plugin.name))?;
+            let loaded = LoadedPlugin::load(
+                plugin.clone(),
+                &runtime.wasm,
+                runtime.counters.clone(),
+                runtime.policy_stats.get(&plugin.name),
+            )
+            .await
+            .with_context(|| format!("loading WasmPlugin {}", plugin.name))?;
             plugins.push(loaded);
         }
         for listener in &config.listeners {
@@ -306,6 +314,7 @@ async fn pool<K: Kind>(
         config.to_string(),
         runtime.counters.clone(),
         Limits::default(),
+        runtime.policy_stats.get(&source),
     )
     .await?;
     Ok(pool)

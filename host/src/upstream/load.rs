@@ -1,7 +1,7 @@
 //! What the gateway has open towards a cluster, across every worker: the counters the
-//! circuit breaker decides on.
+//! circuit breaker decides on, and the totals the metrics report.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use tokio::sync::Notify;
 
@@ -14,6 +14,12 @@ pub struct ClusterLoad {
     pub pending_requests: AtomicU32,
     pub active_connections: AtomicU32,
     pub active_retries: AtomicU32,
+    /// HTTP/1.1 connections opened so far.
+    pub opened: AtomicU64,
+    /// Requests the circuit breaker refused (503 UO).
+    pub overflows: AtomicU64,
+    /// Endpoints outlier detection ejected.
+    pub ejections: AtomicU64,
     /// Woken whenever a connection closes or returns to a pool.
     pub freed: Notify,
 }

@@ -123,15 +123,18 @@ impl EndpointPool {
             )),
         };
         match result {
-            Ok(sender) => Ok(PooledConnection {
-                sender,
-                worker,
-                sni,
-                opened,
-                requests: 0,
-                idle_since: opened,
-                load: self.load.clone(),
-            }),
+            Ok(sender) => {
+                self.load.opened.fetch_add(1, Ordering::Relaxed);
+                Ok(PooledConnection {
+                    sender,
+                    worker,
+                    sni,
+                    opened,
+                    requests: 0,
+                    idle_since: opened,
+                    load: self.load.clone(),
+                })
+            }
             Err(reason) => {
                 self.load.active_connections.fetch_sub(1, Ordering::Relaxed);
                 self.load.freed.notify_waiters();

@@ -9,6 +9,7 @@ pub mod plugins;
 pub mod policies;
 pub mod pool;
 pub mod state;
+pub mod stats;
 
 pub use engine::WasmEngine;
 pub use error::PolicyError;

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use super::counters::Counters;
 use super::policies::{Action, Filter};
 use super::pool::Pool;
+use super::stats::PolicyStats;
 use super::{Limits, PolicyError, RequestView, WasmEngine};
 use crate::config::resolved::{FailStrategy, Phase, Plugin};
 
@@ -50,6 +51,7 @@ impl LoadedPlugin {
         plugin: Plugin,
         wasm: &WasmEngine,
         counters: Arc<Counters>,
+        stats: Arc<PolicyStats>,
     ) -> anyhow::Result<Self> {
         let bytes = std::fs::read(&plugin.path)
             .with_context(|| format!("reading {}", plugin.path.display()))?;
@@ -69,6 +71,7 @@ impl LoadedPlugin {
             plugin.config.to_string(),
             counters,
             Limits::default(),
+            stats,
         )
         .await?;
         Ok(Self {
@@ -78,8 +81,13 @@ impl LoadedPlugin {
         })
     }
 
+    /// The plugin's `namespace/name`.
+    pub fn name(&self) -> &Arc<str> {
+        self.pool.name()
+    }
+
     /// Calls and failures so far.
-    pub fn stats(&self) -> &super::pool::PolicyStats {
+    pub fn stats(&self) -> &PolicyStats {
         &self.pool.stats
     }
 

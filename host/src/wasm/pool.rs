@@ -5,8 +5,9 @@
 //! past its deadline, or whose call was abandoned halfway is dropped, never reused.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use wasmtime::Store;
 use wasmtime::component::{Component, InstancePre};
@@ -15,6 +16,7 @@ use super::counters::Counters;
 use super::engine::WasmEngine;
 use super::error::PolicyError;
 use super::state::{Limits, PolicyState, RequestView};
+use super::stats::PolicyStats;
 
 /// Calls after which an instance is replaced, so that a leaking guest cannot grow forever.
 const CALLS_PER_INSTANCE: u64 = 100_000;
@@ -43,14 +45,6 @@ pub trait Kind: Send + Sync + 'static {
     ) -> impl Future<Output = wasmtime::Result<Result<(), String>>> + Send + 'a;
 }
 
-/// Counts of what a policy did.
-#[derive(Debug, Default)]
-pub struct PolicyStats {
-    pub calls: AtomicU64,
-    pub failures: AtomicU64,
-    pub instances: AtomicU64,
-}
-
 struct Slot<K: Kind> {
     store: Store<PolicyState>,
     instance: K::Instance,
@@ -66,12 +60,13 @@ pub struct Pool<K: Kind> {
     counters: Arc<Counters>,
     limits: Limits,
     idle: Mutex<Vec<Slot<K>>>,
-    pub stats: PolicyStats,
+    pub stats: Arc<PolicyStats>,
 }
 
 impl<K: Kind> Pool<K> {
     /// Pre-instantiates `component` and configures a first instance with `config`, so
     /// that a component that does not fit the world or rejects its config fails here.
+    /// What its instances do is counted in `stats`.
     pub async fn new(
         name: &str,
         wasm: &WasmEngine,
@@ -79,6 +74,7 @@ impl<K: Kind> Pool<K> {
         config: String,
         counters: Arc<Counters>,
         limits: Limits,
+        stats: Arc<PolicyStats>,
     ) -> Result<Self, PolicyError> {
         let name: Arc<str> = name.into();
         let pre = wasm
@@ -97,7 +93,7 @@ impl<K: Kind> Pool<K> {
             counters,
             limits,
             idle: Mutex::new(Vec::new()),
-            stats: PolicyStats::default(),
+            stats,
         };
         let first = pool.fresh().await?;
         pool.idle().push(first);
@@ -115,7 +111,12 @@ impl<K: Kind> Pool<K> {
 
     /// A new, configured instance.
     async fn fresh(&self) -> Result<Slot<K>, PolicyError> {
-        let state = PolicyState::new(self.name.clone(), self.counters.clone(), self.limits);
+        let state = PolicyState::new(
+            self.name.clone(),
+            self.counters.clone(),
+            self.limits,
+            self.stats.clone(),
+        );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
         store.epoch_deadline_trap();
@@ -161,6 +162,7 @@ impl<K: Kind> Pool<K> {
             pool: self,
             slot: Some(slot),
             healthy: false,
+            started: Instant::now(),
         })
     }
 }
@@ -171,6 +173,7 @@ pub struct Lease<'p, K: Kind> {
     pool: &'p Pool<K>,
     slot: Option<Slot<K>>,
     healthy: bool,
+    started: Instant,
 }
 
 impl<K: Kind> Lease<'_, K> {
@@ -185,13 +188,17 @@ impl<K: Kind> Lease<'_, K> {
 
     /// Ends the call: a trap becomes a [`PolicyError`] and retires the instance.
     pub fn finish<R>(mut self, result: wasmtime::Result<R>) -> Result<R, PolicyError> {
+        let stats = &self.pool.stats;
+        stats
+            .durations
+            .observe(self.started.elapsed().as_secs_f64());
         match result {
             Ok(value) => {
                 self.healthy = true;
                 Ok(value)
             }
             Err(error) => {
-                self.pool.stats.failures.fetch_add(1, Ordering::Relaxed);
+                stats.failures.fetch_add(1, Ordering::Relaxed);
                 let error = PolicyError::from_trap(self.pool.name.clone(), &error);
                 tracing::warn!(policy = %self.pool.name, "{error}");
                 Err(error)

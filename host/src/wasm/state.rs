@@ -2,13 +2,15 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use wasmtime::component::ResourceTable;
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{host, request};
 use super::counters::Counters;
+use super::stats::PolicyStats;
 use crate::tls::session::TlsSession;
 
 /// The request a policy call decides on.
@@ -55,6 +57,58 @@ impl Default for Limits {
     }
 }
 
+/// The store's limits, noting the memory high-water mark in the policy's stats.
+pub struct Limiter {
+    limits: StoreLimits,
+    stats: Arc<PolicyStats>,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        if allowed {
+            self.stats
+                .memory_high_water
+                .fetch_max(desired as u64, Ordering::Relaxed);
+        }
+        Ok(allowed)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.memory_grow_failed(error)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
+}
+
 /// The data of one policy instance's store.
 pub struct PolicyState {
     /// The policy's name, for its log lines.
@@ -62,22 +116,30 @@ pub struct PolicyState {
     /// The request of the call in progress.
     pub request: Option<Arc<RequestView>>,
     pub counters: Arc<Counters>,
-    pub limits: StoreLimits,
+    pub limits: Limiter,
     wasi: WasiCtx,
     table: ResourceTable,
 }
 
 impl PolicyState {
     /// A state with no WASI capability granted: no files, no sockets, no environment.
-    pub fn new(name: Arc<str>, counters: Arc<Counters>, limits: Limits) -> Self {
+    pub fn new(
+        name: Arc<str>,
+        counters: Arc<Counters>,
+        limits: Limits,
+        stats: Arc<PolicyStats>,
+    ) -> Self {
         Self {
             name,
             request: None,
             counters,
-            limits: StoreLimitsBuilder::new()
-                .memory_size(limits.memory)
-                .trap_on_grow_failure(true)
-                .build(),
+            limits: Limiter {
+                limits: StoreLimitsBuilder::new()
+                    .memory_size(limits.memory)
+                    .trap_on_grow_failure(true)
+                    .build(),
+                stats,
+            },
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
         }

@@ -1,0 +1,195 @@
+//! The gateway's own metrics, read at scrape time from the counters the data path keeps
+//! anyway: per-policy and per-plugin calls, failures, latency and memory; configuration
+//! generations and reloads; upstream connections, pending requests, breaker overflows and
+//! ejections under Envoy's cluster stat names.
+
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, MetricEncoder};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+
+use crate::runtime::Runtime;
+use crate::runtime::reload::ReloadStatus;
+use crate::upstream::ClusterLoad;
+use crate::wasm::stats::PolicyStats;
+
+/// Encodes the gateway's metrics on every scrape.
+pub struct GatewayCollector {
+    pub runtime: Arc<Runtime>,
+    pub status: Arc<Mutex<ReloadStatus>>,
+}
+
+impl fmt::Debug for GatewayCollector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatewayCollector").finish_non_exhaustive()
+    }
+}
+
+/// A metric read from one field of `T`, a counter or a gauge.
+struct Field<T> {
+    name: &'static str,
+    help: &'static str,
+    kind: MetricType,
+    read: fn(&T) -> u64,
+}
+
+const POLICY_FIELDS: [Field<PolicyStats>; 4] = [
+    Field {
+        name: "portcullis_plugin_calls",
+        help: "Calls into a policy or plugin component",
+        kind: MetricType::Counter,
+        read: |s| s.calls.load(Ordering::Relaxed),
+    },
+    Field {
+        name: "portcullis_plugin_failures",
+        help: "Calls that trapped, ran past their deadline or past their memory limit",
+        kind: MetricType::Counter,
+        read: |s| s.failures.load(Ordering::Relaxed),
+    },
+    Field {
+        name: "portcullis_plugin_instances",
+        help: "Instances created",
+        kind: MetricType::Counter,
+        read: |s| s.instances.load(Ordering::Relaxed),
+    },
+    Field {
+        name: "portcullis_plugin_memory_high_water_bytes",
+        help: "The largest linear memory an instance grew to",
+        kind: MetricType::Gauge,
+        read: |s| s.memory_high_water.load(Ordering::Relaxed),
+    },
+];
+
+const CLUSTER_FIELDS: [Field<ClusterLoad>; 6] = [
+    Field {
+        name: "envoy_cluster_upstream_cx_active",
+        help: "Upstream connections open",
+        kind: MetricType::Gauge,
+        read: |l| l.active_connections.load(Ordering::Relaxed).into(),
+    },
+    Field {
+        name: "envoy_cluster_upstream_cx",
+        help: "Upstream HTTP/1.1 connections opened",
+        kind: MetricType::Counter,
+        read: |l| l.opened.load(Ordering::Relaxed),
+    },
+    Field {
+        name: "envoy_cluster_upstream_rq_active",
+        help: "Upstream requests in flight",
+        kind: MetricType::Gauge,
+        read: |l| l.active_requests.load(Ordering::Relaxed).into(),
+    },
+    Field {
+        name: "envoy_cluster_upstream_rq_pending_active",
+        help: "Requests waiting for a connection",
+        kind: MetricType::Gauge,
+        read: |l| l.pending_requests.load(Ordering::Relaxed).into(),
+    },
+    Field {
+        name: "envoy_cluster_upstream_rq_pending_overflow",
+        help: "Requests the circuit breaker refused (503 UO)",
+        kind: MetricType::Counter,
+        read: |l| l.overflows.load(Ordering::Relaxed),
+    },
+    Field {
+        name: "envoy_cluster_outlier_detection_ejections_enforced",
+        help: "Endpoints ejected by outlier detection",
+        kind: MetricType::Counter,
+        read: |l| l.ejections.load(Ordering::Relaxed),
+    },
+];
+
+impl Collector for GatewayCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        let status = self
+            .status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let no_labels = Vec::<(&str, &str)>::new();
+        Metric::new(
+            &mut encoder,
+            "portcullis_config_generation",
+            "The configuration generation serving now (1 at start)",
+            MetricType::Gauge,
+        )?
+        .value(&no_labels, ConstGauge::new(status.generation as i64))?;
+        let mut reloads = Metric::new(
+            &mut encoder,
+            "portcullis_config_reloads",
+            "Configuration reloads, by result",
+            MetricType::Counter,
+        )?;
+        reloads.value(&[("result", "success")], ConstCounter::new(status.reloads))?;
+        reloads.value(&[("result", "failure")], ConstCounter::new(status.failures))?;
+
+        let policies = self.runtime.policy_stats.all();
+        encode_fields(&mut encoder, &POLICY_FIELDS, "plugin", &policies)?;
+        let mut durations = Metric::new(
+            &mut encoder,
+            "portcullis_plugin_call_duration_seconds",
+            "Time spent in one call",
+            MetricType::Histogram,
+        )?;
+        for (plugin, stats) in &policies {
+            durations.value(&[("plugin", plugin.as_str())], stats.durations.clone())?;
+        }
+
+        let clusters: Vec<_> = {
+            let loads = self
+                .runtime
+                .cluster_loads
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let mut all: Vec<_> = loads.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            all.sort_by(|a, b| a.0.cmp(&b.0));
+            all
+        };
+        encode_fields(&mut encoder, &CLUSTER_FIELDS, "cluster_name", &clusters)
+    }
+}
+
+/// Writes each of `fields` for every `(name, value)` of `rows`, labelled `label="name"`.
+fn encode_fields<T>(
+    encoder: &mut DescriptorEncoder<'_>,
+    fields: &[Field<T>],
+    label: &str,
+    rows: &[(String, Arc<T>)],
+) -> fmt::Result {
+    for field in fields {
+        let mut metric = Metric::new(encoder, field.name, field.help, field.kind)?;
+        for (name, value) in rows {
+            let labels = [(label, name.as_str())];
+            let read = (field.read)(value);
+            match field.kind {
+                MetricType::Counter => metric.value(&labels, ConstCounter::new(read))?,
+                _ => metric.value(&labels, ConstGauge::new(read as i64))?,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One metric family being written.
+struct Metric<'e>(MetricEncoder<'e>);
+
+impl<'e> Metric<'e> {
+    fn new(
+        encoder: &'e mut DescriptorEncoder<'_>,
+        name: &'e str,
+        help: &'e str,
+        kind: MetricType,
+    ) -> Result<Self, fmt::Error> {
+        encoder.encode_descriptor(name, help, None, kind).map(Self)
+    }
+
+    /// Writes the value of the series with `labels`.
+    fn value(&mut self, labels: &impl EncodeLabelSet, value: impl EncodeMetric) -> fmt::Result {
+        value.encode(self.0.encode_family(labels)?)
+    }
+}

@@ -1,0 +1,52 @@
+//! What each policy and plugin did, kept by name so that reloads do not reset it.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+
+/// Counts and timings of one policy or plugin.
+#[derive(Debug)]
+pub struct PolicyStats {
+    pub calls: AtomicU64,
+    /// Calls that trapped, ran past their deadline or past their memory.
+    pub failures: AtomicU64,
+    /// Instances created (one at load, more under concurrency and after failures).
+    pub instances: AtomicU64,
+    /// The largest linear memory any instance grew to, in bytes.
+    pub memory_high_water: AtomicU64,
+    /// Call durations in seconds.
+    pub durations: Histogram,
+}
+
+impl Default for PolicyStats {
+    fn default() -> Self {
+        Self {
+            calls: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            instances: AtomicU64::new(0),
+            memory_high_water: AtomicU64::new(0),
+            // 1 µs to ~60 ms.
+            durations: Histogram::new(exponential_buckets(1e-6, 3.0, 11)),
+        }
+    }
+}
+
+/// Every policy's stats by name.
+#[derive(Debug, Default)]
+pub struct StatsRegistry(Mutex<BTreeMap<String, Arc<PolicyStats>>>);
+
+impl StatsRegistry {
+    /// The stats of `name`, created on first use.
+    pub fn get(&self, name: &str) -> Arc<PolicyStats> {
+        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        all.entry(name.to_string()).or_default().clone()
+    }
+
+    /// Every policy's stats, by name.
+    pub fn all(&self) -> Vec<(String, Arc<PolicyStats>)> {
+        let all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        all.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+}
