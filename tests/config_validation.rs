@@ -6,7 +6,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-/// A folder with every corpus file, generated certificates and a stand-in plugin file,
+/// A folder with every corpus file, generated certificates and plugin files,
 /// so that paths in the corpus resolve and messages carry short relative paths.
 fn fixture() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
@@ -14,11 +14,16 @@ fn fixture() -> &'static Path {
         let dir = tempfile::tempdir().unwrap();
         support::certs::write_test_certs(dir.path(), &["ext-host.example.com", "*.example.com"]);
         std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
+        // A text file where a plugin that never loads is named, a real component where
+        // one does (validate configures it).
         std::fs::write(
             dir.path().join("plugins/tagger.wasm"),
             "portcullis test plugin\n",
         )
         .unwrap();
+        let plugin =
+            Path::new(env!("PORTCULLIS_PLUGINS_DIR")).join("portcullis_hostile_filter.wasm");
+        std::fs::copy(plugin, dir.path().join("plugins/filter.wasm")).unwrap();
         for kind in ["valid", "invalid"] {
             for entry in std::fs::read_dir(corpus().join(kind)).unwrap() {
                 let path = entry.unwrap().path();

@@ -102,7 +102,7 @@ async fn an_api_key_plugin_guards_only_its_route() {
 }
 
 #[test]
-fn a_plugin_that_rejects_its_config_stops_the_gateway_with_its_message() {
+fn a_plugin_that_rejects_its_config_stops_the_gateway_and_fails_validate_with_its_message() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("gateway.yaml"), config(9, "    keys: {}\n")).unwrap();
     let output = support::portcullis()
@@ -114,6 +114,15 @@ fn a_plugin_that_rejects_its_config_stops_the_gateway_with_its_message() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("pluginConfig must list at least one of keys and clients"),
+        "{stderr}"
+    );
+    // `validate` predicts it.
+    let validated = support::validate(dir.path(), "gateway.yaml");
+    assert_eq!(validated.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&validated.stderr);
+    assert!(
+        stderr.contains("gateway.yaml: loading WasmPlugin default/api-key")
+            && stderr.contains("pluginConfig must list at least one of keys and clients"),
         "{stderr}"
     );
 }

@@ -202,3 +202,241 @@ async fn reloads_under_load_without_a_failed_request() {
         "{failed} of {sent} requests failed during the reloads"
     );
 }
+
+/// A gateway with the `main` server on a free port and, when given, an `extra` server on
+/// `extra_port`; every request goes to `backend` through the plugin in `plugin.wasm`.
+fn plugin_config(backend: &Upstream, extra_port: Option<u16>, sha256: Option<&str>) -> String {
+    let extra = extra_port.map_or(String::new(), |port| {
+        format!(
+            "  - port: {{number: {port}, name: extra, protocol: HTTP}}
+    bind: 127.0.0.1
+    hosts: [\"*\"]
+"
+        )
+    });
+    let sha256 = sha256.map_or(String::new(), |s| format!("  sha256: {s}\n"));
+    format!(
+        "apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: gw
+spec:
+  servers:
+  - port: {{number: 0, name: main, protocol: HTTP}}
+    bind: 127.0.0.1
+    hosts: [\"*\"]
+{extra}---
+{service}---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: all
+spec:
+  hosts: [\"*\"]
+  gateways: [gw]
+  http:
+  - route: [{{destination: {{host: backend}}}}]
+---
+apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata:
+  name: swapped
+spec:
+  url: file://plugin.wasm
+{sha256}  targetRefs: [{{kind: VirtualService, name: all}}]
+  pluginConfig:
+    keys: {{unused: nobody}}
+    exempt: [/]
+",
+        service = support::config::service("backend", &[backend.addr.port()]),
+    )
+}
+
+fn built(name: &str) -> Vec<u8> {
+    std::fs::read(Path::new(env!("PORTCULLIS_PLUGINS_DIR")).join(name)).unwrap()
+}
+
+/// Polls until `check` holds for a response to `path`, for at most 10 s.
+async fn until(
+    client: &Client,
+    path: &str,
+    check: impl Fn(&support::client::Reply) -> bool,
+) -> Duration {
+    let started = Instant::now();
+    loop {
+        if check(&client.get("backend", path).await) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the change never showed"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Waits until the admin API reports `generation`, or a reload error containing `error`.
+async fn until_reloaded(admin: &Client, generation: u64, error: Option<&str>) {
+    let started = Instant::now();
+    loop {
+        let status = admin.get("admin", "/config_dump").await.json()["status"].clone();
+        let failed = status["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        match error {
+            Some(expected) if failed.contains(expected) => {
+                assert_eq!(status["generation"], generation);
+                return;
+            }
+            None if status["generation"] == generation => return,
+            _ => {}
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no reload: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn swaps_components_and_listeners_and_keeps_connections_and_the_old_on_bad_input() {
+    let backend = Upstream::start("backend").await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_path_buf();
+    std::fs::write(
+        data.join("plugin.wasm"),
+        built("portcullis_hostile_filter.wasm"),
+    )
+    .unwrap();
+    std::fs::write(
+        data.join("gateway.yaml"),
+        plugin_config(&backend, None, None),
+    )
+    .unwrap();
+    let gateway = Gateway::launch(dir, "gateway.yaml", |command| {
+        command.args(["--admin", "127.0.0.1:0"]);
+    });
+    let main = gateway.addr("default/gw/main");
+    let client = Client::http1(main);
+    let admin = Client::http1(gateway.admin.expect("the admin API is on"));
+    let filtered = |r: &support::client::Reply| r.headers.contains_key("x-filtered");
+    assert!(filtered(&client.get("backend", "/").await));
+
+    // Load on its own connections for the whole test, and one HTTP/2 connection and one
+    // streaming response opened before any change.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (sent, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let load = {
+        let (client, stop, sent, failed) = (
+            Client::http1(main),
+            stop.clone(),
+            sent.clone(),
+            failed.clone(),
+        );
+        tokio::spawn(async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                if client.get("backend", "/").await.status != 200 {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+                sent.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    let tcp = tokio::net::TcpStream::connect(main).await.unwrap();
+    let (mut h2, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let h2_get = || {
+        http::Request::get(format!("http://{main}/"))
+            .header("host", "backend")
+            .body(support::client::empty())
+            .unwrap()
+    };
+    assert_eq!(h2.send_request(h2_get()).await.unwrap().status(), 200);
+    let streaming = client
+        .send_streaming(
+            client
+                .request("GET", "backend", &format!("/bytes/{}", 8 << 20))
+                .body(support::client::empty())
+                .unwrap(),
+        )
+        .await;
+
+    // A component with other behaviour (the api-key plugin, which exempts every path):
+    // the header goes away.
+    std::fs::write(data.join("plugin.wasm"), built("rust_api_key.wasm")).unwrap();
+    let swapped = until(&client, "/", |r| r.status == 200 && !filtered(r)).await;
+    eprintln!("component change live after {swapped:?}");
+    // Back to the first one, whose compiled form is cached.
+    std::fs::write(
+        data.join("plugin.wasm"),
+        built("portcullis_hostile_filter.wasm"),
+    )
+    .unwrap();
+    let cached = until(&client, "/", filtered).await;
+    eprintln!("cached component change live after {cached:?}");
+    let generation = admin.get("admin", "/config_dump").await.json()["status"]["generation"]
+        .as_u64()
+        .unwrap();
+
+    // A broken component, then a sha256 that does not match: the old one keeps serving.
+    std::fs::write(data.join("plugin.wasm"), b"\0asm broken").unwrap();
+    until_reloaded(&admin, generation, Some("default/swapped")).await;
+    assert!(filtered(&client.get("backend", "/").await));
+    std::fs::write(
+        data.join("plugin.wasm"),
+        built("portcullis_hostile_filter.wasm"),
+    )
+    .unwrap();
+    until_reloaded(&admin, generation + 1, None).await;
+    let wrong = "0".repeat(64);
+    replace(
+        &data.join("gateway.yaml"),
+        &plugin_config(&backend, None, Some(&wrong)),
+    );
+    until_reloaded(&admin, generation + 1, Some("sha256")).await;
+    assert!(filtered(&client.get("backend", "/").await));
+
+    // A server port added, then removed: only that listener starts and stops.
+    let extra = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    replace(
+        &data.join("gateway.yaml"),
+        &plugin_config(&backend, Some(extra.port()), None),
+    );
+    until_reloaded(&admin, generation + 2, None).await;
+    assert!(filtered(&Client::http1(extra).get("backend", "/").await));
+    replace(
+        &data.join("gateway.yaml"),
+        &plugin_config(&backend, None, None),
+    );
+    until_reloaded(&admin, generation + 3, None).await;
+    assert!(
+        tokio::net::TcpStream::connect(extra).await.is_err(),
+        "the removed port still accepts"
+    );
+
+    // What was open before the changes still works.
+    assert_eq!(h2.send_request(h2_get()).await.unwrap().status(), 200);
+    let body = support::client::read(streaming).await.body;
+    assert_eq!(body.len(), 8 << 20);
+
+    stop.store(true, Ordering::Relaxed);
+    load.await.unwrap();
+    let (sent, failed) = (sent.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    eprintln!("{sent} requests during the changes");
+    assert!(sent > 50, "the load ran ({sent} requests)");
+    assert_eq!(
+        failed, 0,
+        "{failed} of {sent} requests failed during the changes"
+    );
+}

@@ -19,6 +19,7 @@ use crate::runtime::reload::{ReloadStatus, Reloader, unix_now};
 
 use crate::config::{self, Loaded, ResolvedConfig};
 use crate::runtime::{Generation, Runtime};
+use crate::server::listeners::Listeners;
 use crate::upstream::dns::Dns;
 use crate::wasm::WasmEngine;
 
@@ -34,11 +35,18 @@ pub struct Cli {
 enum Command {
     /// Run the gateway.
     Run(RunArgs),
-    /// Check a config file and print every error; exit 0 when it is valid.
+    /// Check a config file and print every error; exit 0 when it is valid. Also loads
+    /// every component and plugin and runs its `configure`, as a reload would.
     Validate {
         /// The config file.
         #[arg(short, long, default_value = "gateway.yaml")]
         config: PathBuf,
+        /// A folder whose .wasm files replace the built-in policies.
+        #[arg(long, env = "PORTCULLIS_POLICY_DIR")]
+        policy_dir: Option<PathBuf>,
+        /// Where compiled components are cached (default: ~/.cache/portcullis).
+        #[arg(long, env = "PORTCULLIS_CACHE_DIR")]
+        cache_dir: Option<PathBuf>,
     },
 }
 
@@ -97,13 +105,26 @@ impl Cli {
     /// Runs the command.
     pub fn run(self) -> ExitCode {
         match self.command {
-            Command::Validate { config } => match load(&config) {
-                Some(loaded) => {
-                    println!("{}: valid ({})", config.display(), summary(&loaded.config));
-                    ExitCode::SUCCESS
+            Command::Validate {
+                config,
+                policy_dir,
+                cache_dir,
+            } => {
+                let Some(loaded) = load(&config) else {
+                    return ExitCode::FAILURE;
+                };
+                let summary = summary(&loaded.config);
+                match build_once(loaded.config, policy_dir, cache_dir) {
+                    Ok(()) => {
+                        println!("{}: valid ({summary})", config.display());
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("{}: {e:#}", config.display());
+                        ExitCode::FAILURE
+                    }
                 }
-                None => ExitCode::FAILURE,
-            },
+            }
             Command::Run(args) => {
                 init_tracing(args.log_level.as_deref());
                 let Some(loaded) = load(&args.config) else {
@@ -202,11 +223,14 @@ fn run(args: RunArgs, loaded: Loaded) -> anyhow::Result<()> {
                 let _ = on_hangup.send(());
             }
         });
+        let (listeners, worker_starts) = Listeners::new(workers);
+        let listeners = Arc::new(listeners);
         let reloader = Reloader {
             config_path: args.config.clone(),
             runtime,
             current: current.clone(),
             status,
+            listeners: listeners.clone(),
         };
         reloader.start(triggers, reloads);
 
@@ -226,13 +250,33 @@ fn run(args: RunArgs, loaded: Loaded) -> anyhow::Result<()> {
             (log.is_some() || metrics.is_some()).then(|| Arc::new(Telemetry { log, metrics }));
         crate::server::serve(
             current,
-            workers,
+            &listeners,
+            worker_starts,
             stopped,
             args.drain_timeout,
             admin,
             telemetry,
         )
         .await
+    })
+}
+
+/// Builds a generation of `config` the way `run` and reloads do (components compiled
+/// and configured, TLS files read), and drops it.
+fn build_once(
+    config: ResolvedConfig,
+    policy_dir: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let dns = Dns::new(None).context("setting up the DNS resolver")?;
+        let wasm = WasmEngine::new(cache_dir.or_else(default_cache_dir))?;
+        let runtime = Runtime::new(wasm, Arc::new(dns), policy_dir, 1);
+        Generation::build(config, &runtime).await.map(drop)
     })
 }
 

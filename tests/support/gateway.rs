@@ -2,7 +2,6 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -17,11 +16,6 @@ pub struct Gateway {
     /// The admin API's address, when started with `--admin`.
     pub admin: Option<SocketAddr>,
     pub dir: tempfile::TempDir,
-}
-
-/// Compiled components are cached across test runs here.
-fn cache_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-component-cache")
 }
 
 impl Gateway {
@@ -47,7 +41,7 @@ impl Gateway {
         command
             .current_dir(dir.path())
             .args(["run", "-c", file, "--drain-timeout", "2s"])
-            .env("PORTCULLIS_CACHE_DIR", cache_dir())
+            .env("PORTCULLIS_CACHE_DIR", super::cache_dir())
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

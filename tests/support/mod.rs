@@ -17,11 +17,17 @@ pub fn portcullis() -> Command {
     Command::new(env!("CARGO_BIN_EXE_portcullis"))
 }
 
+/// Compiled components are cached across test runs here.
+pub fn cache_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-component-cache")
+}
+
 /// Runs `portcullis validate -c FILE` in `dir`.
 pub fn validate(dir: &Path, file: &str) -> Output {
     portcullis()
         .current_dir(dir)
         .args(["validate", "-c", file])
+        .env("PORTCULLIS_CACHE_DIR", cache_dir())
         .output()
         .expect("portcullis runs")
 }

@@ -80,6 +80,42 @@ pub struct Listener {
     pub route_tables: Vec<RouteTable>,
 }
 
+impl Listener {
+    /// What identifies the listener across reloads: its address, and for a port-0
+    /// listener (whose port is picked at bind time) its first server's name as well.
+    pub fn id(&self) -> ListenerId {
+        ListenerId {
+            address: self.address,
+            server: (self.address.port() == 0)
+                .then(|| self.servers.first().map(|s| s.name.clone()))
+                .flatten(),
+        }
+    }
+
+    /// Whether the listener is `id` (without building its id).
+    pub fn is(&self, id: &ListenerId) -> bool {
+        self.address == id.address
+            && (self.address.port() != 0
+                || self.servers.first().map(|s| s.name.as_str()) == id.server.as_deref())
+    }
+}
+
+/// A listener's identity across reloads ([`Listener::id`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ListenerId {
+    pub address: SocketAddr,
+    pub server: Option<String>,
+}
+
+impl std::fmt::Display for ListenerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.server {
+            Some(server) => write!(f, "{} ({server})", self.address),
+            None => write!(f, "{}", self.address),
+        }
+    }
+}
+
 /// One Gateway server.
 #[derive(Debug, Clone, Serialize)]
 pub struct Server {

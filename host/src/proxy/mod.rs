@@ -20,7 +20,7 @@ use body::{Body, full};
 use local_reply::ProxyError;
 use paths::Origin;
 
-use crate::config::resolved::{DirectResponse, Redirect, RouteAction, StringMatcher};
+use crate::config::resolved::{DirectResponse, ListenerId, Redirect, RouteAction, StringMatcher};
 use crate::runtime::Generation;
 use crate::runtime::generation::{RouteEntry, VirtualHostEntry};
 use crate::tls::session::TlsSession;
@@ -34,8 +34,8 @@ use access_log::Decisions;
 pub struct Downstream {
     /// The worker thread serving the connection.
     pub worker: usize,
-    /// Index of the listener in the generation.
-    pub listener: usize,
+    /// The listener that accepted the connection.
+    pub listener: ListenerId,
     /// The route table of the server that accepted the connection.
     pub route_table: usize,
     /// The port the listener is bound to.
@@ -103,8 +103,8 @@ async fn route(
         .ok_or(ProxyError::MissingHost)?
         .to_string();
     let table = generation
-        .tables
-        .get(downstream.listener)
+        .listener_index(&downstream.listener)
+        .and_then(|index| generation.tables.get(index))
         .and_then(|tables| tables.get(downstream.route_table))
         .ok_or(ProxyError::NoRoute)?;
     let vhost = table

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::clusters::ClusterState;
 use super::vhosts::DomainIndex;
 use crate::config::resolved::{
-    AbortStatus, Fault, PluginTarget, ResolvedConfig, RetryPolicy, Route, RouteAction,
+    AbortStatus, Fault, ListenerId, PluginTarget, ResolvedConfig, RetryPolicy, Route, RouteAction,
 };
 use crate::tls::server::TlsServers;
 use crate::upstream::ClusterLoad;
@@ -107,6 +107,11 @@ pub struct Generation {
 }
 
 impl Generation {
+    /// The index of the listener `id` in this generation, if it has it.
+    pub fn listener_index(&self, id: &ListenerId) -> Option<usize> {
+        self.config.listeners.iter().position(|l| l.is(id))
+    }
+
     /// Builds a generation: compiles (or loads from cache) and configures the policies.
     pub async fn build(config: ResolvedConfig, runtime: &Runtime) -> anyhow::Result<Self> {
         let cluster_ids: Vec<&String> = config.clusters.keys().collect();

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 
 use super::{Generation, Runtime};
 use crate::config::{self, ResolvedConfig};
+use crate::server::listeners::{Listeners, Prepared};
 
 /// Bursts of file events within this window make one reload.
 const DEBOUNCE: Duration = Duration::from_millis(50);
@@ -36,6 +37,8 @@ pub struct Reloader {
     pub runtime: Arc<Runtime>,
     pub current: Arc<ArcSwap<Generation>>,
     pub status: Arc<Mutex<ReloadStatus>>,
+    /// Started and stopped as the listeners in the config change.
+    pub listeners: Arc<Listeners>,
 }
 
 impl Reloader {
@@ -109,8 +112,11 @@ impl Reloader {
         let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
         status.reloads += 1;
         match result {
-            Ok(generation) => {
+            Ok((generation, listeners)) => {
                 self.current.store(Arc::new(generation));
+                for (id, address) in self.listeners.commit(listeners) {
+                    tracing::info!(%address, listener = %id, "listening");
+                }
                 status.generation += 1;
                 status.last_error = None;
                 status.loaded_at = unix_now();
@@ -128,25 +134,17 @@ impl Reloader {
         }
     }
 
-    async fn build(&self) -> Result<Generation, String> {
+    /// The new generation, with the listeners it adds already bound.
+    async fn build(&self) -> Result<(Generation, Prepared), String> {
         let loaded = config::load(&self.config_path).map_err(|e| e.to_string())?;
-        let running: Vec<_> = self
-            .current
-            .load()
-            .config
-            .listeners
-            .iter()
-            .map(|l| l.address)
-            .collect();
-        let wanted: Vec<_> = loaded.config.listeners.iter().map(|l| l.address).collect();
-        if running != wanted {
-            return Err(format!(
-                "the listeners changed ({running:?} -> {wanted:?}); adding or removing ports needs a restart"
-            ));
-        }
-        Generation::build(loaded.config, &self.runtime)
+        let generation = Generation::build(loaded.config, &self.runtime)
             .await
-            .map_err(|e| format!("{e:#}"))
+            .map_err(|e| format!("{e:#}"))?;
+        let listeners = self
+            .listeners
+            .prepare(&generation.config.listeners)
+            .map_err(|e| format!("{e:#}"))?;
+        Ok((generation, listeners))
     }
 }
 

@@ -1,7 +1,9 @@
 //! Listeners: one worker thread per core, each a single-threaded tokio runtime with its own
-//! accept loops, connections and upstream pools, so that a request stays on one thread.
+//! accept loops, connections and upstream pools, so that a request stays on one thread;
+//! reloads start and stop listeners on every worker.
 
 mod bind;
+pub mod listeners;
 mod proxy_protocol;
 mod worker;
 
@@ -13,10 +15,12 @@ use std::time::Duration;
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
 use serde::Serialize;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::config::resolved::ListenerId;
 use crate::proxy::access_log::Telemetry;
 use crate::runtime::Generation;
+use listeners::{Listeners, Start};
 
 /// The line printed on stdout once every listener is bound, for scripts and tests.
 #[derive(Debug, Serialize)]
@@ -36,44 +40,31 @@ struct ReadyListener<'a> {
     servers: Vec<&'a str>,
 }
 
-/// Binds every listener of the current generation, serves on `workers` threads (each
-/// request on the generation current when it arrives) until `shutdown` fires, then lets
-/// open connections finish for at most `drain`.
+/// Binds every listener of the current generation, serves on one thread per receiver in
+/// `workers` (each request on the generation current when it arrives; reloads start and
+/// stop listeners through `listeners`) until `shutdown` fires, then lets open connections
+/// finish for at most `drain`.
 pub async fn serve(
     current: Arc<ArcSwap<Generation>>,
-    workers: usize,
+    listeners: &Listeners,
+    workers: Vec<mpsc::UnboundedReceiver<Start>>,
     shutdown: watch::Receiver<bool>,
     drain: Duration,
     admin: Option<SocketAddr>,
     telemetry: Option<Arc<Telemetry>>,
 ) -> anyhow::Result<()> {
     let generation = current.load_full();
-    let workers = workers.max(1);
-    // sockets[listener][worker]
-    let mut sockets = Vec::new();
-    for listener in &generation.config.listeners {
-        let bound = bind::bind(listener.address, workers).with_context(|| {
-            format!(
-                "binding {} for server {}",
-                listener.address, listener.servers[0].name
-            )
-        })?;
-        sockets.push(bound);
-    }
-    announce(&generation, &sockets, admin)?;
+    let prepared = listeners.prepare(&generation.config.listeners)?;
+    let bound = listeners.commit(prepared);
+    announce(&generation, &bound, admin)?;
     drop(generation);
 
     let mut finished = Vec::new();
-    for id in 0..workers {
-        let listeners: Vec<(usize, std::net::TcpListener)> = sockets
-            .iter_mut()
-            .enumerate()
-            .map(|(index, per_worker)| (index, per_worker.remove(0)))
-            .collect();
+    for (id, starts) in workers.into_iter().enumerate() {
         let (done, finished_rx) = oneshot::channel();
         let worker = worker::Worker {
             id,
-            listeners,
+            starts,
             current: current.clone(),
             shutdown: shutdown.clone(),
             drain,
@@ -96,17 +87,21 @@ pub async fn serve(
 /// Prints the ready line and logs the listeners.
 fn announce(
     generation: &Generation,
-    sockets: &[Vec<std::net::TcpListener>],
+    bound: &[(ListenerId, SocketAddr)],
     admin: Option<SocketAddr>,
 ) -> anyhow::Result<()> {
     let ready = Ready {
         event: "ready",
-        listeners: sockets
+        listeners: generation
+            .config
+            .listeners
             .iter()
-            .zip(&generation.config.listeners)
-            .map(|(socket, l)| ReadyListener {
-                address: socket[0].local_addr().unwrap_or(l.address),
-                servers: l.servers.iter().map(|s| s.name.as_str()).collect(),
+            .filter_map(|l| {
+                let (_, address) = bound.iter().find(|(id, _)| l.is(id))?;
+                Some(ReadyListener {
+                    address: *address,
+                    servers: l.servers.iter().map(|s| s.name.as_str()).collect(),
+                })
             })
             .collect(),
         admin,

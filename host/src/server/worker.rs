@@ -12,11 +12,13 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::rustls::server::Acceptor;
 
+use super::listeners::Start;
 use super::proxy_protocol::{self, Prefixed};
+use crate::config::resolved::ListenerId;
 use crate::proxy::access_log::Telemetry;
 use crate::proxy::{self, Downstream};
 use crate::runtime::Generation;
@@ -28,8 +30,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A worker's sockets and what it serves them with.
 pub struct Worker {
     pub id: usize,
-    /// `(listener index, socket)` for every listener.
-    pub listeners: Vec<(usize, std::net::TcpListener)>,
+    /// The sockets of listeners to accept on, as they start.
+    pub starts: mpsc::UnboundedReceiver<Start>,
     pub current: Arc<ArcSwap<Generation>>,
     pub shutdown: watch::Receiver<bool>,
     pub drain: Duration,
@@ -49,18 +51,6 @@ impl Worker {
     async fn serve(mut self) -> anyhow::Result<()> {
         let graceful = Arc::new(GracefulShutdown::new());
         let mut accepting = tokio::task::JoinSet::new();
-        for (index, socket) in std::mem::take(&mut self.listeners) {
-            let socket = TcpListener::from_std(socket).context("registering a listener")?;
-            accepting.spawn(accept(
-                self.id,
-                index,
-                socket,
-                self.current.clone(),
-                graceful.clone(),
-                self.shutdown.clone(),
-                self.telemetry.clone(),
-            ));
-        }
         if let Some(log) = self.telemetry.as_ref().and_then(|t| t.log.clone()) {
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(crate::proxy::access_log::FLUSH_EVERY);
@@ -69,6 +59,27 @@ impl Worker {
                     log.flush_thread();
                 }
             });
+        }
+        loop {
+            tokio::select! {
+                start = self.starts.recv() => {
+                    let Some(start) = start else { break };
+                    let socket = TcpListener::from_std(start.socket).context("registering a listener")?;
+                    accepting.spawn(accept(
+                        Accepting {
+                            worker: self.id,
+                            listener: start.id,
+                            current: self.current.clone(),
+                            telemetry: self.telemetry.clone(),
+                        },
+                        socket,
+                        graceful.clone(),
+                        self.shutdown.clone(),
+                        start.stop,
+                    ));
+                }
+                () = stopped(&mut self.shutdown) => break,
+            }
         }
         stopped(&mut self.shutdown).await;
         accepting.join_all().await;
@@ -91,14 +102,21 @@ impl Worker {
     }
 }
 
-async fn accept(
+/// What one accept loop serves its connections with.
+struct Accepting {
     worker: usize,
-    index: usize,
-    socket: TcpListener,
+    listener: ListenerId,
     current: Arc<ArcSwap<Generation>>,
+    telemetry: Option<Arc<Telemetry>>,
+}
+
+/// Accepts connections on `socket` until shutdown or until the listener is removed.
+async fn accept(
+    accepting: Accepting,
+    socket: TcpListener,
     graceful: Arc<GracefulShutdown>,
     mut shutdown: watch::Receiver<bool>,
-    telemetry: Option<Arc<Telemetry>>,
+    mut removed: watch::Receiver<bool>,
 ) {
     let port = socket.local_addr().map(|a| a.port()).unwrap_or_default();
     let builder = auto::Builder::new(TokioExecutor::new());
@@ -113,16 +131,17 @@ async fn accept(
                 }
             },
             () = stopped(&mut shutdown) => return,
+            () = stopped(&mut removed) => return,
         };
         let _ = stream.set_nodelay(true);
         let connection = Connection {
-            worker,
-            listener: index,
+            worker: accepting.worker,
+            listener: accepting.listener.clone(),
             port,
             client,
             trusted_proxies: 0,
-            telemetry: telemetry.clone(),
-            current: current.clone(),
+            telemetry: accepting.telemetry.clone(),
+            current: accepting.current.clone(),
         };
         let (builder, watcher) = (builder.clone(), graceful.watcher());
         tokio::spawn(async move {
@@ -136,7 +155,7 @@ async fn accept(
 /// One accepted connection.
 struct Connection {
     worker: usize,
-    listener: usize,
+    listener: ListenerId,
     port: u16,
     /// The peer, or the client a PROXY header names.
     client: SocketAddr,
@@ -155,7 +174,10 @@ impl Connection {
         watcher: Watcher,
     ) -> anyhow::Result<()> {
         let generation = self.current.load_full();
-        let stream = match generation.config.listeners.get(self.listener) {
+        let index = generation
+            .listener_index(&self.listener)
+            .context("the listener was removed")?;
+        let stream = match generation.config.listeners.get(index) {
             Some(listener) if listener.proxy_protocol => {
                 let (client, stream) =
                     tokio::time::timeout(HANDSHAKE_TIMEOUT, proxy_protocol::accept(stream))
@@ -169,9 +191,9 @@ impl Connection {
         self.trusted_proxies = generation
             .config
             .listeners
-            .get(self.listener)
+            .get(index)
             .map_or(0, |l| l.trusted_proxies);
-        let Some(servers) = generation.tls.get(self.listener).and_then(Option::as_ref) else {
+        let Some(servers) = generation.tls.get(index).and_then(Option::as_ref) else {
             return self
                 .http(TokioIo::new(stream), 0, None, builder, watcher)
                 .await;
