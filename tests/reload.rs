@@ -66,6 +66,55 @@ spec:
     )
 }
 
+/// Clients sending GET / for a host in a loop, each on its own connection, for at most
+/// 60 s, counting requests and failures (anything but 200).
+struct Load {
+    stop: Arc<AtomicBool>,
+    sent: Arc<AtomicUsize>,
+    failed: Arc<AtomicUsize>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(addr: std::net::SocketAddr, host: &'static str, clients: usize) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (sent, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let tasks = (0..clients)
+            .map(|_| {
+                let client = Client::http1(addr);
+                let (stop, sent, failed) = (stop.clone(), sent.clone(), failed.clone());
+                tokio::spawn(async move {
+                    let deadline = Instant::now() + Duration::from_secs(60);
+                    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                        if client.get(host, "/").await.status != 200 {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                        sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        Self {
+            stop,
+            sent,
+            failed,
+            tasks,
+        }
+    }
+
+    /// Stops the clients; returns `(sent, failed)`.
+    async fn finish(self) -> (usize, usize) {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in self.tasks {
+            task.await.unwrap();
+        }
+        (
+            self.sent.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        )
+    }
+}
+
 /// Writes `text` to `path` the way editors do: a new file renamed over the old one.
 fn replace(path: &Path, text: &str) {
     let temporary = path.with_extension("tmp");
@@ -117,27 +166,7 @@ async fn reloads_under_load_without_a_failed_request() {
     let admin = Client::http1(gateway.admin.expect("the admin API is on"));
 
     // Continuous load for the whole test, on its own connections.
-    let stop = Arc::new(AtomicBool::new(false));
-    let (sent, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let load: Vec<_> = (0..4)
-        .map(|_| {
-            let (client, stop, sent, failed) = (
-                Client::http1(gateway.addr("default/gw/http")),
-                stop.clone(),
-                sent.clone(),
-                failed.clone(),
-            );
-            tokio::spawn(async move {
-                let deadline = Instant::now() + Duration::from_secs(60);
-                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                    if client.get("reviews", "/").await.status != 200 {
-                        failed.fetch_add(1, Ordering::Relaxed);
-                    }
-                    sent.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-        })
-        .collect();
+    let load = Load::start(gateway.addr("default/gw/http"), "reviews", 4);
 
     // 80/20 → 0/100 by rewriting the file the link points to.
     replace(
@@ -190,11 +219,7 @@ async fn reloads_under_load_without_a_failed_request() {
         "{plugins}"
     );
 
-    stop.store(true, Ordering::Relaxed);
-    for task in load {
-        task.await.unwrap();
-    }
-    let (sent, failed) = (sent.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    let (sent, failed) = load.finish().await;
     eprintln!("{sent} requests during the reloads");
     assert!(sent > 100, "the load ran ({sent} requests)");
     assert_eq!(
@@ -326,25 +351,7 @@ async fn swaps_components_and_listeners_and_keeps_connections_and_the_old_on_bad
 
     // Load on its own connections for the whole test, and one HTTP/2 connection and one
     // streaming response opened before any change.
-    let stop = Arc::new(AtomicBool::new(false));
-    let (sent, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let load = {
-        let (client, stop, sent, failed) = (
-            Client::http1(main),
-            stop.clone(),
-            sent.clone(),
-            failed.clone(),
-        );
-        tokio::spawn(async move {
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                if client.get("backend", "/").await.status != 200 {
-                    failed.fetch_add(1, Ordering::Relaxed);
-                }
-                sent.fetch_add(1, Ordering::Relaxed);
-            }
-        })
-    };
+    let load = Load::start(main, "backend", 1);
     let tcp = tokio::net::TcpStream::connect(main).await.unwrap();
     let (mut h2, connection) = hyper::client::conn::http2::handshake(
         hyper_util::rt::TokioExecutor::new(),
@@ -430,9 +437,7 @@ async fn swaps_components_and_listeners_and_keeps_connections_and_the_old_on_bad
     let body = support::client::read(streaming).await.body;
     assert_eq!(body.len(), 8 << 20);
 
-    stop.store(true, Ordering::Relaxed);
-    load.await.unwrap();
-    let (sent, failed) = (sent.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    let (sent, failed) = load.finish().await;
     eprintln!("{sent} requests during the changes");
     assert!(sent > 50, "the load ran ({sent} requests)");
     assert_eq!(
