@@ -309,3 +309,94 @@ async fn metrics_count_exactly_the_requests_sent_per_label_set() {
     assert_eq!(series("portcullis_config_generation", &[]), 1.0, "{text}");
     assert!(text.contains("portcullis_config_reloads_total{result=\"failure\"} 0"));
 }
+
+/// An OTLP/HTTP collector on loopback that keeps every export it receives: the path, the
+/// content type and the body.
+async fn collector() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, String, bytes::Bytes)>>>,
+) {
+    use http_body_util::BodyExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let received = std::sync::Arc::<std::sync::Mutex<Vec<_>>>::default();
+    let kept = received.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let kept = kept.clone();
+            let service = hyper::service::service_fn(
+                move |request: hyper::Request<hyper::body::Incoming>| {
+                    let kept = kept.clone();
+                    async move {
+                        let path = request.uri().path().to_string();
+                        let kind = request
+                            .headers()
+                            .get("content-type")
+                            .map(|v| v.to_str().unwrap().to_string())
+                            .unwrap_or_default();
+                        let body = request.into_body().collect().await?.to_bytes();
+                        kept.lock().unwrap().push((path, kind, body));
+                        Ok::<_, hyper::Error>(hyper::Response::new(http_body_util::Empty::<
+                            bytes::Bytes,
+                        >::new(
+                        )))
+                    }
+                },
+            );
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
+            );
+        }
+    });
+    (addr, received)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exports_a_span_per_request_and_passes_its_context_upstream() {
+    let upstream = Upstream::start("backend").await;
+    let (collector, received) = collector().await;
+    let config = config(&upstream, "  - route: [{destination: {host: backend}}]\n");
+    let gateway = Gateway::start_with(&config, |command| {
+        command
+            .args(["--otlp-endpoint", &format!("http://{collector}/v1/traces")])
+            .env("OTEL_BSP_SCHEDULE_DELAY", "50");
+    });
+    let client = Client::http1(gateway.addr("default/gw/http"));
+    let (trace, parent) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+    let request = client
+        .request("GET", "shop.example.com", "/traced")
+        .header("traceparent", format!("00-{trace}-{parent}-01"))
+        .body(empty())
+        .unwrap();
+    let seen = client.send(request).await.json();
+
+    // The upstream is told of the gateway's span: same trace, a new parent.
+    let forwarded = seen["headers"]["traceparent"].as_str().unwrap().to_string();
+    let parts: Vec<&str> = forwarded.split('-').collect();
+    assert_eq!(parts.len(), 4, "{forwarded}");
+    assert_eq!(parts[1], trace);
+    assert_ne!(parts[2], parent);
+
+    // The span reaches the collector as OTLP protobuf, naming both span ids.
+    let started = Instant::now();
+    let (path, kind, body) = loop {
+        if let Some(export) = received.lock().unwrap().first().cloned() {
+            break export;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no span exported"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(path, "/v1/traces");
+    assert_eq!(kind, "application/x-protobuf");
+    for id in [trace, parent, parts[2]] {
+        let raw = hex::decode(id).unwrap();
+        assert!(
+            body.windows(raw.len()).any(|w| w == raw.as_slice()),
+            "{id} is not in the export"
+        );
+    }
+}

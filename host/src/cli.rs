@@ -79,6 +79,11 @@ struct RunArgs {
     /// 10.0.0.2:53) instead of the ones in /etc/resolv.conf.
     #[arg(long, env = "PORTCULLIS_DNS_SERVER")]
     dns_server: Option<std::net::SocketAddr>,
+    /// Export a span per request to this OTLP/HTTP traces URL, e.g.
+    /// http://127.0.0.1:4318/v1/traces.
+    #[cfg(feature = "otel")]
+    #[arg(long, env = "PORTCULLIS_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
     /// The gateway's own log level or filter (`info`, `portcullis=debug`, ...); default
     /// `RUST_LOG`, else `info`.
     #[arg(long)]
@@ -246,18 +251,41 @@ fn run(args: RunArgs, loaded: Loaded) -> anyhow::Result<()> {
             }
             None => None,
         };
-        let telemetry =
-            (log.is_some() || metrics.is_some()).then(|| Arc::new(Telemetry { log, metrics }));
-        crate::server::serve(
+        #[cfg(feature = "otel")]
+        let spans = match &args.otlp_endpoint {
+            Some(endpoint) => Some(
+                crate::proxy::spans::Spans::new(endpoint)
+                    .with_context(|| format!("setting up span export to {endpoint}"))?,
+            ),
+            None => None,
+        };
+        #[cfg(feature = "otel")]
+        let traced = spans.is_some();
+        #[cfg(not(feature = "otel"))]
+        let traced = false;
+        let telemetry = (log.is_some() || metrics.is_some() || traced).then(|| {
+            Arc::new(Telemetry {
+                log,
+                metrics,
+                #[cfg(feature = "otel")]
+                spans,
+            })
+        });
+        let served = crate::server::serve(
             current,
             &listeners,
             worker_starts,
             stopped,
             args.drain_timeout,
             admin,
-            telemetry,
+            telemetry.clone(),
         )
-        .await
+        .await;
+        #[cfg(feature = "otel")]
+        if let Some(spans) = telemetry.as_ref().and_then(|t| t.spans.as_ref()) {
+            spans.shutdown();
+        }
+        served
     })
 }
 

@@ -156,6 +156,9 @@ impl Decisions {
 pub struct Telemetry {
     pub log: Option<AccessLog>,
     pub metrics: Option<std::sync::Arc<super::metrics::Metrics>>,
+    /// OpenTelemetry spans, when an OTLP endpoint is given.
+    #[cfg(feature = "otel")]
+    pub spans: Option<super::spans::Spans>,
 }
 
 impl Outcome {
@@ -225,11 +228,21 @@ pub struct Entry {
     line: Line,
     grpc: bool,
     outcome: Outcome,
+    #[cfg(feature = "otel")]
+    span: Option<super::spans::RequestSpan>,
 }
 
 impl Entry {
-    /// Captures the request's fields.
-    pub fn new<B: http_body::Body>(request: &http::Request<B>) -> Self {
+    /// Captures the request's fields, and starts its span when spans are on (which
+    /// points the request's `traceparent` at it).
+    pub fn new<B: http_body::Body>(request: &mut http::Request<B>, telemetry: &Telemetry) -> Self {
+        #[cfg(feature = "otel")]
+        let span = telemetry.spans.as_ref().map(|spans| {
+            let method = request.method().clone();
+            spans.start(&method, request.headers_mut())
+        });
+        #[cfg(not(feature = "otel"))]
+        let _ = telemetry;
         let header = |name: &str| request.headers().get(name).cloned();
         let protocol = match request.version() {
             http::Version::HTTP_2 => "HTTP/2",
@@ -271,6 +284,8 @@ impl Entry {
             line,
             grpc,
             outcome: Outcome::default(),
+            #[cfg(feature = "otel")]
+            span,
         }
     }
 
@@ -331,6 +346,17 @@ impl Logged {
             line.duration = duration;
             line.start_time = humantime::format_rfc3339_millis(entry.start_time).to_string();
             log.write(line);
+        }
+        #[cfg(feature = "otel")]
+        if let Some(span) = entry.span.take() {
+            let line = &entry.line;
+            span.end(super::spans::Finished {
+                path: line.path.path(),
+                status: line.response_code,
+                flags: &line.response_flags,
+                route: line.route_name.as_deref(),
+                upstream: line.upstream_host,
+            });
         }
     }
 }

@@ -9,6 +9,8 @@ pub mod local_reply;
 pub mod metrics;
 mod paths;
 mod plugins;
+#[cfg(feature = "otel")]
+pub mod spans;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -76,7 +78,7 @@ pub async fn handle(
     let entry = downstream
         .telemetry
         .as_ref()
-        .map(|_| access_log::Entry::new(&request));
+        .map(|telemetry| access_log::Entry::new(&mut request, telemetry));
     let response = match route(request, downstream, &generation).await {
         Ok(response) => response,
         Err(error) => {
