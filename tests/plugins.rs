@@ -241,3 +241,85 @@ spec:
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_plugin_is_quarantined_with_backoff_and_limits_are_per_plugin() {
+    let upstream = Upstream::start("backend").await;
+    let hostile = Path::new(env!("PORTCULLIS_PLUGINS_DIR")).join("portcullis_hostile_filter.wasm");
+    let config = format!(
+        "{GATEWAY}---\n{}---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: api
+spec:
+  hosts: [\"*\"]
+  gateways: [gw]
+  http:
+  - name: flaky
+    match: [{{uri: {{prefix: /flaky}}}}]
+    route: [{{destination: {{host: backend}}}}]
+  - name: tight
+    route: [{{destination: {{host: backend}}}}]
+---
+apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata:
+  name: flaky
+spec:
+  url: file://{path}
+  failStrategy: FAIL_OPEN
+  targetRefs: [{{kind: VirtualService, name: api, sectionName: flaky}}]
+---
+apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata:
+  name: tight
+spec:
+  url: file://{path}
+  targetRefs: [{{kind: VirtualService, name: api, sectionName: tight}}]
+  limits: {{memory: 16Mi, timeout: 20ms}}
+",
+        service("backend", &[upstream.addr.port()]),
+        path = hostile.display(),
+    );
+    let gateway = Gateway::start_with(&config, |command| {
+        command.args(["--admin", "127.0.0.1:0"]);
+    });
+    let client = Client::http1(gateway.addr("default/gw/http"));
+    let admin = Client::http1(gateway.admin.unwrap());
+    let filtered = |reply: &support::client::Reply| reply.headers.contains_key("x-filtered");
+    let stats = |name: &'static str| {
+        let admin = admin.clone();
+        async move {
+            let plugins = admin.get("admin", "/plugins").await.json();
+            plugins["plugins"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == name)
+                .unwrap()["stats"]
+                .clone()
+        }
+    };
+
+    // Five traps in a row quarantine the plugin: it is skipped (FAIL_OPEN) without a call.
+    for _ in 0..5 {
+        assert_eq!(client.get("api", "/flaky/trap").await.status, 200);
+    }
+    let quarantined = client.get("api", "/flaky/fine").await;
+    assert!(quarantined.status == 200 && !filtered(&quarantined));
+    let flaky = stats("default/flaky").await;
+    assert_eq!(flaky["quarantines"], 1, "{flaky}");
+    assert_eq!(flaky["calls"], 5, "{flaky}");
+    // After the one-second back-off a probe goes through, and it succeeds.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert!(filtered(&client.get("api", "/flaky/fine").await));
+
+    // The tight plugin's memory bomb stops at its own 16 MiB, not the default 64 MiB.
+    assert_eq!(client.get("api", "/grow").await.status, 500);
+    assert!(filtered(&client.get("api", "/fine").await));
+    let tight = stats("default/tight").await;
+    let high = tight["memory_high_water_bytes"].as_u64().unwrap();
+    assert!(high > 1 << 20 && high <= 16 << 20, "{tight}");
+}

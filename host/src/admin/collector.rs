@@ -38,7 +38,7 @@ struct Field<T> {
     read: fn(&T) -> u64,
 }
 
-const POLICY_FIELDS: [Field<PolicyStats>; 4] = [
+const POLICY_FIELDS: [Field<PolicyStats>; 5] = [
     Field {
         name: "portcullis_plugin_calls",
         help: "Calls into a policy or plugin component",
@@ -56,6 +56,12 @@ const POLICY_FIELDS: [Field<PolicyStats>; 4] = [
         help: "Instances created",
         kind: MetricType::Counter,
         read: |s| s.instances.load(Ordering::Relaxed),
+    },
+    Field {
+        name: "portcullis_plugin_quarantines",
+        help: "Times a plugin was quarantined for failing calls in a row",
+        kind: MetricType::Counter,
+        read: |s| s.quarantines.load(Ordering::Relaxed),
     },
     Field {
         name: "portcullis_plugin_memory_high_water_bytes",

@@ -91,6 +91,7 @@ impl Admin {
                         "failures": s.failures.load(Ordering::Relaxed),
                         "instances": s.instances.load(Ordering::Relaxed),
                         "memory_high_water_bytes": s.memory_high_water.load(Ordering::Relaxed),
+                        "quarantines": s.quarantines.load(Ordering::Relaxed),
                     })
                 };
                 json!({

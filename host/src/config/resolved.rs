@@ -645,6 +645,32 @@ pub struct Plugin {
     /// Listener ports it applies to; empty means all.
     pub ports: Vec<u16>,
     pub env: Vec<(String, String)>,
+    pub limits: PluginLimits,
+}
+
+/// The sandbox limits of a plugin's instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PluginLimits {
+    /// Linear memory per instance, in bytes.
+    pub memory: usize,
+    /// Time one call may run.
+    pub timeout: Duration,
+}
+
+impl PluginLimits {
+    /// The most memory an instance may be given (the engine reserves this much).
+    pub const MAX_MEMORY: usize = 256 << 20;
+    /// The longest a call may be given.
+    pub const MAX_TIMEOUT: Duration = Duration::from_secs(10);
+}
+
+impl Default for PluginLimits {
+    fn default() -> Self {
+        Self {
+            memory: 64 << 20,
+            timeout: Duration::from_millis(100),
+        }
+    }
 }
 
 /// One attachment point of a plugin.

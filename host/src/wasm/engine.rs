@@ -12,12 +12,14 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use super::bindings::Imports;
 use super::state::PolicyState;
+use crate::config::resolved::PluginLimits;
 
 /// How often the epoch advances: the unit of a call's CPU deadline.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
-/// Linear memory a pooled instance may reach at most.
-const MAX_MEMORY: usize = 64 << 20;
+/// Linear memory a pooled instance may reach at most (each instance's own limit, 64 MiB
+/// by default, is lower).
+const MAX_MEMORY: usize = PluginLimits::MAX_MEMORY;
 
 /// A configured engine and the linker every policy is instantiated with.
 pub struct WasmEngine {

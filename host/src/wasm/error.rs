@@ -13,6 +13,8 @@ pub enum PolicyError {
     Deadline { policy: Arc<str> },
     #[error("policy {policy} trapped: {reason}")]
     Trap { policy: Arc<str>, reason: String },
+    #[error("plugin {policy} is quarantined after failing {failures} calls in a row")]
+    Quarantined { policy: Arc<str>, failures: u32 },
 }
 
 impl PolicyError {

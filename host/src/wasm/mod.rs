@@ -8,6 +8,7 @@ pub mod error;
 pub mod plugins;
 pub mod policies;
 pub mod pool;
+pub mod quarantine;
 pub mod state;
 pub mod stats;
 

@@ -2,6 +2,7 @@
 //! `failStrategy` makes of a failure.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
@@ -9,8 +10,9 @@ use sha2::{Digest, Sha256};
 use super::counters::Counters;
 use super::policies::{Action, Filter};
 use super::pool::Pool;
+use super::quarantine::{QUARANTINE_AFTER, Quarantine};
 use super::stats::PolicyStats;
-use super::{Limits, PolicyError, RequestView, WasmEngine};
+use super::{PolicyError, RequestView, WasmEngine};
 use crate::config::resolved::{FailStrategy, Phase, Plugin};
 
 /// The most header bytes (names and values) one plugin call may add, as Envoy bounds
@@ -36,6 +38,7 @@ pub struct LoadedPlugin {
     /// The sha256 of the component as loaded.
     pub sha256: String,
     pool: Pool<Filter>,
+    quarantine: Quarantine,
 }
 
 /// What a plugin's call came to, after its fail strategy.
@@ -70,7 +73,7 @@ impl LoadedPlugin {
             &component,
             plugin.config.to_string(),
             counters,
-            Limits::default(),
+            plugin.limits.into(),
             stats,
         )
         .await?;
@@ -78,6 +81,7 @@ impl LoadedPlugin {
             plugin,
             sha256,
             pool,
+            quarantine: Quarantine::default(),
         })
     }
 
@@ -102,13 +106,32 @@ impl LoadedPlugin {
         (phase, -self.plugin.priority, &self.plugin.name)
     }
 
-    /// Calls the plugin on the request; a failure follows the plugin's fail strategy.
+    /// Calls the plugin on the request; a failure, or the plugin being quarantined,
+    /// follows the plugin's fail strategy.
     pub async fn on_request(&self, request: &Arc<RequestView>) -> Result<Verdict, PolicyError> {
-        let mut result = self.call(request).await;
-        if result.is_err() && self.plugin.fail_strategy == FailStrategy::FailReload {
-            // The failed instance is gone; one more try on a fresh one.
-            result = self.call(request).await;
-        }
+        let result = match self.quarantine.active() {
+            true => Err(PolicyError::Quarantined {
+                policy: self.name().clone(),
+                failures: QUARANTINE_AFTER,
+            }),
+            false => {
+                let mut result = self.call(request).await;
+                if result.is_err() && self.plugin.fail_strategy == FailStrategy::FailReload {
+                    // The failed instance is gone; one more try on a fresh one.
+                    result = self.call(request).await;
+                }
+                match &result {
+                    Ok(_) => self.quarantine.succeeded(),
+                    Err(_) => {
+                        if let Some(backoff) = self.quarantine.failed() {
+                            self.pool.stats.quarantines.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(plugin = %self.plugin.name, "failed {QUARANTINE_AFTER} calls in a row; quarantined for {backoff:?}");
+                        }
+                    }
+                }
+                result
+            }
+        };
         match (result, self.plugin.fail_strategy) {
             (Ok(action), _) => Ok(Verdict::Act(action)),
             (Err(_), FailStrategy::FailOpen) => Ok(Verdict::Skip),

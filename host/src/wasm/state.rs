@@ -10,7 +10,9 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{host, request};
 use super::counters::Counters;
+use super::engine::EPOCH_TICK;
 use super::stats::PolicyStats;
+use crate::config::resolved::PluginLimits;
 use crate::tls::session::TlsSession;
 
 /// The request a policy call decides on.
@@ -48,12 +50,19 @@ pub struct Limits {
     pub deadline_ticks: u64,
 }
 
+impl From<PluginLimits> for Limits {
+    fn from(limits: PluginLimits) -> Self {
+        let ticks = limits.timeout.as_nanos() / EPOCH_TICK.as_nanos();
+        Self {
+            memory: limits.memory,
+            deadline_ticks: u64::try_from(ticks).unwrap_or(u64::MAX).max(1),
+        }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            memory: 64 << 20,
-            deadline_ticks: 100,
-        }
+        PluginLimits::default().into()
     }
 }
 

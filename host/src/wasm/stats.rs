@@ -14,6 +14,8 @@ pub struct PolicyStats {
     pub failures: AtomicU64,
     /// Instances created (one at load, more under concurrency and after failures).
     pub instances: AtomicU64,
+    /// Times the plugin was quarantined for failing calls in a row.
+    pub quarantines: AtomicU64,
     /// The largest linear memory any instance grew to, in bytes.
     pub memory_high_water: AtomicU64,
     /// Call durations in seconds.
@@ -26,6 +28,7 @@ impl Default for PolicyStats {
             calls: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             instances: AtomicU64::new(0),
+            quarantines: AtomicU64::new(0),
             memory_high_water: AtomicU64::new(0),
             // 1 µs to ~60 ms.
             durations: Histogram::new(exponential_buckets(1e-6, 3.0, 11)),

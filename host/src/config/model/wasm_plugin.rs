@@ -29,6 +29,18 @@ pub struct WasmPluginSpec {
     #[serde(rename = "type")]
     pub plugin_type: Option<PluginType>,
     pub verification_key: Option<Ignored>,
+    /// The sandbox limits of the plugin's instances: a Portcullis extension.
+    pub limits: Option<PluginLimits>,
+}
+
+/// Per-plugin sandbox limits.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PluginLimits {
+    /// Linear memory per instance: bytes, or a Kubernetes quantity (`128Mi`).
+    pub memory: Option<serde_yaml::Value>,
+    /// Time one call may run (`50ms`).
+    pub timeout: Option<super::common::Duration>,
 }
 
 /// A resource the plugin attaches to. `sectionName` (from the Gateway API's policy

@@ -7,9 +7,10 @@ use sha2::{Digest, Sha256};
 use super::{Context, Input};
 use crate::config::diag::{Reporter, Site};
 use crate::config::model::wasm_plugin::{
-    FailStrategy, Phase, PluginType, TargetRef, ValueFrom, WasmPluginSpec, WorkloadMode,
+    FailStrategy, Phase, PluginLimits as LimitsSpec, PluginType, TargetRef, ValueFrom,
+    WasmPluginSpec, WorkloadMode,
 };
-use crate::config::resolved::{Plugin, PluginTarget};
+use crate::config::resolved::{Plugin, PluginLimits, PluginTarget};
 
 /// The names plugins may attach to.
 #[derive(Debug, Default)]
@@ -125,6 +126,7 @@ fn wasm_plugin(
         };
         env.push((name, value));
     }
+    let limits = limits(spec.limits.as_ref(), site, reporter);
     if reporter.error_count() > errors {
         return None;
     }
@@ -139,7 +141,75 @@ fn wasm_plugin(
         targets,
         ports,
         env,
+        limits,
     })
+}
+
+/// The plugin's limits: the defaults, overridden by `spec.limits`, within the maxima.
+fn limits(spec: Option<&LimitsSpec>, site: &Site, reporter: &mut Reporter) -> PluginLimits {
+    let mut limits = PluginLimits::default();
+    let Some(spec) = spec else {
+        return limits;
+    };
+    if let Some(value) = &spec.memory {
+        match memory_bytes(value) {
+            Some(bytes) if (1 << 20..=PluginLimits::MAX_MEMORY).contains(&bytes) => {
+                limits.memory = bytes
+            }
+            Some(_) => reporter.error(
+                site,
+                "spec.limits.memory",
+                format!(
+                    "memory must be between 1Mi and {}Mi",
+                    PluginLimits::MAX_MEMORY >> 20
+                ),
+            ),
+            None => reporter.error(
+                site,
+                "spec.limits.memory",
+                "expected bytes or a quantity such as 64Mi or 1Gi",
+            ),
+        }
+    }
+    if let Some(timeout) = spec.timeout {
+        match timeout.0 {
+            t if t >= std::time::Duration::from_millis(1) && t <= PluginLimits::MAX_TIMEOUT => {
+                limits.timeout = t
+            }
+            _ => reporter.error(
+                site,
+                "spec.limits.timeout",
+                format!(
+                    "timeout must be between 1ms and {:?}",
+                    PluginLimits::MAX_TIMEOUT
+                ),
+            ),
+        }
+    }
+    limits
+}
+
+/// Bytes from a number or a Kubernetes quantity (`512Ki`, `64Mi`, `1Gi`, `100M`).
+fn memory_bytes(value: &serde_yaml::Value) -> Option<usize> {
+    if let Some(n) = value.as_u64() {
+        return usize::try_from(n).ok();
+    }
+    let text = value.as_str()?.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let factor: usize = match unit {
+        "" => 1,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        "k" => 1_000,
+        "M" => 1_000_000,
+        "G" => 1_000_000_000,
+        _ => return None,
+    };
+    number.parse::<usize>().ok()?.checked_mul(factor)
 }
 
 fn file(
