@@ -22,28 +22,14 @@ WORK=/tmp/portcullis-bench
 rm -rf "$WORK" && mkdir -p "$WORK"
 
 cargo build --release --quiet --bin portcullis
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
+. bench/lib.sh
 
 nginx -c "$PWD/bench/conf/upstream-nginx.conf" & pids+=($!)
 nginx -c "$PWD/bench/conf/proxy-nginx.conf" & pids+=($!); nginx_proxy=$!
 haproxy -f bench/conf/haproxy.cfg -q & pids+=($!); haproxy_pid=$!
 envoy -c bench/conf/envoy.yaml --concurrency 2 --log-level error > "$WORK/envoy.log" 2>&1 & pids+=($!); envoy_pid=$!
 RUST_LOG=warn target/release/portcullis run -c bench/conf/portcullis.yaml > "$WORK/portcullis.out" & pids+=($!); portcullis_pid=$!
-for port in 18000 18001 18002 18003 18004; do
-    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/" > /dev/null && break; sleep 0.1; done
-done
-
-# CPU ticks (user + system) of a process and its children threads/processes.
-ticks() {
-    local total=0 pid
-    for pid in "$1" $(pgrep -P "$1" || true); do
-        [ -r "/proc/$pid/stat" ] || continue
-        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
-    done
-    echo "$total"
-}
+for port in 18000 18001 18002 18003 18004; do wait_for "http://127.0.0.1:$port/"; done
 
 # target name, pid (or -), h1 port, h2 port, path
 targets=(
@@ -105,4 +91,4 @@ for proto in ("h1", "h2"):
     if full and plain and envoy:
         print(f"{proto}: full route costs {100 * (1 - full / plain):.1f}% of the plain route; {full / envoy:.2f}x Envoy's full route")
 PY
-echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(uname -r)"
+machine

@@ -1,0 +1,26 @@
+# Shared by the bench scripts: background processes stopped on exit, and CPU accounting.
+
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+# Waits until `curl ARGS URL` succeeds (at most 10 s).
+wait_for() {
+    for _ in $(seq 100); do curl -sf "$@" > /dev/null && return 0; sleep 0.1; done
+    echo "not answering: $*" >&2
+    return 1
+}
+
+# CPU ticks (user + system) of a process and its child processes.
+ticks() {
+    local total=0 pid
+    for pid in "$1" $(pgrep -P "$1" || true); do
+        [ -r "/proc/$pid/stat" ] || continue
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+    done
+    echo "$total"
+}
+
+machine() {
+    echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(uname -r)"
+}
