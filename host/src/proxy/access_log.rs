@@ -27,15 +27,15 @@ use super::metrics::Finished;
 /// Batches queued for the writer before new ones are dropped.
 const QUEUE: usize = 1024;
 
-/// A thread's batch is handed to the writer once it holds this many bytes.
-const BATCH_BYTES: usize = 32 << 10;
+/// A thread's batch is handed to the writer once it holds this many lines.
+const BATCH_LINES: usize = 256;
 
 /// How often workers hand over their batches, full or not.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
 
 thread_local! {
-    /// Lines written on this thread and not yet handed to the writer.
-    static BATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Lines finished on this thread and not yet handed to the writer.
+    static BATCH: std::cell::RefCell<Vec<Line>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Where the access log goes.
@@ -48,7 +48,7 @@ pub enum Destination {
 /// Sends finished log lines to the writer thread.
 #[derive(Debug, Clone)]
 pub struct AccessLog {
-    lines: SyncSender<Vec<u8>>,
+    lines: SyncSender<Vec<Line>>,
 }
 
 impl AccessLog {
@@ -63,25 +63,31 @@ impl AccessLog {
                     .open(path)?,
             ),
         };
-        let (lines, receiver) = sync_channel::<Vec<u8>>(QUEUE);
+        let (lines, receiver) = sync_channel::<Vec<Line>>(QUEUE);
         std::thread::Builder::new()
             .name("access-log".into())
             .spawn(move || {
+                // Lines are serialized here, off the workers.
+                let mut text = Vec::with_capacity(BATCH_LINES * 512);
                 while let Ok(batch) = receiver.recv() {
-                    let _ = out.write_all(&batch).and_then(|()| out.flush());
+                    text.clear();
+                    for line in &batch {
+                        if serde_json::to_writer(&mut text, line).is_ok() {
+                            text.push(b'\n');
+                        }
+                    }
+                    let _ = out.write_all(&text).and_then(|()| out.flush());
                 }
             })?;
         Ok(Self { lines })
     }
 
     /// Appends a line to this thread's batch, handing the batch to the writer once it is
-    /// large: workers never wait on the writer, and rarely talk to it.
-    fn write(&self, line: &Line) {
+    /// full: workers never wait on the writer, and rarely talk to it.
+    fn write(&self, line: Line) {
         let full = BATCH.with_borrow_mut(|batch| {
-            if serde_json::to_writer(&mut *batch, line).is_ok() {
-                batch.push(b'\n');
-            }
-            batch.len() >= BATCH_BYTES
+            batch.push(line);
+            batch.len() >= BATCH_LINES
         });
         if full {
             self.flush_thread();
@@ -90,7 +96,8 @@ impl AccessLog {
 
     /// Hands this thread's batch to the writer; workers call it on a timer too.
     pub fn flush_thread(&self) {
-        let batch = BATCH.with_borrow_mut(std::mem::take);
+        let batch = BATCH
+            .with_borrow_mut(|batch| std::mem::replace(batch, Vec::with_capacity(BATCH_LINES)));
         if batch.is_empty() {
             return;
         }
@@ -105,13 +112,13 @@ impl AccessLog {
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
     pub flags: Vec<&'static str>,
-    pub route_name: Option<String>,
+    pub route_name: Option<Arc<str>>,
     pub upstream_host: Option<SocketAddr>,
     /// Time from sending upstream to the response head, in milliseconds.
     pub upstream_service_time: Option<u64>,
     /// The destination's host and subset, for metrics.
-    pub destination_service: Option<String>,
-    pub destination_version: Option<String>,
+    pub destination_service: Option<Arc<str>>,
+    pub destination_version: Option<Arc<str>>,
     /// What the policies and plugins decided, in order.
     pub policies: Vec<Decision>,
 }
@@ -121,7 +128,27 @@ pub struct Outcome {
 pub struct Decision {
     #[serde(serialize_with = "text")]
     pub policy: Arc<str>,
-    pub decision: String,
+    #[serde(serialize_with = "display")]
+    pub decision: Said,
+}
+
+/// What a policy decided, written out only when the line is.
+#[derive(Debug, Clone)]
+pub enum Said {
+    /// The route matched, by name.
+    Route(Arc<str>),
+    Static(&'static str),
+    Text(String),
+}
+
+impl std::fmt::Display for Said {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Route(name) => write!(f, "route {name}"),
+            Self::Static(text) => f.write_str(text),
+            Self::Text(text) => f.write_str(text),
+        }
+    }
 }
 
 /// The decisions of one request, noted only when the access log will show them.
@@ -130,11 +157,11 @@ pub struct Decisions(Option<Vec<Decision>>);
 impl Decisions {
     /// Notes decisions when `logged`.
     pub fn new(logged: bool) -> Self {
-        Self(logged.then(Vec::new))
+        Self(logged.then(|| Vec::with_capacity(4)))
     }
 
     /// Notes that `policy` decided what `decision` says.
-    pub fn note(&mut self, policy: &Arc<str>, decision: impl FnOnce() -> String) {
+    pub fn note(&mut self, policy: &Arc<str>, decision: impl FnOnce() -> Said) {
         if let Some(decisions) = &mut self.0 {
             decisions.push(Decision {
                 policy: policy.clone(),
@@ -177,7 +204,8 @@ impl Outcome {
 /// values, so that capturing them costs no copies.
 #[derive(Serialize)]
 struct Line {
-    start_time: String,
+    #[serde(serialize_with = "rfc3339")]
+    start_time: SystemTime,
     #[serde(serialize_with = "as_str")]
     method: http::Method,
     #[serde(serialize_with = "path")]
@@ -198,12 +226,28 @@ struct Line {
     #[serde(serialize_with = "header")]
     authority: Option<HeaderValue>,
     upstream_host: Option<SocketAddr>,
-    route_name: Option<String>,
+    #[serde(serialize_with = "optional_text")]
+    route_name: Option<Arc<str>>,
     policies: Vec<Decision>,
 }
 
 fn text<S: serde::Serializer>(value: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(value)
+}
+
+fn optional_text<S: serde::Serializer>(value: &Option<Arc<str>>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(text) => s.serialize_some(&**text),
+        None => s.serialize_none(),
+    }
+}
+
+fn display<S: serde::Serializer>(value: &impl std::fmt::Display, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(value)
+}
+
+fn rfc3339<S: serde::Serializer>(time: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&humantime::format_rfc3339_millis(*time))
 }
 
 fn as_str<S: serde::Serializer>(method: &http::Method, s: S) -> Result<S::Ok, S::Error> {
@@ -224,7 +268,6 @@ fn header<S: serde::Serializer>(value: &Option<HeaderValue>, s: S) -> Result<S::
 /// The request side of a log line, captured when the request arrives.
 pub struct Entry {
     started: Instant,
-    start_time: SystemTime,
     line: Line,
     grpc: bool,
     outcome: Outcome,
@@ -256,7 +299,7 @@ impl Entry {
                 .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
         });
         let line = Line {
-            start_time: String::new(),
+            start_time: SystemTime::now(),
             method: request.method().clone(),
             path: request.uri().clone(),
             protocol,
@@ -280,7 +323,6 @@ impl Entry {
             .is_some_and(|t| t.as_bytes().starts_with(b"application/grpc"));
         Self {
             started: Instant::now(),
-            start_time: SystemTime::now(),
             line,
             grpc,
             outcome: Outcome::default(),
@@ -340,13 +382,6 @@ impl Logged {
                 response_bytes: self.sent,
             });
         }
-        if let Some(log) = &telemetry.log {
-            let line = &mut entry.line;
-            line.bytes_sent = self.sent;
-            line.duration = duration;
-            line.start_time = humantime::format_rfc3339_millis(entry.start_time).to_string();
-            log.write(line);
-        }
         #[cfg(feature = "otel")]
         if let Some(span) = entry.span.take() {
             let line = &entry.line;
@@ -357,6 +392,12 @@ impl Logged {
                 route: line.route_name.as_deref(),
                 upstream: line.upstream_host,
             });
+        }
+        if let Some(log) = &telemetry.log {
+            let mut line = entry.line;
+            line.bytes_sent = self.sent;
+            line.duration = duration;
+            log.write(line);
         }
     }
 }

@@ -175,8 +175,8 @@ impl Attempts<'_> {
                                     attempt > 1 && response.status().is_server_error();
                                 let outcome = Logged::of(&mut response);
                                 outcome.upstream_host = Some(endpoint.address);
-                                let cluster = &self.cluster().cluster;
-                                outcome.destination_service = Some(cluster.host.clone());
+                                let cluster = self.cluster();
+                                outcome.destination_service = Some(cluster.service.clone());
                                 outcome.destination_version = cluster.subset.clone();
                                 outcome.upstream_service_time =
                                     Some(sent_at.elapsed().as_millis() as u64);

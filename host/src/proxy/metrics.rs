@@ -1,6 +1,8 @@
 //! Istio's standard request metrics, with the labels that mean something at an edge
 //! gateway, in Prometheus text format on the admin API's `/metrics`.
 
+use std::sync::Arc;
+
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -40,8 +42,38 @@ struct Handles {
     response_bytes: Histogram,
 }
 
+/// What tells one label set from another, cheap to build per request.
+#[derive(PartialEq, Eq, Hash)]
+struct Key {
+    service: Option<Arc<str>>,
+    version: Option<Arc<str>>,
+    grpc: bool,
+    status: u16,
+    flags: Vec<&'static str>,
+}
+
+impl Key {
+    /// The Istio labels of the key's requests.
+    fn labels(&self) -> RequestLabels {
+        let or_unknown = |v: &Option<Arc<str>>| v.as_deref().unwrap_or("unknown").to_string();
+        RequestLabels {
+            reporter: "source",
+            source_workload: "istio-ingressgateway",
+            destination_service: or_unknown(&self.service),
+            destination_version: or_unknown(&self.version),
+            request_protocol: if self.grpc { "grpc" } else { "http" },
+            response_code: self.status,
+            response_flags: if self.flags.is_empty() {
+                "-".into()
+            } else {
+                self.flags.join(",")
+            },
+        }
+    }
+}
+
 thread_local! {
-    static HANDLES: std::cell::RefCell<std::collections::HashMap<RequestLabels, Handles>> =
+    static HANDLES: std::cell::RefCell<std::collections::HashMap<Key, Handles>> =
         std::cell::RefCell::new(std::collections::HashMap::new());
 }
 
@@ -113,33 +145,25 @@ impl Metrics {
     /// Counts a finished request.
     pub fn record(&self, request: &Finished<'_>) {
         let outcome = request.outcome;
-        let labels = RequestLabels {
-            reporter: "source",
-            source_workload: "istio-ingressgateway",
-            destination_service: outcome
-                .destination_service
-                .clone()
-                .unwrap_or_else(|| "unknown".into()),
-            destination_version: outcome
-                .destination_version
-                .clone()
-                .unwrap_or_else(|| "unknown".into()),
-            request_protocol: if request.grpc { "grpc" } else { "http" },
-            response_code: request.status,
-            response_flags: if outcome.flags.is_empty() {
-                "-".into()
-            } else {
-                outcome.flags.join(",")
-            },
+        let key = Key {
+            service: outcome.destination_service.clone(),
+            version: outcome.destination_version.clone(),
+            grpc: request.grpc,
+            status: request.status,
+            flags: outcome.flags.clone(),
         };
-        // Each thread keeps the handles of the label sets it has seen: one lookup per
-        // request instead of one per metric, and no lock on the shared families.
+        // Each thread keeps the handles of the label sets it has seen, under a key that
+        // costs no allocation to build: one lookup per request instead of one per metric,
+        // and no lock on the shared families.
         HANDLES.with_borrow_mut(|handles| {
-            let set = handles.entry(labels).or_insert_with_key(|labels| Handles {
-                requests: self.requests.get_or_create_owned(labels),
-                duration: self.duration.get_or_create_owned(labels),
-                request_bytes: self.request_bytes.get_or_create_owned(labels),
-                response_bytes: self.response_bytes.get_or_create_owned(labels),
+            let set = handles.entry(key).or_insert_with_key(|key| {
+                let labels = key.labels();
+                Handles {
+                    requests: self.requests.get_or_create_owned(&labels),
+                    duration: self.duration.get_or_create_owned(&labels),
+                    request_bytes: self.request_bytes.get_or_create_owned(&labels),
+                    response_bytes: self.response_bytes.get_or_create_owned(&labels),
+                }
             });
             set.requests.inc();
             set.duration.observe(request.duration_ms as f64);

@@ -29,7 +29,7 @@ use crate::tls::session::TlsSession;
 use crate::wasm::RequestView;
 use crate::wasm::plugins::Verdict;
 use crate::wasm::policies::Action;
-use access_log::Decisions;
+use access_log::{Decisions, Said};
 
 /// The downstream connection a request arrived on.
 #[derive(Debug, Clone)]
@@ -140,7 +140,7 @@ async fn route(
         .is_some_and(|t| t.log.is_some());
     let mut decisions = Decisions::new(logged);
     decisions.note(policies.route_match.name(), || {
-        format!("route {}", route.name)
+        Said::Route(entry.name.clone())
     });
     let matched_uri = route
         .matches
@@ -156,10 +156,10 @@ async fn route(
                 injection.abort_http,
                 injection.abort_grpc,
             ) {
-                (_, Some(status), _) => format!("abort {status}"),
-                (_, _, Some(status)) => format!("abort grpc {status}"),
-                (0, None, None) => "none".into(),
-                (ms, None, None) => format!("delay {ms}ms"),
+                (_, Some(status), _) => Said::Text(format!("abort {status}")),
+                (_, _, Some(status)) => Said::Text(format!("abort grpc {status}")),
+                (0, None, None) => Said::Static("none"),
+                (ms, None, None) => Said::Text(format!("delay {ms}ms")),
             }
         });
         if injection.delay_ms > 0 {
@@ -179,17 +179,21 @@ async fn route(
         match plugin.on_request(&view).await? {
             Verdict::Skip => {
                 tracing::warn!(plugin = %plugin.plugin.name, "plugin failed; skipped (FAIL_OPEN)");
-                decisions.note(plugin.name(), || "failed, skipped (FAIL_OPEN)".into());
+                decisions.note(plugin.name(), || {
+                    Said::Static("failed, skipped (FAIL_OPEN)")
+                });
             }
             Verdict::Act(Action::Reject(rejection)) => {
-                decisions.note(plugin.name(), || format!("reject {}", rejection.status));
+                decisions.note(plugin.name(), || {
+                    Said::Text(format!("reject {}", rejection.status))
+                });
                 let mut response = plugins::rejection(rejection);
                 plugins::set_headers(response.headers_mut(), &response_headers);
                 decisions.attach(&mut response);
                 return Ok(response);
             }
             Verdict::Act(Action::Proceed(edits)) => {
-                decisions.note(plugin.name(), || "proceed".into());
+                decisions.note(plugin.name(), || Said::Static("proceed"));
                 let parts = &mut Arc::get_mut(&mut view)
                     .expect("no policy call holds the request between calls")
                     .parts;
@@ -212,7 +216,7 @@ async fn route(
     decisions.attach(&mut response);
     if downstream.telemetry.is_some() {
         let outcome = access_log::Outcome::of(&mut response);
-        outcome.route_name = Some(route.name.clone());
+        outcome.route_name = Some(entry.name.clone());
         if delayed {
             outcome.flags.push("DI");
         }
@@ -257,21 +261,23 @@ async fn act(
             Ok(redirect_response(redirect, &origin, entry))
         }
         RouteAction::Forward(destinations) => {
-            let destination = match destinations.len() {
-                1 => 0,
-                _ => {
-                    let picked = generation
-                        .policies
-                        .pick_destination(&view, entry.id)
-                        .await? as usize;
-                    decisions.note(generation.policies.destination.name(), || {
-                        destinations
-                            .get(picked)
-                            .map_or_else(|| format!("destination {picked}"), |d| d.cluster.clone())
-                    });
-                    picked
-                }
-            };
+            let destination =
+                match destinations.len() {
+                    1 => 0,
+                    _ => {
+                        let picked = generation
+                            .policies
+                            .pick_destination(&view, entry.id)
+                            .await? as usize;
+                        decisions.note(generation.policies.destination.name(), || {
+                            Said::Text(destinations.get(picked).map_or_else(
+                                || format!("destination {picked}"),
+                                |d| d.cluster.clone(),
+                            ))
+                        });
+                        picked
+                    }
+                };
             let cluster = entry
                 .clusters
                 .get(destination)
@@ -296,9 +302,9 @@ async fn act(
                 tracing::debug!(%error, "local reply");
                 let mut response = error.into_response();
                 if downstream.telemetry.is_some() {
-                    let cluster = &generation.clusters[cluster].cluster;
+                    let cluster = &generation.clusters[cluster];
                     let outcome = access_log::Outcome::of(&mut response);
-                    outcome.destination_service = Some(cluster.host.clone());
+                    outcome.destination_service = Some(cluster.service.clone());
                     outcome.destination_version = cluster.subset.clone();
                 }
                 Ok(response)

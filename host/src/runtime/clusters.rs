@@ -75,6 +75,9 @@ const FAILED_REFRESH: Duration = Duration::from_secs(5);
 /// A cluster ready to forward to.
 pub struct ClusterState {
     pub cluster: Cluster,
+    /// The cluster's service host and subset, shared with telemetry.
+    pub service: Arc<str>,
+    pub subset: Option<Arc<str>>,
     endpoints: Arc<ArcSwap<Endpoints>>,
     pub load: Arc<ClusterLoad>,
     /// Whether any circuit-breaker limit is set (else the breaker is not consulted).
@@ -143,6 +146,8 @@ impl ClusterState {
         }
         Ok(Self {
             limited: limited(&settings),
+            service: cluster.host.as_str().into(),
+            subset: cluster.subset.as_deref().map(Arc::from),
             cluster,
             endpoints,
             load,

@@ -69,6 +69,8 @@ impl Runtime {
 pub struct RouteEntry {
     /// Global id, as the weight policy knows it.
     pub id: u32,
+    /// The route's name, shared with access log lines.
+    pub name: Arc<str>,
     pub route: Route,
     /// Cluster ids of the destinations, in order.
     pub clusters: Vec<usize>,
@@ -191,6 +193,7 @@ impl Generation {
                         };
                         routes.push(RouteEntry {
                             id: weight_config.len() as u32,
+                            name: route.name.as_str().into(),
                             route: route.clone(),
                             clusters,
                             uri_regex,
