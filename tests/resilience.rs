@@ -221,7 +221,7 @@ async fn injects_faults_as_istio_does() {
 /// DestinationRule's trafficPolicy and retries off, so that every request is one attempt.
 fn guarded(endpoints: &[&Upstream], policy: &str) -> Gateway {
     let ports: Vec<u16> = endpoints.iter().map(|u| u.addr.port()).collect();
-    Gateway::start(&format!(
+    let config = format!(
         "{GATEWAY}---\n{}---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -243,7 +243,10 @@ spec:
     route: [{{destination: {{host: svc}}}}]
 ",
         service("svc", &ports),
-    ))
+    );
+    Gateway::start_with(&config, |command| {
+        command.args(["--admin", "127.0.0.1:0"]);
+    })
 }
 
 /// Sends `n` requests at once; returns each status and whether it was marked overloaded.
@@ -337,6 +340,18 @@ async fn outlier_detection_ejects_failing_endpoints() {
     // Three 5xx in a row eject the bad endpoint; after that only the good one serves.
     assert_eq!(bad.hits(), 3);
     assert_eq!(failures, 3);
+    // A reload does not bring it back before its ejection time is up.
+    gateway.signal("HUP");
+    let admin = Client::http1(gateway.admin.unwrap());
+    let started = Instant::now();
+    while admin.get("admin", "/config_dump").await.json()["status"]["generation"] != 2 {
+        assert!(started.elapsed() < Duration::from_secs(10), "no reload");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for _ in 0..10 {
+        assert_eq!(client.get("svc", "/x").await.status, 200);
+    }
+    assert_eq!(bad.hits(), 3);
     drop(gateway);
 
     // When every endpoint is ejected: 503 "no healthy upstream", and the upstream is spared.

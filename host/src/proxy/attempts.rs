@@ -298,7 +298,7 @@ impl Attempts<'_> {
         };
         // A success only ends a failure streak: with none under way there is nothing to tell.
         let failure = failed(outcome);
-        if !target.failing.swap(failure, Ordering::Relaxed) && !failure {
+        if !target.health.failing.swap(failure, Ordering::Relaxed) && !failure {
             return Ok(());
         }
         let now = now_ms();
@@ -319,6 +319,7 @@ impl Attempts<'_> {
         if eject_ms > 0 {
             cluster.load.ejections.fetch_add(1, Ordering::Relaxed);
             target
+                .health
                 .ejected_until
                 .store(now + eject_ms, Ordering::Relaxed);
             tracing::info!(cluster = %cluster.cluster.name, endpoint = %target.name, "ejected for {eject_ms} ms");

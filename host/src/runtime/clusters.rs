@@ -2,7 +2,7 @@
 //! state, and the cluster-wide counters the circuit breaker reads.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use crate::config::resolved::{Cluster, ConnectionPool, EndpointAddress, Resolution, UNLIMITED};
 use crate::upstream::dns::Dns;
 use crate::upstream::h2::H2Client;
+use crate::upstream::load::EndpointHealth;
 use crate::upstream::tls::{Origination, OriginationError};
 use crate::upstream::{ClusterLoad, EndpointPool};
 use crate::wasm::policies::EndpointState;
@@ -38,16 +39,15 @@ pub struct Endpoint {
     pub in_flight: Arc<AtomicU32>,
     /// HTTP/1.1 connections to it.
     pub pool: Arc<EndpointPool>,
-    /// Ejected by outlier detection until this time ([`now_ms`]).
-    pub ejected_until: AtomicU64,
-    /// Its last result reported to outlier detection was a failure.
-    pub failing: AtomicBool,
+    /// Outlier detection's view of it ([`now_ms`] is its clock), shared with the
+    /// endpoint at the same address in other generations.
+    pub health: Arc<EndpointHealth>,
 }
 
 impl Endpoint {
     /// Whether outlier detection has it ejected now.
     pub fn ejected(&self, now: u64) -> bool {
-        self.ejected_until.load(Ordering::Relaxed) > now
+        self.health.ejected_until.load(Ordering::Relaxed) > now
     }
 
     /// What the load balancer sees of it.
@@ -227,8 +227,7 @@ impl Resolver {
                             self.load.clone(),
                             self.tls.clone(),
                         )),
-                        ejected_until: AtomicU64::new(0),
-                        failing: AtomicBool::new(false),
+                        health: self.load.health(address),
                     })
                 }));
             }

@@ -1,7 +1,10 @@
 //! What the gateway has open towards a cluster, across every worker: the counters the
 //! circuit breaker decides on, and the totals the metrics report.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
@@ -22,6 +25,18 @@ pub struct ClusterLoad {
     pub ejections: AtomicU64,
     /// Woken whenever a connection closes or returns to a pool.
     pub freed: Notify,
+    /// Each endpoint's health, by address.
+    endpoints: Mutex<HashMap<SocketAddr, Arc<EndpointHealth>>>,
+}
+
+/// What outlier detection knows of one endpoint. It lives with the cluster's counters,
+/// so a reload does not bring an ejected endpoint back early.
+#[derive(Debug, Default)]
+pub struct EndpointHealth {
+    /// Ejected until this time (milliseconds on the clusters' clock).
+    pub ejected_until: AtomicU64,
+    /// Its last result reported to outlier detection was a failure.
+    pub failing: AtomicBool,
 }
 
 impl ClusterLoad {
@@ -37,6 +52,12 @@ impl ClusterLoad {
             view.active_connections = before;
         }
         view
+    }
+
+    /// The health of the endpoint at `address`, created on first use.
+    pub fn health(&self, address: SocketAddr) -> Arc<EndpointHealth> {
+        let mut endpoints = self.endpoints.lock().unwrap_or_else(|e| e.into_inner());
+        endpoints.entry(address).or_default().clone()
     }
 
     /// A snapshot for the breaker.
