@@ -323,3 +323,72 @@ spec:
     let high = tight["memory_high_water_bytes"].as_u64().unwrap();
     assert!(high > 1 << 20 && high <= 16 << 20, "{tight}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scaffolded_rust_plugin_builds_and_runs() {
+    let upstream = Upstream::start("backend").await;
+    let dir = tempfile::tempdir().unwrap();
+    let created = support::portcullis()
+        .args(["plugin", "new", "rust", "hello-plugin", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{created:?}");
+    let project = dir.path().join("hello-plugin");
+
+    // Built with this test's own toolchain, in a target folder kept between runs.
+    let cargo = std::path::PathBuf::from(std::env::var("CARGO").unwrap());
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/scaffolded");
+    let built = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&cargo)
+            .args(["build", "--release", "--target", "wasm32-wasip2", "--quiet"])
+            .current_dir(&project)
+            .env("CARGO_TARGET_DIR", &target)
+            .env("RUSTC", cargo.with_file_name("rustc"))
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let wasm = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/scaffolded/wasm32-wasip2/release/hello_plugin.wasm");
+
+    let config = format!(
+        "{GATEWAY}---\n{}---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: api
+spec:
+  hosts: [\"*\"]
+  gateways: [gw]
+  http:
+  - route: [{{destination: {{host: backend}}}}]
+---
+apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata:
+  name: hello
+spec:
+  url: file://{}
+",
+        service("backend", &[upstream.addr.port()]),
+        wasm.display(),
+    );
+    let gateway = Gateway::start(&config);
+    let client = Client::http1(gateway.addr("default/gw/http"));
+    assert_eq!(client.get("api", "/").await.status, 403);
+    let request = client
+        .request("GET", "api", "/")
+        .header("user-agent", "test")
+        .body(empty())
+        .unwrap();
+    let reply = client.send(request).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json()["headers"]["x-hello-plugin"], "seen");
+}

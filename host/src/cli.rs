@@ -16,6 +16,7 @@ use crate::admin::collector::GatewayCollector;
 use crate::proxy::access_log::{AccessLog, Destination, Telemetry};
 use crate::proxy::metrics::Metrics;
 use crate::runtime::reload::{ReloadStatus, Reloader, unix_now};
+use crate::scaffold::{self, Language};
 
 use crate::config::{self, Loaded, ResolvedConfig};
 use crate::runtime::{Generation, Runtime};
@@ -35,6 +36,11 @@ pub struct Cli {
 enum Command {
     /// Run the gateway.
     Run(RunArgs),
+    /// Work with plugins.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
     /// Check a config file and print every error; exit 0 when it is valid. Also loads
     /// every component and plugin and runs its `configure`, as a reload would.
     Validate {
@@ -47,6 +53,20 @@ enum Command {
         /// Where compiled components are cached (default: ~/.cache/portcullis).
         #[arg(long, env = "PORTCULLIS_CACHE_DIR")]
         cache_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Create a plugin project in a new folder NAME, ready to build.
+    New {
+        /// The language to write the plugin in.
+        language: Language,
+        /// The plugin's name (lowercase letters, digits and '-').
+        name: String,
+        /// Where to create the folder.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
     },
 }
 
@@ -130,6 +150,26 @@ impl Cli {
                     }
                 }
             }
+            Command::Plugin {
+                command:
+                    PluginCommand::New {
+                        language,
+                        name,
+                        dir,
+                    },
+            } => match scaffold::new_plugin(language, &name, &dir) {
+                Ok(root) => {
+                    println!(
+                        "created {}: see its README.md to build it and declare it",
+                        root.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e:#}");
+                    ExitCode::FAILURE
+                }
+            },
             Command::Run(args) => {
                 init_tracing(args.log_level.as_deref());
                 let Some(loaded) = load(&args.config) else {

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod proxy;
 pub mod runtime;
+pub mod scaffold;
 pub mod server;
 pub mod tls;
 pub mod upstream;

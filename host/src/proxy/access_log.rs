@@ -368,7 +368,7 @@ struct Logged {
 
 impl Logged {
     fn write(&mut self) {
-        let Some((mut entry, telemetry)) = self.entry.take() else {
+        let Some((entry, telemetry)) = self.entry.take() else {
             return;
         };
         let duration = entry.started.elapsed().as_millis() as u64;
@@ -383,7 +383,7 @@ impl Logged {
             });
         }
         #[cfg(feature = "otel")]
-        if let Some(span) = entry.span.take() {
+        if let Some(span) = entry.span {
             let line = &entry.line;
             span.end(super::spans::Finished {
                 path: line.path.path(),

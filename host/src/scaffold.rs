@@ -1,0 +1,61 @@
+//! `portcullis plugin new`: a plugin project in a new folder, ready to build. It carries
+//! its own copy of the WIT interface, so it builds outside this repository.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+/// The languages a project can be made for.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Language {
+    Rust,
+}
+
+/// The WIT interface every plugin is built against.
+const WIT: &str = include_str!("../../wit/policy.wit");
+
+/// `(path, template)` of each file of a Rust project.
+const RUST: [(&str, &str); 3] = [
+    (
+        "Cargo.toml",
+        include_str!("../templates/plugin/rust/Cargo.toml"),
+    ),
+    (
+        "src/lib.rs",
+        include_str!("../templates/plugin/rust/src/lib.rs"),
+    ),
+    (
+        "README.md",
+        include_str!("../templates/plugin/rust/README.md"),
+    ),
+];
+
+/// Writes a new `language` project named `name` into `parent/name`; returns its folder.
+pub fn new_plugin(language: Language, name: &str, parent: &Path) -> anyhow::Result<PathBuf> {
+    let valid = name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    anyhow::ensure!(
+        valid,
+        "{name:?} is not a plugin name: use lowercase letters, digits and '-', starting with a letter"
+    );
+    let root = parent.join(name);
+    anyhow::ensure!(!root.exists(), "{} already exists", root.display());
+    let files = match language {
+        Language::Rust => RUST,
+    };
+    let file_stem = name.replace('-', "_");
+    for (path, template) in files.iter().chain(&[("wit/policy.wit", WIT)]) {
+        let target = root.join(path);
+        if let Some(folder) = target.parent() {
+            std::fs::create_dir_all(folder)
+                .with_context(|| format!("creating {}", folder.display()))?;
+        }
+        let text = template
+            .replace("{name}", name)
+            .replace("{file}", &file_stem);
+        std::fs::write(&target, text).with_context(|| format!("writing {}", target.display()))?;
+    }
+    Ok(root)
+}

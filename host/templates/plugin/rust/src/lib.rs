@@ -1,0 +1,38 @@
+//! {name}: a Portcullis plugin. It tells the upstream it saw the request
+//! (`x-{name}: seen`) and answers 403 to requests without a `user-agent`. The gateway
+//! calls `configure` once per instance with the WasmPlugin's `pluginConfig` as JSON, then
+//! `on_request` for every request on the routes the plugin is attached to; `wit/` lists
+//! everything a plugin can read and do.
+
+wit_bindgen::generate!({ world: "plugin", path: "wit" });
+
+use exports::portcullis::policy::filter::{Action, Edits, Guest, Header, Rejection};
+use portcullis::policy::request;
+
+struct Plugin;
+
+impl Guest for Plugin {
+    fn configure(_config: String) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn on_request() -> Action {
+        if request::header("user-agent").is_none() {
+            return Action::Reject(Rejection {
+                status: 403,
+                headers: vec![],
+                body: "a user-agent is required\n".into(),
+            });
+        }
+        Action::Proceed(Edits {
+            set_request_headers: vec![Header {
+                name: "x-{name}".into(),
+                value: "seen".into(),
+            }],
+            remove_request_headers: vec![],
+            set_response_headers: vec![],
+        })
+    }
+}
+
+export!(Plugin);
