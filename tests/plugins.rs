@@ -392,3 +392,84 @@ spec:
     assert_eq!(reply.status, 200);
     assert_eq!(reply.json()["headers"]["x-hello-plugin"], "seen");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn javascript_and_python_plugins_run_end_to_end() {
+    let upstream = Upstream::start("backend").await;
+    let (js, python) = tokio::task::spawn_blocking(|| {
+        (
+            support::examples::js_canary(),
+            support::examples::python_api_key(),
+        )
+    })
+    .await
+    .unwrap();
+    let config = format!(
+        "{GATEWAY}---\n{}---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: api
+spec:
+  hosts: [\"*\"]
+  gateways: [gw]
+  http:
+  - name: private
+    match: [{{uri: {{prefix: /private}}}}]
+    route: [{{destination: {{host: backend}}}}]
+  - name: public
+    route: [{{destination: {{host: backend}}}}]
+---
+apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata:
+  name: canary
+spec:
+  url: file://{js}
+  targetRefs: [{{kind: VirtualService, name: api}}]
+  pluginConfig: {{percent: 0}}
+---
+apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata:
+  name: api-key
+spec:
+  url: file://{python}
+  phase: AUTHN
+  targetRefs: [{{kind: VirtualService, name: api, sectionName: private}}]
+  pluginConfig: {{keys: {{k1: alice}}}}
+",
+        service("backend", &[upstream.addr.port()]),
+        js = js.display(),
+        python = python.display(),
+    );
+    let gateway = Gateway::start(&config);
+    let client = Client::http1(gateway.addr("default/gw/http"));
+
+    // JavaScript: every request is tagged, for the upstream and the client.
+    let stable = client.get("api", "/").await;
+    assert_eq!(stable.headers["x-variant"], "stable");
+    assert_eq!(stable.json()["headers"]["x-variant"], "stable");
+    let request = client
+        .request("GET", "api", "/")
+        .header("x-canary", "1")
+        .body(empty())
+        .unwrap();
+    assert_eq!(client.send(request).await.headers["x-variant"], "canary");
+
+    // Python, on the private route only: no key, 401; a listed key, its owner upstream.
+    let refused = client.get("api", "/private").await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(&refused.body[..], b"missing or unknown x-api-key\n");
+    let request = client
+        .request("GET", "api", "/private")
+        .header("x-api-key", "k1")
+        .body(empty())
+        .unwrap();
+    let reply = client.send(request).await;
+    assert_eq!(reply.status, 200);
+    let seen = reply.json();
+    assert_eq!(seen["headers"]["x-api-key-owner"], "alice");
+    assert!(seen["headers"]["x-api-key"].is_null());
+    assert_eq!(seen["headers"]["x-variant"], "stable");
+}

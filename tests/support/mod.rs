@@ -6,6 +6,7 @@ pub mod certs;
 pub mod client;
 pub mod config;
 pub mod dns;
+pub mod examples;
 pub mod gateway;
 pub mod upstream;
 
