@@ -4,9 +4,10 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-# Waits until `curl ARGS URL` succeeds (at most 10 s).
+# Waits until `curl ARGS URL` succeeds (at most WAIT_TRIES tenths of a second, 10 s by
+# default).
 wait_for() {
-    for _ in $(seq 100); do curl -sf "$@" > /dev/null && return 0; sleep 0.1; done
+    for _ in $(seq "${WAIT_TRIES:-100}"); do curl -sf "$@" > /dev/null && return 0; sleep 0.1; done
     echo "not answering: $*" >&2
     return 1
 }
