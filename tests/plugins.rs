@@ -473,3 +473,56 @@ spec:
     assert!(seen["headers"]["x-api-key"].is_null());
     assert_eq!(seen["headers"]["x-variant"], "stable");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plugin_chooses_the_destination_and_edits_the_response() {
+    let (a, b) = (Upstream::start("a").await, Upstream::start("b").await);
+    let plugin = Path::new(env!("PORTCULLIS_PLUGINS_DIR")).join("portcullis_hostile_filter.wasm");
+    let config = format!(
+        "{GATEWAY}---\n{}---\n{}---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: api
+spec:
+  hosts: [\"*\"]
+  gateways: [gw]
+  http:
+  - route:
+    - {{destination: {{host: a}}, weight: 99}}
+    - {{destination: {{host: b}}, weight: 1}}
+---
+apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata:
+  name: chooser
+spec:
+  url: file://{path}
+",
+        service("a", &[a.addr.port()]),
+        service("b", &[b.addr.port()]),
+        path = plugin.display(),
+    );
+    let gateway = Gateway::start(&config);
+    let client = Client::http1(gateway.addr("default/gw/http"));
+    let get = |headers: &'static [(&'static str, &'static str)]| {
+        let client = client.clone();
+        async move {
+            let mut request = client.request("GET", "api", "/");
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
+            client.send(request.body(empty()).unwrap()).await
+        }
+    };
+    for _ in 0..10 {
+        let reply = get(&[("x-choose-destination", "b")]).await;
+        assert_eq!(reply.upstream(), "b");
+        assert_eq!(reply.headers["x-filters"], "hostile");
+    }
+    // A destination the route does not have is ignored: the weights decide.
+    assert_eq!(get(&[("x-choose-destination", "c")]).await.status, 200);
+    // The upstream's own response header can be removed.
+    let reply = get(&[("x-remove-response-header", "x-upstream")]).await;
+    assert!(!reply.headers.contains_key("x-upstream"), "{reply:?}");
+}

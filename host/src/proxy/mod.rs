@@ -173,7 +173,8 @@ async fn route(
         }
     }
 
-    let mut response_headers = Vec::new();
+    let mut response_edits = plugins::ResponseEdits::default();
+    let mut chosen: Option<String> = None;
     for &index in &entry.plugins {
         let plugin = &generation.plugins[index];
         match plugin.on_request(&view).await? {
@@ -188,20 +189,23 @@ async fn route(
                     Said::Text(format!("reject {}", rejection.status))
                 });
                 let mut response = plugins::rejection(rejection);
-                plugins::set_headers(response.headers_mut(), &response_headers);
+                response_edits.apply(response.headers_mut());
                 decisions.attach(&mut response);
                 return Ok(response);
             }
-            Verdict::Act(Action::Proceed(edits)) => {
-                decisions.note(plugin.name(), || Said::Static("proceed"));
+            Verdict::Act(Action::Proceed(mut edits)) => {
+                decisions.note(plugin.name(), || match &edits.destination {
+                    Some(destination) => Said::Text(format!("proceed to {destination}")),
+                    None => Said::Static("proceed"),
+                });
                 let parts = &mut Arc::get_mut(&mut view)
                     .expect("no policy call holds the request between calls")
                     .parts;
-                plugins::set_headers(&mut parts.headers, &edits.set_request_headers);
-                for name in &edits.remove_request_headers {
-                    parts.headers.remove(name.as_str());
+                plugins::edit_request(&mut parts.headers, &edits);
+                response_edits.push(&mut edits);
+                if edits.destination.is_some() {
+                    chosen = edits.destination;
                 }
-                response_headers.extend(edits.set_response_headers);
             }
         }
     }
@@ -210,9 +214,10 @@ async fn route(
         entry,
         host: &host,
         matched_uri,
+        chosen: chosen.as_deref(),
     };
     let mut response = act(selected, view, body, downstream, generation, &mut decisions).await?;
-    plugins::set_headers(response.headers_mut(), &response_headers);
+    response_edits.apply(response.headers_mut());
     decisions.attach(&mut response);
     if downstream.telemetry.is_some() {
         let outcome = access_log::Outcome::of(&mut response);
@@ -231,6 +236,8 @@ struct Selected<'a> {
     host: &'a str,
     /// The URI matcher of the match block that matched, for prefix rewrites.
     matched_uri: Option<&'a StringMatcher>,
+    /// The destination a plugin chose (`host` or `host/subset`), if one did.
+    chosen: Option<&'a str>,
 }
 
 /// Carries out the route's action: a direct response, a redirect, or forwarding.
@@ -246,6 +253,7 @@ async fn act(
         entry,
         host,
         matched_uri,
+        chosen,
     } = selected;
     match &entry.route.action {
         RouteAction::DirectResponse(direct) => Ok(direct_response(direct, entry)),
@@ -261,10 +269,18 @@ async fn act(
             Ok(redirect_response(redirect, &origin, entry))
         }
         RouteAction::Forward(destinations) => {
+            let named = chosen.and_then(|name| {
+                let found = destination_named(entry, generation, name);
+                if found.is_none() {
+                    tracing::warn!(route = %entry.name, destination = name, "a plugin chose a destination the route does not have; using the weights");
+                }
+                found
+            });
             let destination =
-                match destinations.len() {
-                    1 => 0,
-                    _ => {
+                match (named, destinations.len()) {
+                    (Some(index), _) => index,
+                    (None, 1) => 0,
+                    (None, _) => {
                         let picked = generation
                             .policies
                             .pick_destination(&view, entry.id)
@@ -311,6 +327,18 @@ async fn act(
             })
         }
     }
+}
+
+/// The index of the route's destination `name` (`host` or `host/subset`).
+fn destination_named(entry: &RouteEntry, generation: &Generation, name: &str) -> Option<usize> {
+    let (host, subset) = match name.split_once('/') {
+        Some((host, subset)) => (host, Some(subset)),
+        None => (name, None),
+    };
+    entry.clusters.iter().position(|&id| {
+        let cluster = &generation.clusters[id].cluster;
+        cluster.host == host && cluster.subset.as_deref() == subset
+    })
 }
 
 fn route_entry(vhost: &VirtualHostEntry, index: u32) -> Result<&RouteEntry, ProxyError> {

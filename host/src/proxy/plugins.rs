@@ -4,16 +4,72 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Response, StatusCode};
 
 use super::body::{Body, full};
-use crate::wasm::policies::{Header, Rejection};
+use crate::wasm::policies::{Edits, Header, Rejection};
 
 /// Sets each header, replacing earlier values; invalid names or values are skipped.
 pub fn set_headers(headers: &mut HeaderMap, set: &[Header]) {
-    for header in set {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(header.name.as_bytes()),
-            HeaderValue::from_str(&header.value),
-        ) {
-            headers.insert(name, value);
+    for (name, value) in valid(set) {
+        headers.insert(name, value);
+    }
+}
+
+/// Adds each header beside earlier values; invalid names or values are skipped.
+fn add_headers(headers: &mut HeaderMap, add: &[Header]) {
+    for (name, value) in valid(add) {
+        headers.append(name, value);
+    }
+}
+
+fn valid(headers: &[Header]) -> impl Iterator<Item = (HeaderName, HeaderValue)> + '_ {
+    headers.iter().filter_map(|header| {
+        Some((
+            HeaderName::from_bytes(header.name.as_bytes()).ok()?,
+            HeaderValue::from_str(&header.value).ok()?,
+        ))
+    })
+}
+
+/// Applies a plugin's request edits: set, then add, then remove.
+pub fn edit_request(headers: &mut HeaderMap, edits: &Edits) {
+    set_headers(headers, &edits.set_request_headers);
+    add_headers(headers, &edits.add_request_headers);
+    for name in &edits.remove_request_headers {
+        headers.remove(name.as_str());
+    }
+}
+
+/// The response edits of the plugins that ran, in order.
+#[derive(Default)]
+pub struct ResponseEdits(Vec<Edits>);
+
+impl ResponseEdits {
+    /// Keeps `edits`' response part.
+    pub fn push(&mut self, edits: &mut Edits) {
+        let response = Edits {
+            set_response_headers: std::mem::take(&mut edits.set_response_headers),
+            add_response_headers: std::mem::take(&mut edits.add_response_headers),
+            remove_response_headers: std::mem::take(&mut edits.remove_response_headers),
+            set_request_headers: Vec::new(),
+            add_request_headers: Vec::new(),
+            remove_request_headers: Vec::new(),
+            destination: None,
+        };
+        if !(response.set_response_headers.is_empty()
+            && response.add_response_headers.is_empty()
+            && response.remove_response_headers.is_empty())
+        {
+            self.0.push(response);
+        }
+    }
+
+    /// Applies them to a response's headers: each plugin's set, then add, then remove.
+    pub fn apply(&self, headers: &mut HeaderMap) {
+        for edits in &self.0 {
+            set_headers(headers, &edits.set_response_headers);
+            add_headers(headers, &edits.add_response_headers);
+            for name in &edits.remove_response_headers {
+                headers.remove(name.as_str());
+            }
         }
     }
 }

@@ -25,7 +25,9 @@ fn header_bytes(action: &Action) -> usize {
         Action::Proceed(edits) => edits
             .set_request_headers
             .iter()
+            .chain(&edits.add_request_headers)
             .chain(&edits.set_response_headers)
+            .chain(&edits.add_response_headers)
             .collect::<Vec<_>>(),
         Action::Reject(rejection) => rejection.headers.iter().collect(),
     };

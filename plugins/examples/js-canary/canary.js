@@ -38,7 +38,15 @@ export const filter = {
     const tag = [{ name: 'x-variant', value: variant }];
     return {
       tag: 'proceed',
-      val: { setRequestHeaders: tag, removeRequestHeaders: [], setResponseHeaders: tag },
+      val: {
+        setRequestHeaders: tag,
+        addRequestHeaders: [],
+        removeRequestHeaders: [],
+        setResponseHeaders: tag,
+        addResponseHeaders: [],
+        removeResponseHeaders: [],
+        destination: undefined,
+      },
     };
   },
 };

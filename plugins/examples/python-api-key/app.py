@@ -42,4 +42,14 @@ class Filter(exports.Filter):
                     f"missing or unknown {name}\n",
                 )
             )
-        return Action_Proceed(Edits([Header("x-api-key-owner", owner)], [name], []))
+        return Action_Proceed(
+            Edits(
+                set_request_headers=[Header("x-api-key-owner", owner)],
+                add_request_headers=[],
+                remove_request_headers=[name],
+                set_response_headers=[],
+                add_response_headers=[],
+                remove_response_headers=[],
+                destination=None,
+            )
+        )

@@ -192,6 +192,22 @@ pub use plugin::exports::portcullis::policy::filter::{
     Action, Edits, Guest as Plugin, Header, Rejection,
 };
 
+/// No edits: `Edits { set_request_headers: …, ..Edits::default() }` names only what changes.
+#[cfg(feature = "filter")]
+impl Default for Edits {
+    fn default() -> Self {
+        Self {
+            set_request_headers: Vec::new(),
+            add_request_headers: Vec::new(),
+            remove_request_headers: Vec::new(),
+            set_response_headers: Vec::new(),
+            add_response_headers: Vec::new(),
+            remove_response_headers: Vec::new(),
+            destination: None,
+        }
+    }
+}
+
 /// A small, fast generator for sampling (weights, percentages, jitter), seeded by the host.
 #[derive(Debug, Clone)]
 pub struct Rng(u64);

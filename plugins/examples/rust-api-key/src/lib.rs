@@ -61,11 +61,7 @@ impl Plugin for ApiKey {
                 .iter()
                 .any(|prefix| path.starts_with(prefix.as_str()))
             {
-                return Action::Proceed(Edits {
-                    set_request_headers: vec![],
-                    remove_request_headers: vec![],
-                    set_response_headers: vec![],
-                });
+                return Action::Proceed(Edits::default());
             }
             let by_key =
                 request::header(&config.header).and_then(|key| config.keys.get(&key).cloned());
@@ -82,7 +78,7 @@ impl Plugin for ApiKey {
                         value: owner,
                     }],
                     remove_request_headers: vec![config.header.clone()],
-                    set_response_headers: vec![],
+                    ..Edits::default()
                 }),
                 None => Action::Reject(Rejection {
                     status: 401,

@@ -1,6 +1,8 @@
 //! A custom plugin for the gateway's tests: it tags responses with `x-filtered: yes`,
 //! except that paths ending in `/trap` trap, `/loop` spin forever, `/grow` allocate
-//! without bound and `/huge` ask for a 1 MiB header.
+//! without bound and `/huge` ask for a 1 MiB header. It also adds `x-filters: hostile` to
+//! responses, sends the request to the destination named by `x-choose-destination`, and
+//! removes the response header named by `x-remove-response-header`.
 
 use portcullis_sdk::{Action, Edits, Header, Plugin, plugin, request};
 
@@ -13,9 +15,15 @@ impl Plugin for Hostile {
 
     fn on_request() -> Action {
         let mut edits = Edits {
-            set_request_headers: vec![],
-            remove_request_headers: vec![],
-            set_response_headers: vec![],
+            destination: request::header("x-choose-destination"),
+            remove_response_headers: request::header("x-remove-response-header")
+                .into_iter()
+                .collect(),
+            add_response_headers: vec![Header {
+                name: "x-filters".into(),
+                value: "hostile".into(),
+            }],
+            ..Edits::default()
         };
         let path = request::path();
         match path.rsplit('/').next().unwrap_or_default() {

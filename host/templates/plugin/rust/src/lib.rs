@@ -29,8 +29,12 @@ impl Guest for Plugin {
                 name: "x-{name}".into(),
                 value: "seen".into(),
             }],
+            add_request_headers: vec![],
             remove_request_headers: vec![],
             set_response_headers: vec![],
+            add_response_headers: vec![],
+            remove_response_headers: vec![],
+            destination: None,
         })
     }
 }
