@@ -50,7 +50,7 @@ const LIMITED: &str = "  - name: limited
 /// Sends three slow requests at once to the `limited` route: one is served, one waits for
 /// the connection, and the breaker refuses the third (503 UO).
 async fn overflow(client: &Client) {
-    let slow = || client.get("shop.example.com", "/limited/slow/300");
+    let slow = || client.get("shop.example.com", "/limited/slow/1000");
     let (a, b, c) = tokio::join!(slow(), slow(), slow());
     let mut statuses = [a.status, b.status, c.status];
     statuses.sort();
@@ -188,7 +188,7 @@ async fn the_access_log_records_fields_and_response_flags() {
     assert_eq!(by_path("/retried/status/503")["response_flags"], "URX");
     let flags: Vec<_> = lines
         .iter()
-        .filter(|l| l["path"] == "/limited/slow/300")
+        .filter(|l| l["path"] == "/limited/slow/1000")
         .map(|l| l["response_flags"].as_str().unwrap())
         .collect();
     assert_eq!(flags.iter().filter(|f| **f == "UO").count(), 1, "{flags:?}");

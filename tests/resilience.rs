@@ -298,7 +298,7 @@ async fn circuit_breakers_bound_connections_and_overflow_with_503() {
         "    connectionPool:\n      tcp: {maxConnections: 1}\n      http: {http1MaxPendingRequests: 1}\n",
     );
     let client = Client::http1(limited.addr("default/gw/http"));
-    let statuses = burst(&client, "/slow/300", 6).await;
+    let statuses = burst(&client, "/slow/1000", 6).await;
     let ok = statuses.iter().filter(|(s, _)| *s == 200).count();
     let overloaded = statuses.iter().filter(|(s, o)| *s == 503 && *o).count();
     assert_eq!(ok + overloaded, 6, "{statuses:?}");
@@ -313,7 +313,7 @@ async fn circuit_breakers_bound_connections_and_overflow_with_503() {
         "    connectionPool:\n      http: {http2MaxRequests: 2}\n",
     );
     let client = Client::http1(requests.addr("default/gw/http"));
-    let statuses = burst(&client, "/slow/300", 5).await;
+    let statuses = burst(&client, "/slow/1000", 5).await;
     let ok = statuses.iter().filter(|(s, _)| *s == 200).count();
     assert_eq!(ok, 2, "{statuses:?}");
     assert!(
