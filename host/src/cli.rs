@@ -206,19 +206,13 @@ fn run(args: RunArgs, loaded: Loaded) -> anyhow::Result<()> {
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     // The control thread: loads policies and waits for signals; workers serve.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async {
-        let cache_dir = args.cache_dir.or_else(default_cache_dir);
-        let dns = Dns::new(args.dns_server).context("setting up the DNS resolver")?;
-        let runtime = Arc::new(Runtime::new(
-            WasmEngine::new(cache_dir)?,
-            Arc::new(dns),
+    control_thread()?.block_on(async {
+        let runtime = Arc::new(gateway_runtime(
+            args.cache_dir,
+            args.dns_server,
             args.policy_dir,
             workers,
-        ));
+        )?);
         let generation = Generation::build(loaded.config, &runtime)
             .await
             .context("loading the policies")?;
@@ -336,16 +330,32 @@ fn build_once(
     policy_dir: Option<PathBuf>,
     cache_dir: Option<PathBuf>,
 ) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async {
-        let dns = Dns::new(None).context("setting up the DNS resolver")?;
-        let wasm = WasmEngine::new(cache_dir.or_else(default_cache_dir))?;
-        let runtime = Runtime::new(wasm, Arc::new(dns), policy_dir, 1);
+    control_thread()?.block_on(async {
+        let runtime = gateway_runtime(cache_dir, None, policy_dir, 1)?;
         Generation::build(config, &runtime).await.map(drop)
     })
+}
+
+/// The single-threaded async runtime of the control thread.
+fn control_thread() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// What every generation is built with: the Wasm engine (compiled components cached in
+/// `cache_dir`, by default ~/.cache/portcullis), the DNS resolver (asking `dns_server`
+/// when given), the policy overrides in `policy_dir`, and the number of workers.
+fn gateway_runtime(
+    cache_dir: Option<PathBuf>,
+    dns_server: Option<std::net::SocketAddr>,
+    policy_dir: Option<PathBuf>,
+    workers: usize,
+) -> anyhow::Result<Runtime> {
+    let dns = Dns::new(dns_server).context("setting up the DNS resolver")?;
+    let wasm = WasmEngine::new(cache_dir.or_else(default_cache_dir))?;
+    Ok(Runtime::new(wasm, Arc::new(dns), policy_dir, workers))
 }
 
 fn default_cache_dir() -> Option<PathBuf> {

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod proxy;
+pub mod registry;
 pub mod runtime;
 pub mod scaffold;
 pub mod server;

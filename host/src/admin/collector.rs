@@ -146,16 +146,7 @@ impl Collector for GatewayCollector {
             durations.value(&[("plugin", plugin.as_str())], stats.durations.clone())?;
         }
 
-        let clusters: Vec<_> = {
-            let loads = self
-                .runtime
-                .cluster_loads
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            let mut all: Vec<_> = loads.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            all.sort_by(|a, b| a.0.cmp(&b.0));
-            all
-        };
+        let clusters = self.runtime.cluster_loads.all();
         encode_fields(&mut encoder, &CLUSTER_FIELDS, "cluster_name", &clusters)
     }
 }

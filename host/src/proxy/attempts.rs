@@ -83,12 +83,6 @@ impl Attempts<'_> {
         let deadline = route.timeout.map(|t| Instant::now() + t);
         let mut body = RequestBody::new(body).await?;
         let mut tried: Vec<SocketAddr> = Vec::new();
-        // TLS origination sends the Host the upstream sees as SNI (Envoy's `auto_sni`).
-        let host = head
-            .headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or(self.routed.host);
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -112,7 +106,7 @@ impl Attempts<'_> {
                 .next()
                 .expect("a body is available while attempts are allowed");
             let sent_at = Instant::now();
-            let result = match self.upstream(&endpoint, host, per_try).await? {
+            let result = match self.upstream(&endpoint, &head, per_try).await? {
                 Ok(upstream) => {
                     forward::send(
                         upstream,
@@ -201,13 +195,13 @@ impl Attempts<'_> {
         &self.generation.policies
     }
 
-    /// A way to the endpoint: an idle or new HTTP/1.1 connection for `host` (queueing while the
+    /// A way to the endpoint: an idle or new HTTP/1.1 connection for `head` (queueing while the
     /// breaker says so), or the cluster's HTTP/2 client. The outer error refuses the
     /// request (overflow); the inner one is a failed attempt.
     async fn upstream<'e>(
         &'e self,
         endpoint: &'e Endpoint,
-        host: &str,
+        head: &http::request::Parts,
         wait: Option<Duration>,
     ) -> Result<Result<Upstream<'e>, AttemptError>, ProxyError> {
         let cluster = self.cluster();
@@ -216,7 +210,13 @@ impl Attempts<'_> {
             return Ok(Ok(Upstream::Http2(client)));
         }
         let pool = &endpoint.pool;
-        let sni = pool.sni(host);
+        // TLS origination sends the Host the upstream sees as SNI (Envoy's `auto_sni`).
+        let sni = pool.sni(|| {
+            head.headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or(self.routed.host)
+        });
         let give_up = wait.map(|w| Instant::now() + w);
         let mut pending: Option<Counted<'_>> = None;
         loop {

@@ -202,10 +202,10 @@ async fn route(
                     .expect("no policy call holds the request between calls")
                     .parts;
                 plugins::edit_request(&mut parts.headers, &edits);
-                response_edits.push(&mut edits);
-                if edits.destination.is_some() {
-                    chosen = edits.destination;
+                if let Some(destination) = edits.destination.take() {
+                    chosen = Some(destination);
                 }
+                response_edits.push(edits);
             }
         }
     }

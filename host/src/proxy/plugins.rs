@@ -38,27 +38,18 @@ pub fn edit_request(headers: &mut HeaderMap, edits: &Edits) {
     }
 }
 
-/// The response edits of the plugins that ran, in order.
+/// The edits of the plugins that ran, in order, kept for their response part.
 #[derive(Default)]
 pub struct ResponseEdits(Vec<Edits>);
 
 impl ResponseEdits {
-    /// Keeps `edits`' response part.
-    pub fn push(&mut self, edits: &mut Edits) {
-        let response = Edits {
-            set_response_headers: std::mem::take(&mut edits.set_response_headers),
-            add_response_headers: std::mem::take(&mut edits.add_response_headers),
-            remove_response_headers: std::mem::take(&mut edits.remove_response_headers),
-            set_request_headers: Vec::new(),
-            add_request_headers: Vec::new(),
-            remove_request_headers: Vec::new(),
-            destination: None,
-        };
-        if !(response.set_response_headers.is_empty()
-            && response.add_response_headers.is_empty()
-            && response.remove_response_headers.is_empty())
+    /// Keeps `edits` when they change the response.
+    pub fn push(&mut self, edits: Edits) {
+        if !(edits.set_response_headers.is_empty()
+            && edits.add_response_headers.is_empty()
+            && edits.remove_response_headers.is_empty())
         {
-            self.0.push(response);
+            self.0.push(edits);
         }
     }
 

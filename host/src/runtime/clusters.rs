@@ -227,7 +227,7 @@ impl Resolver {
                             self.load.clone(),
                             self.tls.clone(),
                         )),
-                        health: self.load.health(address),
+                        health: self.load.health.get(&address),
                     })
                 }));
             }

@@ -12,6 +12,7 @@ use super::vhosts::DomainIndex;
 use crate::config::resolved::{
     AbortStatus, Fault, ListenerId, PluginTarget, ResolvedConfig, RetryPolicy, Route, RouteAction,
 };
+use crate::registry::Registry;
 use crate::tls::server::TlsServers;
 use crate::upstream::ClusterLoad;
 use crate::upstream::dns::Dns;
@@ -20,7 +21,7 @@ use crate::wasm::counters::Counters;
 use crate::wasm::plugins::LoadedPlugin;
 use crate::wasm::policies::Policies;
 use crate::wasm::pool::{Kind, Pool};
-use crate::wasm::stats::StatsRegistry;
+use crate::wasm::stats::PolicyStats;
 use crate::wasm::{Limits, WasmEngine};
 
 /// What outlives generations: the Wasm engine, host counters, where overrides live.
@@ -34,9 +35,9 @@ pub struct Runtime {
     /// Worker threads serving connections.
     pub workers: usize,
     /// Each policy's and plugin's stats by name, kept across generations.
-    pub policy_stats: StatsRegistry,
+    pub policy_stats: Registry<String, PolicyStats>,
     /// Each cluster's live counters by name, kept across generations.
-    pub cluster_loads: std::sync::Mutex<std::collections::HashMap<String, Arc<ClusterLoad>>>,
+    pub cluster_loads: Registry<String, ClusterLoad>,
 }
 
 impl Runtime {
@@ -53,15 +54,9 @@ impl Runtime {
             counters: Arc::default(),
             policy_dir,
             workers,
-            policy_stats: StatsRegistry::default(),
-            cluster_loads: Default::default(),
+            policy_stats: Registry::default(),
+            cluster_loads: Registry::default(),
         }
-    }
-
-    /// The counters of cluster `name`, created on first use.
-    fn cluster_load(&self, name: &str) -> Arc<ClusterLoad> {
-        let mut loads = self.cluster_loads.lock().unwrap_or_else(|e| e.into_inner());
-        loads.entry(name.to_string()).or_default().clone()
     }
 }
 
@@ -133,7 +128,7 @@ impl Generation {
                 plugin.clone(),
                 &runtime.wasm,
                 runtime.counters.clone(),
-                runtime.policy_stats.get(&plugin.name),
+                runtime.policy_stats.get(plugin.name.as_str()),
             )
             .await
             .with_context(|| format!("loading WasmPlugin {}", plugin.name))?;
@@ -286,7 +281,7 @@ impl Generation {
             clusters.push(
                 ClusterState::new(
                     cluster.clone(),
-                    runtime.cluster_load(&cluster.name),
+                    runtime.cluster_loads.get(cluster.name.as_str()),
                     runtime.workers,
                     runtime.dns.clone(),
                 )
@@ -322,7 +317,7 @@ async fn pool<K: Kind>(
         config.to_string(),
         runtime.counters.clone(),
         Limits::default(),
-        runtime.policy_stats.get(&source),
+        runtime.policy_stats.get(source.as_str()),
     )
     .await?;
     Ok(pool)

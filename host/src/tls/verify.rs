@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::crypto::{WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
@@ -70,18 +70,17 @@ impl ClientCertVerifier for PinnedClientVerifier {
 
 /// How an upstream server's certificate is checked.
 #[derive(Debug)]
-pub enum ServerVerification {
-    /// The chain against the trust anchors; the name against the pinned SANs when any
-    /// are pinned (Envoy's `match_subject_alt_names`), else against the SNI.
-    WebPki {
-        inner: Arc<WebPkiServerVerifier>,
-        pins: Pins,
-    },
-    /// `insecureSkipVerify`: any certificate, as long as the handshake signatures hold.
-    Skip(Arc<CryptoProvider>),
+pub struct ServerVerification {
+    /// The chain against the trust anchors, and the pins; `None` for
+    /// `insecureSkipVerify` (any certificate, as long as the handshake signatures hold).
+    pub chain: Option<(Arc<WebPkiServerVerifier>, Pins)>,
+    /// The signature algorithms the handshake may use.
+    pub algorithms: WebPkiSupportedAlgorithms,
 }
 
 impl ServerCertVerifier for ServerVerification {
+    /// The name is checked against the pinned SANs when any are pinned (Envoy's
+    /// `match_subject_alt_names`), else against the SNI.
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -90,7 +89,7 @@ impl ServerCertVerifier for ServerVerification {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let Self::WebPki { inner, pins } = self else {
+        let Some((inner, pins)) = &self.chain else {
             return Ok(ServerCertVerified::assertion());
         };
         // webpki checks the chain before the name, so a name error means a good chain.
@@ -111,15 +110,7 @@ impl ServerCertVerifier for ServerVerification {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        match self {
-            Self::WebPki { inner, .. } => inner.verify_tls12_signature(message, cert, dss),
-            Self::Skip(provider) => verify_tls12_signature(
-                message,
-                cert,
-                dss,
-                &provider.signature_verification_algorithms,
-            ),
-        }
+        verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
     fn verify_tls13_signature(
@@ -128,23 +119,10 @@ impl ServerCertVerifier for ServerVerification {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        match self {
-            Self::WebPki { inner, .. } => inner.verify_tls13_signature(message, cert, dss),
-            Self::Skip(provider) => verify_tls13_signature(
-                message,
-                cert,
-                dss,
-                &provider.signature_verification_algorithms,
-            ),
-        }
+        verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        match self {
-            Self::WebPki { inner, .. } => inner.supported_verify_schemes(),
-            Self::Skip(provider) => provider
-                .signature_verification_algorithms
-                .supported_schemes(),
-        }
+        self.algorithms.supported_schemes()
     }
 }

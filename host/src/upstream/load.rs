@@ -1,13 +1,12 @@
 //! What the gateway has open towards a cluster, across every worker: the counters the
 //! circuit breaker decides on, and the totals the metrics report.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
+use crate::registry::Registry;
 use crate::wasm::policies::ClusterLoadView;
 
 /// Live counts for one cluster.
@@ -26,7 +25,7 @@ pub struct ClusterLoad {
     /// Woken whenever a connection closes or returns to a pool.
     pub freed: Notify,
     /// Each endpoint's health, by address.
-    endpoints: Mutex<HashMap<SocketAddr, Arc<EndpointHealth>>>,
+    pub health: Registry<SocketAddr, EndpointHealth>,
 }
 
 /// What outlier detection knows of one endpoint. It lives with the cluster's counters,
@@ -52,12 +51,6 @@ impl ClusterLoad {
             view.active_connections = before;
         }
         view
-    }
-
-    /// The health of the endpoint at `address`, created on first use.
-    pub fn health(&self, address: SocketAddr) -> Arc<EndpointHealth> {
-        let mut endpoints = self.endpoints.lock().unwrap_or_else(|e| e.into_inner());
-        endpoints.entry(address).or_default().clone()
     }
 
     /// A snapshot for the breaker.

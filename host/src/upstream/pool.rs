@@ -73,9 +73,10 @@ impl EndpointPool {
         }
     }
 
-    /// The TLS server name a request for `host` connects with (`None` for plain TCP).
-    pub fn sni(&self, host: &str) -> Sni {
-        self.tls.as_ref().and_then(|tls| tls.server_name(host))
+    /// The TLS server name a request whose Host is `host` connects with (`None` for
+    /// plain TCP, without asking for the host).
+    pub fn sni<'h>(&self, host: impl FnOnce() -> &'h str) -> Sni {
+        self.tls.as_ref().and_then(|tls| tls.server_name(host()))
     }
 
     /// An idle connection with server name `sni` ready for a request, preferring

@@ -10,6 +10,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use crate::config::resolved::{UpstreamTls, UpstreamTlsMode};
+use crate::runtime::vhosts::strip_port;
 use crate::tls::files::{self, TlsFileError};
 use crate::tls::pinning::Pins;
 use crate::tls::verify::ServerVerification;
@@ -45,8 +46,8 @@ impl Origination {
             return Ok(None);
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verification = match tls.insecure_skip_verify {
-            true => ServerVerification::Skip(provider.clone()),
+        let chain = match tls.insecure_skip_verify {
+            true => None,
             false => {
                 let roots = match &tls.ca_certificates {
                     Some(ca) => Arc::new(files::roots(ca)?),
@@ -60,11 +61,15 @@ impl Origination {
                 if let Some(crl) = &tls.ca_crl {
                     verifier = verifier.with_crls(files::crls(crl)?);
                 }
-                ServerVerification::WebPki {
-                    inner: verifier.build()?,
-                    pins: Pins::new(&tls.subject_alt_names, &[], &[]),
-                }
+                Some((
+                    verifier.build()?,
+                    Pins::new(&tls.subject_alt_names, &[], &[]),
+                ))
             }
+        };
+        let verification = ServerVerification {
+            chain,
+            algorithms: provider.signature_verification_algorithms,
         };
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()?
@@ -100,9 +105,13 @@ impl Origination {
     /// The name to send as SNI (and to verify, unless SANs are pinned): the configured
     /// `sni`, else `host` (the request's Host without its port).
     pub fn server_name(&self, host: &str) -> Option<ServerName<'static>> {
-        self.sni
-            .clone()
-            .or_else(|| ServerName::try_from(strip_port(host).to_string()).ok())
+        self.sni.clone().or_else(|| {
+            // An IPv6 literal goes without its brackets.
+            let name = strip_port(host)
+                .trim_start_matches('[')
+                .trim_end_matches(']');
+            ServerName::try_from(name.to_string()).ok()
+        })
     }
 
     /// Runs the handshake on `stream`.
@@ -117,17 +126,6 @@ impl Origination {
     }
 }
 
-/// `host` without a `:port` suffix (IPv6 literals keep their brackets off).
-fn strip_port(host: &str) -> &str {
-    if let Some(rest) = host.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    match host.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => host,
-    }
-}
-
 /// The operating system's trust anchors (`/etc/ssl/certs` and friends), read once.
 fn system_roots() -> Arc<RootCertStore> {
     static ROOTS: OnceLock<Arc<RootCertStore>> = OnceLock::new();
@@ -139,16 +137,4 @@ fn system_roots() -> Arc<RootCertStore> {
             Arc::new(roots)
         })
         .clone()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::strip_port;
-
-    #[test]
-    fn the_port_is_stripped_from_hosts() {
-        assert_eq!(strip_port("api.example.com:8443"), "api.example.com");
-        assert_eq!(strip_port("api.example.com"), "api.example.com");
-        assert_eq!(strip_port("[::1]:443"), "::1");
-    }
 }

@@ -1,8 +1,7 @@
-//! What each policy and plugin did, kept by name so that reloads do not reset it.
+//! What each policy and plugin did (the runtime keeps it by name, so that reloads do not
+//! reset it).
 
-use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
 
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
@@ -33,23 +32,5 @@ impl Default for PolicyStats {
             // 1 µs to ~60 ms.
             durations: Histogram::new(exponential_buckets(1e-6, 3.0, 11)),
         }
-    }
-}
-
-/// Every policy's stats by name.
-#[derive(Debug, Default)]
-pub struct StatsRegistry(Mutex<BTreeMap<String, Arc<PolicyStats>>>);
-
-impl StatsRegistry {
-    /// The stats of `name`, created on first use.
-    pub fn get(&self, name: &str) -> Arc<PolicyStats> {
-        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        all.entry(name.to_string()).or_default().clone()
-    }
-
-    /// Every policy's stats, by name.
-    pub fn all(&self) -> Vec<(String, Arc<PolicyStats>)> {
-        let all = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        all.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 }
