@@ -203,8 +203,11 @@ async fn metrics_count_exactly_the_requests_sent_per_label_set() {
         &upstream,
         &(LIMITED.to_string() + "  - route: [{destination: {host: backend}}]\n"),
     );
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let path = log.path().to_path_buf();
     let gateway = Gateway::start_with(&config, |command| {
-        command.args(["--admin", "127.0.0.1:0"]);
+        command.args(["--admin", "127.0.0.1:0", "--access-log-format", "text"]);
+        command.arg("--access-log").arg(&path);
     });
     let client = Client::http1(gateway.addr("default/gw/http"));
     let admin = Client::http1(gateway.admin.unwrap());
@@ -308,6 +311,37 @@ async fn metrics_count_exactly_the_requests_sent_per_label_set() {
     );
     assert_eq!(series("portcullis_config_generation", &[]), 1.0, "{text}");
     assert!(text.contains("portcullis_config_reloads_total{result=\"failure\"} 0"));
+
+    // The text access log, in Envoy's default format then route and decisions, is
+    // written out whole when the gateway stops.
+    assert!(gateway.terminate().success());
+    let log = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 8, "{log}");
+    let routed = regex::Regex::new(&format!(
+        r#"^\[\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z\] "GET / HTTP/1.1" 200 - 0 \d+ \d+ \d+ "-" "-" "[0-9a-f-]{{36}}" "shop.example.com" "{}" shop.1 "builtin:match=route shop.1"$"#,
+        upstream.addr
+    ))
+    .unwrap();
+    assert_eq!(
+        lines.iter().filter(|l| routed.is_match(l)).count(),
+        3,
+        "{log}"
+    );
+    let refused = regex::Regex::new(
+        r#"^\[[^\]]+\] "GET / HTTP/1.1" 404 NR 0 0 \d+ - "-" "-" "[0-9a-f-]{36}" "nowhere.example.com" "-" - ""$"#,
+    )
+    .unwrap();
+    assert_eq!(
+        lines.iter().filter(|l| refused.is_match(l)).count(),
+        2,
+        "{log}"
+    );
+    assert_eq!(
+        lines.iter().filter(|l| l.contains(" 503 UO ")).count(),
+        1,
+        "{log}"
+    );
 }
 
 /// An OTLP/HTTP collector on loopback that keeps every export it receives: the path, the

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::admin::Admin;
 use crate::admin::collector::GatewayCollector;
-use crate::proxy::access_log::{AccessLog, Destination, Telemetry};
+use crate::proxy::access_log::{AccessLog, Destination, Format, Telemetry};
 use crate::proxy::metrics::Metrics;
 use crate::runtime::reload::{ReloadStatus, Reloader, unix_now};
 use crate::scaffold::{self, Language};
@@ -92,6 +92,10 @@ struct RunArgs {
     /// The access log: `stdout`, a file path, or `off`.
     #[arg(long, default_value = "off", value_parser = parse_access_log)]
     access_log: AccessLogArg,
+    /// The access log's format: `json` (one object per line) or `text` (Envoy's
+    /// default format).
+    #[arg(long, default_value = "json", value_parser = parse_access_log_format)]
+    access_log_format: Format,
     /// How long open connections may finish their requests on shutdown.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     drain_timeout: Duration,
@@ -120,6 +124,16 @@ fn parse_access_log(text: &str) -> Result<AccessLogArg, String> {
         "stdout" => Some(Destination::Stdout),
         path => Some(Destination::File(path.into())),
     }))
+}
+
+fn parse_access_log_format(text: &str) -> Result<Format, String> {
+    match text {
+        "json" => Ok(Format::Json),
+        "text" => Ok(Format::Text),
+        other => Err(format!(
+            "`{other}` is not an access log format (json, text)"
+        )),
+    }
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -280,9 +294,10 @@ fn run(args: RunArgs, loaded: Loaded) -> anyhow::Result<()> {
             let _ = stop.send(true);
         });
         let log = match args.access_log.0 {
-            Some(destination) => {
-                Some(AccessLog::start(destination).context("opening the access log")?)
-            }
+            Some(destination) => Some(
+                AccessLog::start(destination, args.access_log_format)
+                    .context("opening the access log")?,
+            ),
             None => None,
         };
         #[cfg(feature = "otel")]
@@ -297,14 +312,17 @@ fn run(args: RunArgs, loaded: Loaded) -> anyhow::Result<()> {
         let traced = spans.is_some();
         #[cfg(not(feature = "otel"))]
         let traced = false;
-        let telemetry = (log.is_some() || metrics.is_some() || traced).then(|| {
-            Arc::new(Telemetry {
-                log,
-                metrics,
-                #[cfg(feature = "otel")]
-                spans,
-            })
-        });
+        // Telemetry lives as long as the process: requests borrow it without touching a
+        // shared reference count.
+        let telemetry: Option<&'static Telemetry> = (log.is_some() || metrics.is_some() || traced)
+            .then(|| {
+                &*Box::leak(Box::new(Telemetry {
+                    log,
+                    metrics,
+                    #[cfg(feature = "otel")]
+                    spans,
+                }))
+            });
         let served = crate::server::serve(
             current,
             &listeners,
@@ -312,11 +330,14 @@ fn run(args: RunArgs, loaded: Loaded) -> anyhow::Result<()> {
             stopped,
             args.drain_timeout,
             admin,
-            telemetry.clone(),
+            telemetry,
         )
         .await;
+        if let Some(log) = telemetry.and_then(|t| t.log.as_ref()) {
+            log.close();
+        }
         #[cfg(feature = "otel")]
-        if let Some(spans) = telemetry.as_ref().and_then(|t| t.spans.as_ref()) {
+        if let Some(spans) = telemetry.and_then(|t| t.spans.as_ref()) {
             spans.shutdown();
         }
         served

@@ -169,9 +169,7 @@ impl Attempts<'_> {
                                     attempt > 1 && response.status().is_server_error();
                                 let outcome = Logged::of(&mut response);
                                 outcome.upstream_host = Some(endpoint.address);
-                                let cluster = self.cluster();
-                                outcome.destination_service = Some(cluster.service.clone());
-                                outcome.destination_version = cluster.subset.clone();
+                                outcome.cluster = Some(self.cluster);
                                 outcome.upstream_service_time =
                                     Some(sent_at.elapsed().as_millis() as u64);
                                 if retried_to_failure {

@@ -29,7 +29,7 @@ use crate::tls::session::TlsSession;
 use crate::wasm::RequestView;
 use crate::wasm::plugins::Verdict;
 use crate::wasm::policies::Action;
-use access_log::{Decisions, Said};
+use access_log::{Decisions, Policy, Said};
 
 /// The downstream connection a request arrived on.
 #[derive(Debug, Clone)]
@@ -50,7 +50,7 @@ pub struct Downstream {
     /// Proxies in front trusted for `x-forwarded-for` / `x-forwarded-proto`.
     pub trusted_proxies: u32,
     /// Where finished requests are reported (access log, metrics), if anywhere.
-    pub telemetry: Option<Arc<access_log::Telemetry>>,
+    pub telemetry: Option<&'static access_log::Telemetry>,
 }
 
 impl Downstream {
@@ -87,7 +87,7 @@ pub async fn handle(
         }
     };
     match (entry, &downstream.telemetry) {
-        (Some(entry), Some(telemetry)) => entry.finish(telemetry, response),
+        (Some(entry), Some(telemetry)) => entry.finish(telemetry, generation, response),
         _ => response,
     }
 }
@@ -133,15 +133,12 @@ async fn route(
         .ok_or(ProxyError::NoRoute)?;
     let entry = route_entry(vhost, selected.route)?;
     let route = &entry.route;
-    let policies = &generation.policies;
     let logged = downstream
         .telemetry
         .as_ref()
         .is_some_and(|t| t.log.is_some());
     let mut decisions = Decisions::new(logged);
-    decisions.note(policies.route_match.name(), || {
-        Said::Route(entry.name.clone())
-    });
+    decisions.note(Policy::Match, || Said::Route(entry.id));
     let matched_uri = route
         .matches
         .get(selected.match_block as usize)
@@ -150,7 +147,7 @@ async fn route(
     let mut delayed = false;
     if route.fault.is_some() {
         let injection = generation.policies.inject_fault(&view, entry.id).await?;
-        decisions.note(policies.fault.name(), || {
+        decisions.note(Policy::Fault, || {
             match (
                 injection.delay_ms,
                 injection.abort_http,
@@ -180,12 +177,12 @@ async fn route(
         match plugin.on_request(&view).await? {
             Verdict::Skip => {
                 tracing::warn!(plugin = %plugin.plugin.name, "plugin failed; skipped (FAIL_OPEN)");
-                decisions.note(plugin.name(), || {
+                decisions.note(Policy::Plugin(index), || {
                     Said::Static("failed, skipped (FAIL_OPEN)")
                 });
             }
             Verdict::Act(Action::Reject(rejection)) => {
-                decisions.note(plugin.name(), || {
+                decisions.note(Policy::Plugin(index), || {
                     Said::Text(format!("reject {}", rejection.status))
                 });
                 let mut response = plugins::rejection(rejection);
@@ -194,7 +191,7 @@ async fn route(
                 return Ok(response);
             }
             Verdict::Act(Action::Proceed(mut edits)) => {
-                decisions.note(plugin.name(), || match &edits.destination {
+                decisions.note(Policy::Plugin(index), || match &edits.destination {
                     Some(destination) => Said::Text(format!("proceed to {destination}")),
                     None => Said::Static("proceed"),
                 });
@@ -221,7 +218,7 @@ async fn route(
     decisions.attach(&mut response);
     if downstream.telemetry.is_some() {
         let outcome = access_log::Outcome::of(&mut response);
-        outcome.route_name = Some(entry.name.clone());
+        outcome.route = Some(entry.id);
         if delayed {
             outcome.flags.push("DI");
         }
@@ -272,7 +269,11 @@ async fn act(
             let named = chosen.and_then(|name| {
                 let found = destination_named(entry, generation, name);
                 if found.is_none() {
-                    tracing::warn!(route = %entry.name, destination = name, "a plugin chose a destination the route does not have; using the weights");
+                    tracing::warn!(
+                        route = generation.route_name(entry.id),
+                        destination = name,
+                        "a plugin chose a destination the route does not have; using the weights"
+                    );
                 }
                 found
             });
@@ -285,7 +286,7 @@ async fn act(
                             .policies
                             .pick_destination(&view, entry.id)
                             .await? as usize;
-                        decisions.note(generation.policies.destination.name(), || {
+                        decisions.note(Policy::Destination, || {
                             Said::Text(destinations.get(picked).map_or_else(
                                 || format!("destination {picked}"),
                                 |d| d.cluster.clone(),
@@ -318,10 +319,7 @@ async fn act(
                 tracing::debug!(%error, "local reply");
                 let mut response = error.into_response();
                 if downstream.telemetry.is_some() {
-                    let cluster = &generation.clusters[cluster];
-                    let outcome = access_log::Outcome::of(&mut response);
-                    outcome.destination_service = Some(cluster.service.clone());
-                    outcome.destination_version = cluster.subset.clone();
+                    access_log::Outcome::of(&mut response).cluster = Some(cluster);
                 }
                 Ok(response)
             })

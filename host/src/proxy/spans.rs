@@ -78,7 +78,7 @@ impl Spans {
 pub struct Finished<'a> {
     pub path: &'a str,
     pub status: u16,
-    pub flags: &'a str,
+    pub flags: &'a [&'static str],
     pub route: Option<&'a str>,
     pub upstream: Option<std::net::SocketAddr>,
 }
@@ -92,7 +92,11 @@ impl RequestSpan {
             "http.response.status_code",
             i64::from(finished.status),
         ));
-        span.set_attribute(KeyValue::new("response_flags", finished.flags.to_string()));
+        let flags = match finished.flags {
+            [] => "-".to_string(),
+            flags => flags.join(","),
+        };
+        span.set_attribute(KeyValue::new("response_flags", flags.clone()));
         if let Some(route) = finished.route {
             span.set_attribute(KeyValue::new("route_name", route.to_string()));
         }
@@ -100,7 +104,7 @@ impl RequestSpan {
             span.set_attribute(KeyValue::new("upstream_address", upstream.to_string()));
         }
         if finished.status >= 500 {
-            span.set_status(Status::error(finished.flags.to_string()));
+            span.set_status(Status::error(flags));
         }
         span.end();
     }

@@ -64,8 +64,6 @@ impl Runtime {
 pub struct RouteEntry {
     /// Global id, as the weight policy knows it.
     pub id: u32,
-    /// The route's name, shared with access log lines.
-    pub name: Arc<str>,
     pub route: Route,
     /// Cluster ids of the destinations, in order.
     pub clusters: Vec<usize>,
@@ -101,9 +99,16 @@ pub struct Generation {
     pub plugins: Vec<LoadedPlugin>,
     /// Per listener, its TLS servers (`None` for plain-text listeners).
     pub tls: Vec<Option<TlsServers>>,
+    /// Route names, by [`RouteEntry::id`].
+    pub route_names: Vec<String>,
 }
 
 impl Generation {
+    /// The name of the route with [`RouteEntry::id`] `id`.
+    pub fn route_name(&self, id: u32) -> &str {
+        &self.route_names[id as usize]
+    }
+
     /// The index of the listener `id` in this generation, if it has it.
     pub fn listener_index(&self, id: &ListenerId) -> Option<usize> {
         self.config.listeners.iter().position(|l| l.is(id))
@@ -116,6 +121,7 @@ impl Generation {
         let mut weight_config = Vec::new();
         let mut fault_config = Vec::new();
         let mut retry_config = Vec::new();
+        let mut route_names = Vec::new();
         let mut tables = Vec::new();
         let tls = config
             .listeners
@@ -186,9 +192,9 @@ impl Generation {
                             route,
                             hosts: &hosts,
                         };
+                        route_names.push(route.name.clone());
                         routes.push(RouteEntry {
                             id: weight_config.len() as u32,
-                            name: route.name.as_str().into(),
                             route: route.clone(),
                             clusters,
                             uri_regex,
@@ -296,6 +302,7 @@ impl Generation {
             policies,
             plugins,
             tls,
+            route_names,
         })
     }
 }

@@ -51,7 +51,7 @@ pub async fn serve(
     shutdown: watch::Receiver<bool>,
     drain: Duration,
     admin: Option<SocketAddr>,
-    telemetry: Option<Arc<Telemetry>>,
+    telemetry: Option<&'static Telemetry>,
 ) -> anyhow::Result<()> {
     let generation = current.load_full();
     let prepared = listeners.prepare(&generation.config.listeners)?;
@@ -68,7 +68,7 @@ pub async fn serve(
             current: current.clone(),
             shutdown: shutdown.clone(),
             drain,
-            telemetry: telemetry.clone(),
+            telemetry,
         };
         std::thread::Builder::new()
             .name(format!("worker-{id}"))

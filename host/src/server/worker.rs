@@ -35,7 +35,7 @@ pub struct Worker {
     pub current: Arc<ArcSwap<Generation>>,
     pub shutdown: watch::Receiver<bool>,
     pub drain: Duration,
-    pub telemetry: Option<Arc<Telemetry>>,
+    pub telemetry: Option<&'static Telemetry>,
 }
 
 impl Worker {
@@ -70,7 +70,7 @@ impl Worker {
                             worker: self.id,
                             listener: start.id,
                             current: self.current.clone(),
-                            telemetry: self.telemetry.clone(),
+                            telemetry: self.telemetry,
                         },
                         socket,
                         graceful.clone(),
@@ -107,7 +107,7 @@ struct Accepting {
     worker: usize,
     listener: ListenerId,
     current: Arc<ArcSwap<Generation>>,
-    telemetry: Option<Arc<Telemetry>>,
+    telemetry: Option<&'static Telemetry>,
 }
 
 /// Accepts connections on `socket` until shutdown or until the listener is removed.
@@ -140,7 +140,7 @@ async fn accept(
             port,
             client,
             trusted_proxies: 0,
-            telemetry: accepting.telemetry.clone(),
+            telemetry: accepting.telemetry,
             current: accepting.current.clone(),
         };
         let (builder, watcher) = (builder.clone(), graceful.watcher());
@@ -161,7 +161,7 @@ struct Connection {
     client: SocketAddr,
     /// Proxies in front trusted for forwarding headers.
     trusted_proxies: u32,
-    telemetry: Option<Arc<Telemetry>>,
+    telemetry: Option<&'static Telemetry>,
     current: Arc<ArcSwap<Generation>>,
 }
 
@@ -241,7 +241,7 @@ impl Connection {
             scheme: if tls.is_some() { "https" } else { "http" },
             tls,
             trusted_proxies: self.trusted_proxies,
-            telemetry: self.telemetry.clone(),
+            telemetry: self.telemetry,
         });
         let current = self.current;
         let service = service_fn(move |request| {

@@ -1,0 +1,162 @@
+//! What the access log and the metrics cost one request on a worker: capturing the
+//! request, noting the outcome, wrapping the response, and at its end counting it and
+//! writing its line (JSON, to /dev/null). Measured alone, and while a second thread does
+//! the same, as a second worker would.
+//!
+//! `cargo bench --bench telemetry_path`
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::{Criterion, criterion_group, criterion_main};
+use futures_util::FutureExt as _;
+use http_body_util::BodyExt as _;
+use portcullis::proxy::access_log::{
+    AccessLog, Decisions, Destination, Entry, Format, Outcome, Policy, Said, Telemetry,
+};
+use portcullis::proxy::body;
+use portcullis::proxy::metrics::Metrics;
+use portcullis::runtime::{Generation, Runtime};
+use portcullis::upstream::dns::Dns;
+use portcullis::wasm::WasmEngine;
+
+// The allocator the gateway runs with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const CONFIG: &str = r#"
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: gw
+spec:
+  servers:
+  - port: {number: 0, name: http, protocol: HTTP}
+    hosts: ["*"]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: productpage
+spec:
+  hosts: [productpage.default.svc.cluster.local]
+  resolution: STATIC
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  endpoints: [{address: 127.0.0.1}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: bookinfo
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  http:
+  - route: [{destination: {host: productpage.default.svc.cluster.local}}]
+"#;
+
+/// A request as a browser sends it.
+fn request() -> http::Request<http_body_util::Empty<Bytes>> {
+    http::Request::builder()
+        .uri("/productpage?u=1")
+        .header("host", "bookinfo.example.com")
+        .header("user-agent", "wrk/4.2")
+        .header("x-request-id", "5d7c4a52-6d6f-4b1e-9a35-0f4c2a1b7e11")
+        .header("accept", "*/*")
+        .body(http_body_util::Empty::<Bytes>::new())
+        .unwrap()
+}
+
+/// A request through the plain route, as the data path reports it.
+fn one_request(telemetry: &'static Telemetry, generation: &Arc<Generation>) {
+    let mut request = request();
+    let entry = Entry::new(&mut request, telemetry);
+    let mut decisions = Decisions::new(telemetry.log.is_some());
+    decisions.note(Policy::Match, || Said::Route(0));
+    let mut response = http::Response::new(body::full(Bytes::from_static(b"ok\n")));
+    decisions.attach(&mut response);
+    let outcome = Outcome::of(&mut response);
+    outcome.route = Some(0);
+    outcome.upstream_host = Some("127.0.0.1:18000".parse().unwrap());
+    outcome.cluster = Some(0);
+    outcome.upstream_service_time = Some(0);
+    let mut body = entry
+        .finish(telemetry, generation.clone(), response)
+        .into_body();
+    while let Some(Some(Ok(_))) = body.frame().now_or_never() {}
+}
+
+/// The same request and response, for the baseline.
+fn without_telemetry(generation: &Arc<Generation>) {
+    std::hint::black_box(generation.clone());
+    let request = request();
+    std::hint::black_box(request);
+    let mut body = http::Response::new(body::full(Bytes::from_static(b"ok\n"))).into_body();
+    while let Some(Some(Ok(_))) = body.frame().now_or_never() {}
+}
+
+fn telemetry_path(c: &mut Criterion) {
+    let config = portcullis::config::load_str("bench.yaml", CONFIG, Path::new("."))
+        .expect("valid config")
+        .config;
+    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-component-cache");
+    let runtime = Runtime::new(
+        WasmEngine::new(Some(cache)).unwrap(),
+        Arc::new(Dns::new(None).unwrap()),
+        None,
+        1,
+    );
+    let generation = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(Generation::build(config, &runtime))
+        .map(Arc::new)
+        .unwrap();
+    let telemetry: &'static Telemetry = Box::leak(Box::new(Telemetry {
+        log: Some(AccessLog::start(Destination::File("/dev/null".into()), Format::Json).unwrap()),
+        metrics: Some(Arc::new(Metrics::default())),
+        #[cfg(feature = "otel")]
+        spans: None,
+    }));
+    c.bench_function("request and response alone", |b| {
+        b.iter(|| without_telemetry(&generation))
+    });
+    let flush = || telemetry.log.as_ref().unwrap().flush_thread();
+    c.bench_function("log and metrics, one thread", |b| {
+        b.iter(|| one_request(telemetry, &generation));
+        flush();
+    });
+    c.bench_function("log and metrics, beside a second thread", |b| {
+        let stop = Arc::new(AtomicBool::new(false));
+        let other = {
+            let (generation, stop) = (generation.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    for _ in 0..64 {
+                        one_request(telemetry, &generation);
+                    }
+                    telemetry.log.as_ref().unwrap().flush_thread();
+                }
+            })
+        };
+        b.iter_custom(|iterations| {
+            let start = Instant::now();
+            for _ in 0..iterations {
+                one_request(telemetry, &generation);
+            }
+            start.elapsed()
+        });
+        stop.store(true, Ordering::Relaxed);
+        other.join().unwrap();
+        flush();
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    targets = telemetry_path
+}
+criterion_main!(benches);

@@ -1,0 +1,113 @@
+//! What the data path learned about a request, for its log line and metrics: response
+//! flags, route, upstream, destination, and what each policy decided. Routes, clusters
+//! and policies are noted by index into the request's generation, so that noting them
+//! touches no reference count shared with other workers.
+
+use std::net::SocketAddr;
+
+use crate::runtime::Generation;
+
+/// What the data path learned about a request, carried to the log in the response's
+/// extensions.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub flags: Vec<&'static str>,
+    /// The route's id ([`crate::runtime::generation::RouteEntry::id`]).
+    pub route: Option<u32>,
+    pub upstream_host: Option<SocketAddr>,
+    /// Time from sending upstream to the response head, in milliseconds.
+    pub upstream_service_time: Option<u64>,
+    /// The destination's index in [`Generation::clusters`].
+    pub cluster: Option<usize>,
+    /// What the policies and plugins decided, in order.
+    pub policies: Vec<Decision>,
+}
+
+impl Outcome {
+    /// Adds `flag` to the response's outcome.
+    pub fn flag<B>(response: &mut http::Response<B>, flag: &'static str) {
+        Self::of(response).flags.push(flag);
+    }
+
+    /// The response's outcome, created on first use.
+    pub fn of<B>(response: &mut http::Response<B>) -> &mut Outcome {
+        response.extensions_mut().get_or_insert_default::<Outcome>()
+    }
+}
+
+/// A policy component or plugin of a generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    Match,
+    Fault,
+    Destination,
+    /// An index into [`Generation::plugins`].
+    Plugin(usize),
+}
+
+impl Policy {
+    /// The policy's name in `generation`.
+    pub fn name(self, generation: &Generation) -> &str {
+        let policies = &generation.policies;
+        match self {
+            Self::Match => policies.route_match.name(),
+            Self::Fault => policies.fault.name(),
+            Self::Destination => policies.destination.name(),
+            Self::Plugin(index) => generation.plugins[index].name(),
+        }
+    }
+}
+
+/// One policy's or plugin's decision about a request.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub policy: Policy,
+    pub decision: Said,
+}
+
+/// What a policy decided, written out only when the line is.
+#[derive(Debug, Clone)]
+pub enum Said {
+    /// The route matched, by id.
+    Route(u32),
+    Static(&'static str),
+    Text(String),
+}
+
+impl Said {
+    /// The decision as a fixed prefix and the rest, to write without formatting.
+    pub fn parts<'a>(&'a self, generation: &'a Generation) -> (&'static str, &'a str) {
+        match self {
+            Self::Route(id) => ("route ", generation.route_name(*id)),
+            Self::Static(text) => ("", text),
+            Self::Text(text) => ("", text),
+        }
+    }
+}
+
+/// The decisions of one request, noted only when the access log will show them.
+pub struct Decisions(Option<Vec<Decision>>);
+
+impl Decisions {
+    /// Notes decisions when `logged`.
+    pub fn new(logged: bool) -> Self {
+        Self(logged.then(|| Vec::with_capacity(4)))
+    }
+
+    /// Notes that `policy` decided what `decision` says.
+    pub fn note(&mut self, policy: Policy, decision: impl FnOnce() -> Said) {
+        if let Some(decisions) = &mut self.0 {
+            decisions.push(Decision {
+                policy,
+                decision: decision(),
+            });
+        }
+    }
+
+    /// Hands the decisions to `response`'s outcome.
+    pub fn attach<B>(self, response: &mut http::Response<B>) {
+        if let Some(decisions) = self.0 {
+            Outcome::of(response).policies = decisions;
+        }
+    }
+}
