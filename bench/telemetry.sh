@@ -23,7 +23,9 @@ cargo build --release --quiet --bin portcullis
 sed 's/number: 18001/number: 18031/' bench/conf/portcullis.yaml > "$WORK/observed.yaml"
 nginx -c "$PWD/bench/conf/upstream-nginx.conf" & pids+=($!)
 wait_for http://127.0.0.1:18000/
-OBSERVE=${OBSERVE:---access-log $WORK/access.log --admin 127.0.0.1:18039}
+# The log goes outside the folder the observed process watches for config changes.
+mkdir -p "$WORK/log"
+OBSERVE=${OBSERVE:---access-log $WORK/log/access.log --admin 127.0.0.1:18039}
 
 results="$WORK/results.tsv"
 : > "$results"
@@ -63,5 +65,5 @@ print(f"access log + metrics cost {statistics.median(costs):.1f}% of req/s (medi
       f"rounds; middle half {costs[len(costs) // 4]:.1f} to {costs[(3 * len(costs)) // 4]:.1f}), "
       f"{statistics.median(extra):.1f}% more CPU per request")
 PY
-[ -f "$WORK/access.log" ] && echo "log lines: $(wc -l < "$WORK/access.log")"
+[ -f "$WORK/log/access.log" ] && echo "log lines: $(wc -l < "$WORK/log/access.log")"
 machine

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::header::{HOST, USER_AGENT};
+use http::uri::PathAndQuery;
 use http::{HeaderName, HeaderValue};
 use http_body::{Frame, SizeHint};
 
@@ -193,7 +194,7 @@ pub struct Entry {
     started: Instant,
     start_time: SystemTime,
     method: http::Method,
-    uri: http::Uri,
+    path: Option<PathAndQuery>,
     protocol: &'static str,
     bytes_received: Option<u64>,
     x_forwarded_for: Option<HeaderValue>,
@@ -234,7 +235,7 @@ impl Entry {
             started: Instant::now(),
             start_time: SystemTime::now(),
             method: request.method().clone(),
-            uri: request.uri().clone(),
+            path: request.uri().path_and_query().cloned(),
             protocol,
             bytes_received: request.body().size_hint().exact(),
             x_forwarded_for: headers.get(X_FORWARDED_FOR).cloned(),
@@ -294,7 +295,7 @@ impl Entry {
         Line {
             start_time: self.start_time,
             method: self.method.as_str(),
-            path: self.uri.path_and_query().map_or("/", |p| p.as_str()),
+            path: self.path.as_ref().map_or("/", |p| p.as_str()),
             protocol: self.protocol,
             response_code: self.status,
             response_flags: &self.outcome.flags,
@@ -357,7 +358,7 @@ impl Logged {
         #[cfg(feature = "otel")]
         if let Some(span) = entry.span {
             span.end(super::spans::Finished {
-                path: entry.uri.path(),
+                path: entry.path.as_ref().map_or("/", |p| p.path()),
                 status: entry.status,
                 flags: &entry.outcome.flags,
                 route: entry.outcome.route.map(|id| generation.route_name(id)),
