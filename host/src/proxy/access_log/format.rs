@@ -117,7 +117,7 @@ fn json<'a>(line: Line<'a, impl Iterator<Item = Written<'a>>>, out: &mut Vec<u8>
         out.extend_from_slice(b"{\"policy\":\"");
         escaped(decision.policy, out);
         out.extend_from_slice(b"\",\"decision\":\"");
-        escaped(decision.prefix, out);
+        out.extend_from_slice(decision.prefix.as_bytes());
         escaped(decision.said, out);
         out.extend_from_slice(b"\"}");
     }
