@@ -10,6 +10,8 @@
 #
 # OBSERVE="--access-log FILE" (or "--admin 127.0.0.1:18039") measures one of the two;
 # OBSERVE="--workers 2" runs two identical processes, which shows the method's noise.
+# PIN=1 runs the gateways on CPU 1 and wrk and nginx on CPU 0, so that the gateway's own
+# CPU bounds req/s and the two never trade a core with the load generator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=${1:-5}
@@ -20,8 +22,10 @@ rm -rf "$WORK" && mkdir -p "$WORK"
 cargo build --release --quiet --bin portcullis
 . bench/lib.sh
 
+gateway=() load=()
+[ -n "${PIN:-}" ] && gateway=(taskset -c 1) load=(taskset -c 0)
 sed 's/number: 18001/number: 18031/' bench/conf/portcullis.yaml > "$WORK/observed.yaml"
-nginx -c "$PWD/bench/conf/upstream-nginx.conf" & pids+=($!)
+"${load[@]}" nginx -c "$PWD/bench/conf/upstream-nginx.conf" & pids+=($!)
 wait_for http://127.0.0.1:18000/
 # The log goes outside the folder the observed process watches for config changes.
 mkdir -p "$WORK/log"
@@ -30,9 +34,9 @@ OBSERVE=${OBSERVE:---access-log $WORK/log/access.log --admin 127.0.0.1:18039}
 results="$WORK/results.tsv"
 : > "$results"
 for round in $(seq "$ROUNDS"); do
-    RUST_LOG=warn target/release/portcullis run -c bench/conf/portcullis.yaml > /dev/null & plain=$!
+    RUST_LOG=warn "${gateway[@]}" target/release/portcullis run -c bench/conf/portcullis.yaml > /dev/null & plain=$!
     # shellcheck disable=SC2086
-    RUST_LOG=warn target/release/portcullis run -c "$WORK/observed.yaml" $OBSERVE > /dev/null & observed=$!
+    RUST_LOG=warn "${gateway[@]}" target/release/portcullis run -c "$WORK/observed.yaml" $OBSERVE > /dev/null & observed=$!
     pids+=("$plain" "$observed")
     for port in 18001 18031; do wait_for "http://127.0.0.1:$port/"; done
     targets=("plain 18001 $plain" "observed 18031 $observed")
@@ -40,7 +44,7 @@ for round in $(seq "$ROUNDS"); do
     for target in "${targets[@]}"; do
         read -r name port pid <<< "$target"
         before=$(ticks "$pid")
-        out=$(wrk -t2 -c50 -d"${SECONDS_PER_RUN}s" "http://127.0.0.1:$port/")
+        out=$("${load[@]}" wrk -t2 -c50 -d"${SECONDS_PER_RUN}s" "http://127.0.0.1:$port/")
         after=$(ticks "$pid")
         printf '%s\t%s\t%s\t%s\n' "$round" "$name" "$(awk '/requests in/ {print $1}' <<< "$out")" "$((after - before))" >> "$results"
     done

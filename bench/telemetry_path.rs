@@ -15,7 +15,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use futures_util::FutureExt as _;
 use http_body_util::BodyExt as _;
 use portcullis::proxy::access_log::{
-    AccessLog, Decisions, Destination, Entry, Format, Outcome, Policy, Said, Telemetry,
+    AccessLog, Destination, Entry, Format, Outcome, Policy, Said, Telemetry,
 };
 use portcullis::proxy::body;
 use portcullis::proxy::metrics::Metrics;
@@ -74,17 +74,15 @@ fn request() -> http::Request<http_body_util::Empty<Bytes>> {
 fn one_request(telemetry: &'static Telemetry, generation: &Arc<Generation>) {
     let mut request = request();
     let entry = Entry::new(&mut request, telemetry);
-    let mut decisions = Decisions::new(telemetry.log.is_some());
-    decisions.note(Policy::Match, || Said::Route(0));
-    let mut response = http::Response::new(body::full(Bytes::from_static(b"ok\n")));
-    decisions.attach(&mut response);
-    let outcome = Outcome::of(&mut response);
+    let mut outcome = Outcome::new(telemetry.log.is_some());
     outcome.route = Some(0);
-    outcome.upstream_host = Some("127.0.0.1:18000".parse().unwrap());
+    outcome.note(Policy::Match, || Said::Route(0));
     outcome.cluster = Some(0);
+    outcome.upstream_host = Some("127.0.0.1:18000".parse().unwrap());
     outcome.upstream_service_time = Some(0);
+    let response = http::Response::new(body::full(Bytes::from_static(b"ok\n")));
     let mut body = entry
-        .finish(telemetry, generation.clone(), response)
+        .finish(telemetry, generation.clone(), outcome, response)
         .into_body();
     while let Some(Some(Ok(_))) = body.frame().now_or_never() {}
 }

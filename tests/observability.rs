@@ -50,7 +50,7 @@ const LIMITED: &str = "  - name: limited
 /// Sends three slow requests at once to the `limited` route: one is served, one waits for
 /// the connection, and the breaker refuses the third (503 UO).
 async fn overflow(client: &Client) {
-    let slow = || client.get("shop.example.com", "/limited/slow/1000");
+    let slow = || client.get("shop.example.com", "/limited/slow/2000");
     let (a, b, c) = tokio::join!(slow(), slow(), slow());
     let mut statuses = [a.status, b.status, c.status];
     statuses.sort();
@@ -184,11 +184,12 @@ async fn the_access_log_records_fields_and_response_flags() {
     );
     assert_eq!(by_path("/")["response_flags"], "NR");
     assert_eq!(by_path("/abort")["response_flags"], "FI");
+    assert_eq!(by_path("/abort")["route_name"], "aborted");
     assert_eq!(by_path("/slow/1000")["response_flags"], "UT");
     assert_eq!(by_path("/retried/status/503")["response_flags"], "URX");
     let flags: Vec<_> = lines
         .iter()
-        .filter(|l| l["path"] == "/limited/slow/1000")
+        .filter(|l| l["path"] == "/limited/slow/2000")
         .map(|l| l["response_flags"].as_str().unwrap())
         .collect();
     assert_eq!(flags.iter().filter(|f| **f == "UO").count(), 1, "{flags:?}");

@@ -12,7 +12,7 @@ use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
-use super::access_log::Outcome as Logged;
+use super::access_log;
 use super::body::{self, Body};
 use super::forward::{self, AttemptError, Routed, Upstream, UpstreamLease};
 use super::local_reply::ProxyError;
@@ -73,11 +73,13 @@ impl Attempts<'_> {
         &self.generation.clusters[self.cluster]
     }
 
-    /// Runs attempts until one succeeds, the policy stops retrying, or the route times out.
+    /// Runs attempts until one succeeds, the policy stops retrying, or the route times out;
+    /// the upstream that answered is `noted` for the access log.
     pub async fn run(
         self,
         head: http::request::Parts,
         body: Incoming,
+        noted: &mut access_log::Outcome,
     ) -> Result<Response<Body>, ProxyError> {
         let route = &self.routed.entry.route;
         let deadline = route.timeout.map(|t| Instant::now() + t);
@@ -163,18 +165,14 @@ impl Attempts<'_> {
                 None => {
                     return match result {
                         Ok((response, lease)) => {
-                            let mut response = forward::respond(response, lease, &self.routed);
+                            let response = forward::respond(response, lease, &self.routed);
+                            noted.upstream_host = Some(endpoint.address);
                             if self.routed.downstream.telemetry.is_some() {
-                                let retried_to_failure =
-                                    attempt > 1 && response.status().is_server_error();
-                                let outcome = Logged::of(&mut response);
-                                outcome.upstream_host = Some(endpoint.address);
-                                outcome.cluster = Some(self.cluster);
-                                outcome.upstream_service_time =
+                                noted.upstream_service_time =
                                     Some(sent_at.elapsed().as_millis() as u64);
-                                if retried_to_failure {
-                                    outcome.flags.push("URX");
-                                }
+                            }
+                            if attempt > 1 && response.status().is_server_error() {
+                                noted.flags.push("URX");
                             }
                             Ok(response)
                         }

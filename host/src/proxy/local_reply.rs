@@ -76,7 +76,7 @@ impl ProxyError {
     }
 
     /// Envoy's response flag for the access log.
-    pub fn flag(&self) -> Option<&'static str> {
+    fn flag(&self) -> Option<&'static str> {
         Some(match self {
             Self::NoRoute => "NR",
             Self::NoHealthyUpstream => "UH",
@@ -89,8 +89,10 @@ impl ProxyError {
         })
     }
 
-    /// The response to send downstream.
-    pub fn into_response(self) -> Response<Body> {
+    /// The response to send downstream; its flag goes to the request's `outcome`.
+    pub fn into_response(self, outcome: &mut Outcome) -> Response<Body> {
+        tracing::debug!(error = %self, "local reply");
+        outcome.flags.extend(self.flag());
         let body = self.body();
         let mut response = Response::builder().status(self.status());
         if !body.is_empty() {
@@ -99,20 +101,16 @@ impl ProxyError {
         if matches!(self, Self::Overflow) {
             response = response.header("x-envoy-overloaded", "true");
         }
-        let flag = self.flag();
-        let mut response = response
-            .body(full(body))
-            .expect("a static response is valid");
-        if let Some(flag) = flag {
-            Outcome::flag(&mut response, flag);
-        }
         response
+            .body(full(body))
+            .expect("a static response is valid")
     }
 }
 
 /// The answer to a request aborted by fault injection (Envoy flag FI): the HTTP status, or
 /// for gRPC a 200 carrying `grpc-status`.
-pub fn fault_abort(http: Option<u16>, grpc: Option<u8>) -> Response<Body> {
+pub fn fault_abort(http: Option<u16>, grpc: Option<u8>, outcome: &mut Outcome) -> Response<Body> {
+    outcome.flags.push("FI");
     let mut response = Response::builder();
     if let Some(code) = grpc {
         response = response
@@ -133,9 +131,7 @@ pub fn fault_abort(http: Option<u16>, grpc: Option<u8>) -> Response<Body> {
     } else {
         "fault filter abort"
     };
-    let mut response = response
-        .body(full(body))
-        .expect("a fault response is valid");
-    Outcome::flag(&mut response, "FI");
     response
+        .body(full(body))
+        .expect("a fault response is valid")
 }

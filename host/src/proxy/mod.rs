@@ -29,7 +29,7 @@ use crate::tls::session::TlsSession;
 use crate::wasm::RequestView;
 use crate::wasm::plugins::Verdict;
 use crate::wasm::policies::Action;
-use access_log::{Decisions, Policy, Said};
+use access_log::{Outcome, Policy, Said};
 
 /// The downstream connection a request arrived on.
 #[derive(Debug, Clone)]
@@ -75,19 +75,15 @@ pub async fn handle(
     generation: Arc<Generation>,
 ) -> Response<Body> {
     headers::ensure_request_id(request.headers_mut());
-    let entry = downstream
-        .telemetry
-        .as_ref()
-        .map(|telemetry| access_log::Entry::new(&mut request, telemetry));
-    let response = match route(request, downstream, &generation).await {
+    let telemetry = downstream.telemetry;
+    let entry = telemetry.map(|telemetry| access_log::Entry::new(&mut request, telemetry));
+    let mut outcome = Outcome::new(telemetry.is_some_and(|t| t.log.is_some()));
+    let response = match route(request, downstream, &generation, &mut outcome).await {
         Ok(response) => response,
-        Err(error) => {
-            tracing::debug!(%error, "local reply");
-            error.into_response()
-        }
+        Err(error) => error.into_response(&mut outcome),
     };
-    match (entry, &downstream.telemetry) {
-        (Some(entry), Some(telemetry)) => entry.finish(telemetry, generation, response),
+    match (entry, telemetry) {
+        (Some(entry), Some(telemetry)) => entry.finish(telemetry, generation, outcome, response),
         _ => response,
     }
 }
@@ -96,6 +92,7 @@ async fn route(
     request: Request<Incoming>,
     downstream: &Downstream,
     generation: &Generation,
+    outcome: &mut Outcome,
 ) -> Result<Response<Body>, ProxyError> {
     let host = request
         .headers()
@@ -133,21 +130,16 @@ async fn route(
         .ok_or(ProxyError::NoRoute)?;
     let entry = route_entry(vhost, selected.route)?;
     let route = &entry.route;
-    let logged = downstream
-        .telemetry
-        .as_ref()
-        .is_some_and(|t| t.log.is_some());
-    let mut decisions = Decisions::new(logged);
-    decisions.note(Policy::Match, || Said::Route(entry.id));
+    outcome.route = Some(entry.id);
+    outcome.note(Policy::Match, || Said::Route(entry.id));
     let matched_uri = route
         .matches
         .get(selected.match_block as usize)
         .and_then(|m| m.uri.as_ref());
 
-    let mut delayed = false;
     if route.fault.is_some() {
         let injection = generation.policies.inject_fault(&view, entry.id).await?;
-        decisions.note(Policy::Fault, || {
+        outcome.note(Policy::Fault, || {
             match (
                 injection.delay_ms,
                 injection.abort_http,
@@ -160,13 +152,15 @@ async fn route(
             }
         });
         if injection.delay_ms > 0 {
-            delayed = true;
+            outcome.flags.push("DI");
             tokio::time::sleep(std::time::Duration::from_millis(injection.delay_ms)).await;
         }
         if injection.abort_http.is_some() || injection.abort_grpc.is_some() {
-            let mut response = local_reply::fault_abort(injection.abort_http, injection.abort_grpc);
-            decisions.attach(&mut response);
-            return Ok(response);
+            return Ok(local_reply::fault_abort(
+                injection.abort_http,
+                injection.abort_grpc,
+                outcome,
+            ));
         }
     }
 
@@ -177,21 +171,20 @@ async fn route(
         match plugin.on_request(&view).await? {
             Verdict::Skip => {
                 tracing::warn!(plugin = %plugin.plugin.name, "plugin failed; skipped (FAIL_OPEN)");
-                decisions.note(Policy::Plugin(index), || {
+                outcome.note(Policy::Plugin(index), || {
                     Said::Static("failed, skipped (FAIL_OPEN)")
                 });
             }
             Verdict::Act(Action::Reject(rejection)) => {
-                decisions.note(Policy::Plugin(index), || {
+                outcome.note(Policy::Plugin(index), || {
                     Said::Text(format!("reject {}", rejection.status))
                 });
                 let mut response = plugins::rejection(rejection);
                 response_edits.apply(response.headers_mut());
-                decisions.attach(&mut response);
                 return Ok(response);
             }
             Verdict::Act(Action::Proceed(mut edits)) => {
-                decisions.note(Policy::Plugin(index), || match &edits.destination {
+                outcome.note(Policy::Plugin(index), || match &edits.destination {
                     Some(destination) => Said::Text(format!("proceed to {destination}")),
                     None => Said::Static("proceed"),
                 });
@@ -213,16 +206,8 @@ async fn route(
         matched_uri,
         chosen: chosen.as_deref(),
     };
-    let mut response = act(selected, view, body, downstream, generation, &mut decisions).await?;
+    let mut response = act(selected, view, body, downstream, generation, outcome).await?;
     response_edits.apply(response.headers_mut());
-    decisions.attach(&mut response);
-    if downstream.telemetry.is_some() {
-        let outcome = access_log::Outcome::of(&mut response);
-        outcome.route = Some(entry.id);
-        if delayed {
-            outcome.flags.push("DI");
-        }
-    }
     Ok(response)
 }
 
@@ -244,7 +229,7 @@ async fn act(
     body: Incoming,
     downstream: &Downstream,
     generation: &Generation,
-    decisions: &mut Decisions,
+    outcome: &mut Outcome,
 ) -> Result<Response<Body>, ProxyError> {
     let Selected {
         entry,
@@ -286,7 +271,7 @@ async fn act(
                             .policies
                             .pick_destination(&view, entry.id)
                             .await? as usize;
-                        decisions.note(Policy::Destination, || {
+                        outcome.note(Policy::Destination, || {
                             Said::Text(destinations.get(picked).map_or_else(
                                 || format!("destination {picked}"),
                                 |d| d.cluster.clone(),
@@ -314,14 +299,11 @@ async fn act(
                 routed,
                 cluster,
             };
-            // A failure past routing is still logged with its route and destination.
-            attempts.run(head, body).await.or_else(|error| {
-                tracing::debug!(%error, "local reply");
-                let mut response = error.into_response();
-                if downstream.telemetry.is_some() {
-                    access_log::Outcome::of(&mut response).cluster = Some(cluster);
-                }
-                Ok(response)
+            outcome.cluster = Some(cluster);
+            // A failure past routing still gets the plugins' response edits.
+            Ok(match attempts.run(head, body, outcome).await {
+                Ok(response) => response,
+                Err(error) => error.into_response(outcome),
             })
         }
     }

@@ -8,6 +8,7 @@
 //! reset, `FI` fault abort, `DI` fault delay, and Portcullis's own `WF` (a Wasm policy or
 //! plugin failed).
 
+mod clock;
 mod format;
 mod outcome;
 
@@ -20,7 +21,7 @@ use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{HOST, USER_AGENT};
@@ -33,7 +34,7 @@ use super::metrics::Finished;
 use crate::runtime::Generation;
 pub use format::Format;
 use format::{Line, Written};
-pub use outcome::{Decision, Decisions, Outcome, Policy, Said};
+pub use outcome::{Decision, Outcome, Policy, Said};
 
 /// Buffers queued for the writer before new ones are dropped (16 MiB).
 const QUEUE: usize = 256;
@@ -167,6 +168,7 @@ impl AccessLog {
 
     /// Hands this thread's buffer to the writer; workers call it on a timer too.
     pub fn flush_thread(&self) {
+        clock::reanchor();
         let Some(text) = BUFFER.with_borrow_mut(|buffer| {
             (!buffer.is_empty()).then(|| std::mem::replace(buffer, self.spare_buffer()))
         }) else {
@@ -192,7 +194,6 @@ pub struct Telemetry {
 /// are the request's own (reference-counted) bytes, so capturing them copies nothing.
 pub struct Entry {
     started: Instant,
-    start_time: SystemTime,
     method: http::Method,
     path: Option<PathAndQuery>,
     protocol: &'static str,
@@ -202,8 +203,6 @@ pub struct Entry {
     request_id: Option<HeaderValue>,
     authority: Option<HeaderValue>,
     grpc: bool,
-    status: u16,
-    outcome: Outcome,
     #[cfg(feature = "otel")]
     span: Option<super::spans::RequestSpan>,
 }
@@ -233,7 +232,6 @@ impl Entry {
         });
         Self {
             started: Instant::now(),
-            start_time: SystemTime::now(),
             method: request.method().clone(),
             path: request.uri().path_and_query().cloned(),
             protocol,
@@ -245,30 +243,27 @@ impl Entry {
             grpc: headers
                 .get(http::header::CONTENT_TYPE)
                 .is_some_and(|t| t.as_bytes().starts_with(b"application/grpc")),
-            status: 0,
-            outcome: Outcome::default(),
             #[cfg(feature = "otel")]
             span,
         }
     }
 
     /// Wraps the response so that its line is written when the body ends; `generation`
-    /// names the routes, clusters and policies the outcome notes by index.
+    /// names the routes, clusters and policies `outcome` notes by index.
     pub fn finish(
-        mut self,
+        self,
         telemetry: &'static Telemetry,
         generation: Arc<Generation>,
+        outcome: Outcome,
         response: http::Response<Body>,
     ) -> http::Response<Body> {
-        let (mut parts, body) = response.into_parts();
-        if let Some(outcome) = parts.extensions.remove::<Outcome>() {
-            self.outcome = outcome;
-        }
-        self.status = parts.status.as_u16();
+        let (parts, body) = response.into_parts();
         let body = Logged {
             inner: body,
-            entry: Some(Finishing {
+            finishing: Some(Finishing {
+                status: parts.status.as_u16(),
                 entry: self,
+                outcome,
                 telemetry,
                 generation,
             }),
@@ -276,15 +271,23 @@ impl Entry {
         };
         http::Response::from_parts(parts, super::body::boxed(body))
     }
+}
 
+/// A request whose response is on its way, what happened to it, and where it will be
+/// reported.
+struct Finishing {
+    entry: Entry,
+    status: u16,
+    outcome: Outcome,
+    telemetry: &'static Telemetry,
+    generation: Arc<Generation>,
+}
+
+impl Finishing {
     /// The request's line, once its response has ended.
-    fn line<'a>(
-        &'a self,
-        generation: &'a Generation,
-        bytes_sent: u64,
-        duration: u64,
-    ) -> Line<'a, impl Iterator<Item = Written<'a>>> {
-        let policies = self.outcome.policies.iter().map(|decision| {
+    fn line(&self, bytes_sent: u64, duration: u64) -> Line<'_, impl Iterator<Item = Written<'_>>> {
+        let (entry, generation) = (&self.entry, &*self.generation);
+        let policies = self.outcome.decisions().iter().map(|decision| {
             let (prefix, said) = decision.decision.parts(generation);
             Written {
                 policy: decision.policy.name(generation),
@@ -293,77 +296,71 @@ impl Entry {
             }
         });
         Line {
-            start_time: self.start_time,
-            method: self.method.as_str(),
-            path: self.path.as_ref().map_or("/", |p| p.as_str()),
-            protocol: self.protocol,
+            start_time: clock::wall_clock(entry.started),
+            method: entry.method.as_str(),
+            path: entry.path.as_ref().map_or("/", |p| p.as_str()),
+            protocol: entry.protocol,
             response_code: self.status,
             response_flags: &self.outcome.flags,
-            bytes_received: self.bytes_received,
+            bytes_received: entry.bytes_received,
             bytes_sent,
             duration,
             upstream_service_time: self.outcome.upstream_service_time,
-            x_forwarded_for: text(&self.x_forwarded_for),
-            user_agent: text(&self.user_agent),
-            request_id: text(&self.request_id),
-            authority: text(&self.authority),
+            x_forwarded_for: text(&entry.x_forwarded_for),
+            user_agent: text(&entry.user_agent),
+            request_id: text(&entry.request_id),
+            authority: text(&entry.authority),
             upstream_host: self.outcome.upstream_host,
             route_name: self.outcome.route.map(|id| generation.route_name(id)),
             policies,
         }
     }
+
+    /// Counts the request, writes its line and ends its span, `bytes_sent` after its
+    /// response ended.
+    fn report(self, bytes_sent: u64) {
+        let duration = self.entry.started.elapsed().as_millis() as u64;
+        let (entry, outcome, generation) = (&self.entry, &self.outcome, &*self.generation);
+        if let Some(metrics) = &self.telemetry.metrics {
+            let cluster = outcome.cluster.map(|c| &generation.clusters[c]);
+            metrics.record(&Finished {
+                flags: &outcome.flags,
+                service: cluster.map(|c| &*c.service),
+                version: cluster.and_then(|c| c.subset.as_deref()),
+                status: self.status,
+                grpc: entry.grpc,
+                duration_ms: duration,
+                request_bytes: entry.bytes_received,
+                response_bytes: bytes_sent,
+            });
+        }
+        if let Some(log) = &self.telemetry.log {
+            log.write(self.line(bytes_sent, duration));
+        }
+        #[cfg(feature = "otel")]
+        if let Some(span) = self.entry.span {
+            span.end(super::spans::Finished {
+                path: self.entry.path.as_ref().map_or("/", |p| p.path()),
+                status: self.status,
+                flags: &self.outcome.flags,
+                route: self.outcome.route.map(|id| self.generation.route_name(id)),
+                upstream: self.outcome.upstream_host,
+            });
+        }
+    }
 }
 
-/// A request whose response is on its way, and where it will be reported.
-struct Finishing {
-    entry: Entry,
-    telemetry: &'static Telemetry,
-    generation: Arc<Generation>,
-}
-
-/// A response body that writes its request's line when it ends or is dropped.
+/// A response body that reports its request when it ends or is dropped.
 struct Logged {
     inner: Body,
-    entry: Option<Finishing>,
+    finishing: Option<Finishing>,
     sent: u64,
 }
 
 impl Logged {
     fn write(&mut self) {
-        let Some(Finishing {
-            entry,
-            telemetry,
-            generation,
-        }) = self.entry.take()
-        else {
-            return;
-        };
-        let duration = entry.started.elapsed().as_millis() as u64;
-        let cluster = entry.outcome.cluster.map(|c| &generation.clusters[c]);
-        if let Some(metrics) = &telemetry.metrics {
-            metrics.record(&Finished {
-                flags: &entry.outcome.flags,
-                service: cluster.map(|c| &*c.service),
-                version: cluster.and_then(|c| c.subset.as_deref()),
-                status: entry.status,
-                grpc: entry.grpc,
-                duration_ms: duration,
-                request_bytes: entry.bytes_received,
-                response_bytes: self.sent,
-            });
-        }
-        if let Some(log) = &telemetry.log {
-            log.write(entry.line(&generation, self.sent, duration));
-        }
-        #[cfg(feature = "otel")]
-        if let Some(span) = entry.span {
-            span.end(super::spans::Finished {
-                path: entry.path.as_ref().map_or("/", |p| p.path()),
-                status: entry.status,
-                flags: &entry.outcome.flags,
-                route: entry.outcome.route.map(|id| generation.route_name(id)),
-                upstream: entry.outcome.upstream_host,
-            });
+        if let Some(finishing) = self.finishing.take() {
+            finishing.report(self.sent);
         }
     }
 }

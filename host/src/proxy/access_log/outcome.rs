@@ -7,9 +7,8 @@ use std::net::SocketAddr;
 
 use crate::runtime::Generation;
 
-/// What the data path learned about a request, carried to the log in the response's
-/// extensions.
-#[derive(Debug, Clone, Default)]
+/// What the data path learned about a request; the data path fills it in as it goes.
+#[derive(Debug, Default)]
 pub struct Outcome {
     pub flags: Vec<&'static str>,
     /// The route's id ([`crate::runtime::generation::RouteEntry::id`]).
@@ -19,19 +18,32 @@ pub struct Outcome {
     pub upstream_service_time: Option<u64>,
     /// The destination's index in [`Generation::clusters`].
     pub cluster: Option<usize>,
-    /// What the policies and plugins decided, in order.
-    pub policies: Vec<Decision>,
+    /// What the policies and plugins decided, in order, when the access log shows it.
+    decisions: Option<Vec<Decision>>,
 }
 
 impl Outcome {
-    /// Adds `flag` to the response's outcome.
-    pub fn flag<B>(response: &mut http::Response<B>, flag: &'static str) {
-        Self::of(response).flags.push(flag);
+    /// An empty outcome, noting the policies' decisions only when `logged`.
+    pub fn new(logged: bool) -> Self {
+        Self {
+            decisions: logged.then(|| Vec::with_capacity(4)),
+            ..Self::default()
+        }
     }
 
-    /// The response's outcome, created on first use.
-    pub fn of<B>(response: &mut http::Response<B>) -> &mut Outcome {
-        response.extensions_mut().get_or_insert_default::<Outcome>()
+    /// Notes that `policy` decided what `decision` says (called only when logged).
+    pub fn note(&mut self, policy: Policy, decision: impl FnOnce() -> Said) {
+        if let Some(decisions) = &mut self.decisions {
+            decisions.push(Decision {
+                policy,
+                decision: decision(),
+            });
+        }
+    }
+
+    /// The decisions noted, in order.
+    pub fn decisions(&self) -> &[Decision] {
+        self.decisions.as_deref().unwrap_or_default()
     }
 }
 
@@ -59,14 +71,14 @@ impl Policy {
 }
 
 /// One policy's or plugin's decision about a request.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Decision {
     pub policy: Policy,
     pub decision: Said,
 }
 
 /// What a policy decided, written out only when the line is.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Said {
     /// The route matched, by id.
     Route(u32),
@@ -81,33 +93,6 @@ impl Said {
             Self::Route(id) => ("route ", generation.route_name(*id)),
             Self::Static(text) => ("", text),
             Self::Text(text) => ("", text),
-        }
-    }
-}
-
-/// The decisions of one request, noted only when the access log will show them.
-pub struct Decisions(Option<Vec<Decision>>);
-
-impl Decisions {
-    /// Notes decisions when `logged`.
-    pub fn new(logged: bool) -> Self {
-        Self(logged.then(|| Vec::with_capacity(4)))
-    }
-
-    /// Notes that `policy` decided what `decision` says.
-    pub fn note(&mut self, policy: Policy, decision: impl FnOnce() -> Said) {
-        if let Some(decisions) = &mut self.0 {
-            decisions.push(Decision {
-                policy,
-                decision: decision(),
-            });
-        }
-    }
-
-    /// Hands the decisions to `response`'s outcome.
-    pub fn attach<B>(self, response: &mut http::Response<B>) {
-        if let Some(decisions) = self.0 {
-            Outcome::of(response).policies = decisions;
         }
     }
 }
