@@ -112,15 +112,24 @@ fn telemetry_path(c: &mut Criterion) {
         .block_on(Generation::build(config, &runtime))
         .map(Arc::new)
         .unwrap();
-    let telemetry: &'static Telemetry = Box::leak(Box::new(Telemetry {
-        log: Some(AccessLog::start(Destination::File("/dev/null".into()), Format::Json).unwrap()),
-        metrics: Some(Arc::new(Metrics::default())),
-        #[cfg(feature = "otel")]
-        spans: None,
-    }));
+    let observed = |log: bool, metrics: bool| -> &'static Telemetry {
+        Box::leak(Box::new(Telemetry {
+            log: log.then(|| {
+                AccessLog::start(Destination::File("/dev/null".into()), Format::Json).unwrap()
+            }),
+            metrics: metrics.then(|| Arc::new(Metrics::default())),
+            #[cfg(feature = "otel")]
+            spans: None,
+        }))
+    };
     c.bench_function("request and response alone", |b| {
         b.iter(|| without_telemetry(&generation))
     });
+    let metrics_only = observed(false, true);
+    c.bench_function("metrics, one thread", |b| {
+        b.iter(|| one_request(metrics_only, &generation))
+    });
+    let telemetry = observed(true, true);
     let flush = || telemetry.log.as_ref().unwrap().flush_thread();
     c.bench_function("log and metrics, one thread", |b| {
         b.iter(|| one_request(telemetry, &generation));

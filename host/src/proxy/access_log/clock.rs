@@ -4,23 +4,26 @@
 //! the wall clock shows in the log within that time.
 
 use std::cell::Cell;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 thread_local! {
-    /// A monotonic instant and the wall-clock time read with it.
-    static ANCHOR: Cell<(Instant, SystemTime)> = Cell::new(now());
+    /// A monotonic instant and the wall-clock time (since the Unix epoch) read with it.
+    static ANCHOR: Cell<(Instant, Duration)> = Cell::new(now());
 }
 
-fn now() -> (Instant, SystemTime) {
-    (Instant::now(), SystemTime::now())
+fn now() -> (Instant, Duration) {
+    let wall = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    (Instant::now(), wall)
 }
 
-/// The wall-clock time of `instant`.
-pub fn wall_clock(instant: Instant) -> SystemTime {
+/// The wall-clock time of `instant`, since the Unix epoch.
+pub fn since_epoch(instant: Instant) -> Duration {
     let (anchor, wall) = ANCHOR.get();
     match instant.checked_duration_since(anchor) {
         Some(after) => wall + after,
-        None => wall - anchor.duration_since(instant),
+        None => wall.saturating_sub(anchor.duration_since(instant)),
     }
 }
 
@@ -32,19 +35,17 @@ pub fn reanchor() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn an_instant_maps_to_the_wall_clock_time_it_was_read_at() {
         let (instant, wall) = now();
         reanchor();
-        let mapped = wall_clock(instant);
-        let off = mapped.duration_since(wall).unwrap_or_else(|e| e.duration());
-        assert!(off < Duration::from_millis(5), "{off:?}");
-        let later = wall_clock(instant + Duration::from_secs(3));
-        assert_eq!(
-            later.duration_since(mapped).unwrap(),
-            Duration::from_secs(3)
+        let mapped = since_epoch(instant);
+        assert!(
+            mapped.abs_diff(wall) < Duration::from_millis(5),
+            "{mapped:?} {wall:?}"
         );
+        let later = since_epoch(instant + Duration::from_secs(3));
+        assert_eq!(later - mapped, Duration::from_secs(3));
     }
 }

@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 /// How lines are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -31,7 +31,8 @@ pub struct Written<'a> {
 
 /// The fields of one line; `P` iterates the policies' decisions.
 pub struct Line<'a, P> {
-    pub start_time: SystemTime,
+    /// Since the Unix epoch.
+    pub start_time: Duration,
     pub method: &'a str,
     pub path: &'a str,
     pub protocol: &'static str,
@@ -246,7 +247,13 @@ fn socket_address(address: SocketAddr, out: &mut Vec<u8>) {
                 if i > 0 {
                     out.push(b'.');
                 }
-                number(octet.into(), out);
+                if octet >= 100 {
+                    out.push(b'0' + octet / 100);
+                }
+                if octet >= 10 {
+                    out.push(b'0' + octet / 10 % 10);
+                }
+                out.push(b'0' + octet % 10);
             }
         }
         SocketAddr::V6(v6) => {
@@ -257,13 +264,12 @@ fn socket_address(address: SocketAddr, out: &mut Vec<u8>) {
     number(address.port().into(), out);
 }
 
-/// `time` in RFC 3339 with milliseconds (`2026-11-26T16:08:22.247Z`); the text up to
-/// the second is formatted once per second per thread.
-fn timestamp(time: SystemTime, out: &mut Vec<u8>) {
+/// `since` the Unix epoch in RFC 3339 with milliseconds (`2026-11-26T16:08:22.247Z`);
+/// the text up to the second is formatted once per second per thread.
+fn timestamp(since: Duration, out: &mut Vec<u8>) {
     thread_local! {
         static SECOND: RefCell<(u64, String)> = const { RefCell::new((0, String::new())) };
     }
-    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
     SECOND.with_borrow_mut(|(second, text)| {
         if *second != since.as_secs() || text.is_empty() {
             *second = since.as_secs();
@@ -287,7 +293,7 @@ mod tests {
 
     fn line<'a>(policies: &'a [Written<'a>]) -> Line<'a, impl Iterator<Item = Written<'a>>> {
         Line {
-            start_time: UNIX_EPOCH + Duration::from_millis(1_795_000_000_042),
+            start_time: Duration::from_millis(1_795_000_000_042),
             method: "GET",
             path: "/a?b=\"c\"",
             protocol: "HTTP/1.1",
@@ -357,7 +363,7 @@ mod tests {
             serde_json::from_str::<String>(&text).unwrap(),
             "a\"b\\c\nd\u{1}é"
         );
-        for address in ["[::1]:8443", "10.0.0.255:80"] {
+        for address in ["[::1]:8443", "10.0.0.255:80", "192.68.7.100:65535"] {
             let mut out = Vec::new();
             socket_address(address.parse().unwrap(), &mut out);
             assert_eq!(out, address.as_bytes());

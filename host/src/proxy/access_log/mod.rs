@@ -9,29 +9,20 @@
 //! plugin failed).
 
 mod clock;
+mod entry;
 mod format;
 mod outcome;
 
 use std::cell::RefCell;
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::Bytes;
-use http::header::{HOST, USER_AGENT};
-use http::uri::PathAndQuery;
-use http::{HeaderName, HeaderValue};
-use http_body::{Frame, SizeHint};
-
-use super::body::{Body, BoxError};
-use super::metrics::Finished;
-use crate::runtime::Generation;
+pub use entry::Entry;
 pub use format::Format;
 use format::{Line, Written};
 pub use outcome::{Decision, Outcome, Policy, Said};
@@ -45,9 +36,6 @@ const BUFFER_BYTES: usize = 64 * 1024;
 /// How often workers hand over their buffers, full or not, and the writer writes out
 /// what it was handed.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
-
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 thread_local! {
     /// Lines finished on this thread and not yet handed to the writer.
@@ -188,221 +176,4 @@ pub struct Telemetry {
     /// OpenTelemetry spans, when an OTLP endpoint is given.
     #[cfg(feature = "otel")]
     pub spans: Option<super::spans::Spans>,
-}
-
-/// What a request's line needs of the request, captured when it arrives. Header values
-/// are the request's own (reference-counted) bytes, so capturing them copies nothing.
-pub struct Entry {
-    started: Instant,
-    method: http::Method,
-    path: Option<PathAndQuery>,
-    protocol: &'static str,
-    bytes_received: Option<u64>,
-    x_forwarded_for: Option<HeaderValue>,
-    user_agent: Option<HeaderValue>,
-    request_id: Option<HeaderValue>,
-    authority: Option<HeaderValue>,
-    grpc: bool,
-    #[cfg(feature = "otel")]
-    span: Option<super::spans::RequestSpan>,
-}
-
-impl Entry {
-    /// Captures the request's fields, and starts its span when spans are on (which
-    /// points the request's `traceparent` at it).
-    pub fn new<B: http_body::Body>(request: &mut http::Request<B>, telemetry: &Telemetry) -> Self {
-        #[cfg(feature = "otel")]
-        let span = telemetry.spans.as_ref().map(|spans| {
-            let method = request.method().clone();
-            spans.start(&method, request.headers_mut())
-        });
-        #[cfg(not(feature = "otel"))]
-        let _ = telemetry;
-        let headers = request.headers();
-        let protocol = match request.version() {
-            http::Version::HTTP_2 => "HTTP/2",
-            http::Version::HTTP_10 => "HTTP/1.0",
-            _ => "HTTP/1.1",
-        };
-        let authority = headers.get(HOST).cloned().or_else(|| {
-            request
-                .uri()
-                .authority()
-                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-        });
-        Self {
-            started: Instant::now(),
-            method: request.method().clone(),
-            path: request.uri().path_and_query().cloned(),
-            protocol,
-            bytes_received: request.body().size_hint().exact(),
-            x_forwarded_for: headers.get(X_FORWARDED_FOR).cloned(),
-            user_agent: headers.get(USER_AGENT).cloned(),
-            request_id: headers.get(X_REQUEST_ID).cloned(),
-            authority,
-            grpc: headers
-                .get(http::header::CONTENT_TYPE)
-                .is_some_and(|t| t.as_bytes().starts_with(b"application/grpc")),
-            #[cfg(feature = "otel")]
-            span,
-        }
-    }
-
-    /// Wraps the response so that its line is written when the body ends; `generation`
-    /// names the routes, clusters and policies `outcome` notes by index.
-    pub fn finish(
-        self,
-        telemetry: &'static Telemetry,
-        generation: Arc<Generation>,
-        outcome: Outcome,
-        response: http::Response<Body>,
-    ) -> http::Response<Body> {
-        let (parts, body) = response.into_parts();
-        let body = Logged {
-            inner: body,
-            finishing: Some(Finishing {
-                status: parts.status.as_u16(),
-                entry: self,
-                outcome,
-                telemetry,
-                generation,
-            }),
-            sent: 0,
-        };
-        http::Response::from_parts(parts, super::body::boxed(body))
-    }
-}
-
-/// A request whose response is on its way, what happened to it, and where it will be
-/// reported.
-struct Finishing {
-    entry: Entry,
-    status: u16,
-    outcome: Outcome,
-    telemetry: &'static Telemetry,
-    generation: Arc<Generation>,
-}
-
-impl Finishing {
-    /// The request's line, once its response has ended.
-    fn line(&self, bytes_sent: u64, duration: u64) -> Line<'_, impl Iterator<Item = Written<'_>>> {
-        let (entry, generation) = (&self.entry, &*self.generation);
-        let policies = self.outcome.decisions().iter().map(|decision| {
-            let (prefix, said) = decision.decision.parts(generation);
-            Written {
-                policy: decision.policy.name(generation),
-                prefix,
-                said,
-            }
-        });
-        Line {
-            start_time: clock::wall_clock(entry.started),
-            method: entry.method.as_str(),
-            path: entry.path.as_ref().map_or("/", |p| p.as_str()),
-            protocol: entry.protocol,
-            response_code: self.status,
-            response_flags: &self.outcome.flags,
-            bytes_received: entry.bytes_received,
-            bytes_sent,
-            duration,
-            upstream_service_time: self.outcome.upstream_service_time,
-            x_forwarded_for: text(&entry.x_forwarded_for),
-            user_agent: text(&entry.user_agent),
-            request_id: text(&entry.request_id),
-            authority: text(&entry.authority),
-            upstream_host: self.outcome.upstream_host,
-            route_name: self.outcome.route.map(|id| generation.route_name(id)),
-            policies,
-        }
-    }
-
-    /// Counts the request, writes its line and ends its span, `bytes_sent` after its
-    /// response ended.
-    fn report(self, bytes_sent: u64) {
-        let duration = self.entry.started.elapsed().as_millis() as u64;
-        let (entry, outcome, generation) = (&self.entry, &self.outcome, &*self.generation);
-        if let Some(metrics) = &self.telemetry.metrics {
-            let cluster = outcome.cluster.map(|c| &generation.clusters[c]);
-            metrics.record(&Finished {
-                flags: &outcome.flags,
-                service: cluster.map(|c| &*c.service),
-                version: cluster.and_then(|c| c.subset.as_deref()),
-                status: self.status,
-                grpc: entry.grpc,
-                duration_ms: duration,
-                request_bytes: entry.bytes_received,
-                response_bytes: bytes_sent,
-            });
-        }
-        if let Some(log) = &self.telemetry.log {
-            log.write(self.line(bytes_sent, duration));
-        }
-        #[cfg(feature = "otel")]
-        if let Some(span) = self.entry.span {
-            span.end(super::spans::Finished {
-                path: self.entry.path.as_ref().map_or("/", |p| p.path()),
-                status: self.status,
-                flags: &self.outcome.flags,
-                route: self.outcome.route.map(|id| self.generation.route_name(id)),
-                upstream: self.outcome.upstream_host,
-            });
-        }
-    }
-}
-
-/// A response body that reports its request when it ends or is dropped.
-struct Logged {
-    inner: Body,
-    finishing: Option<Finishing>,
-    sent: u64,
-}
-
-impl Logged {
-    fn write(&mut self) {
-        if let Some(finishing) = self.finishing.take() {
-            finishing.report(self.sent);
-        }
-    }
-}
-
-impl http_body::Body for Logged {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(Some(Ok(frame))) => {
-                self.sent += frame.data_ref().map_or(0, |d| d.len() as u64);
-                if self.inner.is_end_stream() {
-                    self.write();
-                }
-            }
-            Poll::Ready(_) => self.write(),
-            Poll::Pending => {}
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-impl Drop for Logged {
-    fn drop(&mut self) {
-        self.write();
-    }
-}
-
-/// A header value as text, if it is visible ASCII.
-fn text(value: &Option<HeaderValue>) -> Option<&str> {
-    value.as_ref().and_then(|v| v.to_str().ok())
 }

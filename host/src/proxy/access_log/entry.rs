@@ -1,0 +1,286 @@
+//! A request's report: what its line needs of the request, captured when it arrives,
+//! and the response body that counts it, writes its line and ends its span once the
+//! response has ended.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::HeaderName;
+use http::header::{CONTENT_TYPE, HOST, USER_AGENT};
+use http_body::{Frame, SizeHint};
+
+use super::format::{Line, Written};
+use super::{Outcome, Telemetry, clock};
+use crate::proxy::body::{Body, BoxError};
+use crate::proxy::metrics::Finished;
+use crate::runtime::Generation;
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// What a request's line needs of the request, captured when it arrives.
+pub struct Entry {
+    started: Instant,
+    method: http::Method,
+    protocol: &'static str,
+    bytes_received: Option<u64>,
+    grpc: bool,
+    texts: Texts,
+    #[cfg(feature = "otel")]
+    span: Option<crate::proxy::spans::RequestSpan>,
+}
+
+impl Entry {
+    /// Captures the request's fields, and starts its span when spans are on (which
+    /// points the request's `traceparent` at it).
+    pub fn new<B: http_body::Body>(request: &mut http::Request<B>, telemetry: &Telemetry) -> Self {
+        #[cfg(feature = "otel")]
+        let span = telemetry.spans.as_ref().map(|spans| {
+            let method = request.method().clone();
+            spans.start(&method, request.headers_mut())
+        });
+        #[cfg(not(feature = "otel"))]
+        let _ = telemetry;
+        let headers = request.headers();
+        let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
+        let authority = text(HOST).or_else(|| request.uri().authority().map(|a| a.as_str()));
+        Self {
+            started: Instant::now(),
+            method: request.method().clone(),
+            protocol: match request.version() {
+                http::Version::HTTP_2 => "HTTP/2",
+                http::Version::HTTP_10 => "HTTP/1.0",
+                _ => "HTTP/1.1",
+            },
+            bytes_received: request.body().size_hint().exact(),
+            grpc: headers
+                .get(CONTENT_TYPE)
+                .is_some_and(|t| t.as_bytes().starts_with(b"application/grpc")),
+            texts: Texts::new([
+                request.uri().path_and_query().map(|p| p.as_str()),
+                text(X_FORWARDED_FOR),
+                text(USER_AGENT),
+                text(X_REQUEST_ID),
+                authority,
+            ]),
+            #[cfg(feature = "otel")]
+            span,
+        }
+    }
+
+    /// Wraps the response so that its line is written when the body ends; `generation`
+    /// names the routes, clusters and policies `outcome` notes by index.
+    pub fn finish(
+        self,
+        telemetry: &'static Telemetry,
+        generation: Arc<Generation>,
+        outcome: Outcome,
+        response: http::Response<Body>,
+    ) -> http::Response<Body> {
+        let (parts, body) = response.into_parts();
+        let body = Logged {
+            inner: body,
+            finishing: Some(Finishing {
+                status: parts.status.as_u16(),
+                entry: self,
+                outcome,
+                telemetry,
+                generation,
+            }),
+            sent: 0,
+        };
+        http::Response::from_parts(parts, crate::proxy::body::boxed(body))
+    }
+}
+
+/// A request whose response is on its way, what happened to it, and where it will be
+/// reported.
+struct Finishing {
+    entry: Entry,
+    status: u16,
+    outcome: Outcome,
+    telemetry: &'static Telemetry,
+    generation: Arc<Generation>,
+}
+
+impl Finishing {
+    /// The request's line, once its response has ended.
+    fn line(&self, bytes_sent: u64, duration: u64) -> Line<'_, impl Iterator<Item = Written<'_>>> {
+        let (entry, generation) = (&self.entry, &*self.generation);
+        let policies = self.outcome.decisions().iter().map(|decision| {
+            let (prefix, said) = decision.decision.parts(generation);
+            Written {
+                policy: decision.policy.name(generation),
+                prefix,
+                said,
+            }
+        });
+        let texts = &entry.texts;
+        Line {
+            start_time: clock::since_epoch(entry.started),
+            method: entry.method.as_str(),
+            path: texts.get(Text::Path).unwrap_or("/"),
+            protocol: entry.protocol,
+            response_code: self.status,
+            response_flags: &self.outcome.flags,
+            bytes_received: entry.bytes_received,
+            bytes_sent,
+            duration,
+            upstream_service_time: self.outcome.upstream_service_time,
+            x_forwarded_for: texts.get(Text::XForwardedFor),
+            user_agent: texts.get(Text::UserAgent),
+            request_id: texts.get(Text::RequestId),
+            authority: texts.get(Text::Authority),
+            upstream_host: self.outcome.upstream_host,
+            route_name: self.outcome.route.map(|id| generation.route_name(id)),
+            policies,
+        }
+    }
+
+    /// Counts the request, writes its line and ends its span, `bytes_sent` after its
+    /// response ended.
+    fn report(self, bytes_sent: u64) {
+        let duration = self.entry.started.elapsed().as_millis() as u64;
+        let (entry, outcome, generation) = (&self.entry, &self.outcome, &*self.generation);
+        if let Some(metrics) = &self.telemetry.metrics {
+            let cluster = outcome.cluster.map(|c| &generation.clusters[c]);
+            metrics.record(&Finished {
+                flags: &outcome.flags,
+                service: cluster.map(|c| &*c.service),
+                version: cluster.and_then(|c| c.subset.as_deref()),
+                status: self.status,
+                grpc: entry.grpc,
+                duration_ms: duration,
+                request_bytes: entry.bytes_received,
+                response_bytes: bytes_sent,
+            });
+        }
+        if let Some(log) = &self.telemetry.log {
+            log.write(self.line(bytes_sent, duration));
+        }
+        #[cfg(feature = "otel")]
+        if let Some(span) = self.entry.span {
+            let path = self.entry.texts.get(Text::Path).unwrap_or("/");
+            span.end(crate::proxy::spans::Finished {
+                path: path.split_once('?').map_or(path, |(path, _)| path),
+                status: self.status,
+                flags: &self.outcome.flags,
+                route: self.outcome.route.map(|id| self.generation.route_name(id)),
+                upstream: self.outcome.upstream_host,
+            });
+        }
+    }
+}
+
+/// A response body that reports its request when it ends or is dropped.
+struct Logged {
+    inner: Body,
+    finishing: Option<Finishing>,
+    sent: u64,
+}
+
+impl Logged {
+    fn write(&mut self) {
+        if let Some(finishing) = self.finishing.take() {
+            finishing.report(self.sent);
+        }
+    }
+}
+
+impl http_body::Body for Logged {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                self.sent += frame.data_ref().map_or(0, |d| d.len() as u64);
+                if self.inner.is_end_stream() {
+                    self.write();
+                }
+            }
+            Poll::Ready(_) => self.write(),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        self.write();
+    }
+}
+
+/// The request's text fields that the line shows, in [`Texts`].
+#[derive(Clone, Copy)]
+enum Text {
+    Path,
+    XForwardedFor,
+    UserAgent,
+    RequestId,
+    Authority,
+}
+
+/// The request's text fields, copied into one string when the request arrives: the
+/// entry holds no reference count on the request's buffers, which are freed as soon
+/// as the request is forwarded.
+struct Texts {
+    text: String,
+    /// Where each [`Text`] ends in `text`, or `None` when the request had none.
+    ends: [Option<u32>; 5],
+}
+
+impl Texts {
+    /// The fields in the order of [`Text`].
+    fn new(fields: [Option<&str>; 5]) -> Self {
+        let mut text = String::with_capacity(fields.iter().flatten().map(|f| f.len()).sum());
+        let ends = fields.map(|field| {
+            field.map(|field| {
+                text.push_str(field);
+                text.len() as u32
+            })
+        });
+        Self { text, ends }
+    }
+
+    fn get(&self, field: Text) -> Option<&str> {
+        let index = field as usize;
+        let end = self.ends[index]? as usize;
+        let start = self.ends[..index].iter().rev().flatten().next().copied();
+        Some(&self.text[start.unwrap_or(0) as usize..end])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_give_back_each_field_or_none() {
+        let texts = Texts::new([Some("/a?b"), None, Some(""), Some("id-1"), Some("x.test")]);
+        assert_eq!(texts.get(Text::Path), Some("/a?b"));
+        assert_eq!(texts.get(Text::XForwardedFor), None);
+        assert_eq!(texts.get(Text::UserAgent), Some(""));
+        assert_eq!(texts.get(Text::RequestId), Some("id-1"));
+        assert_eq!(texts.get(Text::Authority), Some("x.test"));
+        let none = Texts::new([None; 5]);
+        assert_eq!(none.get(Text::Path), None);
+        assert_eq!(none.get(Text::Authority), None);
+    }
+}
