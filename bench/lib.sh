@@ -22,6 +22,15 @@ ticks() {
     echo "$total"
 }
 
+# CPU time (user + system) of a process's threads, in nanoseconds.
+cpu_ns() {
+    local total=0 stat
+    for stat in /proc/"$1"/task/*/schedstat; do
+        [ -r "$stat" ] && total=$((total + $(cut -d' ' -f1 "$stat")))
+    done
+    echo "$total"
+}
+
 machine() {
     echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(uname -r)"
 }
