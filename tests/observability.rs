@@ -57,6 +57,39 @@ async fn overflow(client: &Client) {
     assert_eq!(statuses, [200, 200, 503]);
 }
 
+/// Sends `GET path` over a plain connection of its own and reads the response's first
+/// bytes, which must be a 200's head.
+async fn start_response(gateway: std::net::SocketAddr, path: &str) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(gateway).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nhost: shop.example.com\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = vec![0; 4096];
+    let read = stream.read(&mut head).await.unwrap();
+    assert!(
+        head[..read].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        &head[..read]
+    );
+    stream
+}
+
+/// Asks for a 50 MB body and hangs up after its first bytes: the client went away
+/// before the response ended (DC).
+async fn hang_up_mid_body(gateway: std::net::SocketAddr) {
+    drop(start_response(gateway, "/bytes/50000000").await);
+}
+
+/// Asks for a body the upstream breaks off after 200 kB, and reads until the gateway
+/// closes the connection (UC).
+async fn read_cut_off_body(gateway: std::net::SocketAddr) {
+    use tokio::io::AsyncReadExt as _;
+    let mut stream = start_response(gateway, "/bytes/200000/cut").await;
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the gateway kept the connection open");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_access_log_records_fields_and_response_flags() {
     let upstream = Upstream::start("backend").await;
@@ -110,6 +143,8 @@ async fn the_access_log_records_fields_and_response_flags() {
         503
     );
     overflow(&client).await;
+    hang_up_mid_body(gateway.addr("default/gw/http")).await;
+    read_cut_off_body(gateway.addr("default/gw/http")).await;
 
     // Tracing headers pass through unchanged; a request without an id gets one.
     let traced = client
@@ -143,12 +178,12 @@ async fn the_access_log_records_fields_and_response_flags() {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        if lines.len() >= 9 || started.elapsed() > Duration::from_secs(5) {
+        if lines.len() >= 11 || started.elapsed() > Duration::from_secs(5) {
             break lines;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    assert_eq!(lines.len(), 9, "{lines:#?}");
+    assert_eq!(lines.len(), 11, "{lines:#?}");
     let by_path = |path: &str| {
         lines
             .iter()
@@ -194,6 +229,17 @@ async fn the_access_log_records_fields_and_response_flags() {
         .collect();
     assert_eq!(flags.iter().filter(|f| **f == "UO").count(), 1, "{flags:?}");
     assert_eq!(by_path("/slow/1000")["route_name"], "slow");
+    let hung_up = by_path("/bytes/50000000");
+    assert_eq!(hung_up["response_code"], 200);
+    assert_eq!(hung_up["response_flags"], "DC");
+    assert!(
+        hung_up["bytes_sent"].as_u64().unwrap() < 50_000_000,
+        "{hung_up}"
+    );
+    let cut_off = by_path("/bytes/200000/cut");
+    assert_eq!(cut_off["response_code"], 200);
+    assert_eq!(cut_off["response_flags"], "UC");
+    assert_eq!(cut_off["bytes_sent"], 200_000);
     assert_eq!(by_path("/traced")["request_id"], generated.as_str());
 }
 

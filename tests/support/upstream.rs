@@ -30,7 +30,7 @@ use rustls::sign::CertifiedKey;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-type Body = http_body_util::combinators::BoxBody<Bytes, hyper::Error>;
+type Body = http_body_util::combinators::BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 type Failures = Arc<Mutex<HashMap<String, usize>>>;
 
 /// A running upstream server.
@@ -280,20 +280,31 @@ async fn respond(
         ));
     }
     if path.starts_with("/echo") {
-        return Ok(Response::new(request.into_body().boxed()));
+        return Ok(Response::new(
+            request.into_body().map_err(Into::into).boxed(),
+        ));
     }
-    if let Some(n) = path
+    // `/bytes/N` answers N bytes; `/bytes/N/cut` breaks the body off after them.
+    let bytes = path
         .strip_prefix("/bytes/")
-        .and_then(|n| n.parse::<usize>().ok())
-    {
+        .map(|rest| match rest.split_once('/') {
+            Some((n, "cut")) => (n, true),
+            _ => (rest, false),
+        });
+    if let Some((Ok(n), cut)) = bytes.map(|(n, cut)| (n.parse::<usize>(), cut)) {
         let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
         let chunks = (0..n.div_ceil(chunk.len())).map(move |i| {
             let len = chunk.len().min(n - i * chunk.len());
-            Ok::<_, hyper::Error>(Frame::data(chunk.slice(..len)))
+            Ok(Frame::data(chunk.slice(..len)))
         });
-        return Ok(Response::new(
-            StreamBody::new(futures_util::stream::iter(chunks)).boxed(),
-        ));
+        // The break comes a moment after the bytes, so that they are on their way first.
+        use futures_util::StreamExt as _;
+        let cut_off = futures_util::stream::iter(cut.then_some(())).then(|()| async {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            Err("cut off as asked".into())
+        });
+        let frames = futures_util::stream::iter(chunks).chain(cut_off);
+        return Ok(Response::new(BodyExt::boxed(StreamBody::new(frames))));
     }
     let method = request.method().to_string();
     let version = format!("{:?}", request.version());

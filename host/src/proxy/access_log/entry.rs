@@ -10,7 +10,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::HeaderName;
 use http::header::{CONTENT_TYPE, HOST, USER_AGENT};
-use http_body::{Frame, SizeHint};
+use http_body::{Body as _, Frame, SizeHint};
 
 use super::format::{Line, Written};
 use super::{Outcome, Telemetry, clock};
@@ -188,6 +188,23 @@ impl Logged {
             finishing.report(self.sent);
         }
     }
+
+    /// Adds Envoy's response flag `flag` to a request not yet reported.
+    fn flag(&mut self, flag: &'static str) {
+        if let Some(finishing) = &mut self.finishing {
+            finishing.outcome.flags.push(flag);
+        }
+    }
+
+    /// Whether the response still had body to send: a response to HEAD, a 204 and a
+    /// 304 have none, whatever their body holds.
+    fn unfinished(&self) -> bool {
+        self.finishing.as_ref().is_some_and(|finishing| {
+            !self.inner.is_end_stream()
+                && finishing.entry.method != http::Method::HEAD
+                && !matches!(finishing.status, 204 | 304)
+        })
+    }
 }
 
 impl http_body::Body for Logged {
@@ -206,7 +223,12 @@ impl http_body::Body for Logged {
                     self.write();
                 }
             }
-            Poll::Ready(_) => self.write(),
+            Poll::Ready(Some(Err(_))) => {
+                // The upstream's body broke off after its head was sent on (Envoy's UC).
+                self.flag("UC");
+                self.write();
+            }
+            Poll::Ready(None) => self.write(),
             Poll::Pending => {}
         }
         polled
@@ -223,6 +245,10 @@ impl http_body::Body for Logged {
 
 impl Drop for Logged {
     fn drop(&mut self) {
+        if self.unfinished() {
+            // The client went away before the response ended (Envoy's DC).
+            self.flag("DC");
+        }
         self.write();
     }
 }

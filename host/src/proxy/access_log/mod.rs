@@ -5,8 +5,9 @@
 //!
 //! Response flags, as Envoy spells them: `NR` no route, `UH` no healthy upstream, `UF`
 //! connect failure, `UO` overflow, `UT` timeout, `URX` retries exhausted, `UC` upstream
-//! reset, `FI` fault abort, `DI` fault delay, and Portcullis's own `WF` (a Wasm policy or
-//! plugin failed).
+//! reset (before the response or during its body), `DC` downstream went away before the
+//! response ended, `FI` fault abort, `DI` fault delay, and Portcullis's own `WF` (a Wasm
+//! policy or plugin failed).
 
 mod clock;
 mod entry;
