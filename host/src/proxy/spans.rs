@@ -85,7 +85,7 @@ pub struct Finished<'a> {
 
 impl RequestSpan {
     /// Ends the span with the request's outcome.
-    pub fn end(self, finished: Finished<'_>) {
+    pub fn end(&self, finished: Finished<'_>) {
         let span = self.0.span();
         span.set_attribute(KeyValue::new("url.path", finished.path.to_string()));
         span.set_attribute(KeyValue::new(

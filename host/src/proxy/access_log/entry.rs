@@ -98,7 +98,7 @@ impl Entry {
 
 /// A request whose response is on its way, what happened to it, and where it will be
 /// reported.
-struct Finishing {
+pub(super) struct Finishing {
     entry: Entry,
     status: u16,
     outcome: Outcome,
@@ -108,7 +108,11 @@ struct Finishing {
 
 impl Finishing {
     /// The request's line, once its response has ended.
-    fn line(&self, bytes_sent: u64, duration: u64) -> Line<'_, impl Iterator<Item = Written<'_>>> {
+    pub(super) fn line(
+        &self,
+        bytes_sent: u64,
+        duration: u64,
+    ) -> Line<'_, impl Iterator<Item = Written<'_>>> {
         let (entry, generation) = (&self.entry, &*self.generation);
         let policies = self.outcome.decisions().iter().map(|decision| {
             let (prefix, said) = decision.decision.parts(generation);
@@ -140,7 +144,7 @@ impl Finishing {
         }
     }
 
-    /// Counts the request, writes its line and ends its span, `bytes_sent` after its
+    /// Counts the request, ends its span and queues its line, `bytes_sent` after its
     /// response ended.
     fn report(self, bytes_sent: u64) {
         let duration = self.entry.started.elapsed().as_millis() as u64;
@@ -158,11 +162,8 @@ impl Finishing {
                 response_bytes: bytes_sent,
             });
         }
-        if let Some(log) = &self.telemetry.log {
-            log.write(self.line(bytes_sent, duration));
-        }
         #[cfg(feature = "otel")]
-        if let Some(span) = self.entry.span {
+        if let Some(span) = &self.entry.span {
             let path = self.entry.texts.get(Text::Path).unwrap_or("/");
             span.end(crate::proxy::spans::Finished {
                 path: path.split_once('?').map_or(path, |(path, _)| path),
@@ -172,6 +173,27 @@ impl Finishing {
                 upstream: self.outcome.upstream_host,
             });
         }
+        if let Some(log) = &self.telemetry.log {
+            log.write(Done {
+                finishing: self,
+                bytes_sent,
+                duration,
+            });
+        }
+    }
+}
+
+/// A request whose response has ended, waiting for its line to be written.
+pub(super) struct Done {
+    finishing: Finishing,
+    bytes_sent: u64,
+    duration: u64,
+}
+
+impl Done {
+    /// The request's line.
+    pub(super) fn line(&self) -> Line<'_, impl Iterator<Item = Written<'_>>> {
+        self.finishing.line(self.bytes_sent, self.duration)
     }
 }
 

@@ -1,7 +1,8 @@
 //! The access log: one line per request (JSON, or Envoy's text format) with Envoy's
-//! default fields and response flags. Each worker writes its lines into a buffer of its
-//! own; a thread of its own writes the full buffers out, so that requests never wait on
-//! the disk and no line crosses threads.
+//! default fields and response flags. Each worker formats its finished requests' lines
+//! in batches (the formatting code and data stay in cache) into a buffer of its own; a
+//! thread of its own writes the full buffers out, so that requests never wait on the
+//! disk and no line crosses threads.
 //!
 //! Response flags, as Envoy spells them: `NR` no route, `UH` no healthy upstream, `UF`
 //! connect failure, `UO` overflow, `UT` timeout, `URX` retries exhausted, `UC` upstream
@@ -23,9 +24,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use entry::Done;
 pub use entry::Entry;
 pub use format::Format;
-use format::{Line, Written};
 pub use outcome::{Decision, Outcome, Policy, Said};
 
 /// Buffers queued for the writer before new ones are dropped (16 MiB).
@@ -38,7 +39,12 @@ const BUFFER_BYTES: usize = 64 * 1024;
 /// what it was handed.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
 
+/// Lines a worker formats at a time.
+const BATCH: usize = 32;
+
 thread_local! {
+    /// Requests finished on this thread whose lines are not yet formatted.
+    static DONE: RefCell<Vec<Done>> = RefCell::new(Vec::with_capacity(BATCH));
     /// Lines finished on this thread and not yet handed to the writer.
     static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
@@ -132,16 +138,29 @@ impl AccessLog {
         }
     }
 
-    /// Appends `line` to this thread's buffer, handing the buffer to the writer once it
-    /// is full: workers never wait on the writer, and rarely talk to it.
-    fn write<'a>(&self, line: Line<'a, impl Iterator<Item = Written<'a>>>) {
-        let full = BUFFER.with_borrow_mut(|buffer| {
-            self.format.write(line, buffer);
-            buffer.len() >= BUFFER_BYTES
+    /// Queues `done`'s line on this thread; lines are formatted in batches of [`BATCH`]
+    /// into the thread's buffer, which goes to the writer once full: workers never wait
+    /// on the writer, and rarely talk to it.
+    fn write(&self, done: Done) {
+        let batch = DONE.with_borrow_mut(|queued| {
+            queued.push(done);
+            queued.len() >= BATCH
         });
-        if full {
+        if batch && self.format_queued() {
             self.flush_thread();
         }
+    }
+
+    /// Formats this thread's queued lines into its buffer; true when the buffer is full.
+    fn format_queued(&self) -> bool {
+        DONE.with_borrow_mut(|queued| {
+            BUFFER.with_borrow_mut(|buffer| {
+                for done in queued.drain(..) {
+                    self.format.write(done.line(), buffer);
+                }
+                buffer.len() >= BUFFER_BYTES
+            })
+        })
     }
 
     /// An empty buffer: one the writer has written out, or a new one.
@@ -157,6 +176,7 @@ impl AccessLog {
 
     /// Hands this thread's buffer to the writer; workers call it on a timer too.
     pub fn flush_thread(&self) {
+        self.format_queued();
         clock::reanchor();
         let Some(text) = BUFFER.with_borrow_mut(|buffer| {
             (!buffer.is_empty()).then(|| std::mem::replace(buffer, self.spare_buffer()))
