@@ -130,7 +130,7 @@ fn telemetry_path(c: &mut Criterion) {
         b.iter(|| one_request(metrics_only, &generation))
     });
     let telemetry = observed(true, true);
-    let flush = || telemetry.log.as_ref().unwrap().flush_thread();
+    let flush = || telemetry.flush_thread();
     c.bench_function("log and metrics, one thread", |b| {
         b.iter(|| one_request(telemetry, &generation));
         flush();
@@ -144,7 +144,7 @@ fn telemetry_path(c: &mut Criterion) {
                     for _ in 0..64 {
                         one_request(telemetry, &generation);
                     }
-                    telemetry.log.as_ref().unwrap().flush_thread();
+                    telemetry.flush_thread();
                 }
             })
         };

@@ -265,9 +265,21 @@ async fn metrics_count_exactly_the_requests_sent_per_label_set() {
         assert_eq!(client.get("nowhere.example.com", "/").await.status, 404);
     }
     overflow(&client).await;
-    // Each request is counted when its response ends; give the last one a moment.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let text = String::from_utf8(admin.get("admin", "/metrics").await.body.to_vec()).unwrap();
+    // Workers count finished requests in batches, at least every 100 ms: scrape until
+    // all 8 are in (3 routed, 2 without a route, the burst's 3).
+    let started = Instant::now();
+    let text = loop {
+        let text = String::from_utf8(admin.get("admin", "/metrics").await.body.to_vec()).unwrap();
+        let counted: f64 = text
+            .lines()
+            .filter(|l| l.starts_with("istio_requests_total{"))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+            .sum();
+        if counted >= 8.0 || started.elapsed() > Duration::from_secs(5) {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
 
     // Prometheus text: comments, and `name{labels} value` samples.
     let sample = regex::Regex::new(r#"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? [-+0-9.eEInfa]+$"#).unwrap();

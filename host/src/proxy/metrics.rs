@@ -117,7 +117,7 @@ struct Key {
 
 /// A [`Key`] borrowed from a finished request, to look its series up without copying;
 /// it hashes as the `Key` it equals.
-#[derive(Hash)]
+#[derive(Hash, PartialEq)]
 struct KeyRef<'a> {
     owner: u64,
     service: Option<&'a str>,
@@ -206,6 +206,7 @@ impl Default for Metrics {
 }
 
 /// One finished request, as the metrics see it.
+#[derive(Clone)]
 pub struct Finished<'a> {
     pub flags: &'a [&'static str],
     /// The destination's host and subset, if it got that far.
@@ -226,31 +227,41 @@ impl Metrics {
         metrics
     }
 
-    /// Counts a finished request in this thread's series.
-    pub fn record(&self, request: &Finished<'_>) {
-        let key = KeyRef {
-            owner: self.id,
-            service: request.service,
-            version: request.version,
-            grpc: request.grpc,
-            status: request.status,
-            flags: request.flags,
-        };
+    /// Counts finished requests in this thread's series. Requests in a row often share
+    /// a label set, so the last one's series is tried before the map.
+    pub fn record_all<'a>(&self, requests: impl IntoIterator<Item = Finished<'a>>) {
         SERIES.with_borrow_mut(|series| {
-            let set = series.entry_ref(&key).or_insert_with(|| {
-                let set = Arc::new(Series::new());
-                self.series
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push((key.labels(), set.clone()));
-                set
-            });
-            bump(&set.requests, 1);
-            set.duration.observe(request.duration_ms);
-            if let Some(size) = request.request_bytes {
-                set.request_bytes.observe(size);
+            let mut last: Option<(KeyRef<'a>, Arc<Series>)> = None;
+            for request in requests {
+                let key = KeyRef {
+                    owner: self.id,
+                    service: request.service,
+                    version: request.version,
+                    grpc: request.grpc,
+                    status: request.status,
+                    flags: request.flags,
+                };
+                let set = match &last {
+                    Some((last_key, set)) if *last_key == key => set,
+                    _ => {
+                        let set = series.entry_ref(&key).or_insert_with(|| {
+                            let set = Arc::new(Series::new());
+                            self.series
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .push((key.labels(), set.clone()));
+                            set
+                        });
+                        &last.insert((key, set.clone())).1
+                    }
+                };
+                bump(&set.requests, 1);
+                set.duration.observe(request.duration_ms);
+                if let Some(size) = request.request_bytes {
+                    set.request_bytes.observe(size);
+                }
+                set.response_bytes.observe(request.response_bytes);
             }
-            set.response_bytes.observe(request.response_bytes);
         });
     }
 
@@ -395,13 +406,20 @@ mod tests {
         };
         std::thread::scope(|scope| {
             for _ in 0..2 {
-                scope.spawn(|| (0..5).for_each(|_| metrics.record(&finished)));
+                scope.spawn(|| metrics.record_all((0..5).map(|_| finished.clone())));
             }
         });
-        metrics.record(&Finished {
-            duration_ms: 100_000,
-            ..finished
-        });
+        metrics.record_all([
+            Finished {
+                duration_ms: 100_000,
+                ..finished.clone()
+            },
+            Finished {
+                status: 503,
+                flags: &["UO"],
+                ..finished
+            },
+        ]);
         let text = metrics.encode();
         let labels = r#"reporter="source",source_workload="istio-ingressgateway",destination_service="a.test",destination_version="unknown",request_protocol="http",response_code="200",response_flags="-""#;
         for line in [
@@ -417,5 +435,13 @@ mod tests {
         ] {
             assert!(text.contains(&line), "{line} missing from\n{text}");
         }
+        let overflowed = labels
+            .replace("\"200\"", "\"503\"")
+            .replace("flags=\"-\"", "flags=\"UO\"");
+        let overflowed = format!("istio_requests_total{{{overflowed}}} 1");
+        assert!(
+            text.contains(&overflowed),
+            "{overflowed} missing from\n{text}"
+        );
     }
 }

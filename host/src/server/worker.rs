@@ -51,12 +51,12 @@ impl Worker {
     async fn serve(mut self) -> anyhow::Result<()> {
         let graceful = Arc::new(GracefulShutdown::new());
         let mut accepting = tokio::task::JoinSet::new();
-        if let Some(log) = self.telemetry.as_ref().and_then(|t| t.log.clone()) {
+        if let Some(telemetry) = self.telemetry.filter(|t| t.batched()) {
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(crate::proxy::access_log::FLUSH_EVERY);
                 loop {
                     tick.tick().await;
-                    log.flush_thread();
+                    telemetry.flush_thread();
                 }
             });
         }
@@ -95,8 +95,8 @@ impl Worker {
                 self.drain
             );
         }
-        if let Some(log) = self.telemetry.as_ref().and_then(|t| t.log.as_ref()) {
-            log.flush_thread();
+        if let Some(telemetry) = self.telemetry {
+            telemetry.flush_thread();
         }
         Ok(())
     }

@@ -144,24 +144,10 @@ impl Finishing {
         }
     }
 
-    /// Counts the request, ends its span and queues its line, `bytes_sent` after its
-    /// response ended.
+    /// Ends the request's span and queues it to be counted and logged, `bytes_sent`
+    /// after its response ended.
     fn report(self, bytes_sent: u64) {
         let duration = self.entry.started.elapsed().as_millis() as u64;
-        let (entry, outcome, generation) = (&self.entry, &self.outcome, &*self.generation);
-        if let Some(metrics) = &self.telemetry.metrics {
-            let cluster = outcome.cluster.map(|c| &generation.clusters[c]);
-            metrics.record(&Finished {
-                flags: &outcome.flags,
-                service: cluster.map(|c| &*c.service),
-                version: cluster.and_then(|c| c.subset.as_deref()),
-                status: self.status,
-                grpc: entry.grpc,
-                duration_ms: duration,
-                request_bytes: entry.bytes_received,
-                response_bytes: bytes_sent,
-            });
-        }
         #[cfg(feature = "otel")]
         if let Some(span) = &self.entry.span {
             let path = self.entry.texts.get(Text::Path).unwrap_or("/");
@@ -173,8 +159,9 @@ impl Finishing {
                 upstream: self.outcome.upstream_host,
             });
         }
-        if let Some(log) = &self.telemetry.log {
-            log.write(Done {
+        let telemetry = self.telemetry;
+        if telemetry.batched() {
+            telemetry.queue(Done {
                 finishing: self,
                 bytes_sent,
                 duration,
@@ -183,7 +170,7 @@ impl Finishing {
     }
 }
 
-/// A request whose response has ended, waiting for its line to be written.
+/// A request whose response has ended, waiting to be counted and logged.
 pub(super) struct Done {
     finishing: Finishing,
     bytes_sent: u64,
@@ -194,6 +181,28 @@ impl Done {
     /// The request's line.
     pub(super) fn line(&self) -> Line<'_, impl Iterator<Item = Written<'_>>> {
         self.finishing.line(self.bytes_sent, self.duration)
+    }
+
+    /// The request, as the metrics count it.
+    pub(super) fn finished(&self) -> Finished<'_> {
+        let Finishing {
+            entry,
+            status,
+            outcome,
+            generation,
+            ..
+        } = &self.finishing;
+        let cluster = outcome.cluster.map(|c| &generation.clusters[c]);
+        Finished {
+            flags: &outcome.flags,
+            service: cluster.map(|c| &*c.service),
+            version: cluster.and_then(|c| c.subset.as_deref()),
+            status: *status,
+            grpc: entry.grpc,
+            duration_ms: self.duration,
+            request_bytes: entry.bytes_received,
+            response_bytes: self.bytes_sent,
+        }
     }
 }
 

@@ -35,15 +35,15 @@ const QUEUE: usize = 256;
 /// A thread's buffer is handed to the writer once it holds this many bytes.
 const BUFFER_BYTES: usize = 64 * 1024;
 
-/// How often workers hand over their buffers, full or not, and the writer writes out
-/// what it was handed.
+/// How often workers report their queued requests and hand over their buffers, full or
+/// not, and the writer writes out what it was handed.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
 
-/// Lines a worker formats at a time.
+/// Requests a worker counts and logs at a time.
 const BATCH: usize = 32;
 
 thread_local! {
-    /// Requests finished on this thread whose lines are not yet formatted.
+    /// Requests finished on this thread, not yet counted or logged.
     static DONE: RefCell<Vec<Done>> = RefCell::new(Vec::with_capacity(BATCH));
     /// Lines finished on this thread and not yet handed to the writer.
     static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
@@ -138,28 +138,13 @@ impl AccessLog {
         }
     }
 
-    /// Queues `done`'s line on this thread; lines are formatted in batches of [`BATCH`]
-    /// into the thread's buffer, which goes to the writer once full: workers never wait
-    /// on the writer, and rarely talk to it.
-    fn write(&self, done: Done) {
-        let batch = DONE.with_borrow_mut(|queued| {
-            queued.push(done);
-            queued.len() >= BATCH
-        });
-        if batch && self.format_queued() {
-            self.flush_thread();
-        }
-    }
-
-    /// Formats this thread's queued lines into its buffer; true when the buffer is full.
-    fn format_queued(&self) -> bool {
-        DONE.with_borrow_mut(|queued| {
-            BUFFER.with_borrow_mut(|buffer| {
-                for done in queued.drain(..) {
-                    self.format.write(done.line(), buffer);
-                }
-                buffer.len() >= BUFFER_BYTES
-            })
+    /// Formats the lines of `done` into this thread's buffer; true when it is full.
+    fn format(&self, done: &[Done]) -> bool {
+        BUFFER.with_borrow_mut(|buffer| {
+            for done in done {
+                self.format.write(done.line(), buffer);
+            }
+            buffer.len() >= BUFFER_BYTES
         })
     }
 
@@ -174,9 +159,8 @@ impl AccessLog {
         spare.unwrap_or_else(|| Vec::with_capacity(BUFFER_BYTES + 4096))
     }
 
-    /// Hands this thread's buffer to the writer; workers call it on a timer too.
-    pub fn flush_thread(&self) {
-        self.format_queued();
+    /// Hands this thread's buffer to the writer.
+    fn hand_over(&self) {
         clock::reanchor();
         let Some(text) = BUFFER.with_borrow_mut(|buffer| {
             (!buffer.is_empty()).then(|| std::mem::replace(buffer, self.spare_buffer()))
@@ -197,4 +181,52 @@ pub struct Telemetry {
     /// OpenTelemetry spans, when an OTLP endpoint is given.
     #[cfg(feature = "otel")]
     pub spans: Option<super::spans::Spans>,
+}
+
+impl Telemetry {
+    /// Whether finished requests are queued to be counted or logged, which a worker
+    /// then flushes on a timer.
+    pub fn batched(&self) -> bool {
+        self.log.is_some() || self.metrics.is_some()
+    }
+
+    /// Queues a finished request on its thread; requests are counted and their lines
+    /// formatted in batches of [`BATCH`], which keeps that code and its data in cache,
+    /// and a thread's full buffer goes to the writer: workers never wait on it, and
+    /// rarely talk to it.
+    fn queue(&self, done: Done) {
+        let batch = DONE.with_borrow_mut(|queued| {
+            queued.push(done);
+            queued.len() >= BATCH
+        });
+        if batch && self.report_queued() {
+            self.hand_over();
+        }
+    }
+
+    /// Counts this thread's queued requests and formats their lines; true when the
+    /// thread's log buffer is full.
+    fn report_queued(&self) -> bool {
+        DONE.with_borrow_mut(|queued| {
+            if let Some(metrics) = &self.metrics {
+                metrics.record_all(queued.iter().map(Done::finished));
+            }
+            let full = self.log.as_ref().is_some_and(|log| log.format(queued));
+            queued.clear();
+            full
+        })
+    }
+
+    fn hand_over(&self) {
+        if let Some(log) = &self.log {
+            log.hand_over();
+        }
+    }
+
+    /// Reports what this thread has queued and hands its lines to the writer; workers
+    /// call it every [`FLUSH_EVERY`] and when they stop.
+    pub fn flush_thread(&self) {
+        self.report_queued();
+        self.hand_over();
+    }
 }
