@@ -44,9 +44,32 @@ impl Entry {
         });
         #[cfg(not(feature = "otel"))]
         let _ = telemetry;
-        let headers = request.headers();
-        let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
-        let authority = text(HOST).or_else(|| request.uri().authority().map(|a| a.as_str()));
+        // One pass over the headers finds the first value of each field the line shows.
+        let mut fields: [Option<Option<&str>>; 5] = [None; 5];
+        let mut grpc = None;
+        for (name, value) in request.headers() {
+            let field = if name == HOST {
+                Text::Authority
+            } else if name == USER_AGENT {
+                Text::UserAgent
+            } else if name == X_REQUEST_ID {
+                Text::RequestId
+            } else if name == X_FORWARDED_FOR {
+                Text::XForwardedFor
+            } else {
+                if name == CONTENT_TYPE {
+                    grpc.get_or_insert_with(|| value.as_bytes().starts_with(b"application/grpc"));
+                }
+                continue;
+            };
+            fields[field as usize].get_or_insert_with(|| value.to_str().ok());
+        }
+        let mut fields = fields.map(Option::flatten);
+        fields[Text::Path as usize] = request.uri().path_and_query().map(|p| p.as_str());
+        let authority = &mut fields[Text::Authority as usize];
+        if authority.is_none() {
+            *authority = request.uri().authority().map(|a| a.as_str());
+        }
         Self {
             started: Instant::now(),
             method: request.method().clone(),
@@ -56,16 +79,8 @@ impl Entry {
                 _ => "HTTP/1.1",
             },
             bytes_received: request.body().size_hint().exact(),
-            grpc: headers
-                .get(CONTENT_TYPE)
-                .is_some_and(|t| t.as_bytes().starts_with(b"application/grpc")),
-            texts: Texts::new([
-                request.uri().path_and_query().map(|p| p.as_str()),
-                text(X_FORWARDED_FOR),
-                text(USER_AGENT),
-                text(X_REQUEST_ID),
-                authority,
-            ]),
+            grpc: grpc == Some(true),
+            texts: Texts::new(fields),
             #[cfg(feature = "otel")]
             span,
         }
@@ -339,5 +354,26 @@ mod tests {
         let none = Texts::new([None; 5]);
         assert_eq!(none.get(Text::Path), None);
         assert_eq!(none.get(Text::Authority), None);
+    }
+
+    #[test]
+    fn entries_take_each_fields_first_value() {
+        let mut request = http::Request::builder()
+            .uri("http://from-uri.test/p?q=1")
+            .header("user-agent", "first")
+            .header("user-agent", "second")
+            .header("content-type", "application/grpc+proto")
+            .header("content-type", "text/plain")
+            .header("x-forwarded-for", "203.0.113.5")
+            .body(http_body_util::Empty::<Bytes>::new())
+            .unwrap();
+        let entry = Entry::new(&mut request, &Telemetry::default());
+        let texts = &entry.texts;
+        assert_eq!(texts.get(Text::Path), Some("/p?q=1"));
+        assert_eq!(texts.get(Text::UserAgent), Some("first"));
+        assert_eq!(texts.get(Text::XForwardedFor), Some("203.0.113.5"));
+        assert_eq!(texts.get(Text::RequestId), None);
+        assert_eq!(texts.get(Text::Authority), Some("from-uri.test"));
+        assert!(entry.grpc);
     }
 }
