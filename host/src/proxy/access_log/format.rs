@@ -215,7 +215,7 @@ fn json_string(value: &str, out: &mut Vec<u8>) {
 /// `text` as the inside of a JSON string: quotes, backslashes and control characters
 /// escaped, the rest (UTF-8 included) as it is.
 fn escaped(text: &str, out: &mut Vec<u8>) {
-    let plain = |b: u8| b >= 0x20 && b != b'"' && b != b'\\';
+    let plain = |b: u8| (b >= 0x20) & (b != b'"') & (b != b'\\');
     // Most text needs no escape; a fold without early exit checks it a vector at a time.
     if text.bytes().fold(true, |all, b| all & plain(b)) {
         out.extend_from_slice(text.as_bytes());
