@@ -59,49 +59,67 @@ impl Drop for InFlight {
     }
 }
 
-/// A response body that holds its upstream lease until it ends: a clean end gives the
-/// connection back to its pool, an error or an early drop closes it.
-pub struct Tracked {
-    inner: Body,
-    lease: Option<UpstreamLease>,
+/// How a body ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// After its last frame.
+    Complete,
+    /// With an error from the body it wraps.
+    Failed,
+    /// Dropped before its end: the peer reading it went away.
+    Dropped,
 }
 
-impl Tracked {
-    /// Wraps `inner`, holding `lease` until the body ends.
-    pub fn new(inner: Body, lease: UpstreamLease) -> Self {
-        let mut tracked = Self {
+/// A body that calls `on_end` once, with how it ended and the data bytes it passed on.
+pub struct OnEnd<B: http_body::Body + Unpin, F: FnOnce(End, u64)> {
+    inner: B,
+    on_end: Option<F>,
+    sent: u64,
+}
+
+impl<B: http_body::Body + Unpin, F: FnOnce(End, u64)> OnEnd<B, F> {
+    /// Wraps `inner`, calling `on_end` when it ends.
+    pub fn new(inner: B, on_end: F) -> Self {
+        Self {
             inner,
-            lease: Some(lease),
-        };
-        if http_body::Body::is_end_stream(&tracked.inner) {
-            tracked.complete();
+            on_end: Some(on_end),
+            sent: 0,
         }
-        tracked
     }
 
-    fn complete(&mut self) {
-        if let Some(lease) = self.lease.take() {
-            lease.complete();
+    fn end(&mut self, end: End) {
+        if let Some(on_end) = self.on_end.take() {
+            on_end(end, self.sent);
         }
     }
 }
 
-impl http_body::Body for Tracked {
-    type Data = Bytes;
-    type Error = BoxError;
+impl<B, F> http_body::Body for OnEnd<B, F>
+where
+    B: http_body::Body + Unpin,
+    F: FnOnce(End, u64) + Unpin,
+{
+    type Data = B::Data;
+    type Error = B::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        use bytes::Buf as _;
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match &polled {
-            // Servers stop polling once `is_end_stream` holds, so a clean end is also
-            // recognised right after the last frame.
-            Poll::Ready(None) => self.complete(),
-            Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => self.complete(),
-            Poll::Ready(Some(Err(_))) => self.lease = None,
-            _ => {}
+            Poll::Ready(Some(Ok(frame))) => {
+                self.sent += frame.data_ref().map_or(0, |d| d.remaining() as u64);
+                // Servers stop polling once `is_end_stream` holds, so the end is also
+                // recognised right after the last frame.
+                if self.inner.is_end_stream() {
+                    self.end(End::Complete);
+                }
+            }
+            Poll::Ready(Some(Err(_))) => self.end(End::Failed),
+            Poll::Ready(None) => self.end(End::Complete),
+            Poll::Pending => {}
         }
         polled
     }
@@ -112,5 +130,78 @@ impl http_body::Body for Tracked {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+impl<B: http_body::Body + Unpin, F: FnOnce(End, u64)> Drop for OnEnd<B, F> {
+    fn drop(&mut self) {
+        let end = match self.inner.is_end_stream() {
+            true => End::Complete,
+            false => End::Dropped,
+        };
+        self.end(end);
+    }
+}
+
+/// An upstream response body that holds its lease until it ends: a complete body gives
+/// the connection back to its pool, an error or an early drop closes it.
+pub fn leased<B>(body: B, lease: UpstreamLease) -> Body
+where
+    B: http_body::Body<Data = Bytes> + Send + Sync + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
+    boxed(OnEnd::new(body, move |end, _| {
+        if end == End::Complete {
+            lease.complete();
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use http_body_util::{BodyExt as _, Full, StreamBody};
+
+    use super::*;
+
+    /// Runs `drive` on a body wrapped in [`OnEnd`] and returns how it ended.
+    async fn ended<B>(
+        body: B,
+        drive: impl AsyncFnOnce(OnEnd<B, Box<dyn FnOnce(End, u64) + Send + Sync>>),
+    ) -> Vec<(End, u64)>
+    where
+        B: http_body::Body + Unpin,
+    {
+        let ends = Arc::new(Mutex::new(Vec::new()));
+        let record = ends.clone();
+        let on_end: Box<dyn FnOnce(End, u64) + Send + Sync> =
+            Box::new(move |end, sent| record.lock().unwrap().push((end, sent)));
+        drive(OnEnd::new(body, on_end)).await;
+        Arc::try_unwrap(ends).unwrap().into_inner().unwrap()
+    }
+
+    #[tokio::test]
+    async fn on_end_tells_complete_failed_and_dropped_bodies_apart() {
+        let whole = ended(Full::new(Bytes::from("12345")), async |body| {
+            body.collect().await.unwrap();
+        });
+        assert_eq!(whole.await, [(End::Complete, 5)]);
+
+        let unread = ended(Full::new(Bytes::from("12345")), async |body| drop(body));
+        assert_eq!(unread.await, [(End::Dropped, 0)]);
+
+        let empty = ended(Full::new(Bytes::new()), async |body| drop(body));
+        assert_eq!(empty.await, [(End::Complete, 0)]);
+
+        let frames: [Result<Frame<Bytes>, BoxError>; 2] =
+            [Ok(Frame::data(Bytes::from("12"))), Err("cut off".into())];
+        let cut = ended(
+            StreamBody::new(futures_util::stream::iter(frames)),
+            async |body| {
+                assert!(body.collect().await.is_err());
+            },
+        );
+        assert_eq!(cut.await, [(End::Failed, 2)]);
     }
 }

@@ -9,7 +9,7 @@ use http::{HeaderValue, Request, Response, Uri, header};
 use hyper::body::Incoming;
 
 use super::Downstream;
-use super::body::{self, Body, InFlight, Tracked};
+use super::body::{self, Body, InFlight};
 use super::headers;
 use super::paths::{self, Origin};
 use crate::config::resolved::{StringMatcher, WeightedCluster};
@@ -205,7 +205,7 @@ pub fn respond(
     headers::remove_hop_by_hop(&mut parts.headers);
     headers::apply_edits(&mut parts.headers, &routed.entry.route.headers.response);
     headers::apply_edits(&mut parts.headers, &routed.destination.headers.response);
-    let body = body::boxed(Tracked::new(body::boxed(body), lease));
+    let body = body::leased(body, lease);
     Response::from_parts(parts, body)
 }
 

@@ -1,20 +1,15 @@
 //! A request's report: what its line needs of the request, captured when it arrives,
-//! and the response body that counts it, writes its line and ends its span once the
-//! response has ended.
+//! and what counts it, writes its line and ends its span once its response body ends.
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Instant;
 
-use bytes::Bytes;
 use http::HeaderName;
 use http::header::{CONTENT_TYPE, HOST, USER_AGENT};
-use http_body::{Body as _, Frame, SizeHint};
 
 use super::format::{Line, Written};
 use super::{Outcome, Telemetry, clock};
-use crate::proxy::body::{Body, BoxError};
+use crate::proxy::body::{Body, End, OnEnd};
 use crate::proxy::metrics::Finished;
 use crate::runtime::Generation;
 
@@ -96,17 +91,14 @@ impl Entry {
         response: http::Response<Body>,
     ) -> http::Response<Body> {
         let (parts, body) = response.into_parts();
-        let body = Logged {
-            inner: body,
-            finishing: Some(Finishing {
-                status: parts.status.as_u16(),
-                entry: self,
-                outcome,
-                telemetry,
-                generation,
-            }),
-            sent: 0,
+        let finishing = Finishing {
+            status: parts.status.as_u16(),
+            entry: self,
+            outcome,
+            telemetry,
+            generation,
         };
+        let body = OnEnd::new(body, move |end, sent| finishing.end(end, sent));
         http::Response::from_parts(parts, crate::proxy::body::boxed(body))
     }
 }
@@ -157,6 +149,23 @@ impl Finishing {
             route_name: self.outcome.route.map(|id| generation.route_name(id)),
             policies,
         }
+    }
+
+    /// Reports the request once its response body has ended as `end`, `sent` bytes in:
+    /// an upstream body that broke off after its head went on is Envoy's `UC`, a client
+    /// that went away before the body ended `DC` (a response to HEAD, a 204 and a 304
+    /// have no body to wait for, whatever theirs holds).
+    fn end(mut self, end: End, sent: u64) {
+        match end {
+            End::Failed => self.outcome.flags.push("UC"),
+            End::Dropped
+                if self.entry.method != http::Method::HEAD && !matches!(self.status, 204 | 304) =>
+            {
+                self.outcome.flags.push("DC")
+            }
+            End::Complete | End::Dropped => {}
+        }
+        self.report(sent);
     }
 
     /// Ends the request's span and queues it to be counted and logged, `bytes_sent`
@@ -218,84 +227,6 @@ impl Done {
             request_bytes: entry.bytes_received,
             response_bytes: self.bytes_sent,
         }
-    }
-}
-
-/// A response body that reports its request when it ends or is dropped.
-struct Logged {
-    inner: Body,
-    finishing: Option<Finishing>,
-    sent: u64,
-}
-
-impl Logged {
-    fn write(&mut self) {
-        if let Some(finishing) = self.finishing.take() {
-            finishing.report(self.sent);
-        }
-    }
-
-    /// Adds Envoy's response flag `flag` to a request not yet reported.
-    fn flag(&mut self, flag: &'static str) {
-        if let Some(finishing) = &mut self.finishing {
-            finishing.outcome.flags.push(flag);
-        }
-    }
-
-    /// Whether the response still had body to send: a response to HEAD, a 204 and a
-    /// 304 have none, whatever their body holds.
-    fn unfinished(&self) -> bool {
-        self.finishing.as_ref().is_some_and(|finishing| {
-            !self.inner.is_end_stream()
-                && finishing.entry.method != http::Method::HEAD
-                && !matches!(finishing.status, 204 | 304)
-        })
-    }
-}
-
-impl http_body::Body for Logged {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(Some(Ok(frame))) => {
-                self.sent += frame.data_ref().map_or(0, |d| d.len() as u64);
-                if self.inner.is_end_stream() {
-                    self.write();
-                }
-            }
-            Poll::Ready(Some(Err(_))) => {
-                // The upstream's body broke off after its head was sent on (Envoy's UC).
-                self.flag("UC");
-                self.write();
-            }
-            Poll::Ready(None) => self.write(),
-            Poll::Pending => {}
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-impl Drop for Logged {
-    fn drop(&mut self) {
-        if self.unfinished() {
-            // The client went away before the response ended (Envoy's DC).
-            self.flag("DC");
-        }
-        self.write();
     }
 }
 
@@ -365,7 +296,7 @@ mod tests {
             .header("content-type", "application/grpc+proto")
             .header("content-type", "text/plain")
             .header("x-forwarded-for", "203.0.113.5")
-            .body(http_body_util::Empty::<Bytes>::new())
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
             .unwrap();
         let entry = Entry::new(&mut request, &Telemetry::default());
         let texts = &entry.texts;
