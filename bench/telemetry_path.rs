@@ -15,7 +15,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use futures_util::FutureExt as _;
 use http_body_util::BodyExt as _;
 use portcullis::proxy::access_log::{
-    AccessLog, Destination, Entry, Format, Outcome, Policy, Said, Telemetry,
+    AccessLog, Destination, Format, Pending, Policy, Said, Telemetry,
 };
 use portcullis::proxy::body;
 use portcullis::proxy::metrics::Metrics;
@@ -73,17 +73,15 @@ fn request() -> http::Request<http_body_util::Empty<Bytes>> {
 /// A request through the plain route, as the data path reports it.
 fn one_request(telemetry: &'static Telemetry, generation: &Arc<Generation>) {
     let mut request = request();
-    let entry = Entry::new(&mut request, telemetry);
-    let mut outcome = Outcome::new(telemetry.log.is_some());
+    let mut pending = Pending::new(&mut request, telemetry, generation.clone());
+    let (_, outcome) = pending.parts();
     outcome.route = Some(0);
     outcome.note(Policy::Match, || Said::Route(0));
     outcome.cluster = Some(0);
     outcome.upstream_host = Some("127.0.0.1:18000".parse().unwrap());
     outcome.upstream_service_time = Some(0);
     let response = http::Response::new(body::full(Bytes::from_static(b"ok\n")));
-    let mut body = entry
-        .finish(telemetry, generation.clone(), outcome, response)
-        .into_body();
+    let mut body = pending.finish(response).into_body();
     while let Some(Some(Ok(_))) = body.frame().now_or_never() {}
 }
 

@@ -74,6 +74,15 @@ async fn start_response(gateway: std::net::SocketAddr, path: &str) -> tokio::net
     stream
 }
 
+/// Asks for a slow response and hangs up before it comes.
+async fn hang_up_before_response(gateway: std::net::SocketAddr) {
+    use tokio::io::AsyncWriteExt as _;
+    let mut stream = tokio::net::TcpStream::connect(gateway).await.unwrap();
+    let request = "GET /gone/h1/slow/1500 HTTP/1.1\r\nhost: shop.example.com\r\n\r\n";
+    stream.write_all(request.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
 /// Asks for a 50 MB body and hangs up after its first bytes: the client went away
 /// before the response ended (DC).
 async fn hang_up_mid_body(gateway: std::net::SocketAddr) {
@@ -145,6 +154,14 @@ async fn the_access_log_records_fields_and_response_flags() {
     overflow(&client).await;
     hang_up_mid_body(gateway.addr("default/gw/http")).await;
     read_cut_off_body(gateway.addr("default/gw/http")).await;
+    hang_up_before_response(gateway.addr("default/gw/http")).await;
+    let h2 = Client::http2(gateway.addr("default/gw/http"));
+    let gone = h2.get("shop.example.com", "/gone/h2/slow/1500");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), gone)
+            .await
+            .is_err()
+    );
 
     // Tracing headers pass through unchanged; a request without an id gets one.
     let traced = client
@@ -178,12 +195,12 @@ async fn the_access_log_records_fields_and_response_flags() {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        if lines.len() >= 11 || started.elapsed() > Duration::from_secs(5) {
+        if lines.len() >= 13 || started.elapsed() > Duration::from_secs(5) {
             break lines;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    assert_eq!(lines.len(), 11, "{lines:#?}");
+    assert_eq!(lines.len(), 13, "{lines:#?}");
     let by_path = |path: &str| {
         lines
             .iter()
@@ -240,6 +257,18 @@ async fn the_access_log_records_fields_and_response_flags() {
     assert_eq!(cut_off["response_code"], 200);
     assert_eq!(cut_off["response_flags"], "UC");
     assert_eq!(cut_off["bytes_sent"], 200_000);
+    // Clients that went away before the response: status 0 and DC, as in Envoy.
+    for (gone, protocol) in [
+        ("/gone/h1/slow/1500", "HTTP/1.1"),
+        ("/gone/h2/slow/1500", "HTTP/2"),
+    ] {
+        let line = by_path(gone);
+        assert_eq!(line["protocol"], protocol, "{line}");
+        assert_eq!(line["response_code"], 0, "{line}");
+        assert_eq!(line["response_flags"], "DC", "{line}");
+        assert_eq!(line["route_name"], "main", "{line}");
+        assert!(line["duration"].as_u64().unwrap() < 1500, "{line}");
+    }
     assert_eq!(by_path("/traced")["request_id"], generated.as_str());
 }
 

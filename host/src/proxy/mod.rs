@@ -75,16 +75,27 @@ pub async fn handle(
     generation: Arc<Generation>,
 ) -> Response<Body> {
     headers::ensure_request_id(request.headers_mut());
-    let telemetry = downstream.telemetry;
-    let entry = telemetry.map(|telemetry| access_log::Entry::new(&mut request, telemetry));
-    let mut outcome = Outcome::new(telemetry.is_some_and(|t| t.log.is_some()));
-    let response = match route(request, downstream, &generation, &mut outcome).await {
+    match downstream.telemetry {
+        None => respond(request, downstream, &generation, &mut Outcome::new(false)).await,
+        Some(telemetry) => {
+            let mut pending = access_log::Pending::new(&mut request, telemetry, generation);
+            let (generation, outcome) = pending.parts();
+            let response = respond(request, downstream, generation, outcome).await;
+            pending.finish(response)
+        }
+    }
+}
+
+/// Routes `request`, failures included: they become Envoy's local replies.
+async fn respond(
+    request: Request<Incoming>,
+    downstream: &Downstream,
+    generation: &Generation,
+    outcome: &mut Outcome,
+) -> Response<Body> {
+    match route(request, downstream, generation, outcome).await {
         Ok(response) => response,
-        Err(error) => error.into_response(&mut outcome),
-    };
-    match (entry, telemetry) {
-        (Some(entry), Some(telemetry)) => entry.finish(telemetry, generation, outcome, response),
-        _ => response,
+        Err(error) => error.into_response(outcome),
     }
 }
 

@@ -17,7 +17,7 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// What a request's line needs of the request, captured when it arrives.
-pub struct Entry {
+struct Entry {
     started: Instant,
     method: http::Method,
     protocol: &'static str,
@@ -31,7 +31,7 @@ pub struct Entry {
 impl Entry {
     /// Captures the request's fields, and starts its span when spans are on (which
     /// points the request's `traceparent` at it).
-    pub fn new<B: http_body::Body>(request: &mut http::Request<B>, telemetry: &Telemetry) -> Self {
+    fn new<B: http_body::Body>(request: &mut http::Request<B>, telemetry: &Telemetry) -> Self {
         #[cfg(feature = "otel")]
         let span = telemetry.spans.as_ref().map(|spans| {
             let method = request.method().clone();
@@ -80,26 +80,52 @@ impl Entry {
             span,
         }
     }
+}
 
-    /// Wraps the response so that its line is written when the body ends; `generation`
-    /// names the routes, clusters and policies `outcome` notes by index.
-    pub fn finish(
-        self,
+/// A request being served, and where it will be reported: when its response body ends,
+/// or, when it is dropped before it has a response (the client went away), then, with
+/// status 0 and Envoy's `DC`.
+pub struct Pending(Option<Finishing>);
+
+impl Pending {
+    /// Captures `request`'s fields for `telemetry`; `generation` names the routes,
+    /// clusters and policies the outcome notes by index.
+    pub fn new<B: http_body::Body>(
+        request: &mut http::Request<B>,
         telemetry: &'static Telemetry,
         generation: Arc<Generation>,
-        outcome: Outcome,
-        response: http::Response<Body>,
-    ) -> http::Response<Body> {
-        let (parts, body) = response.into_parts();
-        let finishing = Finishing {
-            status: parts.status.as_u16(),
-            entry: self,
-            outcome,
+    ) -> Self {
+        Self(Some(Finishing {
+            entry: Entry::new(request, telemetry),
+            status: 0,
+            outcome: Outcome::new(telemetry.log.is_some()),
             telemetry,
             generation,
-        };
+        }))
+    }
+
+    /// The generation serving the request, and what the data path notes of it.
+    pub fn parts(&mut self) -> (&Generation, &mut Outcome) {
+        let finishing = self.0.as_mut().expect("only `finish` takes the request");
+        (&finishing.generation, &mut finishing.outcome)
+    }
+
+    /// Wraps the response so that the request is reported when its body ends.
+    pub fn finish(mut self, response: http::Response<Body>) -> http::Response<Body> {
+        let mut finishing = self.0.take().expect("only `finish` takes the request");
+        let (parts, body) = response.into_parts();
+        finishing.status = parts.status.as_u16();
         let body = OnEnd::new(body, move |end, sent| finishing.end(end, sent));
         http::Response::from_parts(parts, crate::proxy::body::boxed(body))
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(mut finishing) = self.0.take() {
+            finishing.outcome.flags.push("DC");
+            finishing.report(0);
+        }
     }
 }
 

@@ -7,8 +7,8 @@
 //! Response flags, as Envoy spells them: `NR` no route, `UH` no healthy upstream, `UF`
 //! connect failure, `UO` overflow, `UT` timeout, `URX` retries exhausted, `UC` upstream
 //! reset (before the response or during its body), `DC` downstream went away before the
-//! response ended, `FI` fault abort, `DI` fault delay, and Portcullis's own `WF` (a Wasm
-//! policy or plugin failed).
+//! response ended (status 0 when before its head), `FI` fault abort, `DI` fault delay,
+//! and Portcullis's own `WF` (a Wasm policy or plugin failed).
 
 mod clock;
 mod entry;
@@ -25,7 +25,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use entry::Done;
-pub use entry::Entry;
+pub use entry::Pending;
 pub use format::Format;
 pub use outcome::{Decision, Outcome, Policy, Said};
 
