@@ -167,7 +167,7 @@ impl Attempts<'_> {
                         Ok((response, lease)) => {
                             let response = forward::respond(response, lease, &self.routed);
                             noted.upstream_host = Some(endpoint.address);
-                            if self.routed.downstream.telemetry.is_some() {
+                            if noted.logged() {
                                 noted.upstream_service_time =
                                     Some(sent_at.elapsed().as_millis() as u64);
                             }

@@ -84,8 +84,9 @@ impl Entry {
 
 /// A request being served, and where it will be reported: when its response body ends,
 /// or, when it is dropped before it has a response (the client went away), then, with
-/// status 0 and Envoy's `DC`.
-pub struct Pending(Option<Finishing>);
+/// status 0 and Envoy's `DC`. Boxed once, so that the request's report moves from the
+/// data path to the response body and the worker's queue as a pointer.
+pub struct Pending(Option<Box<Finishing>>);
 
 impl Pending {
     /// Captures `request`'s fields for `telemetry`; `generation` names the routes,
@@ -95,13 +96,13 @@ impl Pending {
         telemetry: &'static Telemetry,
         generation: Arc<Generation>,
     ) -> Self {
-        Self(Some(Finishing {
+        Self(Some(Box::new(Finishing {
             entry: Entry::new(request, telemetry),
             status: 0,
             outcome: Outcome::new(telemetry.log.is_some()),
             telemetry,
             generation,
-        }))
+        })))
     }
 
     /// The generation serving the request, and what the data path notes of it.
@@ -181,7 +182,7 @@ impl Finishing {
     /// an upstream body that broke off after its head went on is Envoy's `UC`, a client
     /// that went away before the body ended `DC` (a response to HEAD, a 204 and a 304
     /// have no body to wait for, whatever theirs holds).
-    fn end(mut self, end: End, sent: u64) {
+    fn end(mut self: Box<Self>, end: End, sent: u64) {
         match end {
             End::Failed => self.outcome.flags.push("UC"),
             End::Dropped
@@ -196,7 +197,7 @@ impl Finishing {
 
     /// Ends the request's span and queues it to be counted and logged, `bytes_sent`
     /// after its response ended.
-    fn report(self, bytes_sent: u64) {
+    fn report(self: Box<Self>, bytes_sent: u64) {
         let duration = self.entry.started.elapsed().as_millis() as u64;
         #[cfg(feature = "otel")]
         if let Some(span) = &self.entry.span {
@@ -222,7 +223,7 @@ impl Finishing {
 
 /// A request whose response has ended, waiting to be counted and logged.
 pub(super) struct Done {
-    finishing: Finishing,
+    finishing: Box<Finishing>,
     bytes_sent: u64,
     duration: u64,
 }
@@ -241,7 +242,7 @@ impl Done {
             outcome,
             generation,
             ..
-        } = &self.finishing;
+        } = &*self.finishing;
         let cluster = outcome.cluster.map(|c| &generation.clusters[c]);
         Finished {
             flags: &outcome.flags,

@@ -5,6 +5,8 @@
 
 use std::net::SocketAddr;
 
+use smallvec::SmallVec;
+
 use crate::runtime::Generation;
 
 /// What the data path learned about a request; the data path fills it in as it goes.
@@ -18,15 +20,16 @@ pub struct Outcome {
     pub upstream_service_time: Option<u64>,
     /// The destination's index in [`Generation::clusters`].
     pub cluster: Option<usize>,
-    /// What the policies and plugins decided, in order, when the access log shows it.
-    decisions: Option<Vec<Decision>>,
+    /// What the policies and plugins decided, in order, when the access log shows it
+    /// (most requests pass two policies at most, which fit without an allocation).
+    decisions: Option<SmallVec<[Decision; 2]>>,
 }
 
 impl Outcome {
     /// An empty outcome, noting the policies' decisions only when `logged`.
     pub fn new(logged: bool) -> Self {
         Self {
-            decisions: logged.then(|| Vec::with_capacity(4)),
+            decisions: logged.then(SmallVec::new),
             ..Self::default()
         }
     }
@@ -39,6 +42,11 @@ impl Outcome {
                 decision: decision(),
             });
         }
+    }
+
+    /// Whether the request is logged: what only its line shows need not be noted else.
+    pub fn logged(&self) -> bool {
+        self.decisions.is_some()
     }
 
     /// The decisions noted, in order.
