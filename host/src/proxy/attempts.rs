@@ -107,7 +107,7 @@ impl Attempts<'_> {
             let attempt_body = body
                 .next()
                 .expect("a body is available while attempts are allowed");
-            let sent_at = Instant::now();
+            let sent_at = noted.logged().then(access_log::Instant::now);
             let result = match self.upstream(&endpoint, &head, per_try).await? {
                 Ok(upstream) => {
                     forward::send(
@@ -167,10 +167,8 @@ impl Attempts<'_> {
                         Ok((response, lease)) => {
                             let response = forward::respond(response, lease, &self.routed);
                             noted.upstream_host = Some(endpoint.address);
-                            if noted.logged() {
-                                noted.upstream_service_time =
-                                    Some(sent_at.elapsed().as_millis() as u64);
-                            }
+                            noted.upstream_service_time =
+                                sent_at.map(|sent_at| sent_at.elapsed().as_millis() as u64);
                             if attempt > 1 && response.status().is_server_error() {
                                 noted.flags.push("URX");
                             }

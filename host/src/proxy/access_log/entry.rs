@@ -2,7 +2,6 @@
 //! and what counts it, writes its line and ends its span once its response body ends.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use http::HeaderName;
 use http::header::{CONTENT_TYPE, HOST, USER_AGENT};
@@ -18,7 +17,7 @@ const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// What a request's line needs of the request, captured when it arrives.
 struct Entry {
-    started: Instant,
+    started: quanta::Instant,
     method: http::Method,
     protocol: &'static str,
     bytes_received: Option<u64>,
@@ -66,7 +65,7 @@ impl Entry {
             *authority = request.uri().authority().map(|a| a.as_str());
         }
         Self {
-            started: Instant::now(),
+            started: quanta::Instant::now(),
             method: request.method().clone(),
             protocol: match request.version() {
                 http::Version::HTTP_2 => "HTTP/2",
