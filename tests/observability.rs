@@ -238,6 +238,11 @@ async fn the_access_log_records_fields_and_response_flags() {
     assert_eq!(by_path("/abort")["response_flags"], "FI");
     assert_eq!(by_path("/abort")["route_name"], "aborted");
     assert_eq!(by_path("/slow/1000")["response_flags"], "UT");
+    // The upstream host is the one tried, answered or not.
+    assert_eq!(
+        by_path("/slow/1000")["upstream_host"],
+        upstream.addr.to_string()
+    );
     assert_eq!(by_path("/retried/status/503")["response_flags"], "URX");
     let flags: Vec<_> = lines
         .iter()
@@ -267,6 +272,7 @@ async fn the_access_log_records_fields_and_response_flags() {
         assert_eq!(line["response_code"], 0, "{line}");
         assert_eq!(line["response_flags"], "DC", "{line}");
         assert_eq!(line["route_name"], "main", "{line}");
+        assert_eq!(line["upstream_host"], upstream.addr.to_string(), "{line}");
         assert!(line["duration"].as_u64().unwrap() < 1500, "{line}");
     }
     assert_eq!(by_path("/traced")["request_id"], generated.as_str());

@@ -312,13 +312,13 @@ fn run(args: RunArgs, loaded: Loaded) -> anyhow::Result<()> {
         let traced = spans.is_some();
         #[cfg(not(feature = "otel"))]
         let traced = false;
-        // The request clock calibrates itself (about a millisecond) on first use: not on
-        // the first request.
-        crate::proxy::access_log::Instant::now();
         // Telemetry lives as long as the process: requests borrow it without touching a
         // shared reference count.
         let telemetry: Option<&'static Telemetry> = (log.is_some() || metrics.is_some() || traced)
             .then(|| {
+                // The request clock calibrates itself (about a millisecond) on first use:
+                // not on the first request.
+                crate::proxy::access_log::Instant::now();
                 &*Box::leak(Box::new(Telemetry {
                     log,
                     metrics,

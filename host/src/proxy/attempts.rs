@@ -100,6 +100,8 @@ impl Attempts<'_> {
             }
             let endpoint = self.pick_endpoint(&tried).await?;
             tried.push(endpoint.address);
+            // Envoy's upstream host is the last one tried, whether it answered or not.
+            noted.upstream_host = Some(endpoint.address);
             let per_try = match (route.retry.per_try_timeout, remaining(deadline)?) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -166,7 +168,6 @@ impl Attempts<'_> {
                     return match result {
                         Ok((response, lease)) => {
                             let response = forward::respond(response, lease, &self.routed);
-                            noted.upstream_host = Some(endpoint.address);
                             noted.upstream_service_time =
                                 sent_at.map(|sent_at| sent_at.elapsed().as_millis() as u64);
                             if attempt > 1 && response.status().is_server_error() {
