@@ -238,6 +238,9 @@ async fn the_access_log_records_fields_and_response_flags() {
     assert_eq!(by_path("/abort")["response_flags"], "FI");
     assert_eq!(by_path("/abort")["route_name"], "aborted");
     assert_eq!(by_path("/slow/1000")["response_flags"], "UT");
+    // Durations are in milliseconds: the route's 100 ms timeout cut this one off.
+    let timed_out = by_path("/slow/1000")["duration"].as_u64().unwrap();
+    assert!((100..1000).contains(&timed_out), "{timed_out} ms");
     // The upstream host is the one tried, answered or not.
     assert_eq!(
         by_path("/slow/1000")["upstream_host"],

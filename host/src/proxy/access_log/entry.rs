@@ -17,7 +17,7 @@ const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// What a request's line needs of the request, captured when it arrives.
 struct Entry {
-    started: quanta::Instant,
+    started: clock::Instant,
     method: http::Method,
     protocol: &'static str,
     bytes_received: Option<u64>,
@@ -65,7 +65,7 @@ impl Entry {
             *authority = request.uri().authority().map(|a| a.as_str());
         }
         Self {
-            started: quanta::Instant::now(),
+            started: clock::Instant::now(),
             method: request.method().clone(),
             protocol: match request.version() {
                 http::Version::HTTP_2 => "HTTP/2",
