@@ -15,11 +15,14 @@ thread_local! {
     static ANCHOR: Cell<(Instant, Duration)> = Cell::new(now());
 }
 
+/// The counter, then the wall clock: the counter's first read calibrates it, which must
+/// not come between the two.
 fn now() -> (Instant, Duration) {
+    let instant = Instant::now();
     let wall = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    (Instant::now(), wall)
+    (instant, wall)
 }
 
 /// The wall-clock time of `instant`, since the Unix epoch.
