@@ -3,17 +3,14 @@
 
 use std::sync::Arc;
 
-use http::HeaderName;
 use http::header::{CONTENT_TYPE, HOST, USER_AGENT};
 
 use super::format::{Line, Written};
 use super::{Outcome, Telemetry, clock};
 use crate::proxy::body::{Body, End, OnEnd};
+use crate::proxy::headers::{X_FORWARDED_FOR, X_REQUEST_ID};
 use crate::proxy::metrics::Finished;
 use crate::runtime::Generation;
-
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// What a request's line needs of the request, captured when it arrives.
 struct Entry {
