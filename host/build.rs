@@ -25,6 +25,7 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target").join("plugins"));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    ensure_wasm_target();
     let mut build = Command::new(cargo);
     build
         .current_dir(&plugins)
@@ -32,7 +33,7 @@ fn main() {
             "build",
             "--release",
             "--target",
-            "wasm32-wasip2",
+            WASM_TARGET,
             "--target-dir",
         ])
         .arg(&target_dir);
@@ -52,6 +53,36 @@ fn main() {
         "building the policy components in plugins/ failed"
     );
 
-    let out = target_dir.join("wasm32-wasip2").join("release");
+    let out = target_dir.join(WASM_TARGET).join("release");
     println!("cargo:rustc-env=PORTCULLIS_PLUGINS_DIR={}", out.display());
 }
+
+/// Adds the `wasm32-wasip2` target when the toolchain lacks it. rustup installs the
+/// targets of `rust-toolchain.toml` only with the toolchain, so a machine where the pinned
+/// toolchain was already there has none.
+fn ensure_wasm_target() {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    let Some(sysroot) = sysroot else { return };
+    if sysroot.join("lib/rustlib").join(WASM_TARGET).exists() {
+        return;
+    }
+    println!("cargo:warning=adding the {WASM_TARGET} target with rustup");
+    let mut add = Command::new("rustup");
+    add.args(["target", "add", WASM_TARGET]);
+    if let Some(toolchain) = sysroot.file_name() {
+        add.arg("--toolchain").arg(toolchain);
+    }
+    let added = add.status().is_ok_and(|status| status.success());
+    assert!(
+        added,
+        "the {WASM_TARGET} target is missing; run `rustup target add {WASM_TARGET}`"
+    );
+}
+
+const WASM_TARGET: &str = "wasm32-wasip2";
