@@ -172,9 +172,26 @@ spec:
     let client = Client::http1(gateway.addr("default/gw/http"));
     let filtered = |reply: &support::client::Reply| reply.headers.get("x-filtered").is_some();
 
-    for hostile in ["trap", "loop", "grow", "huge"] {
+    let hostiles = [
+        "trap",
+        "loop",
+        "grow",
+        "huge",
+        "sleep",
+        "counters",
+        "status-101",
+        "framing",
+        "big-body",
+    ];
+    for hostile in hostiles {
         // FAIL_OPEN: the plugin is skipped and the request goes on.
+        let started = std::time::Instant::now();
         let open = client.get("api", &format!("/open/{hostile}")).await;
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "open/{hostile} took {:?}",
+            started.elapsed()
+        );
         assert_eq!(open.status, 200, "open/{hostile}");
         assert!(!filtered(&open) && !open.headers.contains_key("x-huge"));
         // FAIL_CLOSE and FAIL_RELOAD (whose fresh instance fails too): 500.
@@ -201,6 +218,17 @@ spec:
             );
         }
     }
+
+    // A log flood is cut to 4 KiB lines, 100 a second; the rest is counted as dropped.
+    let flood = client.get("api", "/open/log-flood").await;
+    assert!(
+        flood.status == 200 && flood.headers["x-filters"] == "hostile",
+        "{flood:?}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let logged = gateway.stderr_lines("llllllllll");
+    assert!((1..=100).contains(&logged), "{logged} flood lines logged");
+    assert!(gateway.stderr_lines("bytes cut)") >= logged);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -20,6 +20,7 @@ use crate::scaffold::{self, Language};
 
 use crate::config::{self, Loaded, ResolvedConfig};
 use crate::runtime::{Generation, Runtime};
+use crate::server::limits::Limits;
 use crate::server::listeners::Listeners;
 use crate::upstream::dns::Dns;
 use crate::wasm::WasmEngine;
@@ -35,7 +36,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the gateway.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Work with plugins.
     Plugin {
         #[command(subcommand)]
@@ -99,6 +100,24 @@ struct RunArgs {
     /// How long open connections may finish their requests on shutdown.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     drain_timeout: Duration,
+    /// How long a client may take to send a request head; an idle HTTP/1.1 keep-alive
+    /// connection is closed after it too.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    header_timeout: Duration,
+    /// How request paths are normalized before routing, as Istio's
+    /// `meshConfig.pathNormalization`: NONE, BASE, MERGE_SLASHES or
+    /// DECODE_AND_MERGE_SLASHES.
+    #[arg(long, default_value = "BASE")]
+    path_normalization: crate::proxy::normalize::PathNormalization,
+    /// Close a connection that has moved no bytes either way for this long.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    idle_timeout: Duration,
+    /// Connections open at once on one listener; more are closed as they are accepted.
+    #[arg(long, default_value_t = 100_000)]
+    max_connections: usize,
+    /// Connections open at once from one client address (0: no bound).
+    #[arg(long, default_value_t = 0)]
+    max_connections_per_client: usize,
     /// Send DNS queries for `resolution: DNS` services to this server (e.g.
     /// 10.0.0.2:53) instead of the ones in /etc/resolv.conf.
     #[arg(long, env = "PORTCULLIS_DNS_SERVER")]
@@ -189,7 +208,7 @@ impl Cli {
                 let Some(loaded) = load(&args.config) else {
                     return ExitCode::FAILURE;
                 };
-                match run(args, loaded) {
+                match run(*args, loaded) {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {
                         tracing::error!("{e:#}");
@@ -216,6 +235,7 @@ fn init_tracing(level: Option<&str>) {
 }
 
 fn run(args: RunArgs, loaded: Loaded) -> anyhow::Result<()> {
+    raise_file_limit();
     let workers = args
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -331,9 +351,16 @@ fn run(args: RunArgs, loaded: Loaded) -> anyhow::Result<()> {
             &listeners,
             worker_starts,
             stopped,
-            args.drain_timeout,
             admin,
             telemetry,
+            Limits {
+                path_normalization: args.path_normalization,
+                header_timeout: args.header_timeout,
+                idle_timeout: args.idle_timeout,
+                max_connections: args.max_connections,
+                max_connections_per_client: args.max_connections_per_client,
+                drain_timeout: args.drain_timeout,
+            },
         )
         .await;
         if let Some(log) = telemetry.and_then(|t| t.log.as_ref()) {
@@ -387,6 +414,15 @@ fn default_cache_dir() -> Option<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
     Some(base.join("portcullis"))
+}
+
+/// Raises the soft limit on open files to the hard limit: each connection takes one, and
+/// the common soft limit of 1 024 is soon reached.
+fn raise_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open files limit"),
+        Err(e) => tracing::warn!("cannot raise the open files limit: {e}"),
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

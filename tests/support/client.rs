@@ -6,8 +6,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 
 /// A request body.
 pub type Body = http_body_util::combinators::BoxBody<Bytes, hyper::Error>;
@@ -41,37 +40,63 @@ impl Reply {
     }
 }
 
+/// Connects to one address whatever the request's authority says, so that requests can
+/// name the host they are for (HTTP/2's `:authority` is what the gateway routes on).
+#[derive(Clone)]
+pub struct Fixed(pub SocketAddr);
+
+impl tower_service::Service<http::Uri> for Fixed {
+    type Response = TokioIo<tokio::net::TcpStream>;
+    type Error = std::io::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Uri) -> Self::Future {
+        let addr = self.0;
+        Box::pin(async move {
+            let stream = tokio::net::TcpStream::connect(addr).await?;
+            stream.set_nodelay(true)?;
+            Ok(TokioIo::new(stream))
+        })
+    }
+}
+
 /// A client for one gateway address, over HTTP/1.1 or HTTP/2 (prior knowledge).
 #[derive(Clone)]
 pub struct Client {
-    addr: SocketAddr,
-    inner: HyperClient<HttpConnector, Body>,
+    inner: HyperClient<Fixed, Body>,
 }
 
 impl Client {
     /// An HTTP/1.1 client.
     pub fn http1(addr: SocketAddr) -> Self {
         Self {
-            addr,
-            inner: HyperClient::builder(TokioExecutor::new()).build_http(),
+            inner: HyperClient::builder(TokioExecutor::new()).build(Fixed(addr)),
         }
     }
 
     /// An HTTP/2 client with prior knowledge (h2c).
     pub fn http2(addr: SocketAddr) -> Self {
         Self {
-            addr,
             inner: HyperClient::builder(TokioExecutor::new())
                 .http2_only(true)
-                .build_http(),
+                .build(Fixed(addr)),
         }
     }
 
-    /// A request builder for `path` with `Host: host`.
+    /// A request builder for `path` on `host` (the URI's authority and `Host`).
     pub fn request(&self, method: &str, host: &str, path: &str) -> http::request::Builder {
         Request::builder()
             .method(method)
-            .uri(format!("http://{}{path}", self.addr))
+            .uri(format!("http://{host}{path}"))
             .header("host", host)
     }
 

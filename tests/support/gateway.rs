@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 /// How long a gateway may take to print its ready line (compiling the policies included).
@@ -16,6 +16,8 @@ pub struct Gateway {
     /// The admin API's address, when started with `--admin`.
     pub admin: Option<SocketAddr>,
     pub dir: tempfile::TempDir,
+    /// Every line the gateway wrote to stderr so far.
+    stderr: Arc<Mutex<Vec<String>>>,
 }
 
 impl Gateway {
@@ -49,9 +51,12 @@ impl Gateway {
         let mut child = command.spawn().expect("portcullis starts");
 
         let stderr = child.stderr.take().unwrap();
+        let lines_seen = Arc::<Mutex<Vec<String>>>::default();
+        let seen = lines_seen.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 eprintln!("[portcullis] {line}");
+                seen.lock().unwrap().push(line);
             }
         });
         let (ready, lines) = mpsc::channel();
@@ -91,7 +96,14 @@ impl Gateway {
             listeners,
             admin,
             dir,
+            stderr: lines_seen,
         }
+    }
+
+    /// How many lines of the gateway's stderr so far contain `text`.
+    pub fn stderr_lines(&self, text: &str) -> usize {
+        let lines = self.stderr.lock().unwrap();
+        lines.iter().filter(|line| line.contains(text)).count()
     }
 
     /// The bound address of the listener serving `server` (e.g. `default/gw/http`).

@@ -38,7 +38,7 @@ struct Field<T> {
     read: fn(&T) -> u64,
 }
 
-const POLICY_FIELDS: [Field<PolicyStats>; 5] = [
+const POLICY_FIELDS: [Field<PolicyStats>; 6] = [
     Field {
         name: "portcullis_plugin_calls",
         help: "Calls into a policy or plugin component",
@@ -68,6 +68,12 @@ const POLICY_FIELDS: [Field<PolicyStats>; 5] = [
         help: "The largest linear memory an instance grew to",
         kind: MetricType::Gauge,
         read: |s| s.memory_high_water.load(Ordering::Relaxed),
+    },
+    Field {
+        name: "portcullis_plugin_log_lines_dropped",
+        help: "Log lines a policy or plugin wrote past its rate, dropped",
+        kind: MetricType::Counter,
+        read: |s| s.log.dropped.load(Ordering::Relaxed),
     },
 ];
 

@@ -92,6 +92,7 @@ impl Admin {
                         "instances": s.instances.load(Ordering::Relaxed),
                         "memory_high_water_bytes": s.memory_high_water.load(Ordering::Relaxed),
                         "quarantines": s.quarantines.load(Ordering::Relaxed),
+                        "log_lines_dropped": s.log.dropped.load(Ordering::Relaxed),
                     })
                 };
                 json!({

@@ -2,8 +2,8 @@
 //! as the retry policy decides, with the request body replayed from a bounded buffer.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use super::access_log;
 use super::body::{self, Body};
 use super::forward::{self, AttemptError, Routed, Upstream, UpstreamLease};
-use super::local_reply::ProxyError;
+use super::local_reply::{DownstreamFailure, ProxyError};
 use crate::runtime::Generation;
 use crate::runtime::clusters::{ClusterState, Endpoint, now_ms};
 use crate::upstream::load::Counted;
@@ -27,10 +27,11 @@ use crate::wasm::policies::{Admission, EndpointResult, Outcome, ResponseStatus};
 /// larger ones stream once and are not retried (Envoy's default buffer limit).
 const REPLAY_LIMIT: u64 = 1 << 20;
 
-/// A request body, replayable or not.
+/// A request body, replayable or not. A streamed one notes how the client broke it off,
+/// if it did, so that the failure is not blamed on the upstream.
 enum RequestBody {
     Replayable(Bytes),
-    Once(Option<Incoming>),
+    Once(Option<Incoming>, Arc<OnceLock<DownstreamFailure>>),
 }
 
 impl RequestBody {
@@ -40,12 +41,12 @@ impl RequestBody {
         let fits =
             body.is_end_stream() || body.size_hint().upper().is_some_and(|n| n <= REPLAY_LIMIT);
         if !fits {
-            return Ok(Self::Once(Some(body)));
+            return Ok(Self::Once(Some(body), Arc::default()));
         }
         let bytes = body
             .collect()
             .await
-            .map_err(|e| ProxyError::DownstreamReset(e.to_string()))?
+            .map_err(|e| ProxyError::Downstream(DownstreamFailure::of(&e)))?
             .to_bytes();
         Ok(Self::Replayable(bytes))
     }
@@ -54,7 +55,22 @@ impl RequestBody {
     fn next(&mut self) -> Option<Body> {
         match self {
             Self::Replayable(bytes) => Some(body::full(bytes.clone())),
-            Self::Once(body) => body.take().map(body::boxed),
+            Self::Once(body, failure) => {
+                let failure = failure.clone();
+                let noted = move |e: hyper::Error| {
+                    let _ = failure.set(DownstreamFailure::of(&e));
+                    e
+                };
+                body.take().map(|body| body::boxed(body.map_err(noted)))
+            }
+        }
+    }
+
+    /// How the client broke the body off, if it did.
+    fn failure(&self) -> Option<DownstreamFailure> {
+        match self {
+            Self::Replayable(_) => None,
+            Self::Once(_, failure) => failure.get().copied(),
         }
     }
 }
@@ -124,6 +140,10 @@ impl Attempts<'_> {
                 }
                 Err(failure) => Err(failure),
             };
+            // The client's fault is not the upstream's: no outlier report, no retry.
+            if let (Err(_), Some(failure)) = (&result, body.failure()) {
+                return Err(ProxyError::Downstream(failure));
+            }
             let outcome = match &result {
                 Ok((response, _)) => Outcome::Response(ResponseStatus {
                     status: response.status().as_u16(),
@@ -141,7 +161,7 @@ impl Attempts<'_> {
 
             // Envoy never retries a success: only failures are put to the retry policy.
             let can_retry = route.retry.attempts > 0
-                && matches!(body, RequestBody::Replayable(_))
+                && matches!(body, RequestBody::Replayable(..))
                 && failed(&outcome);
             let decision = match can_retry {
                 true => Some(

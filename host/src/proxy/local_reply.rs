@@ -3,6 +3,7 @@
 use http::{Response, StatusCode, header};
 
 use super::access_log::Outcome;
+use super::authority::BadHost;
 use super::body::{Body, full};
 use crate::wasm::PolicyError;
 
@@ -12,9 +13,15 @@ pub enum ProxyError {
     /// No virtual host or route matches (Envoy flag NR).
     #[error("no route matched")]
     NoRoute,
-    /// The request names no host.
-    #[error("the request has no Host header")]
-    MissingHost,
+    /// The request names no host, two, or one that is not an authority.
+    #[error(transparent)]
+    BadHost(#[from] BadHost),
+    /// The path has no normal form that is a valid URI path.
+    #[error("the path cannot be normalized")]
+    BadPath,
+    /// A CONNECT request, for which no route is configured (Envoy: 404, flag NR).
+    #[error("CONNECT is not routed")]
+    Connect,
     /// The cluster has no endpoint to send to (UH).
     #[error("no healthy upstream")]
     NoHealthyUpstream,
@@ -30,26 +37,46 @@ pub enum ProxyError {
     /// The route timeout (or the last per-try timeout) expired (UT).
     #[error("upstream request timeout")]
     Timeout,
-    /// The client's request body broke off.
+    /// The client's request body was malformed (Envoy flag DPE) or broke off (DC).
     #[error("downstream request body failed: {0}")]
-    DownstreamReset(String),
+    Downstream(DownstreamFailure),
     /// A policy component failed.
     #[error(transparent)]
     Policy(#[from] PolicyError),
+}
+
+/// How a client's request body failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DownstreamFailure {
+    #[error("malformed")]
+    Malformed,
+    #[error("the client went away")]
+    Aborted,
+}
+
+impl DownstreamFailure {
+    /// What a body error from the client's connection means.
+    pub fn of(error: &hyper::Error) -> Self {
+        if error.is_parse() {
+            Self::Malformed
+        } else {
+            Self::Aborted
+        }
+    }
 }
 
 impl ProxyError {
     /// The status Envoy answers with.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::NoRoute => StatusCode::NOT_FOUND,
-            Self::MissingHost => StatusCode::BAD_REQUEST,
+            Self::NoRoute | Self::Connect => StatusCode::NOT_FOUND,
+            Self::BadHost(_) | Self::BadPath => StatusCode::BAD_REQUEST,
             Self::NoHealthyUpstream
             | Self::ConnectFailure(_)
             | Self::UpstreamReset(_)
             | Self::Overflow => StatusCode::SERVICE_UNAVAILABLE,
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            Self::DownstreamReset(_) => StatusCode::BAD_REQUEST,
+            Self::Downstream(_) => StatusCode::BAD_REQUEST,
             Self::Policy(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -57,8 +84,11 @@ impl ProxyError {
     /// The body Envoy answers with.
     fn body(&self) -> &'static str {
         match self {
-            Self::NoRoute => "",
-            Self::MissingHost => "missing host header\n",
+            Self::NoRoute | Self::Connect => "",
+            Self::BadHost(BadHost::Missing) => "missing host header\n",
+            Self::BadHost(BadHost::Repeated) => "more than one host header\n",
+            Self::BadHost(BadHost::Invalid) => "invalid host header\n",
+            Self::BadPath => "invalid path\n",
             Self::NoHealthyUpstream => "no healthy upstream",
             Self::ConnectFailure(_) => {
                 "upstream connect error or disconnect/reset before headers. reset reason: connection failure"
@@ -70,7 +100,7 @@ impl ProxyError {
                 "upstream connect error or disconnect/reset before headers. reset reason: overflow"
             }
             Self::Timeout => "upstream request timeout",
-            Self::DownstreamReset(_) => "bad request body\n",
+            Self::Downstream(_) => "bad request body\n",
             Self::Policy(_) => "policy failure\n",
         }
     }
@@ -78,14 +108,16 @@ impl ProxyError {
     /// Envoy's response flag for the access log.
     fn flag(&self) -> Option<&'static str> {
         Some(match self {
-            Self::NoRoute => "NR",
+            Self::NoRoute | Self::Connect => "NR",
+            Self::BadHost(_) | Self::BadPath => "DPE",
             Self::NoHealthyUpstream => "UH",
             Self::ConnectFailure(_) => "UF",
             Self::UpstreamReset(_) => "UC",
             Self::Overflow => "UO",
             Self::Timeout => "UT",
             Self::Policy(_) => "WF",
-            Self::MissingHost | Self::DownstreamReset(_) => return None,
+            Self::Downstream(DownstreamFailure::Malformed) => "DPE",
+            Self::Downstream(DownstreamFailure::Aborted) => "DC",
         })
     }
 

@@ -2,11 +2,13 @@
 
 pub mod access_log;
 mod attempts;
+mod authority;
 pub mod body;
 mod forward;
 pub mod headers;
 pub mod local_reply;
 pub mod metrics;
+pub mod normalize;
 mod paths;
 mod plugins;
 #[cfg(feature = "otel")]
@@ -51,6 +53,8 @@ pub struct Downstream {
     pub trusted_proxies: u32,
     /// Where finished requests are reported (access log, metrics), if anywhere.
     pub telemetry: Option<&'static access_log::Telemetry>,
+    /// How request paths are normalized before routing.
+    pub normalization: normalize::PathNormalization,
 }
 
 impl Downstream {
@@ -105,13 +109,12 @@ async fn route(
     generation: &Generation,
     outcome: &mut Outcome,
 ) -> Result<Response<Body>, ProxyError> {
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| request.uri().authority().map(|a| a.as_str()))
-        .ok_or(ProxyError::MissingHost)?
-        .to_string();
+    let (mut parts, body) = request.into_parts();
+    if parts.method == http::Method::CONNECT {
+        return Err(ProxyError::Connect);
+    }
+    normalize_path(&mut parts.uri, downstream.normalization)?;
+    let host = authority::authority(&mut parts)?;
     let table = generation
         .listener_index(&downstream.listener)
         .and_then(|index| generation.tables.get(index))
@@ -122,9 +125,8 @@ async fn route(
         .find(&host)
         .map(|i| &table.virtual_hosts[i])
         .ok_or(ProxyError::NoRoute)?;
-    let (parts, body) = request.into_parts();
     if vhost.require_tls && downstream.client_scheme(&parts.headers) == "http" {
-        return Ok(https_redirect(&host, &parts.uri, generation));
+        return Ok(https_redirect(&host, &parts.uri));
     }
 
     let mut view = Arc::new(RequestView {
@@ -220,6 +222,23 @@ async fn route(
     let mut response = act(selected, view, body, downstream, generation, outcome).await?;
     response_edits.apply(response.headers_mut());
     Ok(response)
+}
+
+/// Replaces the path of `uri` by its normal form, if it has another.
+fn normalize_path(
+    uri: &mut http::Uri,
+    normalization: normalize::PathNormalization,
+) -> Result<(), ProxyError> {
+    let Some(normal) = uri
+        .path_and_query()
+        .and_then(|p| normalization.apply(p.as_str()))
+    else {
+        return Ok(());
+    };
+    let mut parts = std::mem::take(uri).into_parts();
+    parts.path_and_query = Some(normal.parse().map_err(|_| ProxyError::BadPath)?);
+    *uri = http::Uri::from_parts(parts).map_err(|_| ProxyError::BadPath)?;
+    Ok(())
 }
 
 /// The route a request matched, and what its action needs of the match.
@@ -336,33 +355,16 @@ fn route_entry(vhost: &VirtualHostEntry, index: u32) -> Result<&RouteEntry, Prox
     vhost.routes.get(index as usize).ok_or(ProxyError::NoRoute)
 }
 
-/// Envoy's `require_tls`: every plain-HTTP request is sent to https, on the port of the
-/// HTTPS server for the host when that is not 443.
-fn https_redirect(host: &str, uri: &http::Uri, generation: &Generation) -> Response<Body> {
-    let host = crate::runtime::vhosts::strip_port(host);
+/// Envoy's `require_tls`: every plain-HTTP request is sent to https at the host it asked
+/// for, as sent (the listener's own port may not be the public one); only the default
+/// port of http, 80, is dropped.
+fn https_redirect(host: &str, uri: &http::Uri) -> Response<Body> {
+    let host = host.strip_suffix(":80").unwrap_or(host);
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let location = match https_port(host, generation) {
-        Some(port) if port != 443 => format!("https://{host}:{port}{path}"),
-        _ => format!("https://{host}{path}"),
-    };
-    redirect_to(StatusCode::MOVED_PERMANENTLY, &location)
-}
-
-/// The configured port of a TLS server whose hosts cover `host`.
-fn https_port(host: &str, generation: &Generation) -> Option<u16> {
-    let host = host.to_ascii_lowercase();
-    let covers = |pattern: &str| crate::config::host_covers(&pattern.to_ascii_lowercase(), &host);
-    generation
-        .config
-        .listeners
-        .iter()
-        .filter(|l| l.address.port() != 0)
-        .find(|l| {
-            l.servers
-                .iter()
-                .any(|s| s.tls.is_some() && s.hosts.iter().any(|h| covers(h)))
-        })
-        .map(|l| l.address.port())
+    redirect_to(
+        StatusCode::MOVED_PERMANENTLY,
+        &format!("https://{host}{path}"),
+    )
 }
 
 fn redirect_response(

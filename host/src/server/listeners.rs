@@ -5,7 +5,8 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use tokio::sync::{mpsc, watch};
@@ -19,6 +20,8 @@ pub struct Start {
     pub socket: std::net::TcpListener,
     /// Turns true when the listener is removed.
     pub stop: watch::Receiver<bool>,
+    /// The listener's open connections, shared by every worker.
+    pub open: Arc<AtomicUsize>,
 }
 
 /// Listeners bound for a generation that is not serving yet.
@@ -84,11 +87,13 @@ impl Listeners {
                 continue;
             };
             let (stop, stopped) = watch::channel(false);
+            let open = Arc::new(AtomicUsize::new(0));
             for (worker, socket) in self.workers.iter().zip(sockets) {
                 let _ = worker.send(Start {
                     id: id.clone(),
                     socket,
                     stop: stopped.clone(),
+                    open: open.clone(),
                 });
             }
             running.insert(id.clone(), (address, stop));

@@ -3,6 +3,8 @@
 //! reloads start and stop listeners on every worker.
 
 mod bind;
+mod idle;
+pub mod limits;
 pub mod listeners;
 mod proxy_protocol;
 mod worker;
@@ -10,7 +12,6 @@ mod worker;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
@@ -20,6 +21,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::config::resolved::ListenerId;
 use crate::proxy::access_log::Telemetry;
 use crate::runtime::Generation;
+use limits::{Admission, Limits};
 use listeners::{Listeners, Start};
 
 /// The line printed on stdout once every listener is bound, for scripts and tests.
@@ -43,15 +45,15 @@ struct ReadyListener<'a> {
 /// Binds every listener of the current generation, serves on one thread per receiver in
 /// `workers` (each request on the generation current when it arrives; reloads start and
 /// stop listeners through `listeners`) until `shutdown` fires, then lets open connections
-/// finish for at most `drain`.
+/// finish for at most the limits' drain timeout.
 pub async fn serve(
     current: Arc<ArcSwap<Generation>>,
     listeners: &Listeners,
     workers: Vec<mpsc::UnboundedReceiver<Start>>,
     shutdown: watch::Receiver<bool>,
-    drain: Duration,
     admin: Option<SocketAddr>,
     telemetry: Option<&'static Telemetry>,
+    limits: Limits,
 ) -> anyhow::Result<()> {
     let generation = current.load_full();
     let prepared = listeners.prepare(&generation.config.listeners)?;
@@ -59,6 +61,7 @@ pub async fn serve(
     announce(&generation, &bound, admin)?;
     drop(generation);
 
+    let admission = Admission::new(limits);
     let mut finished = Vec::new();
     for (id, starts) in workers.into_iter().enumerate() {
         let (done, finished_rx) = oneshot::channel();
@@ -67,8 +70,8 @@ pub async fn serve(
             starts,
             current: current.clone(),
             shutdown: shutdown.clone(),
-            drain,
             telemetry,
+            admission: admission.clone(),
         };
         std::thread::Builder::new()
             .name(format!("worker-{id}"))

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
@@ -16,10 +16,13 @@ use tokio::sync::{mpsc, watch};
 use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::rustls::server::Acceptor;
 
+use super::idle::{self, Active};
+use super::limits::{Admission, Admitted};
 use super::listeners::Start;
 use super::proxy_protocol::{self, Prefixed};
 use crate::config::resolved::ListenerId;
 use crate::proxy::access_log::Telemetry;
+use crate::proxy::normalize::PathNormalization;
 use crate::proxy::{self, Downstream};
 use crate::runtime::Generation;
 use crate::tls::session::TlsSession;
@@ -34,8 +37,8 @@ pub struct Worker {
     pub starts: mpsc::UnboundedReceiver<Start>,
     pub current: Arc<ArcSwap<Generation>>,
     pub shutdown: watch::Receiver<bool>,
-    pub drain: Duration,
     pub telemetry: Option<&'static Telemetry>,
+    pub admission: Arc<Admission>,
 }
 
 impl Worker {
@@ -69,6 +72,8 @@ impl Worker {
                         Accepting {
                             worker: self.id,
                             listener: start.id,
+                            open: start.open,
+                            admission: self.admission.clone(),
                             current: self.current.clone(),
                             telemetry: self.telemetry,
                         },
@@ -85,14 +90,15 @@ impl Worker {
         accepting.join_all().await;
         let graceful = Arc::try_unwrap(graceful)
             .map_err(|_| anyhow::anyhow!("accept loops still hold the connection watcher"))?;
-        if tokio::time::timeout(self.drain, graceful.shutdown())
+        let drain = self.admission.limits().drain_timeout;
+        if tokio::time::timeout(drain, graceful.shutdown())
             .await
             .is_err()
         {
             tracing::warn!(
                 worker = self.id,
                 "connections still open after {:?}; closing them",
-                self.drain
+                drain
             );
         }
         if let Some(telemetry) = self.telemetry {
@@ -106,6 +112,9 @@ impl Worker {
 struct Accepting {
     worker: usize,
     listener: ListenerId,
+    /// The listener's open connections, across workers.
+    open: Arc<std::sync::atomic::AtomicUsize>,
+    admission: Arc<Admission>,
     current: Arc<ArcSwap<Generation>>,
     telemetry: Option<&'static Telemetry>,
 }
@@ -119,19 +128,26 @@ async fn accept(
     mut removed: watch::Receiver<bool>,
 ) {
     let port = socket.local_addr().map(|a| a.port()).unwrap_or_default();
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let builder = http_builder(&accepting.admission);
+    let mut exhausted = Exhaustion::default();
     loop {
         let (stream, client) = tokio::select! {
             accepted = socket.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    tokio::time::sleep(exhausted.back_off(&e)).await;
                     continue;
                 }
             },
             () = stopped(&mut shutdown) => return,
             () = stopped(&mut removed) => return,
+        };
+        let admitted = match accepting.admission.admit(&accepting.open, client.ip()) {
+            Ok(admitted) => admitted,
+            Err(refused) => {
+                tracing::debug!(%client, "connection refused: {refused}");
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
         let connection = Connection {
@@ -142,6 +158,9 @@ async fn accept(
             trusted_proxies: 0,
             telemetry: accepting.telemetry,
             current: accepting.current.clone(),
+            idle_timeout: accepting.admission.limits().idle_timeout,
+            normalization: accepting.admission.limits().path_normalization,
+            _admitted: admitted,
         };
         let (builder, watcher) = (builder.clone(), graceful.watcher());
         tokio::spawn(async move {
@@ -149,6 +168,50 @@ async fn accept(
                 tracing::debug!(%client, "connection ended: {e}");
             }
         });
+    }
+}
+
+/// The HTTP server settings of every connection: hyper's timers, and the head timeout.
+fn http_builder(admission: &Admission) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(admission.limits().header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    builder
+}
+
+/// Accept errors: running out of file descriptors backs off longer and is logged at most
+/// once a second; anything else is retried soon.
+#[derive(Default)]
+struct Exhaustion {
+    warned: Option<tokio::time::Instant>,
+    suppressed: u64,
+}
+
+impl Exhaustion {
+    fn back_off(&mut self, error: &std::io::Error) -> Duration {
+        let out_of_files = matches!(error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE));
+        if !out_of_files {
+            tracing::warn!("accept failed: {error}");
+            return Duration::from_millis(10);
+        }
+        let now = tokio::time::Instant::now();
+        if self
+            .warned
+            .is_none_or(|at| now - at >= Duration::from_secs(1))
+        {
+            tracing::warn!(
+                suppressed = self.suppressed,
+                "accept failed: {error}; new connections wait until some close"
+            );
+            self.warned = Some(now);
+            self.suppressed = 0;
+        } else {
+            self.suppressed += 1;
+        }
+        Duration::from_millis(100)
     }
 }
 
@@ -163,6 +226,11 @@ struct Connection {
     trusted_proxies: u32,
     telemetry: Option<&'static Telemetry>,
     current: Arc<ArcSwap<Generation>>,
+    /// How long the connection may move no bytes.
+    idle_timeout: Duration,
+    normalization: PathNormalization,
+    /// Counted as open until the connection ends.
+    _admitted: Admitted,
 }
 
 impl Connection {
@@ -173,6 +241,7 @@ impl Connection {
         builder: auto::Builder<TokioExecutor>,
         watcher: Watcher,
     ) -> anyhow::Result<()> {
+        let (stream, moved) = Active::new(stream);
         let generation = self.current.load_full();
         let index = generation
             .listener_index(&self.listener)
@@ -195,7 +264,7 @@ impl Connection {
             .map_or(0, |l| l.trusted_proxies);
         let Some(servers) = generation.tls.get(index).and_then(Option::as_ref) else {
             return self
-                .http(TokioIo::new(stream), 0, None, builder, watcher)
+                .http(TokioIo::new(stream), moved, 0, None, builder, watcher)
                 .await;
         };
         let handshake = async {
@@ -213,6 +282,7 @@ impl Connection {
         let session = Arc::new(TlsSession::of(tls.get_ref().1));
         self.http(
             TokioIo::new(tls),
+            moved,
             route_table,
             Some(session),
             builder,
@@ -224,6 +294,7 @@ impl Connection {
     async fn http<I>(
         self,
         io: TokioIo<I>,
+        moved: Arc<std::sync::atomic::AtomicU64>,
         route_table: usize,
         tls: Option<Arc<TlsSession>>,
         builder: auto::Builder<TokioExecutor>,
@@ -242,8 +313,9 @@ impl Connection {
             tls,
             trusted_proxies: self.trusted_proxies,
             telemetry: self.telemetry,
+            normalization: self.normalization,
         });
-        let current = self.current;
+        let (current, idle_timeout) = (self.current, self.idle_timeout);
         let service = service_fn(move |request| {
             let generation = current.load_full();
             let downstream = downstream.clone();
@@ -252,10 +324,12 @@ impl Connection {
         let connection = builder
             .serve_connection_with_upgrades(io, service)
             .into_owned();
-        watcher
-            .watch(connection)
-            .await
-            .map_err(|e| anyhow::anyhow!(e))
+        tokio::select! {
+            served = watcher.watch(connection) => served.map_err(|e| anyhow::anyhow!(e)),
+            () = idle::idle(moved, idle_timeout) => {
+                anyhow::bail!("closed after {idle_timeout:?} idle (--idle-timeout)")
+            }
+        }
     }
 }
 

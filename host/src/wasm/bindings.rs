@@ -5,6 +5,9 @@ mod imports {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "imports",
+        imports: {
+            "portcullis:policy/host.counter-add": trappable,
+        },
     });
 }
 

@@ -5,6 +5,8 @@ pub mod builtin;
 pub mod counters;
 pub mod engine;
 pub mod error;
+pub mod log_budget;
+pub mod plugin_output;
 pub mod plugins;
 pub mod policies;
 pub mod pool;

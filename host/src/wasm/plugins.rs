@@ -8,31 +8,13 @@ use anyhow::Context as _;
 use sha2::{Digest, Sha256};
 
 use super::counters::Counters;
+use super::plugin_output;
 use super::policies::{Action, Filter};
 use super::pool::Pool;
 use super::quarantine::{QUARANTINE_AFTER, Quarantine};
 use super::stats::PolicyStats;
 use super::{PolicyError, RequestView, WasmEngine};
 use crate::config::resolved::{FailStrategy, Phase, Plugin};
-
-/// The most header bytes (names and values) one plugin call may add, as Envoy bounds
-/// header maps at 60 KiB.
-const MAX_HEADER_BYTES: usize = 60 << 10;
-
-/// The header bytes an action would add.
-fn header_bytes(action: &Action) -> usize {
-    let headers = match action {
-        Action::Proceed(edits) => edits
-            .set_request_headers
-            .iter()
-            .chain(&edits.add_request_headers)
-            .chain(&edits.set_response_headers)
-            .chain(&edits.add_response_headers)
-            .collect::<Vec<_>>(),
-        Action::Reject(rejection) => rejection.headers.iter().collect(),
-    };
-    headers.iter().map(|h| h.name.len() + h.value.len()).sum()
-}
 
 /// A loaded plugin and its configured instances.
 pub struct LoadedPlugin {
@@ -143,19 +125,15 @@ impl LoadedPlugin {
 
     async fn call(&self, request: &Arc<RequestView>) -> Result<Action, PolicyError> {
         let mut lease = self.pool.lease(request).await?;
+        let deadline = lease.deadline();
         let (instance, store) = lease.parts();
-        let result = instance
-            .portcullis_policy_filter()
-            .call_on_request(store)
-            .await;
+        let call = instance.portcullis_policy_filter().call_on_request(store);
+        let result = super::pool::within(deadline, call).await;
         let action = lease.finish(result)?;
-        let size = header_bytes(&action);
-        if size > MAX_HEADER_BYTES {
-            return Err(PolicyError::Trap {
-                policy: self.plugin.name.as_str().into(),
-                reason: format!("asked for {size} bytes of headers, more than {MAX_HEADER_BYTES}"),
-            });
-        }
+        plugin_output::check(&action).map_err(|reason| PolicyError::Trap {
+            policy: self.plugin.name.as_str().into(),
+            reason,
+        })?;
         Ok(action)
     }
 }

@@ -92,8 +92,9 @@ kind!(
 macro_rules! call {
     ($pool:expr, $request:expr, |$instance:ident, $store:ident| $call:expr) => {{
         let mut lease = $pool.lease($request).await?;
+        let deadline = lease.deadline();
         let ($instance, $store) = lease.parts();
-        let result = $call.await;
+        let result = $crate::wasm::pool::within(deadline, $call).await;
         lease.finish(result)
     }};
 }

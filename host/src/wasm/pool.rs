@@ -121,15 +121,31 @@ impl<K: Kind> Pool<K> {
         store.limiter(|state| &mut state.limits);
         store.epoch_deadline_trap();
         // Instantiation and configuration may parse and compile: a generous deadline.
-        store.set_epoch_deadline(self.limits.deadline_ticks.saturating_mul(50));
+        store.set_epoch_deadline(
+            self.limits
+                .deadline_ticks
+                .saturating_mul(u64::from(SETUP_DEADLINE_FACTOR)),
+        );
         let load = |reason: String| PolicyError::Load {
             policy: self.name.clone(),
             reason,
         };
-        let instance = K::instantiate(&self.pre, &mut store)
+        let setup = self
+            .limits
+            .wall_deadline()
+            .saturating_mul(SETUP_DEADLINE_FACTOR);
+        let instance = within(setup, K::instantiate(&self.pre, &mut store))
             .await
             .map_err(|e| load(format!("{e:#}")))?;
-        match K::configure(&instance, &mut store, &self.config).await {
+        let configured = within(setup, K::configure(&instance, &mut store, &self.config));
+        let configured = match configured.await {
+            Ok(result) => Ok(result),
+            Err(e) if is_interrupt(&e) => {
+                return Err(load(format!("configure ran past {setup:?}")));
+            }
+            Err(e) => Err(e),
+        };
+        match configured {
             Ok(Ok(())) => {}
             Ok(Err(reason)) => {
                 return Err(PolicyError::Config {
@@ -167,6 +183,29 @@ impl<K: Kind> Pool<K> {
     }
 }
 
+/// How many call deadlines instantiation and `configure` may take: they may parse and
+/// compile.
+const SETUP_DEADLINE_FACTOR: u32 = 50;
+
+/// Waits at most `deadline` for a call into a component. The epoch stops Wasm code that
+/// runs too long; this stops a call waiting inside a host call (a WASI sleep or poll),
+/// which is abandoned as if interrupted: its instance is never reused.
+pub async fn within<R>(
+    deadline: std::time::Duration,
+    call: impl std::future::Future<Output = wasmtime::Result<R>>,
+) -> wasmtime::Result<R> {
+    tokio::time::timeout(deadline, call)
+        .await
+        .unwrap_or_else(|_| Err(wasmtime::Trap::Interrupt.into()))
+}
+
+fn is_interrupt(error: &wasmtime::Error) -> bool {
+    matches!(
+        error.downcast_ref::<wasmtime::Trap>(),
+        Some(wasmtime::Trap::Interrupt)
+    )
+}
+
 /// An instance lent for one call. Unless [`Lease::finish`] sees the call succeed, the
 /// instance is dropped rather than reused.
 pub struct Lease<'p, K: Kind> {
@@ -177,6 +216,11 @@ pub struct Lease<'p, K: Kind> {
 }
 
 impl<K: Kind> Lease<'_, K> {
+    /// The wall-clock bound of the call (see [`within`]).
+    pub fn deadline(&self) -> std::time::Duration {
+        self.pool.limits.wall_deadline()
+    }
+
     /// The instance and its store.
     pub fn parts(&mut self) -> (&K::Instance, &mut Store<PolicyState>) {
         let slot = self

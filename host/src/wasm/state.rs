@@ -11,6 +11,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::bindings::{host, request};
 use super::counters::Counters;
 use super::engine::EPOCH_TICK;
+use super::log_budget::{Allowance, LINES_PER_SECOND, bounded};
 use super::stats::PolicyStats;
 use crate::config::resolved::PluginLimits;
 use crate::tls::session::TlsSession;
@@ -48,6 +49,14 @@ pub struct Limits {
     /// Epoch ticks (milliseconds) one call may run. The epoch is wall-clock time, so the
     /// bound is generous enough for a busy machine that deschedules the thread.
     pub deadline_ticks: u64,
+}
+
+impl Limits {
+    /// The wall-clock bound of one call: the epoch stops Wasm code, this stops a call
+    /// waiting inside a host call (a WASI sleep or poll).
+    pub fn wall_deadline(&self) -> std::time::Duration {
+        EPOCH_TICK.saturating_mul(u32::try_from(self.deadline_ticks).unwrap_or(u32::MAX))
+    }
 }
 
 impl From<PluginLimits> for Limits {
@@ -226,6 +235,20 @@ impl request::Host for PolicyState {
 impl host::Host for PolicyState {
     fn log(&mut self, level: host::LogLevel, message: String) {
         let policy = &*self.name;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        match self.limits.stats.log.take(now) {
+            Allowance::Drop => return,
+            Allowance::Write { dropped_before: 0 } => {}
+            Allowance::Write { dropped_before } => {
+                tracing::warn!(
+                    policy,
+                    "{dropped_before} log lines dropped (over {LINES_PER_SECOND} a second)"
+                );
+            }
+        }
+        let message = bounded(&message);
         match level {
             host::LogLevel::Debug => tracing::debug!(policy, "{message}"),
             host::LogLevel::Info => tracing::info!(policy, "{message}"),
@@ -238,7 +261,7 @@ impl host::Host for PolicyState {
         rand::random()
     }
 
-    fn counter_add(&mut self, name: String, delta: i64) -> i64 {
-        self.counters.add(&name, delta)
+    fn counter_add(&mut self, name: String, delta: i64) -> wasmtime::Result<i64> {
+        Ok(self.counters.add(&self.name, &name, delta)?)
     }
 }

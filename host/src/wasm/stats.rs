@@ -5,6 +5,8 @@ use std::sync::atomic::AtomicU64;
 
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
+use super::log_budget::LogBudget;
+
 /// Counts and timings of one policy or plugin.
 #[derive(Debug)]
 pub struct PolicyStats {
@@ -19,6 +21,8 @@ pub struct PolicyStats {
     pub memory_high_water: AtomicU64,
     /// Call durations in seconds.
     pub durations: Histogram,
+    /// What the component may still log, and what it lost.
+    pub log: LogBudget,
 }
 
 impl Default for PolicyStats {
@@ -31,6 +35,7 @@ impl Default for PolicyStats {
             memory_high_water: AtomicU64::new(0),
             // 1 µs to ~60 ms.
             durations: Histogram::new(exponential_buckets(1e-6, 3.0, 11)),
+            log: LogBudget::default(),
         }
     }
 }

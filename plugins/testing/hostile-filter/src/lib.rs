@@ -1,10 +1,13 @@
 //! A custom plugin for the gateway's tests: it tags responses with `x-filtered: yes`,
 //! except that paths ending in `/trap` trap, `/loop` spin forever, `/grow` allocate
-//! without bound and `/huge` ask for a 1 MiB header. It also adds `x-filters: hostile` to
+//! without bound, `/huge` ask for a 1 MiB header, `/sleep` waits 30 s inside a WASI call,
+//! `/counters` creates counters without bound, `/log-flood` logs 1 000 lines of 8 KiB,
+//! `/status-101` rejects with 101, `/framing` sets `transfer-encoding` and
+//! `/big-body` rejects with a 100 MiB body. It also adds `x-filters: hostile` to
 //! responses, sends the request to the destination named by `x-choose-destination`, and
 //! removes the response header named by `x-remove-response-header`.
 
-use portcullis_sdk::{Action, Edits, Header, Plugin, plugin, request};
+use portcullis_sdk::{Action, Edits, Header, Plugin, Rejection, host, plugin, request};
 
 struct Hostile;
 
@@ -42,6 +45,24 @@ impl Plugin for Hostile {
                 name: "x-huge".into(),
                 value: "h".repeat(1 << 20),
             }),
+            "sleep" => std::thread::sleep(std::time::Duration::from_secs(30)),
+            "counters" => {
+                for i in 0.. {
+                    host::counter_add(&format!("{i:0>200}"), 1);
+                }
+            }
+            "log-flood" => {
+                let line = "l".repeat(8 << 10);
+                for _ in 0..1_000 {
+                    host::log(host::LogLevel::Warn, &line);
+                }
+            }
+            "status-101" => return reject(101, Vec::new(), String::new()),
+            "framing" => edits.set_response_headers.push(Header {
+                name: "transfer-encoding".into(),
+                value: "chunked".into(),
+            }),
+            "big-body" => return reject(403, Vec::new(), "b".repeat(100 << 20)),
             _ => edits.set_response_headers.push(Header {
                 name: "x-filtered".into(),
                 value: "yes".into(),
@@ -49,6 +70,14 @@ impl Plugin for Hostile {
         }
         Action::Proceed(edits)
     }
+}
+
+fn reject(status: u16, headers: Vec<Header>, body: String) -> Action {
+    Action::Reject(Rejection {
+        status,
+        headers,
+        body,
+    })
 }
 
 plugin::export!(Hostile);

@@ -1,0 +1,105 @@
+//! Which host a request is for. The request target's authority (absolute-form, or
+//! HTTP/2's `:authority`) wins over `Host` (RFC 9112 §3.2.2); a request with more than one
+//! `Host`, or an authority RFC 3986 does not allow, is refused.
+
+use http::header::{self, HeaderValue};
+use http::request::Parts;
+use http::uri::Authority;
+
+/// Why a request's host was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BadHost {
+    #[error("the request has no Host header")]
+    Missing,
+    #[error("the request has more than one Host header")]
+    Repeated,
+    #[error("the request's host is not a valid authority")]
+    Invalid,
+}
+
+/// The authority `parts` is for. When the target names one, a `Host` header that says
+/// otherwise is replaced by it, so that the upstream sees what was routed on.
+pub fn authority(parts: &mut Parts) -> Result<String, BadHost> {
+    let mut hosts = parts.headers.get_all(header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Err(BadHost::Repeated);
+    }
+    let Some(target) = parts.uri.authority() else {
+        let host = host.ok_or(BadHost::Missing)?;
+        let host = host.to_str().map_err(|_| BadHost::Invalid)?;
+        check(host)?;
+        return Ok(host.to_string());
+    };
+    let target = target.as_str().to_string();
+    check(&target)?;
+    if host.is_some_and(|host| host.as_bytes() != target.as_bytes()) {
+        let value = HeaderValue::from_str(&target).map_err(|_| BadHost::Invalid)?;
+        parts.headers.insert(header::HOST, value);
+    }
+    Ok(target)
+}
+
+/// An authority as RFC 3986 writes one, without the `userinfo@` it deprecates.
+fn check(text: &str) -> Result<(), BadHost> {
+    let authority: Authority = text.parse().map_err(|_| BadHost::Invalid)?;
+    let port_ok = match text.rsplit_once(':') {
+        Some((_, port)) if !port.ends_with(']') => authority.port_u16().is_some(),
+        _ => true,
+    };
+    if text.is_empty() || text.contains('@') || !port_ok {
+        return Err(BadHost::Invalid);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(uri: &str, hosts: &[&str]) -> Parts {
+        let mut request = http::Request::builder().uri(uri);
+        for host in hosts {
+            request = request.header(header::HOST, *host);
+        }
+        request.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn takes_the_single_host_header() {
+        let mut p = parts("/x", &["edge.test:8080"]);
+        assert_eq!(authority(&mut p), Ok("edge.test:8080".into()));
+        let mut p = parts("/x", &["[::1]:80"]);
+        assert_eq!(authority(&mut p), Ok("[::1]:80".into()));
+    }
+
+    #[test]
+    fn refuses_repeated_missing_and_malformed_hosts() {
+        assert_eq!(
+            authority(&mut parts("/", &["a", "b"])),
+            Err(BadHost::Repeated)
+        );
+        assert_eq!(authority(&mut parts("/", &[])), Err(BadHost::Missing));
+        for bad in [
+            "a b",
+            "edge.test/../x",
+            "user@edge.test",
+            "edge.test:http",
+            "",
+            "a\\b",
+        ] {
+            assert_eq!(
+                authority(&mut parts("/", &[bad])),
+                Err(BadHost::Invalid),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_targets_authority_wins_and_is_forwarded() {
+        let mut p = parts("http://real.test/x", &["other.test"]);
+        assert_eq!(authority(&mut p), Ok("real.test".into()));
+        assert_eq!(p.headers[header::HOST], "real.test");
+    }
+}
