@@ -25,8 +25,8 @@ use local_reply::ProxyError;
 use paths::Origin;
 
 use crate::config::resolved::{DirectResponse, ListenerId, Redirect, RouteAction, StringMatcher};
-use crate::runtime::Generation;
 use crate::runtime::generation::{RouteEntry, VirtualHostEntry};
+use crate::runtime::{Generation, cors};
 use crate::tls::session::TlsSession;
 use crate::wasm::RequestView;
 use crate::wasm::plugins::Verdict;
@@ -129,7 +129,7 @@ async fn route(
         return Ok(https_redirect(&host, &parts.uri));
     }
 
-    let mut view = Arc::new(RequestView {
+    let view = Arc::new(RequestView {
         parts,
         scheme: downstream.scheme,
         port: downstream.port,
@@ -150,6 +150,51 @@ async fn route(
         .get(selected.match_block as usize)
         .and_then(|m| m.uri.as_ref());
 
+    let cors = entry.cors.as_ref().map(|policy| {
+        let verdict = policy.check(&view.parts.method, &view.parts.headers);
+        (policy, verdict)
+    });
+    let decorate = match cors {
+        Some((_, cors::Verdict::Answer(headers))) => return Ok(preflight_answer(headers)),
+        Some((policy, cors::Verdict::Decorate(origin))) => Some((policy, origin)),
+        _ => None,
+    };
+    let matched = Matched {
+        entry,
+        host: &host,
+        matched_uri,
+    };
+    let mut response = serve_route(matched, view, body, downstream, generation, outcome).await?;
+    if let Some((policy, origin)) = decorate {
+        policy.decorate(origin, response.headers_mut());
+    }
+    Ok(response)
+}
+
+/// The route a request matched.
+struct Matched<'a> {
+    entry: &'a RouteEntry,
+    /// The Host the client asked for.
+    host: &'a str,
+    /// The URI matcher of the match block that matched, for prefix rewrites.
+    matched_uri: Option<&'a StringMatcher>,
+}
+
+/// Serves a request on its route: fault injection, the plugins, then the route's action.
+async fn serve_route(
+    matched: Matched<'_>,
+    mut view: Arc<RequestView>,
+    body: Incoming,
+    downstream: &Downstream,
+    generation: &Generation,
+    outcome: &mut Outcome,
+) -> Result<Response<Body>, ProxyError> {
+    let Matched {
+        entry,
+        host,
+        matched_uri,
+    } = matched;
+    let route = &entry.route;
     if route.fault.is_some() {
         let injection = generation.policies.inject_fault(&view, entry.id).await?;
         outcome.note(Policy::Fault, || {
@@ -215,7 +260,7 @@ async fn route(
 
     let selected = Selected {
         entry,
-        host: &host,
+        host,
         matched_uri,
         chosen: chosen.as_deref(),
     };
@@ -375,6 +420,13 @@ fn redirect_response(
     let status = StatusCode::from_u16(redirect.code).unwrap_or(StatusCode::MOVED_PERMANENTLY);
     let mut response = redirect_to(status, &paths::location(redirect, origin));
     headers::apply_edits(response.headers_mut(), &entry.route.headers.response);
+    response
+}
+
+/// The gateway's answer to a CORS preflight: 200 with the policy's headers.
+fn preflight_answer(headers: http::HeaderMap) -> Response<Body> {
+    let mut response = Response::new(body::empty());
+    *response.headers_mut() = headers;
     response
 }
 

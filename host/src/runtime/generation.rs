@@ -13,6 +13,7 @@ use crate::config::resolved::{
     AbortStatus, Fault, ListenerId, PluginTarget, ResolvedConfig, RetryPolicy, Route, RouteAction,
 };
 use crate::registry::Registry;
+use crate::runtime::cors::CorsPolicy;
 use crate::tls::server::TlsServers;
 use crate::upstream::ClusterLoad;
 use crate::upstream::dns::Dns;
@@ -72,6 +73,8 @@ pub struct RouteEntry {
     /// The custom plugins that apply, in the order they run (indices into
     /// [`Generation::plugins`]).
     pub plugins: Vec<usize>,
+    /// The route's `corsPolicy`, compiled.
+    pub cors: Option<CorsPolicy>,
 }
 
 /// A virtual host and its routes.
@@ -192,6 +195,12 @@ impl Generation {
                             route,
                             hosts: &hosts,
                         };
+                        let cors = match &route.cors {
+                            Some(cors) => {
+                                Some(CorsPolicy::new(cors).context("corsPolicy origin regex")?)
+                            }
+                            None => None,
+                        };
                         route_names.push(route.name.clone());
                         routes.push(RouteEntry {
                             id: weight_config.len() as u32,
@@ -199,6 +208,7 @@ impl Generation {
                             clusters,
                             uri_regex,
                             plugins: chain(&plugins, &site),
+                            cors,
                         });
                         weight_config.push(weights);
                         fault_config.push(route.fault.as_ref().map(fault_json));

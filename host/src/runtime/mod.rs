@@ -1,6 +1,7 @@
 //! The running gateway's state: generations built from resolved configs.
 
 pub mod clusters;
+pub mod cors;
 pub mod generation;
 pub mod reload;
 pub mod vhosts;

@@ -989,13 +989,6 @@ fn warn_not_enforced(http: &HttpRoute, path: &str, site: &Site, reporter: &mut R
             "request mirroring is not carried out yet; ignored",
         );
     }
-    if http.cors_policy.is_some() {
-        reporter.warn(
-            site,
-            format!("{path}.corsPolicy"),
-            "CORS is not carried out yet; ignored",
-        );
-    }
 }
 
 fn mirrors(
