@@ -163,3 +163,137 @@ async fn unmatched_preflights_are_answered_without_an_origin_when_ignored() {
     );
     assert_eq!(upstream.hits(), 0);
 }
+
+fn mirror_config(main: &Upstream, mirror_port: u16, percentage: f64) -> String {
+    format!(
+        "{GATEWAY}---\n{}---\n{}---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: vs
+spec:
+  hosts: [backend]
+  gateways: [gw]
+  http:
+  - route:
+    - destination: {{host: backend}}
+    mirror: {{host: shadow}}
+    mirrorPercentage: {{value: {percentage}}}
+",
+        service("backend", &[main.addr.port()]),
+        service("shadow", &[mirror_port])
+    )
+}
+
+/// Waits until `upstream` has `count` reports, or two seconds.
+async fn reports(upstream: &Upstream, count: usize) -> Vec<serde_json::Value> {
+    for _ in 0..40 {
+        if upstream.reports().len() >= count {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    upstream.reports()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mirrored_requests_reach_the_mirror_with_their_headers_and_body() {
+    let (main, shadow) = (
+        Upstream::start("backend").await,
+        Upstream::start("shadow").await,
+    );
+    let gateway = Gateway::start(&mirror_config(&main, shadow.addr.port(), 100.0));
+    let client = Client::http1(gateway.addr("default/gw/http"));
+    for i in 0..10 {
+        let request = client
+            .request("POST", "backend", &format!("/upload/{i}?q=1"))
+            .header("x-request-id", format!("req-{i}"))
+            .body(support::client::bytes(vec![b'x'; 1000 + i]))
+            .unwrap();
+        let reply = client.send(request).await;
+        assert_eq!(
+            (reply.status.as_u16(), reply.upstream()),
+            (200, "backend".into())
+        );
+    }
+    let copies = reports(&shadow, 10).await;
+    assert_eq!(copies.len(), 10, "{copies:?}");
+    let mut seen: Vec<(String, String, u64)> = copies
+        .iter()
+        .map(|c| {
+            assert_eq!(c["method"], "POST");
+            assert_eq!(
+                c["headers"]["host"], "backend",
+                "Host is kept, as Istio 1.28 does"
+            );
+            (
+                c["headers"]["x-request-id"].as_str().unwrap().to_string(),
+                c["path"].as_str().unwrap().to_string(),
+                c["body_bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let expected: Vec<_> = (0..10)
+        .map(|i| {
+            (
+                format!("req-{i}"),
+                format!("/upload/{i}?q=1"),
+                1000 + i as u64,
+            )
+        })
+        .collect();
+    assert_eq!(seen, expected);
+    assert_eq!(main.hits(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mirror_percentage_samples_requests() {
+    let (main, shadow) = (
+        Upstream::start("backend").await,
+        Upstream::start("shadow").await,
+    );
+    let gateway = Gateway::start(&mirror_config(&main, shadow.addr.port(), 25.0));
+    let client = Client::http1(gateway.addr("default/gw/http"));
+    for _ in 0..400 {
+        assert_eq!(client.get("backend", "/").await.status, 200);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let copies = shadow.hits();
+    // 25% of 400 is 100; five standard deviations (±43) either way.
+    assert!(
+        (57..=143).contains(&copies),
+        "{copies} copies of 400 at 25%"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_or_silent_mirror_does_not_touch_the_main_request() {
+    let main = Upstream::start("backend").await;
+    // A mirror that accepts connections and never answers, and one with nothing listening.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    for port in [silent_port, closed_port] {
+        let gateway = Gateway::start(&mirror_config(&main, port, 100.0));
+        let client = Client::http1(gateway.addr("default/gw/http"));
+        let started = std::time::Instant::now();
+        for _ in 0..20 {
+            assert_eq!(client.get("backend", "/").await.status, 200);
+        }
+        let took = started.elapsed();
+        assert!(
+            took < std::time::Duration::from_secs(2),
+            "20 requests took {took:?}"
+        );
+    }
+    assert_eq!(main.hits(), 40);
+}

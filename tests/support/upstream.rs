@@ -32,6 +32,7 @@ use tokio_rustls::TlsAcceptor;
 
 type Body = http_body_util::combinators::BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 type Failures = Arc<Mutex<HashMap<String, usize>>>;
+type Reports = Arc<Mutex<Vec<serde_json::Value>>>;
 
 /// A running upstream server.
 pub struct Upstream {
@@ -40,6 +41,8 @@ pub struct Upstream {
     connections: Arc<(AtomicUsize, AtomicUsize)>,
     /// The SNI of every TLS ClientHello received ("" without one).
     pub server_names: Arc<Mutex<Vec<String>>>,
+    /// The report of every request answered with one, in order.
+    reports: Reports,
 }
 
 /// What a TLS upstream presents and whom it asks for certificates.
@@ -140,6 +143,8 @@ impl Upstream {
         let name: Arc<str> = name.into();
         let (counter, open) = (hits.clone(), connections.clone());
         let failures = Failures::default();
+        let reports = Reports::default();
+        let recorded = reports.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -147,12 +152,13 @@ impl Upstream {
                 };
                 let now = open.0.fetch_add(1, Ordering::SeqCst) + 1;
                 open.1.fetch_max(now, Ordering::SeqCst);
-                let (name, counter, failures, open, tls) = (
+                let (name, counter, failures, open, tls, recorded) = (
                     name.clone(),
                     counter.clone(),
                     failures.clone(),
                     open.clone(),
                     tls.clone(),
+                    recorded.clone(),
                 );
                 tokio::spawn(async move {
                     let serve = |info: Option<serde_json::Value>| {
@@ -165,7 +171,8 @@ impl Upstream {
                             if let Some(info) = &info {
                                 request.extensions_mut().insert(TlsInfo(info.clone()));
                             }
-                            respond(name.clone(), failures.clone(), path, request)
+                            let seen = (failures.clone(), recorded.clone());
+                            respond(name.clone(), seen, path, request)
                         })
                     };
                     let server = auto::Builder::new(TokioExecutor::new());
@@ -193,7 +200,14 @@ impl Upstream {
             hits,
             connections,
             server_names: Arc::default(),
+            reports,
         }
+    }
+
+    /// The reports of the requests answered so far (all but those with a status, slow
+    /// or streaming marker), in order.
+    pub fn reports(&self) -> Vec<serde_json::Value> {
+        self.reports.lock().unwrap().clone()
     }
 
     /// Requests served so far.
@@ -229,7 +243,7 @@ fn tls_info(connection: &rustls::ServerConnection) -> serde_json::Value {
 
 async fn respond(
     name: Arc<str>,
-    failures: Failures,
+    (failures, reports): (Failures, Reports),
     forced_path: String,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, std::io::Error> {
@@ -342,6 +356,7 @@ async fn respond(
         "version": version,
         "tls": tls,
     });
+    reports.lock().unwrap().push(report.clone());
     let response = Response::builder()
         .header("content-type", "application/json")
         .header("x-upstream", &*name)

@@ -29,14 +29,14 @@ const REPLAY_LIMIT: u64 = 1 << 20;
 
 /// A request body, replayable or not. A streamed one notes how the client broke it off,
 /// if it did, so that the failure is not blamed on the upstream.
-enum RequestBody {
+pub enum RequestBody {
     Replayable(Bytes),
     Once(Option<Incoming>, Arc<OnceLock<DownstreamFailure>>),
 }
 
 impl RequestBody {
     /// Buffers `body` when it is small enough (by its declared length) to replay.
-    async fn new(body: Incoming) -> Result<Self, ProxyError> {
+    pub async fn new(body: Incoming) -> Result<Self, ProxyError> {
         use http_body::Body as _;
         let fits =
             body.is_end_stream() || body.size_hint().upper().is_some_and(|n| n <= REPLAY_LIMIT);
@@ -63,6 +63,14 @@ impl RequestBody {
                 };
                 body.take().map(|body| body::boxed(body.map_err(noted)))
             }
+        }
+    }
+
+    /// The whole body, when it was buffered.
+    pub fn buffered(&self) -> Option<&Bytes> {
+        match self {
+            Self::Replayable(bytes) => Some(bytes),
+            Self::Once(..) => None,
         }
     }
 
@@ -94,12 +102,11 @@ impl Attempts<'_> {
     pub async fn run(
         self,
         head: http::request::Parts,
-        body: Incoming,
+        mut body: RequestBody,
         noted: &mut access_log::Outcome,
     ) -> Result<Response<Body>, ProxyError> {
         let route = &self.routed.entry.route;
         let deadline = route.timeout.map(|t| Instant::now() + t);
-        let mut body = RequestBody::new(body).await?;
         let mut tried: Vec<SocketAddr> = Vec::new();
         let mut attempt = 0u32;
         loop {

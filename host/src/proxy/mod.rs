@@ -8,6 +8,7 @@ mod forward;
 pub mod headers;
 pub mod local_reply;
 pub mod metrics;
+mod mirror;
 pub mod normalize;
 mod paths;
 mod plugins;
@@ -94,7 +95,7 @@ pub async fn handle(
 async fn respond(
     request: Request<Incoming>,
     downstream: &Downstream,
-    generation: &Generation,
+    generation: &Arc<Generation>,
     outcome: &mut Outcome,
 ) -> Response<Body> {
     match route(request, downstream, generation, outcome).await {
@@ -106,7 +107,7 @@ async fn respond(
 async fn route(
     request: Request<Incoming>,
     downstream: &Downstream,
-    generation: &Generation,
+    generation: &Arc<Generation>,
     outcome: &mut Outcome,
 ) -> Result<Response<Body>, ProxyError> {
     let (mut parts, body) = request.into_parts();
@@ -186,7 +187,7 @@ async fn serve_route(
     mut view: Arc<RequestView>,
     body: Incoming,
     downstream: &Downstream,
-    generation: &Generation,
+    generation: &Arc<Generation>,
     outcome: &mut Outcome,
 ) -> Result<Response<Body>, ProxyError> {
     let Matched {
@@ -303,7 +304,7 @@ async fn act(
     view: Arc<RequestView>,
     body: Incoming,
     downstream: &Downstream,
-    generation: &Generation,
+    generation: &Arc<Generation>,
     outcome: &mut Outcome,
 ) -> Result<Response<Body>, ProxyError> {
     let Selected {
@@ -368,6 +369,17 @@ async fn act(
                 host,
             };
             let head = forward::prepare(forward::clone_head(&view.parts), &routed);
+            let body = attempts::RequestBody::new(body).await?;
+            if !entry.mirrors.is_empty() {
+                let original = mirror::Original {
+                    entry,
+                    view: &view,
+                    head: &head,
+                    body: &body,
+                    downstream,
+                };
+                mirror::send(original, generation, outcome);
+            }
             let attempts = attempts::Attempts {
                 generation,
                 view,

@@ -75,6 +75,21 @@ pub struct RouteEntry {
     pub plugins: Vec<usize>,
     /// The route's `corsPolicy`, compiled.
     pub cors: Option<CorsPolicy>,
+    /// The clusters that get a copy of the route's requests, with the share of requests
+    /// (0–100) each copies.
+    pub mirrors: Vec<(usize, f64)>,
+    /// Where the entry is in its generation.
+    pub at: RouteAt,
+}
+
+/// Where a route entry is in its generation: listener, route table, virtual host and
+/// route, by index.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteAt {
+    pub listener: usize,
+    pub table: usize,
+    pub virtual_host: usize,
+    pub route: usize,
 }
 
 /// A virtual host and its routes.
@@ -112,6 +127,11 @@ impl Generation {
         &self.route_names[id as usize]
     }
 
+    /// The route entry at `at`.
+    pub fn route_at(&self, at: RouteAt) -> &RouteEntry {
+        &self.tables[at.listener][at.table].virtual_hosts[at.virtual_host].routes[at.route]
+    }
+
     /// The index of the listener `id` in this generation, if it has it.
     pub fn listener_index(&self, id: &ListenerId) -> Option<usize> {
         self.config.listeners.iter().position(|l| l.is(id))
@@ -143,7 +163,7 @@ impl Generation {
             .with_context(|| format!("loading WasmPlugin {}", plugin.name))?;
             plugins.push(loaded);
         }
-        for listener in &config.listeners {
+        for (listener_index, listener) in config.listeners.iter().enumerate() {
             let mut listener_tables = Vec::new();
             for (table_index, table) in listener.route_tables.iter().enumerate() {
                 let gateways: Vec<&str> = listener
@@ -153,7 +173,7 @@ impl Generation {
                     .map(|s| s.gateway.as_str())
                     .collect();
                 let mut virtual_hosts = Vec::new();
-                for vhost in &table.virtual_hosts {
+                for (vhost_index, vhost) in table.virtual_hosts.iter().enumerate() {
                     let id = match_config.len() as u32;
                     match_config.push(
                         vhost
@@ -201,6 +221,22 @@ impl Generation {
                             }
                             None => None,
                         };
+                        let mirrors = route
+                            .mirrors
+                            .iter()
+                            .map(|m| {
+                                let id = cluster_ids
+                                    .binary_search(&&m.cluster)
+                                    .expect("resolved mirrors name clusters");
+                                (id, m.percentage)
+                            })
+                            .collect();
+                        let at = RouteAt {
+                            listener: listener_index,
+                            table: table_index,
+                            virtual_host: vhost_index,
+                            route: routes.len(),
+                        };
                         route_names.push(route.name.clone());
                         routes.push(RouteEntry {
                             id: weight_config.len() as u32,
@@ -209,6 +245,8 @@ impl Generation {
                             uri_regex,
                             plugins: chain(&plugins, &site),
                             cors,
+                            mirrors,
+                            at,
                         });
                         weight_config.push(weights);
                         fault_config.push(route.fault.as_ref().map(fault_json));

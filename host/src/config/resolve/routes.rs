@@ -365,7 +365,6 @@ fn http_route(
         .cors_policy
         .as_ref()
         .map(|c| cors(c, &format!("{path}.corsPolicy"), site, reporter));
-    warn_not_enforced(http, path, site, reporter);
     let headers = header_ops(
         http.headers.as_ref(),
         &format!("{path}.headers"),
@@ -973,22 +972,6 @@ fn fault(
         }
     };
     Some(Fault { delay, abort })
-}
-
-/// Fields that are checked but not yet carried out on the wire say so.
-fn warn_not_enforced(http: &HttpRoute, path: &str, site: &Site, reporter: &mut Reporter) {
-    let field = match (&http.mirror, http.mirrors.is_empty()) {
-        (Some(_), _) => Some("mirror"),
-        (None, false) => Some("mirrors"),
-        (None, true) => None,
-    };
-    if let Some(field) = field {
-        reporter.warn(
-            site,
-            format!("{path}.{field}"),
-            "request mirroring is not carried out yet; ignored",
-        );
-    }
 }
 
 fn mirrors(

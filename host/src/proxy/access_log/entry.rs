@@ -102,7 +102,7 @@ impl Pending {
     }
 
     /// The generation serving the request, and what the data path notes of it.
-    pub fn parts(&mut self) -> (&Generation, &mut Outcome) {
+    pub fn parts(&mut self) -> (&Arc<Generation>, &mut Outcome) {
         let finishing = self.0.as_mut().expect("only `finish` takes the request");
         (&finishing.generation, &mut finishing.outcome)
     }

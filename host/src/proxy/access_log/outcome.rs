@@ -61,6 +61,8 @@ pub enum Policy {
     Match,
     Fault,
     Destination,
+    /// Request mirroring, done by the host.
+    Mirror,
     /// An index into [`Generation::plugins`].
     Plugin(usize),
 }
@@ -73,6 +75,7 @@ impl Policy {
             Self::Match => policies.route_match.name(),
             Self::Fault => policies.fault.name(),
             Self::Destination => policies.destination.name(),
+            Self::Mirror => "host:mirror",
             Self::Plugin(index) => generation.plugins[index].name(),
         }
     }
