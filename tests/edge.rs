@@ -297,3 +297,208 @@ async fn a_dead_or_silent_mirror_does_not_touch_the_main_request() {
     }
     assert_eq!(main.hits(), 40);
 }
+
+fn websocket_config(port: u16) -> String {
+    format!(
+        "{GATEWAY}---\n{}---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: vs
+spec:
+  hosts: [\"*\"]
+  gateways: [gw]
+  http:
+  - route:
+    - destination: {{host: ws}}
+",
+        service("ws", &[port])
+    )
+}
+
+type Ws<S> = tokio_tungstenite::WebSocketStream<S>;
+
+/// Text, a 10 MiB binary message, a ping and a close with a code, each answered.
+async fn converse<S>(ws: &mut Ws<S>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+    ws.send(Message::text("hello")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("hello"));
+    let big: Vec<u8> = (0..10 << 20).map(|i| (i % 251) as u8).collect();
+    ws.send(Message::binary(big.clone())).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::binary(big));
+    ws.send(Message::Ping(b"are you there".to_vec().into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        ws.next().await.unwrap().unwrap(),
+        Message::Pong(b"are you there".to_vec().into())
+    );
+    let frame = CloseFrame {
+        code: CloseCode::from(4000),
+        reason: "done".into(),
+    };
+    ws.close(Some(frame.clone())).await.unwrap();
+    match ws.next().await {
+        Some(Ok(Message::Close(Some(echoed)))) => assert_eq!(echoed, frame),
+        other => panic!("no close frame: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn websockets_are_proxied_over_http1_and_logged_when_they_close() {
+    let server = support::websocket::echo_server().await;
+    let gateway = Gateway::start_with(&websocket_config(server.port()), |command| {
+        command.args(["--access-log", "access.log"]);
+    });
+    let addr = gateway.addr("default/gw/http");
+    let (mut ws, response) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+        .await
+        .expect("the upgrade goes through");
+    assert_eq!(response.status(), 101);
+    // A reload in the middle leaves the connection alone.
+    gateway.signal("HUP");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    converse(&mut ws).await;
+    drop(ws);
+
+    let log = gateway.dir.path().join("access.log");
+    let mut line = None;
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        line = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|l| l["path"] == "/ws");
+        if line.is_some() {
+            break;
+        }
+    }
+    let line = line.expect("the upgrade is logged once it closes");
+    assert_eq!(line["response_code"], 101, "{line}");
+    assert!(
+        line["bytes_received"].as_u64().unwrap() > 10 << 20,
+        "{line}"
+    );
+    assert!(line["bytes_sent"].as_u64().unwrap() > 10 << 20, "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn websockets_over_http2_become_http1_upgrades_upstream() {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    let server = support::websocket::echo_server().await;
+    let gateway = Gateway::start(&websocket_config(server.port()));
+    let tcp = tokio::net::TcpStream::connect(gateway.addr("default/gw/http"))
+        .await
+        .unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let mut request = hyper::Request::builder()
+        .method("CONNECT")
+        .uri("http://backend/ws")
+        .header("sec-websocket-version", "13")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    request
+        .extensions_mut()
+        .insert(hyper::ext::Protocol::from_static("websocket"));
+    let mut response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let upgraded = hyper::upgrade::on(&mut response).await.unwrap();
+    let mut ws = Ws::from_raw_socket(TokioIo::new(upgraded), Role::Client, None).await;
+    converse(&mut ws).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn any_upgrade_carries_bytes_and_half_closes_both_ways() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = support::websocket::half_close_server().await;
+    let gateway = Gateway::start(&websocket_config(server.port()));
+    let mut stream = tokio::net::TcpStream::connect(gateway.addr("default/gw/http"))
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /tunnel HTTP/1.1\r\nhost: backend\r\nconnection: Upgrade\r\nupgrade: echo-eof\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(
+        head.contains("upgrade: echo-eof") && head.contains("x-upstream: raw"),
+        "{head}"
+    );
+    stream.write_all(&[7u8; 5000]).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut rest = String::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_string(&mut rest),
+    )
+    .await
+    .expect("the upstream's half arrives and closes")
+    .unwrap();
+    assert_eq!(rest, "got 5000 bytes");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_websocket_is_closed_after_the_idle_timeout() {
+    use futures_util::StreamExt;
+    let server = support::websocket::echo_server().await;
+    let gateway = Gateway::start_with(&websocket_config(server.port()), |command| {
+        command.args(["--idle-timeout", "1s"]);
+    });
+    let addr = gateway.addr("default/gw/http");
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let end = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next()).await;
+    assert!(end.is_ok(), "still open after 5 s");
+    let lasted = started.elapsed();
+    assert!(
+        lasted >= std::time::Duration::from_millis(900),
+        "closed after {lasted:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_drains_websockets_for_the_drain_timeout() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let server = support::websocket::echo_server().await;
+    // The harness starts gateways with --drain-timeout 2s.
+    let gateway = Gateway::start(&websocket_config(server.port()));
+    let addr = gateway.addr("default/gw/http");
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+        .await
+        .unwrap();
+    gateway.signal("TERM");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    ws.send(Message::text("still there?")).await.unwrap();
+    assert_eq!(
+        ws.next().await.unwrap().unwrap(),
+        Message::text("still there?")
+    );
+    let started = std::time::Instant::now();
+    let end = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next()).await;
+    assert!(end.is_ok(), "still open 5 s after the drain began");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+}

@@ -9,6 +9,7 @@ pub mod dns;
 pub mod examples;
 pub mod gateway;
 pub mod upstream;
+pub mod websocket;
 
 use std::path::Path;
 use std::process::{Command, Output};

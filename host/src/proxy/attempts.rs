@@ -16,6 +16,7 @@ use super::access_log;
 use super::body::{self, Body};
 use super::forward::{self, AttemptError, Routed, Upstream, UpstreamLease};
 use super::local_reply::{DownstreamFailure, ProxyError};
+use super::upgrade::Requested;
 use crate::runtime::Generation;
 use crate::runtime::clusters::{ClusterState, Endpoint, now_ms};
 use crate::upstream::load::Counted;
@@ -90,6 +91,8 @@ pub struct Attempts<'a> {
     pub view: Arc<RequestView>,
     pub routed: Routed<'a>,
     pub cluster: usize,
+    /// The client's side of the upgrade the request asks for: it goes over HTTP/1.1.
+    pub upgrade: Option<Requested>,
 }
 
 impl Attempts<'_> {
@@ -100,7 +103,7 @@ impl Attempts<'_> {
     /// Runs attempts until one succeeds, the policy stops retrying, or the route times out;
     /// the upstream that answered is `noted` for the access log.
     pub async fn run(
-        self,
+        mut self,
         head: http::request::Parts,
         mut body: RequestBody,
         noted: &mut access_log::Outcome,
@@ -193,6 +196,18 @@ impl Attempts<'_> {
                 }
                 None => {
                     return match result {
+                        Ok((response, lease))
+                            if response.status() == http::StatusCode::SWITCHING_PROTOCOLS =>
+                        {
+                            let Some(upgrade) = self.upgrade.take() else {
+                                return Err(ProxyError::UpstreamReset(
+                                    "101 to a request that asked for no upgrade".into(),
+                                ));
+                            };
+                            noted.upstream_service_time =
+                                sent_at.map(|sent_at| sent_at.elapsed().as_millis() as u64);
+                            Ok(upgrade.splice(response, lease, &self.routed.downstream.tunnels))
+                        }
                         Ok((response, lease)) => {
                             let response = forward::respond(response, lease, &self.routed);
                             noted.upstream_service_time =
@@ -228,7 +243,7 @@ impl Attempts<'_> {
     ) -> Result<Result<Upstream<'e>, AttemptError>, ProxyError> {
         let cluster = self.cluster();
         let worker = self.routed.downstream.worker;
-        if let Some(client) = cluster.h2_client(worker) {
+        if let Some(client) = cluster.h2_client(worker).filter(|_| self.upgrade.is_none()) {
             return Ok(Ok(Upstream::Http2(client)));
         }
         let pool = &endpoint.pool;

@@ -97,6 +97,7 @@ impl Shadow {
                 host: &host,
             },
             cluster: self.cluster,
+            upgrade: None,
         };
         let timeout = entry.route.timeout.unwrap_or(DEFAULT_TIMEOUT);
         let mut outcome = Outcome::new(false);

@@ -6,6 +6,7 @@ mod authority;
 pub mod body;
 mod forward;
 pub mod headers;
+pub mod idle;
 pub mod local_reply;
 pub mod metrics;
 mod mirror;
@@ -14,6 +15,7 @@ mod paths;
 mod plugins;
 #[cfg(feature = "otel")]
 pub mod spans;
+pub mod upgrade;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -56,6 +58,15 @@ pub struct Downstream {
     pub telemetry: Option<&'static access_log::Telemetry>,
     /// How request paths are normalized before routing.
     pub normalization: normalize::PathNormalization,
+    /// Where the worker runs upgraded connections.
+    pub tunnels: upgrade::Tunnels,
+}
+
+/// What follows a request's head: its body, and the client's side of an upgrade it asks
+/// for.
+struct Payload {
+    body: Incoming,
+    upgrade: Option<upgrade::Requested>,
 }
 
 impl Downstream {
@@ -85,8 +96,11 @@ pub async fn handle(
         Some(telemetry) => {
             let mut pending = access_log::Pending::new(&mut request, telemetry, generation);
             let (generation, outcome) = pending.parts();
-            let response = respond(request, downstream, generation, outcome).await;
-            pending.finish(response)
+            let mut response = respond(request, downstream, generation, outcome).await;
+            match response.extensions_mut().remove::<upgrade::TunnelEnd>() {
+                Some(tunnel) => pending.finish_tunnel(response, tunnel),
+                None => pending.finish(response),
+            }
         }
     }
 }
@@ -111,9 +125,15 @@ async fn route(
     outcome: &mut Outcome,
 ) -> Result<Response<Body>, ProxyError> {
     let (mut parts, body) = request.into_parts();
+    let upgrade = upgrade::Requested::of(&mut parts);
     if parts.method == http::Method::CONNECT {
-        return Err(ProxyError::Connect);
+        // An extended CONNECT (RFC 8441) is routed as the HTTP/1.1 upgrade it becomes.
+        match upgrade {
+            Some(_) => parts.method = http::Method::GET,
+            None => return Err(ProxyError::Connect),
+        }
     }
+    let payload = Payload { body, upgrade };
     normalize_path(&mut parts.uri, downstream.normalization)?;
     let host = authority::authority(&mut parts)?;
     let table = generation
@@ -165,7 +185,7 @@ async fn route(
         host: &host,
         matched_uri,
     };
-    let mut response = serve_route(matched, view, body, downstream, generation, outcome).await?;
+    let mut response = serve_route(matched, view, payload, downstream, generation, outcome).await?;
     if let Some((policy, origin)) = decorate {
         policy.decorate(origin, response.headers_mut());
     }
@@ -185,7 +205,7 @@ struct Matched<'a> {
 async fn serve_route(
     matched: Matched<'_>,
     mut view: Arc<RequestView>,
-    body: Incoming,
+    payload: Payload,
     downstream: &Downstream,
     generation: &Arc<Generation>,
     outcome: &mut Outcome,
@@ -265,7 +285,7 @@ async fn serve_route(
         matched_uri,
         chosen: chosen.as_deref(),
     };
-    let mut response = act(selected, view, body, downstream, generation, outcome).await?;
+    let mut response = act(selected, view, payload, downstream, generation, outcome).await?;
     response_edits.apply(response.headers_mut());
     Ok(response)
 }
@@ -302,7 +322,7 @@ struct Selected<'a> {
 async fn act(
     selected: Selected<'_>,
     view: Arc<RequestView>,
-    body: Incoming,
+    payload: Payload,
     downstream: &Downstream,
     generation: &Arc<Generation>,
     outcome: &mut Outcome,
@@ -368,8 +388,11 @@ async fn act(
                 matched_uri,
                 host,
             };
-            let head = forward::prepare(forward::clone_head(&view.parts), &routed);
-            let body = attempts::RequestBody::new(body).await?;
+            let mut head = forward::prepare(forward::clone_head(&view.parts), &routed);
+            if let Some(upgrade) = &payload.upgrade {
+                upgrade.restore(&mut head);
+            }
+            let body = attempts::RequestBody::new(payload.body).await?;
             if !entry.mirrors.is_empty() {
                 let original = mirror::Original {
                     entry,
@@ -385,6 +408,7 @@ async fn act(
                 view,
                 routed,
                 cluster,
+                upgrade: payload.upgrade,
             };
             outcome.cluster = Some(cluster);
             // A failure past routing still gets the plugins' response edits.

@@ -3,7 +3,6 @@
 //! reloads start and stop listeners on every worker.
 
 mod bind;
-mod idle;
 pub mod limits;
 pub mod listeners;
 mod proxy_protocol;

@@ -16,16 +16,18 @@ use tokio::sync::{mpsc, watch};
 use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::rustls::server::Acceptor;
 
-use super::idle::{self, Active};
 use super::limits::{Admission, Admitted};
 use super::listeners::Start;
 use super::proxy_protocol::{self, Prefixed};
 use crate::config::resolved::ListenerId;
 use crate::proxy::access_log::Telemetry;
+use crate::proxy::idle::{self, Active};
 use crate::proxy::normalize::PathNormalization;
+use crate::proxy::upgrade::Tunnels;
 use crate::proxy::{self, Downstream};
 use crate::runtime::Generation;
 use crate::tls::session::TlsSession;
+use tokio_util::task::TaskTracker;
 
 /// How long a client may take to complete its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -53,6 +55,10 @@ impl Worker {
 
     async fn serve(mut self) -> anyhow::Result<()> {
         let graceful = Arc::new(GracefulShutdown::new());
+        let tunnels = Tunnels {
+            tracker: TaskTracker::new(),
+            idle_timeout: self.admission.limits().idle_timeout,
+        };
         let mut accepting = tokio::task::JoinSet::new();
         if let Some(telemetry) = self.telemetry.filter(|t| t.batched()) {
             tokio::spawn(async move {
@@ -74,6 +80,7 @@ impl Worker {
                             listener: start.id,
                             open: start.open,
                             admission: self.admission.clone(),
+                            tunnels: tunnels.clone(),
                             current: self.current.clone(),
                             telemetry: self.telemetry,
                         },
@@ -91,10 +98,12 @@ impl Worker {
         let graceful = Arc::try_unwrap(graceful)
             .map_err(|_| anyhow::anyhow!("accept loops still hold the connection watcher"))?;
         let drain = self.admission.limits().drain_timeout;
-        if tokio::time::timeout(drain, graceful.shutdown())
-            .await
-            .is_err()
-        {
+        tunnels.tracker.close();
+        let drained = async {
+            graceful.shutdown().await;
+            tunnels.tracker.wait().await;
+        };
+        if tokio::time::timeout(drain, drained).await.is_err() {
             tracing::warn!(
                 worker = self.id,
                 "connections still open after {:?}; closing them",
@@ -115,6 +124,8 @@ struct Accepting {
     /// The listener's open connections, across workers.
     open: Arc<std::sync::atomic::AtomicUsize>,
     admission: Arc<Admission>,
+    /// Where the worker runs upgraded connections.
+    tunnels: Tunnels,
     current: Arc<ArcSwap<Generation>>,
     telemetry: Option<&'static Telemetry>,
 }
@@ -160,6 +171,7 @@ async fn accept(
             current: accepting.current.clone(),
             idle_timeout: accepting.admission.limits().idle_timeout,
             normalization: accepting.admission.limits().path_normalization,
+            tunnels: accepting.tunnels.clone(),
             _admitted: admitted,
         };
         let (builder, watcher) = (builder.clone(), graceful.watcher());
@@ -178,7 +190,10 @@ fn http_builder(admission: &Admission) -> auto::Builder<TokioExecutor> {
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(admission.limits().header_timeout);
-    builder.http2().timer(TokioTimer::new());
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .enable_connect_protocol();
     builder
 }
 
@@ -229,6 +244,7 @@ struct Connection {
     /// How long the connection may move no bytes.
     idle_timeout: Duration,
     normalization: PathNormalization,
+    tunnels: Tunnels,
     /// Counted as open until the connection ends.
     _admitted: Admitted,
 }
@@ -314,6 +330,7 @@ impl Connection {
             trusted_proxies: self.trusted_proxies,
             telemetry: self.telemetry,
             normalization: self.normalization,
+            tunnels: self.tunnels,
         });
         let (current, idle_timeout) = (self.current, self.idle_timeout);
         let service = service_fn(move |request| {

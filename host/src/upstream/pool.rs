@@ -187,8 +187,9 @@ impl EndpointPool {
             .await
             .map_err(|e| format!("{}: {e}", self.address))?;
         let address = self.address;
+        // Upgrades (101) hand the connection over to a tunnel instead of ending it.
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            if let Err(e) = connection.with_upgrades().await {
                 tracing::debug!(%address, "upstream connection ended: {e}");
             }
         });

@@ -117,6 +117,32 @@ impl Pending {
     }
 }
 
+impl Pending {
+    /// Passes on the answer to an upgrade; the request is reported when its tunnel
+    /// closes, with the bytes it carried each way.
+    pub fn finish_tunnel(
+        mut self,
+        response: http::Response<Body>,
+        tunnel: crate::proxy::upgrade::TunnelEnd,
+    ) -> http::Response<Body> {
+        let mut finishing = self.0.take().expect("only `finish` takes the request");
+        finishing.status = response.status().as_u16();
+        tokio::spawn(async move {
+            match tunnel.closed().await {
+                Some(carried) => {
+                    finishing.entry.bytes_received = Some(carried.received);
+                    finishing.report(carried.sent);
+                }
+                None => {
+                    finishing.outcome.flags.push("DC");
+                    finishing.report(0);
+                }
+            }
+        });
+        response
+    }
+}
+
 impl Drop for Pending {
     fn drop(&mut self) {
         if let Some(mut finishing) = self.0.take() {
