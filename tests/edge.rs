@@ -502,3 +502,61 @@ async fn shutdown_drains_websockets_for_the_drain_timeout() {
     assert!(end.is_ok(), "still open 5 s after the drain began");
     assert!(started.elapsed() < std::time::Duration::from_secs(3));
 }
+
+fn protocol_config(upstream: &Upstream, http: &str) -> String {
+    format!(
+        "{GATEWAY}---\n{}---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: backend
+spec:
+  host: backend
+  trafficPolicy:
+    connectionPool:
+      http: {{{http}}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: vs
+spec:
+  hosts: [backend]
+  gateways: [gw]
+  http:
+  - route:
+    - destination: {{host: backend}}
+",
+        service("backend", &[upstream.addr.port()])
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn h2_upgrade_policy_and_use_client_protocol_pick_the_upstream_protocol() {
+    let upstream = Upstream::start("backend").await;
+    let upgrade = Gateway::start(&protocol_config(&upstream, "h2UpgradePolicy: UPGRADE"));
+    let addr = upgrade.addr("default/gw/http");
+    let version = |reply: Reply| reply.json()["version"].as_str().unwrap().to_string();
+    assert_eq!(
+        version(Client::http1(addr).get("backend", "/").await),
+        "HTTP/2.0"
+    );
+
+    let passthrough = Gateway::start(&protocol_config(&upstream, "useClientProtocol: true"));
+    let addr = passthrough.addr("default/gw/http");
+    assert_eq!(
+        version(Client::http1(addr).get("backend", "/").await),
+        "HTTP/1.1"
+    );
+    assert_eq!(
+        version(Client::http2(addr).get("backend", "/").await),
+        "HTTP/2.0"
+    );
+
+    let default = Gateway::start(&protocol_config(&upstream, "h2UpgradePolicy: DEFAULT"));
+    let addr = default.addr("default/gw/http");
+    assert_eq!(
+        version(Client::http2(addr).get("backend", "/").await),
+        "HTTP/1.1"
+    );
+}

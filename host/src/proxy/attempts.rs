@@ -243,7 +243,8 @@ impl Attempts<'_> {
     ) -> Result<Result<Upstream<'e>, AttemptError>, ProxyError> {
         let cluster = self.cluster();
         let worker = self.routed.downstream.worker;
-        if let Some(client) = cluster.h2_client(worker).filter(|_| self.upgrade.is_none()) {
+        let h2 = cluster.h2_client(worker, self.view.parts.version);
+        if let Some(client) = h2.filter(|_| self.upgrade.is_none()) {
             return Ok(Ok(Upstream::Http2(client)));
         }
         let pool = &endpoint.pool;

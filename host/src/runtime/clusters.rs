@@ -93,8 +93,15 @@ impl ClusterState {
     }
 
     /// The HTTP/2 client of `worker`, for HTTP2 and GRPC clusters.
-    pub fn h2_client(&self, worker: usize) -> Option<&H2Client> {
-        (!self.h2_clients.is_empty()).then(|| &self.h2_clients[worker % self.h2_clients.len()])
+    /// With `useClientProtocol`, only for requests that came over HTTP/2.
+    pub fn h2_client(&self, worker: usize, client: http::Version) -> Option<&H2Client> {
+        if self.h2_clients.is_empty()
+            || self.cluster.policy.connection_pool.use_client_protocol
+                && client != http::Version::HTTP_2
+        {
+            return None;
+        }
+        Some(&self.h2_clients[worker % self.h2_clients.len()])
     }
 
     /// Whether outlier detection applies.
@@ -111,7 +118,10 @@ impl ClusterState {
         dns: Arc<Dns>,
     ) -> Result<Self, OriginationError> {
         let settings = cluster.policy.connection_pool.clone();
-        let http2 = cluster.protocol.is_http2();
+        // HTTP/2 is spoken to HTTP2/GRPC ports, to any with `h2UpgradePolicy: UPGRADE`, and
+        // to HTTP/2 clients' requests with `useClientProtocol`.
+        let http2 =
+            cluster.protocol.is_http2() || settings.h2_upgrade || settings.use_client_protocol;
         // hyper-rustls's HTTP/2 connector offers ALPN h2 itself.
         let alpn: &[&[u8]] = if http2 { &[] } else { &[b"http/1.1"] };
         let tls = Origination::new(&cluster.policy.tls, alpn)?.map(Arc::new);

@@ -610,20 +610,7 @@ fn connection_pool(
         }
         pool.use_client_protocol = use_client;
         pool.h2_upgrade = http.h2_upgrade_policy == Some(H2UpgradePolicy::Upgrade);
-        if pool.use_client_protocol {
-            reporter.warn(
-                site,
-                format!("{p}.useClientProtocol"),
-                "passing the client's protocol through is not carried out yet; ignored",
-            );
-        }
-        if pool.h2_upgrade {
-            reporter.warn(
-                site,
-                format!("{p}.h2UpgradePolicy"),
-                "upgrading HTTP/1.1 upstream connections to h2c is not carried out yet; ignored",
-            );
-        }
+
         if let Some(keepalive) = &http.http2_keep_alive {
             let kp = format!("{p}.http2KeepAlive");
             if keepalive.interval.is_none() || keepalive.timeout.is_none() {
