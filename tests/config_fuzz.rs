@@ -1,6 +1,8 @@
 //! Mutated and random YAML never panics the config loader: every input ends in a config
 //! or in located errors.
 
+mod support;
+
 use std::path::Path;
 
 use proptest::prelude::*;
@@ -127,7 +129,11 @@ fn load(text: &str) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 768, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: support::fuzz_cases(768),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn mutated_configs_never_panic(seed in any::<prop::sample::Index>(), mutations in prop::collection::vec(mutation(), 1..6)) {

@@ -24,6 +24,15 @@ pub fn cache_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-component-cache")
 }
 
+/// How many cases a property test runs: `default`, or `PORTCULLIS_FUZZ_CASES` for a
+/// longer run (`PORTCULLIS_FUZZ_CASES=20000 cargo test --test hardening request_fuzz`).
+pub fn fuzz_cases(default: u32) -> u32 {
+    std::env::var("PORTCULLIS_FUZZ_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Runs `portcullis validate -c FILE` in `dir`.
 pub fn validate(dir: &Path, file: &str) -> Output {
     portcullis()
