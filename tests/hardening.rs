@@ -209,7 +209,7 @@ async fn connections_are_bounded_per_listener_and_per_client() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn running_out_of_file_descriptors_backs_off_and_recovers() {
+async fn running_out_of_file_descriptors_sheds_idle_connections() {
     let upstream = Upstream::start("backend").await;
     let gateway = Gateway::start_with(&config(&upstream), |command| {
         // SAFETY: setrlimit is async-signal-safe, as pre_exec requires.

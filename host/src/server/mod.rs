@@ -6,6 +6,7 @@ mod bind;
 pub mod limits;
 pub mod listeners;
 mod proxy_protocol;
+mod shedding;
 mod worker;
 
 use std::io::Write as _;

@@ -19,6 +19,7 @@ use tokio_rustls::rustls::server::Acceptor;
 use super::limits::{Admission, Admitted};
 use super::listeners::Start;
 use super::proxy_protocol::{self, Prefixed};
+use super::shedding::{Connections, Registered};
 use crate::config::resolved::ListenerId;
 use crate::proxy::access_log::Telemetry;
 use crate::proxy::idle::{self, Active};
@@ -59,6 +60,7 @@ impl Worker {
             tracker: TaskTracker::new(),
             idle_timeout: self.admission.limits().idle_timeout,
         };
+        let connections = Connections::default();
         let mut accepting = tokio::task::JoinSet::new();
         if let Some(telemetry) = self.telemetry.filter(|t| t.batched()) {
             tokio::spawn(async move {
@@ -81,6 +83,7 @@ impl Worker {
                             open: start.open,
                             admission: self.admission.clone(),
                             tunnels: tunnels.clone(),
+                            connections: connections.clone(),
                             current: self.current.clone(),
                             telemetry: self.telemetry,
                         },
@@ -126,6 +129,7 @@ struct Accepting {
     admission: Arc<Admission>,
     /// Where the worker runs upgraded connections.
     tunnels: Tunnels,
+    connections: Connections,
     current: Arc<ArcSwap<Generation>>,
     telemetry: Option<&'static Telemetry>,
 }
@@ -146,7 +150,7 @@ async fn accept(
             accepted = socket.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
-                    tokio::time::sleep(exhausted.back_off(&e)).await;
+                    tokio::time::sleep(exhausted.back_off(&e, &accepting.connections)).await;
                     continue;
                 }
             },
@@ -172,6 +176,7 @@ async fn accept(
             idle_timeout: accepting.admission.limits().idle_timeout,
             normalization: accepting.admission.limits().path_normalization,
             tunnels: accepting.tunnels.clone(),
+            connections: accepting.connections.clone(),
             _admitted: admitted,
         };
         let (builder, watcher) = (builder.clone(), graceful.watcher());
@@ -197,8 +202,8 @@ fn http_builder(admission: &Admission) -> auto::Builder<TokioExecutor> {
     builder
 }
 
-/// Accept errors: running out of file descriptors backs off longer and is logged at most
-/// once a second; anything else is retried soon.
+/// Accept errors: running out of file descriptors sheds idle connections, backs off
+/// longer and is logged at most once a second; anything else is retried soon.
 #[derive(Default)]
 struct Exhaustion {
     warned: Option<tokio::time::Instant>,
@@ -206,12 +211,13 @@ struct Exhaustion {
 }
 
 impl Exhaustion {
-    fn back_off(&mut self, error: &std::io::Error) -> Duration {
+    fn back_off(&mut self, error: &std::io::Error, connections: &Connections) -> Duration {
         let out_of_files = matches!(error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE));
         if !out_of_files {
             tracing::warn!("accept failed: {error}");
             return Duration::from_millis(10);
         }
+        let shed = connections.shed();
         let now = tokio::time::Instant::now();
         if self
             .warned
@@ -219,7 +225,8 @@ impl Exhaustion {
         {
             tracing::warn!(
                 suppressed = self.suppressed,
-                "accept failed: {error}; new connections wait until some close"
+                shed,
+                "accept failed: {error}; closing idle connections"
             );
             self.warned = Some(now);
             self.suppressed = 0;
@@ -245,6 +252,7 @@ struct Connection {
     idle_timeout: Duration,
     normalization: PathNormalization,
     tunnels: Tunnels,
+    connections: Connections,
     /// Counted as open until the connection ends.
     _admitted: Admitted,
 }
@@ -258,6 +266,7 @@ impl Connection {
         watcher: Watcher,
     ) -> anyhow::Result<()> {
         let (stream, moved) = Active::new(stream);
+        let registered = self.connections.register(moved.clone());
         let generation = self.current.load_full();
         let index = generation
             .listener_index(&self.listener)
@@ -280,7 +289,14 @@ impl Connection {
             .map_or(0, |l| l.trusted_proxies);
         let Some(servers) = generation.tls.get(index).and_then(Option::as_ref) else {
             return self
-                .http(TokioIo::new(stream), moved, 0, None, builder, watcher)
+                .http(
+                    TokioIo::new(stream),
+                    (moved, registered),
+                    0,
+                    None,
+                    builder,
+                    watcher,
+                )
                 .await;
         };
         let handshake = async {
@@ -298,7 +314,7 @@ impl Connection {
         let session = Arc::new(TlsSession::of(tls.get_ref().1));
         self.http(
             TokioIo::new(tls),
-            moved,
+            (moved, registered),
             route_table,
             Some(session),
             builder,
@@ -310,7 +326,7 @@ impl Connection {
     async fn http<I>(
         self,
         io: TokioIo<I>,
-        moved: Arc<std::sync::atomic::AtomicU64>,
+        (moved, registered): (Arc<std::sync::atomic::AtomicU64>, Registered),
         route_table: usize,
         tls: Option<Arc<TlsSession>>,
         builder: auto::Builder<TokioExecutor>,
@@ -333,10 +349,16 @@ impl Connection {
             tunnels: self.tunnels,
         });
         let (current, idle_timeout) = (self.current, self.idle_timeout);
+        let tracked = registered.tracked.clone();
         let service = service_fn(move |request| {
             let generation = current.load_full();
             let downstream = downstream.clone();
-            async move { Ok::<_, Infallible>(proxy::handle(request, &downstream, generation).await) }
+            let in_flight = tracked.start();
+            async move {
+                let response = proxy::handle(request, &downstream, generation).await;
+                drop(in_flight);
+                Ok::<_, Infallible>(response)
+            }
         });
         let connection = builder
             .serve_connection_with_upgrades(io, service)
@@ -345,6 +367,9 @@ impl Connection {
             served = watcher.watch(connection) => served.map_err(|e| anyhow::anyhow!(e)),
             () = idle::idle(moved, idle_timeout) => {
                 anyhow::bail!("closed after {idle_timeout:?} idle (--idle-timeout)")
+            }
+            () = registered.tracked.shed() => {
+                anyhow::bail!("closed to free a file descriptor")
             }
         }
     }
