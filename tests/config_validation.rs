@@ -104,3 +104,76 @@ fn a_missing_config_file_is_an_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn accepted_but_unenforced_fields_warn_with_their_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw}
+spec:
+  servers:
+  - port: {number: 8080, name: http, protocol: HTTP}
+    hosts: [\"*\"]
+    tls: {httpsRedirect: false, cipherSuites: [ECDHE-RSA-AES128-GCM-SHA256]}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: svc}
+spec:
+  hosts: [svc.example.com]
+  location: MESH_EXTERNAL
+  subjectAltNames: [spiffe://x]
+  resolution: STATIC
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  endpoints:
+  - {address: 127.0.0.1, locality: us/east, network: n1}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: svc}
+spec:
+  host: svc.example.com
+  trafficPolicy:
+    retryBudget: {percent: {value: 20}}
+    loadBalancer:
+      consistentHash:
+        httpCookie: {name: affinity, ttl: 10s}
+        ringHash: {minimumRingSize: 1024}
+    outlierDetection: {consecutive5xxErrors: 3, interval: 5s}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: vs}
+spec:
+  hosts: [\"*\"]
+  gateways: [gw]
+  http:
+  - name: main
+    match: [{name: api, uri: {prefix: /}, statPrefix: api}]
+    retries: {attempts: 2, retryOn: envoy-ratelimited, retryRemoteLocalities: true}
+    route: [{destination: {host: svc.example.com}}]
+";
+    std::fs::write(dir.path().join("gateway.yaml"), config).unwrap();
+    let output = support::validate(dir.path(), "gateway.yaml");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for path in [
+        "spec.servers[0].tls.cipherSuites",
+        "spec.location",
+        "spec.subjectAltNames",
+        "spec.endpoints[0].locality",
+        "spec.endpoints[0].network",
+        "spec.trafficPolicy.retryBudget",
+        "spec.trafficPolicy.loadBalancer.consistentHash.httpCookie",
+        "spec.trafficPolicy.loadBalancer.consistentHash.ringHash",
+        "spec.trafficPolicy.outlierDetection.interval",
+        "spec.http[0].match[0].statPrefix",
+        "spec.http[0].retries.retryOn",
+        "spec.http[0].retries.retryRemoteLocalities",
+    ] {
+        let warned = stderr
+            .lines()
+            .any(|l| l.contains(": warning: ") && l.contains(&format!(" {path}: ")));
+        assert!(warned, "no warning for {path}:\n{stderr}");
+    }
+}

@@ -560,3 +560,45 @@ async fn h2_upgrade_policy_and_use_client_protocol_pick_the_upstream_protocol() 
         "HTTP/1.1"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_named_match_names_the_route_in_the_access_log() {
+    let upstream = Upstream::start("backend").await;
+    let config = format!(
+        "{GATEWAY}---\n{}---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: vs
+spec:
+  hosts: [backend]
+  gateways: [gw]
+  http:
+  - name: main
+    match: [{{name: api, uri: {{prefix: /api}}}}, {{uri: {{prefix: /v1}}}}]
+    route: [{{destination: {{host: backend}}}}]
+",
+        service("backend", &[upstream.addr.port()])
+    );
+    let gateway = Gateway::start_with(&config, |command| {
+        command.args(["--access-log", "access.log"]);
+    });
+    let client = Client::http1(gateway.addr("default/gw/http"));
+    assert_eq!(client.get("backend", "/api/x").await.status, 200);
+    assert_eq!(client.get("backend", "/v1/x").await.status, 200);
+    let log = gateway.dir.path().join("access.log");
+    let mut names = Vec::new();
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        names = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|l| l["route_name"].as_str().unwrap_or_default().to_string())
+            .collect();
+        if names.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(names, ["main.api", "main"]);
+}

@@ -526,6 +526,9 @@ metadata:
   name: chooser
 spec:
   url: file://{path}
+  vmConfig:
+    env:
+    - {{name: GREETING, value: hello from vmConfig}}
 ",
         service("a", &[a.addr.port()]),
         service("b", &[b.addr.port()]),
@@ -533,6 +536,9 @@ spec:
     );
     let gateway = Gateway::start(&config);
     let client = Client::http1(gateway.addr("default/gw/http"));
+    // vmConfig.env is the plugin's environment.
+    let greeted = client.get("api", "/").await;
+    assert_eq!(greeted.headers["x-greeting"], "hello from vmConfig");
     let get = |headers: &'static [(&'static str, &'static str)]| {
         let client = client.clone();
         async move {

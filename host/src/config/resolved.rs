@@ -531,6 +531,8 @@ pub struct ConnectionPool {
     pub h2_upgrade: bool,
     pub use_client_protocol: bool,
     pub max_concurrent_streams: u32,
+    /// HTTP/2 PINGs: how often, and how long to wait for the answer before closing.
+    pub http2_keep_alive: Option<(Duration, Duration)>,
 }
 
 /// Istio's "no limit".
@@ -559,6 +561,7 @@ impl Default for ConnectionPool {
             http_idle_timeout: Duration::from_secs(3600),
             h2_upgrade: false,
             use_client_protocol: false,
+            http2_keep_alive: None,
             max_concurrent_streams: i32::MAX as u32,
         }
     }

@@ -165,6 +165,7 @@ async fn route(
     let entry = route_entry(vhost, selected.route)?;
     let route = &entry.route;
     outcome.route = Some(entry.id);
+    outcome.match_block = selected.match_block;
     outcome.note(Policy::Match, || Said::Route(entry.id));
     let matched_uri = route
         .matches

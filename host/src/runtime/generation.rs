@@ -21,6 +21,7 @@ use crate::wasm::builtin::{self, Builtin};
 use crate::wasm::counters::Counters;
 use crate::wasm::plugins::LoadedPlugin;
 use crate::wasm::policies::Policies;
+use crate::wasm::pool::Setup;
 use crate::wasm::pool::{Kind, Pool};
 use crate::wasm::stats::PolicyStats;
 use crate::wasm::{Limits, WasmEngine};
@@ -119,12 +120,24 @@ pub struct Generation {
     pub tls: Vec<Option<TlsServers>>,
     /// Route names, by [`RouteEntry::id`].
     pub route_names: Vec<String>,
+    /// Per route, the name of each match block that has one, joined to the route's as
+    /// Istio names Envoy's routes (`route.match`).
+    pub match_names: Vec<Vec<Option<String>>>,
 }
 
 impl Generation {
     /// The name of the route with [`RouteEntry::id`] `id`.
     pub fn route_name(&self, id: u32) -> &str {
         &self.route_names[id as usize]
+    }
+
+    /// The name of route `id` as matched by its match block `block`: `route.match` when
+    /// the block is named, as Istio logs it.
+    pub fn matched_route_name(&self, id: u32, block: u32) -> &str {
+        self.match_names[id as usize]
+            .get(block as usize)
+            .and_then(Option::as_deref)
+            .unwrap_or_else(|| self.route_name(id))
     }
 
     /// The route entry at `at`.
@@ -145,6 +158,7 @@ impl Generation {
         let mut fault_config = Vec::new();
         let mut retry_config = Vec::new();
         let mut route_names = Vec::new();
+        let mut match_names = Vec::new();
         let mut tables = Vec::new();
         let tls = config
             .listeners
@@ -238,6 +252,13 @@ impl Generation {
                             route: routes.len(),
                         };
                         route_names.push(route.name.clone());
+                        match_names.push(
+                            route
+                                .matches
+                                .iter()
+                                .map(|m| Some(format!("{}.{}", route.name, m.name.as_ref()?)))
+                                .collect(),
+                        );
                         routes.push(RouteEntry {
                             id: weight_config.len() as u32,
                             route: route.clone(),
@@ -346,6 +367,7 @@ impl Generation {
         Ok(Self {
             config,
             tables,
+            match_names,
             clusters,
             policies,
             plugins,
@@ -369,7 +391,7 @@ async fn pool<K: Kind>(
         &source,
         &runtime.wasm,
         &component,
-        config.to_string(),
+        Setup::config(config.to_string()),
         runtime.counters.clone(),
         Limits::default(),
         runtime.policy_stats.get(source.as_str()),

@@ -35,6 +35,13 @@ impl H2Client {
             // maxConcurrentStreams: streams opened per connection before the upstream's
             // own SETTINGS say otherwise.
             .http2_initial_max_send_streams(settings.max_concurrent_streams as usize);
+        if let Some((interval, timeout)) = settings.http2_keep_alive {
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .http2_keep_alive_interval(interval)
+                .http2_keep_alive_timeout(timeout)
+                .http2_keep_alive_while_idle(true);
+        }
         match tls {
             None => Self::Plain(builder.build(connector)),
             Some((origination, name)) => {

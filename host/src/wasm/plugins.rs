@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use super::counters::Counters;
 use super::plugin_output;
 use super::policies::{Action, Filter};
-use super::pool::Pool;
+use super::pool::{Pool, Setup};
 use super::quarantine::{QUARANTINE_AFTER, Quarantine};
 use super::stats::PolicyStats;
 use super::{PolicyError, RequestView, WasmEngine};
@@ -55,7 +55,10 @@ impl LoadedPlugin {
             &plugin.name,
             wasm,
             &component,
-            plugin.config.to_string(),
+            Setup {
+                config: plugin.config.to_string(),
+                env: plugin.env.clone().into(),
+            },
             counters,
             plugin.limits.into(),
             stats,

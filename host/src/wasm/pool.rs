@@ -51,12 +51,31 @@ struct Slot<K: Kind> {
     calls: u64,
 }
 
+/// What each instance of a component starts with.
+#[derive(Debug, Clone, Default)]
+pub struct Setup {
+    /// The argument of its `configure`.
+    pub config: String,
+    /// Its environment variables (WasmPlugin `vmConfig.env`).
+    pub env: Arc<[(String, String)]>,
+}
+
+impl Setup {
+    /// `configure`'s argument, and no environment.
+    pub fn config(config: String) -> Self {
+        Self {
+            config,
+            env: Arc::new([]),
+        }
+    }
+}
+
 /// Configured instances of one component.
 pub struct Pool<K: Kind> {
     name: Arc<str>,
     engine: wasmtime::Engine,
     pre: K::Pre,
-    config: String,
+    setup: Setup,
     counters: Arc<Counters>,
     limits: Limits,
     idle: Mutex<Vec<Slot<K>>>,
@@ -64,14 +83,14 @@ pub struct Pool<K: Kind> {
 }
 
 impl<K: Kind> Pool<K> {
-    /// Pre-instantiates `component` and configures a first instance with `config`, so
+    /// Pre-instantiates `component` and configures a first instance as `setup` says, so
     /// that a component that does not fit the world or rejects its config fails here.
     /// What its instances do is counted in `stats`.
     pub async fn new(
         name: &str,
         wasm: &WasmEngine,
         component: &Component,
-        config: String,
+        setup: Setup,
         counters: Arc<Counters>,
         limits: Limits,
         stats: Arc<PolicyStats>,
@@ -89,7 +108,7 @@ impl<K: Kind> Pool<K> {
             name,
             engine: wasm.engine().clone(),
             pre,
-            config,
+            setup,
             counters,
             limits,
             idle: Mutex::new(Vec::new()),
@@ -116,6 +135,7 @@ impl<K: Kind> Pool<K> {
             self.counters.clone(),
             self.limits,
             self.stats.clone(),
+            &self.setup.env,
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
@@ -137,7 +157,10 @@ impl<K: Kind> Pool<K> {
         let instance = within(setup, K::instantiate(&self.pre, &mut store))
             .await
             .map_err(|e| load(format!("{e:#}")))?;
-        let configured = within(setup, K::configure(&instance, &mut store, &self.config));
+        let configured = within(
+            setup,
+            K::configure(&instance, &mut store, &self.setup.config),
+        );
         let configured = match configured.await {
             Ok(result) => Ok(result),
             Err(e) if is_interrupt(&e) => {

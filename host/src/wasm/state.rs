@@ -140,12 +140,14 @@ pub struct PolicyState {
 }
 
 impl PolicyState {
-    /// A state with no WASI capability granted: no files, no sockets, no environment.
+    /// A state with no WASI capability granted but the environment `env`: no files, no
+    /// sockets.
     pub fn new(
         name: Arc<str>,
         counters: Arc<Counters>,
         limits: Limits,
         stats: Arc<PolicyStats>,
+        env: &[(String, String)],
     ) -> Self {
         Self {
             name,
@@ -158,7 +160,7 @@ impl PolicyState {
                     .build(),
                 stats,
             },
-            wasi: WasiCtx::builder().build(),
+            wasi: WasiCtx::builder().envs(env).build(),
             table: ResourceTable::new(),
         }
     }

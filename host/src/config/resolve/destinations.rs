@@ -367,6 +367,11 @@ fn traffic_policy(
             &format!("{path}.retryBudget.percent"),
             budget.percent,
         );
+        reporter.warn(
+            site,
+            format!("{path}.retryBudget"),
+            "retry budgets are not enforced (connectionPool.http.maxRetries is); ignored",
+        );
     }
     Policy { base, ports }
 }
@@ -402,7 +407,14 @@ fn load_balancer(
             SimpleLb::LeastRequest | SimpleLb::LeastConn | SimpleLb::Unspecified => {
                 LoadBalancer::LeastRequest
             }
-            SimpleLb::Passthrough => LoadBalancer::Passthrough,
+            SimpleLb::Passthrough => {
+                reporter.warn(
+                    site,
+                    format!("{path}.simple"),
+                    "a standalone gateway has no original destination to pass through to; endpoints are picked at random",
+                );
+                LoadBalancer::Passthrough
+            }
         }),
         (None, Some(hash)) => {
             let hash_path = format!("{path}.consistentHash");
@@ -420,6 +432,13 @@ fn load_balancer(
             }
             if let Some(cookie) = &hash.http_cookie {
                 let cookie_path = format!("{hash_path}.httpCookie");
+                if cookie.ttl.is_some() || cookie.path.is_some() || !cookie.attributes.is_empty() {
+                    reporter.warn(
+                        site,
+                        &cookie_path,
+                        "the affinity cookie is read, never generated: ttl, path and attributes are ignored",
+                    );
+                }
                 let key = match cookie.name.as_deref() {
                     Some(name) if !name.is_empty() => Some(HashKey::Cookie {
                         name: name.to_string(),
@@ -450,12 +469,19 @@ fn load_balancer(
                     "consistent hash takes only one of ringHash or maglev",
                 );
             }
-            if hash.minimum_ring_size.is_some() {
-                reporter.warn(
-                    site,
-                    format!("{hash_path}.minimumRingSize"),
-                    "deprecated: use ringHash.minimumRingSize",
-                );
+            let sized = [
+                ("minimumRingSize", hash.minimum_ring_size.is_some()),
+                ("ringHash", hash.ring_hash.is_some()),
+                ("maglev", hash.maglev.is_some()),
+            ];
+            for (field, set) in sized {
+                if set {
+                    reporter.warn(
+                        site,
+                        format!("{hash_path}.{field}"),
+                        "keys are hashed to endpoints by rendezvous hashing, which has no ring or table to size; ignored",
+                    );
+                }
             }
             if let Some(size) = hash.maglev.as_ref().and_then(|m| m.table_size)
                 && !is_prime(size)
@@ -616,13 +642,15 @@ fn connection_pool(
             if keepalive.interval.is_none() || keepalive.timeout.is_none() {
                 reporter.error(site, &kp, "http2KeepAlive needs both interval and timeout");
             }
-            checks::duration(
+            let interval = checks::duration(
                 reporter,
                 site,
                 &format!("{kp}.interval"),
                 keepalive.interval,
             );
-            checks::duration(reporter, site, &format!("{kp}.timeout"), keepalive.timeout);
+            let timeout =
+                checks::duration(reporter, site, &format!("{kp}.timeout"), keepalive.timeout);
+            pool.http2_keep_alive = interval.zip(timeout);
         }
     }
     Some(pool)
@@ -679,6 +707,11 @@ fn outlier_detection(
         outlier.consecutive_local_origin_failures = n;
     }
     if let Some(d) = checks::duration(reporter, site, &p("interval"), spec.interval) {
+        reporter.warn(
+            site,
+            p("interval"),
+            "endpoints are ejected as they fail and return when their ejection time ends, with no periodic sweep; ignored",
+        );
         outlier.interval = d;
     }
     if let Some(d) = checks::duration(

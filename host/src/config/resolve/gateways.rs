@@ -32,6 +32,34 @@ pub struct GatewayServer {
     pub path: String,
 }
 
+/// The `tls` fields set on a plain-text server that only a TLS server would use.
+fn plain_text_tls_fields(t: &ServerTlsSettings) -> Vec<&'static str> {
+    let set = [
+        ("privateKey", t.private_key.is_some()),
+        ("tlsCertificates", !t.tls_certificates.is_empty()),
+        ("credentialNames", !t.credential_names.is_empty()),
+        ("caCertCredentialName", t.ca_cert_credential_name.is_some()),
+        ("caCertificates", t.ca_certificates.is_some()),
+        ("caCrl", t.ca_crl.is_some()),
+        ("subjectAltNames", !t.subject_alt_names.is_empty()),
+        (
+            "verifyCertificateSpki",
+            !t.verify_certificate_spki.is_empty(),
+        ),
+        (
+            "verifyCertificateHash",
+            !t.verify_certificate_hash.is_empty(),
+        ),
+        ("minProtocolVersion", t.min_protocol_version.is_some()),
+        ("maxProtocolVersion", t.max_protocol_version.is_some()),
+        ("cipherSuites", !t.cipher_suites.is_empty()),
+        ("insecureSkipVerify", t.insecure_skip_verify),
+    ];
+    set.into_iter()
+        .filter_map(|(field, set)| set.then_some(field))
+        .collect()
+}
+
 /// Checks every Gateway; the result maps `namespace/name` to its servers.
 pub fn resolve(
     gateways: &[Input<'_, GatewaySpec>],
@@ -217,6 +245,14 @@ fn server(
                     format!("{path}.tls"),
                     "TLS settings on a plain-text server: use protocol HTTPS to terminate TLS",
                 );
+            } else {
+                for field in plain_text_tls_fields(t) {
+                    reporter.warn(
+                        site,
+                        format!("{path}.tls.{field}"),
+                        "a plain-text server terminates no TLS; ignored",
+                    );
+                }
             }
             if t.https_redirect && protocol != Protocol::Http {
                 reporter.warn(
@@ -309,6 +345,13 @@ fn server_tls(
     }
     for (i, pair) in spec.tls_certificates.iter().enumerate() {
         let p = format!("{path}.tlsCertificates[{i}]");
+        if pair.ca_certificates.is_some() {
+            reporter.warn(
+                site,
+                format!("{p}.caCertificates"),
+                "client certificates are checked against the server's caCertificates; ignored",
+            );
+        }
         match (&pair.server_certificate, &pair.private_key) {
             (Some(c), Some(k)) => pairs.push((
                 c.clone(),
@@ -391,6 +434,23 @@ fn server_tls(
         })
         .collect();
 
+    if client_auth == ClientAuth::None {
+        let unused = [
+            ("caCertificates", spec.ca_certificates.is_some()),
+            ("caCrl", spec.ca_crl.is_some()),
+            (
+                "caCertCredentialName",
+                spec.ca_cert_credential_name.is_some(),
+            ),
+        ];
+        for (field, _) in unused.iter().filter(|(_, set)| *set) {
+            reporter.warn(
+                site,
+                format!("{path}.{field}"),
+                "mode SIMPLE asks for no client certificate; ignored",
+            );
+        }
+    }
     let mut ca = spec.ca_certificates.clone();
     if ca.is_none() {
         if let Some(name) = credentials
@@ -491,7 +551,7 @@ fn server_tls(
         reporter.warn(
             site,
             format!("{path}.insecureSkipVerify"),
-            "client certificates are verified but failures are admitted",
+            "not carried out: client certificates that fail verification are refused; ignored",
         );
     }
     Some(ServerTls {

@@ -87,12 +87,15 @@ fn wasm_plugin(
         },
     };
     let targets = targets(spec, plugin.namespace, attachable, site, reporter);
-    let mut ports = Vec::new();
+    // The entries are ORed: one without ports selects every port.
+    let (mut ports, mut every_port, mut selects) = (Vec::new(), false, spec.matches.is_empty());
     for (i, selector) in spec.matches.iter().enumerate() {
         if selector.mode == Some(WorkloadMode::Server) {
             reporter.warn(site, format!("spec.match[{i}].mode"), "SERVER mode selects sidecar inbound traffic; a gateway's traffic is CLIENT, so this entry selects nothing");
             continue;
         }
+        selects = true;
+        every_port |= selector.ports.is_empty();
         for (j, port) in selector.ports.iter().enumerate() {
             match port.number.map(u16::try_from) {
                 Some(Ok(n)) if n > 0 => ports.push(n),
@@ -103,6 +106,24 @@ fn wasm_plugin(
                 ),
             }
         }
+    }
+    if !selects {
+        reporter.warn(
+            site,
+            "spec.match",
+            "every entry is SERVER mode, so the plugin applies to no traffic; ignored",
+        );
+        return None;
+    }
+    if every_port {
+        ports.clear();
+    }
+    if spec.plugin_name.is_some() {
+        reporter.warn(
+            site,
+            "spec.pluginName",
+            "selects a proxy-wasm root context; a component has one plugin, so this is ignored",
+        );
     }
     let mut env = Vec::new();
     for (i, var) in spec.vm_config.iter().flat_map(|vm| &vm.env).enumerate() {
@@ -314,6 +335,15 @@ fn targets(
             target.namespace.as_deref().unwrap_or(namespace)
         );
         let kind = target.kind.as_deref().unwrap_or_default();
+        let group = target.group.as_deref().unwrap_or_default();
+        if !matches!(group, "" | "networking.istio.io") {
+            reporter.error(
+                site,
+                format!("{path}.group"),
+                format!("group {group:?}: only networking.istio.io resources (Gateway, VirtualService, ServiceEntry) can be targeted"),
+            );
+            continue;
+        }
         let found = match kind {
             "Gateway" => attachable
                 .gateways

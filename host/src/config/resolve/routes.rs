@@ -106,6 +106,15 @@ const RETRY_ON: &[&str] = &[
     "unavailable",
 ];
 
+/// Envoy's retry conditions that are accepted but that the retry policy never meets:
+/// no rate-limit header, no resets before the request, no retriable headers, no HTTP/3.
+const NOT_RETRIED_ON: &[&str] = &[
+    "envoy-ratelimited",
+    "reset-before-request",
+    "retriable-headers",
+    "http3-post-connect-failure",
+];
+
 /// Checks every VirtualService.
 pub fn resolve(
     services: &[Input<'_, VirtualServiceSpec>],
@@ -444,6 +453,13 @@ fn match_request(
     let port = m
         .port
         .and_then(|p| checks::port(reporter, site, &format!("{path}.port"), p));
+    if m.stat_prefix.is_some() {
+        reporter.warn(
+            site,
+            format!("{path}.statPrefix"),
+            "per-route statistics are not kept; ignored",
+        );
+    }
     for (field, set) in [
         ("sourceLabels", m.source_labels.is_some()),
         ("sourceNamespace", m.source_namespace.is_some()),
@@ -819,6 +835,15 @@ fn retry(
                 continue;
             }
             if RETRY_ON.contains(&condition) {
+                if NOT_RETRIED_ON.contains(&condition) {
+                    reporter.warn(
+                        site,
+                        format!("{path}.retryOn"),
+                        format!(
+                            "{condition:?} is not carried out: no retry is made on it; ignored"
+                        ),
+                    );
+                }
                 policy.retry_on.push(condition.to_string());
             } else {
                 reporter.error(
@@ -841,6 +866,13 @@ fn retry(
         }
     }
     policy.retry_remote_localities = spec.retry_remote_localities.unwrap_or(false);
+    if policy.retry_remote_localities {
+        reporter.warn(
+            site,
+            format!("{path}.retryRemoteLocalities"),
+            "endpoints have no localities here, so retries already go to any endpoint; ignored",
+        );
+    }
     policy.ignore_previous_hosts = spec.retry_ignore_previous_hosts.unwrap_or(true);
     if let Some(backoff) =
         checks::duration(reporter, site, &format!("{path}.backoff"), spec.backoff)

@@ -127,6 +127,20 @@ fn service_entry(
             "virtual IPs only identify TCP traffic inside a mesh; ignored",
         );
     }
+    if spec.location.is_some() {
+        reporter.warn(
+            site,
+            "spec.location",
+            "only shapes mesh mTLS and telemetry; ignored",
+        );
+    }
+    if !spec.subject_alt_names.is_empty() {
+        reporter.warn(
+            site,
+            "spec.subjectAltNames",
+            "not checked: pin the upstream certificate with the DestinationRule's tls.subjectAltNames; ignored",
+        );
+    }
 
     let ports = ports(spec, site, reporter);
     let resolution = match spec.resolution.unwrap_or(SeResolution::None) {
@@ -296,6 +310,11 @@ fn endpoints(
             continue;
         };
         let address = if let Some(socket) = address.strip_prefix("unix://") {
+            reporter.warn(
+                site,
+                format!("{path}.address"),
+                "unix socket endpoints are not served yet; this endpoint gets no traffic",
+            );
             EndpointAddress::Unix(PathBuf::from(socket))
         } else if let Ok(ip) = address.parse::<IpAddr>() {
             EndpointAddress::Ip(ip)
@@ -326,11 +345,24 @@ fn endpoints(
                 endpoint_ports.insert(name.clone(), number);
             }
         }
-        if endpoint.service_account.is_some() {
+        let mesh_only = [
+            ("serviceAccount", endpoint.service_account.is_some()),
+            ("network", endpoint.network.is_some()),
+        ];
+        for (field, set) in mesh_only {
+            if set {
+                reporter.warn(
+                    site,
+                    format!("{path}.{field}"),
+                    "only applies inside a service mesh; ignored",
+                );
+            }
+        }
+        if endpoint.locality.is_some() {
             reporter.warn(
                 site,
-                format!("{path}.serviceAccount"),
-                "only applies inside a service mesh; ignored",
+                format!("{path}.locality"),
+                "locality-aware load balancing is not supported; ignored",
             );
         }
         endpoints.push(ServiceEndpoint {

@@ -195,7 +195,10 @@ impl Finishing {
             request_id: texts.get(Text::RequestId),
             authority: texts.get(Text::Authority),
             upstream_host: self.outcome.upstream_host,
-            route_name: self.outcome.route.map(|id| generation.route_name(id)),
+            route_name: self
+                .outcome
+                .route
+                .map(|id| generation.matched_route_name(id, self.outcome.match_block)),
             policies,
         }
     }
@@ -228,7 +231,10 @@ impl Finishing {
                 path: path.split_once('?').map_or(path, |(path, _)| path),
                 status: self.status,
                 flags: &self.outcome.flags,
-                route: self.outcome.route.map(|id| self.generation.route_name(id)),
+                route: self.outcome.route.map(|id| {
+                    let block = self.outcome.match_block;
+                    self.generation.matched_route_name(id, block)
+                }),
                 upstream: self.outcome.upstream_host,
             });
         }

@@ -15,6 +15,8 @@ pub struct Outcome {
     pub flags: Vec<&'static str>,
     /// The route's id ([`crate::runtime::generation::RouteEntry::id`]).
     pub route: Option<u32>,
+    /// Which of the route's match blocks matched.
+    pub match_block: u32,
     pub upstream_host: Option<SocketAddr>,
     /// Time from sending upstream to the response head, in milliseconds.
     pub upstream_service_time: Option<u64>,

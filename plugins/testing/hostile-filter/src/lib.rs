@@ -3,7 +3,8 @@
 //! without bound, `/huge` ask for a 1 MiB header, `/sleep` waits 30 s inside a WASI call,
 //! `/counters` creates counters without bound, `/log-flood` logs 1 000 lines of 8 KiB,
 //! `/status-101` rejects with 101, `/framing` sets `transfer-encoding` and
-//! `/big-body` rejects with a 100 MiB body. It also adds `x-filters: hostile` to
+//! `/big-body` rejects with a 100 MiB body. Its `GREETING` environment variable, when
+//! set, comes back as `x-greeting`. It also adds `x-filters: hostile` to
 //! responses, sends the request to the destination named by `x-choose-destination`, and
 //! removes the response header named by `x-remove-response-header`.
 
@@ -28,6 +29,12 @@ impl Plugin for Hostile {
             }],
             ..Edits::default()
         };
+        if let Ok(greeting) = std::env::var("GREETING") {
+            edits.add_response_headers.push(Header {
+                name: "x-greeting".into(),
+                value: greeting,
+            });
+        }
         let path = request::path();
         match path.rsplit('/').next().unwrap_or_default() {
             "trap" => panic!("trapping as asked"),
