@@ -560,3 +560,72 @@ spec:
     let reply = get(&[("x-remove-response-header", "x-upstream")]).await;
     assert!(!reply.headers.contains_key("x-upstream"), "{reply:?}");
 }
+
+/// A gateway config whose one route runs the hostile filter with `plugin_config`.
+fn hostile_config(upstream: &Upstream, plugin_config: &str) -> String {
+    let plugin = Path::new(env!("PORTCULLIS_PLUGINS_DIR")).join("portcullis_hostile_filter.wasm");
+    format!(
+        "{GATEWAY}---\n{}---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: api
+spec:
+  hosts: [\"*\"]
+  gateways: [gw]
+  http:
+  - route: [{{destination: {{host: backend}}}}]
+---
+apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata:
+  name: sleeper
+spec:
+  url: file://{path}
+  pluginConfig: {plugin_config}
+",
+        service("backend", &[upstream.addr.port()]),
+        path = plugin.display(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_configure_that_sleeps_fails_validate_and_reloads_within_its_deadline() {
+    let upstream = Upstream::start("backend").await;
+    let dir = tempfile::tempdir().unwrap();
+    let sleeping = hostile_config(&upstream, "{mode: sleep-in-configure}");
+    std::fs::write(dir.path().join("gateway.yaml"), &sleeping).unwrap();
+    let started = std::time::Instant::now();
+    let validated = support::validate(dir.path(), "gateway.yaml");
+    assert_eq!(validated.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&validated.stderr);
+    assert!(stderr.contains("configure ran past"), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+
+    // Written over a live config: the reload fails, a later good config still applies.
+    let gateway = Gateway::start_with(&hostile_config(&upstream, "{mode: fine}"), |command| {
+        command.arg("--admin").arg("127.0.0.1:0");
+    });
+    let admin = Client::http1(gateway.admin.unwrap());
+    let config_dump = || async { admin.get("admin", "/config_dump").await.json() };
+    let path = gateway.dir.path().join("gateway.yaml");
+    std::fs::write(&path, &sleeping).unwrap();
+    let started = std::time::Instant::now();
+    while config_dump().await["status"]["failures"] != 1 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "no failure"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let client = Client::http1(gateway.addr("default/gw/http"));
+    assert_eq!(client.get("api", "/").await.status, 200);
+    std::fs::write(&path, hostile_config(&upstream, "{mode: fine-again}")).unwrap();
+    while config_dump().await["status"]["generation"] != 2 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "wedged"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

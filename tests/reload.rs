@@ -194,6 +194,13 @@ async fn reloads_under_load_without_a_failed_request() {
         "{dump}"
     );
     assert_eq!(dump["status"]["generation"], 2);
+    let ready = admin.get("admin", "/ready").await;
+    assert_eq!(ready.status, 200, "the last good config serves");
+    assert!(
+        ready.text().contains("last reload failed"),
+        "{}",
+        ready.text()
+    );
 
     // A ConfigMap update: the ..data link swaps to a new folder with 100/0.
     configmap_swap(&data_dir, "..v2", &config(&v1, &v2, (100, 0)));
@@ -201,7 +208,7 @@ async fn reloads_under_load_without_a_failed_request() {
     let dump = admin.get("admin", "/config_dump").await.json();
     assert_eq!(dump["status"]["generation"], 3, "{dump}");
     assert!(dump["status"]["last_error"].is_null(), "{dump}");
-    assert_eq!(admin.get("admin", "/ready").await.status, 200);
+    assert_eq!(admin.get("admin", "/ready").await.text(), "ready\n");
 
     // SIGHUP reloads too.
     gateway.signal("HUP");

@@ -57,7 +57,7 @@ impl Admin {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         let body = match request.uri().path() {
-            "/ready" => return text(StatusCode::OK, "ready\n"),
+            "/ready" => return text(StatusCode::OK, ready(&status)),
             "/metrics" => {
                 let body = self
                     .metrics
@@ -122,8 +122,20 @@ impl Admin {
     }
 }
 
-fn text(status: StatusCode, body: &'static str) -> Response<Body> {
-    let mut response = Response::new(full(body));
+/// `/ready`'s body: the gateway serves (on its last good config); a failed reload is
+/// said on a second line.
+fn ready(status: &ReloadStatus) -> String {
+    match &status.last_error {
+        None => "ready\n".to_string(),
+        Some(error) => format!(
+            "ready\nlast reload failed, the previous config serves: {}\n",
+            error.lines().next().unwrap_or_default()
+        ),
+    }
+}
+
+fn text(status: StatusCode, body: impl Into<bytes::Bytes>) -> Response<Body> {
+    let mut response = Response::new(full(body.into()));
     *response.status_mut() = status;
     response
 }

@@ -27,9 +27,15 @@ pub struct ReloadStatus {
     pub failures: u64,
     /// Why the last reload failed, if it did.
     pub last_error: Option<String>,
+    /// When the reload under way started (seconds since the Unix epoch), if one is.
+    pub reloading_since: Option<u64>,
     /// When the serving generation was loaded (seconds since the Unix epoch).
     pub loaded_at: u64,
 }
+
+/// The longest a reload may take to build its generation (components compile, then
+/// configure within their own deadlines).
+const RELOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Rebuilds and swaps generations.
 pub struct Reloader {
@@ -105,11 +111,19 @@ impl Reloader {
         });
     }
 
-    /// Loads the config again and swaps the new generation in, or reports why not.
+    /// Loads the config again and swaps the new generation in, or reports why not. A
+    /// build that takes longer than [`RELOAD_TIMEOUT`] is given up.
     pub async fn reload(&self) {
         let started = std::time::Instant::now();
-        let result = self.build().await;
-        let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        self.status().reloading_since = Some(unix_now());
+        let result = match tokio::time::timeout(RELOAD_TIMEOUT, self.build()).await {
+            Ok(result) => result,
+            Err(_) => Err(format!(
+                "the reload took longer than {RELOAD_TIMEOUT:?}; given up"
+            )),
+        };
+        let mut status = self.status();
+        status.reloading_since = None;
         status.reloads += 1;
         match result {
             Ok((generation, listeners)) => {
@@ -132,6 +146,10 @@ impl Reloader {
                 status.last_error = Some(error);
             }
         }
+    }
+
+    fn status(&self) -> std::sync::MutexGuard<'_, ReloadStatus> {
+        self.status.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The new generation, with the listeners it adds already bound.

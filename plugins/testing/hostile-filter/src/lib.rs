@@ -1,4 +1,5 @@
-//! A custom plugin for the gateway's tests: it tags responses with `x-filtered: yes`,
+//! A custom plugin for the gateway's tests. A `pluginConfig` that mentions
+//! `sleep-in-configure` makes `configure` wait 30 s inside a WASI call. The plugin tags responses with `x-filtered: yes`,
 //! except that paths ending in `/trap` trap, `/loop` spin forever, `/grow` allocate
 //! without bound, `/huge` ask for a 1 MiB header, `/sleep` waits 30 s inside a WASI call,
 //! `/counters` creates counters without bound, `/log-flood` logs 1 000 lines of 8 KiB,
@@ -13,7 +14,10 @@ use portcullis_sdk::{Action, Edits, Header, Plugin, Rejection, host, plugin, req
 struct Hostile;
 
 impl Plugin for Hostile {
-    fn configure(_config: String) -> Result<(), String> {
+    fn configure(config: String) -> Result<(), String> {
+        if config.contains("sleep-in-configure") {
+            std::thread::sleep(std::time::Duration::from_secs(30));
+        }
         Ok(())
     }
 
