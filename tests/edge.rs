@@ -202,7 +202,10 @@ async fn mirrored_requests_reach_the_mirror_with_their_headers_and_body() {
         Upstream::start("backend").await,
         Upstream::start("shadow").await,
     );
-    let gateway = Gateway::start(&mirror_config(&main, shadow.addr.port(), 100.0));
+    let config = mirror_config(&main, shadow.addr.port(), 100.0);
+    let gateway = Gateway::start_with(&config, |command| {
+        command.args(["--admin", "127.0.0.1:0"]);
+    });
     let client = Client::http1(gateway.addr("default/gw/http"));
     for i in 0..10 {
         let request = client
@@ -245,6 +248,13 @@ async fn mirrored_requests_reach_the_mirror_with_their_headers_and_body() {
         .collect();
     assert_eq!(seen, expected);
     assert_eq!(main.hits(), 10);
+    let metrics = Client::http1(gateway.admin.unwrap())
+        .get("admin", "/metrics")
+        .await
+        .text();
+    let mirrored =
+        "portcullis_cluster_mirror_requests_total{cluster_name=\"outbound|80||shadow\"} 10";
+    assert!(metrics.contains(mirrored), "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

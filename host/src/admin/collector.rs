@@ -77,7 +77,7 @@ const POLICY_FIELDS: [Field<PolicyStats>; 6] = [
     },
 ];
 
-const CLUSTER_FIELDS: [Field<ClusterLoad>; 6] = [
+const CLUSTER_FIELDS: [Field<ClusterLoad>; 8] = [
     Field {
         name: "envoy_cluster_upstream_cx_active",
         help: "Upstream connections open",
@@ -113,6 +113,18 @@ const CLUSTER_FIELDS: [Field<ClusterLoad>; 6] = [
         help: "Endpoints ejected by outlier detection",
         kind: MetricType::Counter,
         read: |l| l.ejections.load(Ordering::Relaxed),
+    },
+    Field {
+        name: "portcullis_cluster_mirror_requests",
+        help: "Copies of requests mirrored to the cluster",
+        kind: MetricType::Counter,
+        read: |l| l.mirrored.load(Ordering::Relaxed),
+    },
+    Field {
+        name: "portcullis_cluster_mirror_failures",
+        help: "Mirrored copies that failed or timed out (their responses are dropped either way)",
+        kind: MetricType::Counter,
+        read: |l| l.mirror_failures.load(Ordering::Relaxed),
     },
 ];
 

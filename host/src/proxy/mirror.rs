@@ -60,6 +60,9 @@ pub fn send(original: Original<'_>, generation: &Arc<Generation>, outcome: &mut 
         outcome.note(Policy::Mirror, || {
             Said::Text(format!("copied to {}", name()))
         });
+        let load = &generation.clusters[cluster].load;
+        load.mirrored
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let shadow = Shadow {
             generation: generation.clone(),
             at: original.entry.at,
@@ -107,10 +110,14 @@ impl Shadow {
             let _ = response.into_body().collect().await;
             Ok::<_, super::local_reply::ProxyError>(())
         };
-        match tokio::time::timeout(timeout, exchange).await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::debug!(%error, "mirrored request failed"),
-            Err(_) => tracing::debug!("mirrored request timed out after {timeout:?}"),
-        }
+        let failed = match tokio::time::timeout(timeout, exchange).await {
+            Ok(Ok(())) => return,
+            Ok(Err(error)) => format!("{error}"),
+            Err(_) => format!("timed out after {timeout:?}"),
+        };
+        tracing::debug!("mirrored request failed: {failed}");
+        let load = &self.generation.clusters[self.cluster].load;
+        load.mirror_failures
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 }

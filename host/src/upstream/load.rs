@@ -22,6 +22,9 @@ pub struct ClusterLoad {
     pub overflows: AtomicU64,
     /// Endpoints outlier detection ejected.
     pub ejections: AtomicU64,
+    /// Copies of requests mirrored to the cluster, and those that failed or timed out.
+    pub mirrored: AtomicU64,
+    pub mirror_failures: AtomicU64,
     /// Woken whenever a connection closes or returns to a pool.
     pub freed: Notify,
     /// Each endpoint's health, by address.
