@@ -143,6 +143,23 @@ spec:
     outlierDetection: {consecutive5xxErrors: 3, interval: 5s}
 ---
 apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: grpc}
+spec:
+  hosts: [grpc.example.com]
+  resolution: STATIC
+  ports: [{number: 50051, name: grpc, protocol: GRPC}]
+  endpoints: [{address: 127.0.0.1}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: grpc}
+spec:
+  host: grpc.example.com
+  trafficPolicy:
+    connectionPool: {tcp: {maxConnections: 10}}
+---
+apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: vs}
 spec:
@@ -170,6 +187,7 @@ spec:
         "spec.http[0].match[0].statPrefix",
         "spec.http[0].retries.retryOn",
         "spec.http[0].retries.retryRemoteLocalities",
+        "spec.trafficPolicy.connectionPool.tcp.maxConnections",
     ] {
         let warned = stderr
             .lines()

@@ -76,7 +76,7 @@ struct SubsetRule {
 /// What the DestinationRules say about one host.
 #[derive(Debug, Clone, Default)]
 struct HostRules {
-    policy: Option<(Policy, String)>,
+    policy: Option<(Policy, Site)>,
     subsets: BTreeMap<String, (SubsetRule, String)>,
 }
 
@@ -94,6 +94,7 @@ pub fn resolve(
 
     let mut clusters = BTreeMap::new();
     let mut subsets = Subsets::new();
+    let mut warned_h2 = BTreeSet::new();
     for (host, service) in services {
         let rules = by_host.remove(host).unwrap_or_default();
         subsets.insert(host.clone(), rules.subsets.keys().cloned().collect());
@@ -131,6 +132,15 @@ pub fn resolve(
                         locality: e.locality.clone(),
                     })
                     .collect();
+                if let Some((_, site)) = &rules.policy
+                    && (port.protocol.is_http2() || policy.connection_pool.h2_upgrade)
+                {
+                    warned_h2.extend(
+                        http1_only_limits(&policy.connection_pool).map(|field| {
+                            (site.document, site.resource.clone(), field, host.clone())
+                        }),
+                    );
+                }
                 let name = cluster_name(host, port.number, subset);
                 clusters.insert(
                     name.clone(),
@@ -148,7 +158,40 @@ pub fn resolve(
             }
         }
     }
+    for (document, resource, field, host) in warned_h2 {
+        reporter.warn(
+            &Site { document, resource },
+            format!("spec.trafficPolicy.connectionPool.{field}"),
+            format!("host {host:?} is spoken to over HTTP/2, where this HTTP/1.1 connection limit is not enforced; ignored"),
+        );
+    }
     (clusters, subsets)
+}
+
+/// The connection-pool limits set in `pool` that only HTTP/1.1 connections honour.
+fn http1_only_limits(pool: &ConnectionPool) -> impl Iterator<Item = &'static str> {
+    let defaults = ConnectionPool::default();
+    [
+        (
+            "tcp.maxConnections",
+            pool.max_connections != defaults.max_connections,
+        ),
+        ("tcp.tcpKeepalive", pool.tcp_keepalive.is_some()),
+        (
+            "tcp.maxConnectionDuration",
+            pool.max_connection_duration.is_some(),
+        ),
+        (
+            "http.http1MaxPendingRequests",
+            pool.http1_max_pending_requests != defaults.http1_max_pending_requests,
+        ),
+        (
+            "http.maxRequestsPerConnection",
+            pool.max_requests_per_connection != defaults.max_requests_per_connection,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(field, set)| set.then_some(field))
 }
 
 fn destination_rule(
@@ -195,9 +238,9 @@ fn destination_rule(
             Some((_, first)) => reporter.warn(
                 site,
                 "spec.trafficPolicy",
-                format!("{first} already sets the traffic policy of host {host:?}; the first rule wins and this policy is ignored"),
+                format!("{} already sets the traffic policy of host {host:?}; the first rule wins and this policy is ignored", first.resource),
             ),
-            None => entry.policy = Some((resolved, site.resource.clone())),
+            None => entry.policy = Some((resolved, site.clone())),
         }
     }
     let mut seen = BTreeSet::new();
