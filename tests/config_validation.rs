@@ -195,3 +195,104 @@ spec:
         assert!(warned, "no warning for {path}:\n{stderr}");
     }
 }
+
+/// Every field of the resolved config that the corpus reaches, as a path with `[]` for
+/// list items and `*` for map keys that are names (clusters, labels, ports).
+fn resolved_fields(
+    value: &serde_json::Value,
+    path: &str,
+    out: &mut std::collections::BTreeSet<String>,
+) {
+    match value {
+        // A duration is one field.
+        serde_json::Value::Object(map) if map.contains_key("secs") && map.contains_key("nanos") => {
+        }
+        serde_json::Value::Object(map) => {
+            let keyed_by_name = ["clusters", "labels", "ports"]
+                .iter()
+                .any(|name| path.ends_with(name));
+            // A plugin's pluginConfig is its own, whatever its shape.
+            if path.ends_with("plugins[].config") {
+                return;
+            }
+            for (key, child) in map {
+                let key = if keyed_by_name { "*" } else { key.as_str() };
+                let child_path = if path.is_empty() {
+                    key.to_string()
+                } else {
+                    format!("{path}.{key}")
+                };
+                out.insert(child_path.clone());
+                resolved_fields(child, &child_path, out);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                resolved_fields(item, &format!("{path}[]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// No silent no-op: every field a config can reach in the resolved config is listed in
+/// `tests/config/resolved-fields.txt` as enforced on the data path (with the test that
+/// shows it) or as warned about when set. A new field fails here until it is classified;
+/// `PORTCULLIS_BLESS=1` appends the unlisted ones as `unclassified` to edit.
+#[test]
+fn every_resolved_field_is_enforced_or_warned() {
+    let list_path = corpus().join("resolved-fields.txt");
+    let listed: std::collections::BTreeMap<String, String> = std::fs::read_to_string(&list_path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let mut parts = l.splitn(2, char::is_whitespace);
+            let path = parts.next().unwrap().to_string();
+            (path, parts.next().unwrap_or_default().trim().to_string())
+        })
+        .collect();
+    let mut reached = std::collections::BTreeSet::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = vec![root.join("gateway.yaml")];
+    for entry in std::fs::read_dir(corpus().join("valid")).unwrap() {
+        files.push(entry.unwrap().path());
+    }
+    for file in &files {
+        let name = file.file_name().unwrap().to_str().unwrap();
+        let text = std::fs::read_to_string(file).unwrap();
+        let base = if name == "gateway.yaml" {
+            root.as_path()
+        } else {
+            fixture()
+        };
+        let loaded = portcullis::config::load_str(name, &text, base)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let value = serde_json::to_value(&loaded.config).unwrap();
+        resolved_fields(&value, "", &mut reached);
+    }
+    let unlisted: Vec<&String> = reached
+        .iter()
+        .filter(|p| !listed.contains_key(*p))
+        .collect();
+    let unclassified: Vec<&String> = listed
+        .iter()
+        .filter(|(_, class)| {
+            !(class.starts_with("enforced")
+                || class.starts_with("warned")
+                || class.starts_with("internal"))
+        })
+        .map(|(path, _)| path)
+        .collect();
+    if std::env::var_os("PORTCULLIS_BLESS").is_some() && !unlisted.is_empty() {
+        let mut text = std::fs::read_to_string(&list_path).unwrap_or_default();
+        for path in &unlisted {
+            text.push_str(&format!("{path} unclassified\n"));
+        }
+        std::fs::write(&list_path, text).unwrap();
+    }
+    assert!(
+        unlisted.is_empty() && unclassified.is_empty(),
+        "classify these resolved fields in tests/config/resolved-fields.txt (enforced <test>, warned, or internal):\nunlisted: {unlisted:#?}\nunclassified: {unclassified:#?}"
+    );
+}
