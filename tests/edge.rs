@@ -612,3 +612,76 @@ spec:
     }
     assert_eq!(names, ["main.api", "main"]);
 }
+
+/// curl's status code for `args`, or `None` when curl is not installed.
+fn curl_status(args: &[&str]) -> Option<u16> {
+    let output = match std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "5",
+        ])
+        .args(args)
+        .output()
+    {
+        Ok(output) => output,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => panic!("curl: {e}"),
+    };
+    Some(String::from_utf8_lossy(&output.stdout).parse().unwrap_or(0))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn curl_sees_cors_preflights_answered_and_dot_segments_resolved() {
+    let upstream = Upstream::start("backend").await;
+    let config = cors_config(&upstream, "FORWARD").replace(
+        "  http:\n  - route:",
+        "  http:\n  - match: [{uri: {prefix: /admin}}]\n    directResponse: {status: 403}\n  - route:",
+    );
+    let gateway = Gateway::start(&config);
+    let base = format!("http://{}", gateway.addr("default/gw/http"));
+    let run = move |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        curl_status(&args)
+    };
+    let statuses = tokio::task::spawn_blocking(move || {
+        let host = ["-H".to_string(), "host: backend".to_string()];
+        let mut preflight = host.to_vec();
+        preflight.extend(
+            [
+                "-X",
+                "OPTIONS",
+                "-H",
+                "origin: https://app.example.com",
+                "-H",
+                "access-control-request-method: POST",
+            ]
+            .map(String::from),
+        );
+        preflight.push(format!("{base}/cors"));
+        let mut bypass = host.to_vec();
+        bypass.extend([
+            "--path-as-is".to_string(),
+            format!("{base}/public/../admin"),
+        ]);
+        let mut plain = host.to_vec();
+        plain.push(format!("{base}/public"));
+        [run(preflight), run(bypass), run(plain)]
+    })
+    .await
+    .unwrap();
+    if statuses[0].is_none() {
+        eprintln!("curl is not installed; skipped");
+        return;
+    }
+    assert_eq!(statuses, [Some(200), Some(403), Some(200)]);
+    assert_eq!(
+        upstream.hits(),
+        1,
+        "only the plain request reaches the upstream"
+    );
+}
