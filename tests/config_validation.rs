@@ -24,7 +24,7 @@ fn fixture() -> &'static Path {
         let plugin =
             Path::new(env!("PORTCULLIS_PLUGINS_DIR")).join("portcullis_hostile_filter.wasm");
         std::fs::copy(plugin, dir.path().join("plugins/filter.wasm")).unwrap();
-        for kind in ["valid", "invalid"] {
+        for kind in ["valid", "invalid", "warned"] {
             for entry in std::fs::read_dir(corpus().join(kind)).unwrap() {
                 let path = entry.unwrap().path();
                 std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
@@ -63,6 +63,18 @@ fn invalid_configs_report_located_errors() {
         assert_eq!(output.status.code(), Some(1), "{name} should be rejected");
         assert!(output.stdout.is_empty());
         insta::assert_snapshot!(String::from_utf8_lossy(&output.stderr));
+    });
+}
+
+#[test]
+fn valid_istio_that_is_not_served_whole_warns_with_located_messages() {
+    insta::glob!("config/warned/*.yaml", |path| {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let output = support::validate(fixture(), name);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{name} should be valid:\n{stderr}");
+        assert!(!stderr.is_empty(), "{name} should warn");
+        insta::assert_snapshot!(stderr);
     });
 }
 
@@ -295,4 +307,33 @@ fn every_resolved_field_is_enforced_or_warned() {
         unlisted.is_empty() && unclassified.is_empty(),
         "classify these resolved fields in tests/config/resolved-fields.txt (enforced <test>, warned, or internal):\nunlisted: {unlisted:#?}\nunclassified: {unclassified:#?}"
     );
+}
+
+/// Istio's own samples and test data (`../shared/istio-corpus`, beside the repository):
+/// every document gets the verdict Istio gives it.
+#[test]
+fn istio_corpus_gets_istios_verdicts() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/istio-corpus");
+    if !corpus.join("check.py").exists() {
+        eprintln!("{} is not here; skipped", corpus.display());
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new("python3")
+        .arg(corpus.join("check.py"))
+        .args(["--bin", env!("CARGO_BIN_EXE_portcullis")])
+        .env("CORPUS_WORK", work.path())
+        .env("PORTCULLIS_CACHE_DIR", support::cache_dir())
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let failures: Vec<&str> = stdout.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert!(
+        output.status.success() && failures.is_empty(),
+        "{}\n{}",
+        failures.join("\n"),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary = stdout.lines().last().unwrap_or_default();
+    assert!(summary.contains(" 0 failed"), "{summary}");
 }

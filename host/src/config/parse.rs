@@ -71,6 +71,12 @@ fn resource(index: usize, document: &Document, reporter: &mut Reporter) -> Optio
     check_api_version(kind, envelope.api_version.as_deref(), &site, reporter);
     if name.is_empty() {
         reporter.error(&site, "metadata.name", "missing field `name`");
+    } else if !super::resolve::dns1123_label(&name) {
+        reporter.error(
+            &site,
+            "metadata.name",
+            format!("{name:?} is not a valid name: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 (RFC 1123)"),
+        );
     }
     let spec = &envelope.spec;
     let spec = match kind {

@@ -16,12 +16,65 @@ pub struct VirtualServiceSpec {
     pub gateways: Vec<String>,
     #[serde(default)]
     pub http: Vec<HttpRoute>,
-    /// SNI-routed TLS passthrough routes; not served by Portcullis.
-    pub tls: Option<Ignored>,
-    /// L4 routes; not served by Portcullis.
-    pub tcp: Option<Ignored>,
+    /// SNI-routed TLS passthrough routes; not served by Portcullis, but checked.
+    pub tls: Option<Vec<TlsRoute>>,
+    /// L4 routes; not served by Portcullis, but checked.
+    pub tcp: Option<Vec<TcpRoute>>,
     /// Mesh-only visibility.
     pub export_to: Option<Ignored>,
+}
+
+/// A TLS route (typed so that fields Istio does not have are errors).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TlsRoute {
+    #[serde(rename = "match", default)]
+    pub matches: Vec<TlsMatch>,
+    #[serde(default)]
+    pub route: Vec<L4Destination>,
+}
+
+/// A TLS route's match.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TlsMatch {
+    #[serde(default)]
+    pub sni_hosts: Vec<String>,
+    pub destination_subnets: Option<Ignored>,
+    pub port: Option<u32>,
+    pub source_labels: Option<Ignored>,
+    pub gateways: Option<Ignored>,
+    pub source_namespace: Option<Ignored>,
+}
+
+/// A TCP route.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TcpRoute {
+    #[serde(rename = "match", default)]
+    pub matches: Vec<L4Match>,
+    #[serde(default)]
+    pub route: Vec<L4Destination>,
+}
+
+/// A TCP route's match.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct L4Match {
+    pub destination_subnets: Option<Ignored>,
+    pub port: Option<u32>,
+    pub source_subnet: Option<String>,
+    pub source_labels: Option<Ignored>,
+    pub gateways: Option<Ignored>,
+    pub source_namespace: Option<Ignored>,
+}
+
+/// A weighted destination of a TLS or TCP route.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct L4Destination {
+    pub destination: Option<Destination>,
+    pub weight: Option<i64>,
 }
 
 /// One HTTP route.

@@ -140,7 +140,11 @@ pub fn host_name(reporter: &mut Reporter, site: &Site, path: &str, host: &str) -
     if host == "*" {
         return true;
     }
-    let name = host.strip_prefix("*.").unwrap_or(host);
+    // `*.example.com`, or Istio's partial wildcard `*example.com` (a suffix match).
+    let name = host
+        .strip_prefix("*.")
+        .or_else(|| host.strip_prefix('*'))
+        .unwrap_or(host);
     let valid = !name.is_empty()
         && name.len() <= 253
         && name.split('.').all(|label| {
@@ -163,6 +167,31 @@ pub fn host_name(reporter: &mut Reporter, site: &Site, path: &str, host: &str) -
         reporter.error(site, path, format!("invalid host {host:?}{hint}"));
     }
     valid
+}
+
+/// Whether `name` is a Kubernetes resource name as Istio requires it: an RFC 1123 label
+/// (lowercase letters, digits and `-`, starting and ending with a letter or digit, at
+/// most 63 characters).
+pub fn dns1123_label(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
+/// Whether `value` is a Kubernetes label value: empty, or at most 63 letters, digits, `-`,
+/// `_` and `.`, starting and ending with a letter or digit.
+pub fn label_value(value: &str) -> bool {
+    value.is_empty()
+        || value.len() <= 63
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            && value.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && value.ends_with(|c: char| c.is_ascii_alphanumeric())
 }
 
 /// Whether `pattern` (a host, `*.suffix` or `*`) covers `host`.

@@ -9,6 +9,7 @@ use crate::config::diag::{Reporter, Site};
 use crate::config::model::destination_rule::{
     ClientTlsMode, ClientTlsSettings, ConnectionPoolSettings, DestinationRuleSpec, H2UpgradePolicy,
     LoadBalancerSettings, OutlierDetection as OutlierSpec, SimpleLb, TrafficPolicy as PolicySpec,
+    Warmup,
 };
 use crate::config::resolved::{
     Cluster, ConnectionPool, Endpoint, HashKey, LoadBalancer, OutlierDetection, Protocol,
@@ -432,6 +433,9 @@ fn load_balancer(
             "locality-aware load balancing is not supported; ignored",
         );
     }
+    if let Some(warmup) = &spec.warmup {
+        check_warmup(warmup, &format!("{path}.warmup"), site, reporter);
+    }
     if spec.warmup.is_some() || spec.warmup_duration_secs.is_some() {
         reporter.warn(site, path, "warmup (slow start) is not supported; ignored");
     }
@@ -548,6 +552,32 @@ fn load_balancer(
             }
         }
         (None, None) => Some(LoadBalancer::default()),
+    }
+}
+
+/// Istio's bounds on slow start: a duration, a minimum percentage of 0–100 and an
+/// aggression of at least 1.
+fn check_warmup(warmup: &Warmup, path: &str, site: &Site, reporter: &mut Reporter) {
+    if warmup.duration.is_none() {
+        reporter.error(site, format!("{path}.duration"), "warmup needs a duration");
+    }
+    if let Some(percent) = warmup.minimum_percent
+        && !(0.0..=100.0).contains(&percent)
+    {
+        reporter.error(
+            site,
+            format!("{path}.minimumPercent"),
+            format!("minimumPercent {percent} must be between 0 and 100"),
+        );
+    }
+    if let Some(aggression) = warmup.aggression
+        && aggression < 1.0
+    {
+        reporter.error(
+            site,
+            format!("{path}.aggression"),
+            format!("aggression {aggression} must be at least 1"),
+        );
     }
 }
 

@@ -106,6 +106,9 @@ const RETRY_ON: &[&str] = &[
     "unavailable",
 ];
 
+/// The prefix of Istio's JWT-claim pseudo-headers in header matches.
+const JWT_CLAIM: &str = "@request.auth.claims.";
+
 /// Envoy's retry conditions that are accepted but that the retry policy never meets:
 /// no rate-limit header, no resets before the request, no retriable headers, no HTTP/3.
 const NOT_RETRIED_ON: &[&str] = &[
@@ -196,11 +199,12 @@ fn virtual_service(
                     .iter()
                     .flat_map(|s| s.hosts.iter().map(|(_, h)| format!("{h:?}")))
                     .collect();
-                reporter.error(
+                // Istio's analyzer says so too (IST0132); the host is just not served there.
+                reporter.warn(
                     site,
                     &path,
                     format!(
-                        "host {host:?} is not covered by the hosts of Gateway {gateway} ({})",
+                        "host {host:?} is not among the hosts of Gateway {gateway} ({}), so it is not served there",
                         listed.join(", ")
                     ),
                 );
@@ -428,6 +432,20 @@ fn match_request(
     ] {
         for (name, value) in map {
             let header_path = format!("{path}.{field}.{name}");
+            if name.starts_with(JWT_CLAIM) {
+                if invert {
+                    reporter.error(site, &header_path, "matching on JWT claims needs RequestAuthentication, which Portcullis does not support yet; a withoutHeaders claim condition cannot be kept");
+                    continue;
+                }
+                reporter.warn(site, &header_path, "matching on JWT claims needs RequestAuthentication, which Portcullis does not support yet: this condition never holds");
+                let value = presence_or_match(value, &header_path, site, reporter);
+                headers.push(HeaderMatcher {
+                    name: name.clone(),
+                    value,
+                    invert,
+                });
+                continue;
+            }
             let Some(lower) = checks::header_name(reporter, site, &header_path, name) else {
                 continue;
             };

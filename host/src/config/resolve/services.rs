@@ -64,21 +64,50 @@ pub fn resolve(
             continue;
         };
         for (index, service) in resolved {
-            if let Some(first) = services.get(&service.host) {
-                reporter.error(
-                    &entry.site,
-                    format!("spec.hosts[{index}]"),
-                    format!(
-                        "host {:?} is already defined by {}",
-                        service.host, first.site.resource
-                    ),
-                );
-                continue;
+            match services.get_mut(&service.host) {
+                Some(first) => merge(first, service, index, reporter),
+                None => {
+                    services.insert(service.host.clone(), service);
+                }
             }
-            services.insert(service.host.clone(), service);
         }
     }
     services
+}
+
+/// Several ServiceEntries for one host make one service, as in Istio: ports and
+/// endpoints are merged; a port number whose protocol differs keeps the first one's
+/// (Istio's analyzer warns, IST0177), and so does a different resolution.
+fn merge(first: &mut Service, other: Service, index: usize, reporter: &mut Reporter) {
+    let site = &other.site;
+    let host = &other.host;
+    if other.resolution != first.resolution {
+        reporter.warn(
+            site,
+            "spec.resolution",
+            format!(
+                "{} already resolves host {host:?} as {:?}; its resolution is kept",
+                first.site.resource, first.resolution
+            ),
+        );
+    }
+    for port in other.ports {
+        match first.ports.iter().find(|p| p.number == port.number) {
+            Some(known) if known.protocol != port.protocol => reporter.warn(
+                site,
+                format!("spec.hosts[{index}]"),
+                format!(
+                    "port {} of host {host:?} is {} in {}: that protocol is kept",
+                    port.number,
+                    format!("{:?}", known.protocol).to_uppercase(),
+                    first.site.resource
+                ),
+            ),
+            Some(_) => {}
+            None => first.ports.push(port),
+        }
+    }
+    first.endpoints.extend(other.endpoints);
 }
 
 fn service_entry(
@@ -106,6 +135,23 @@ fn service_entry(
             checks::host_name(reporter, site, &path, host);
         }
     }
+    if let Some(labels) = spec
+        .workload_selector
+        .as_ref()
+        .and_then(|selector| selector.get("labels"))
+        .and_then(|labels| labels.as_mapping())
+    {
+        for (key, value) in labels {
+            let (key, value) = (key.as_str().unwrap_or("*"), value.as_str().unwrap_or("*"));
+            if key.contains('*') || !checks::label_value(value) {
+                reporter.error(
+                    site,
+                    format!("spec.workloadSelector.labels.{key}"),
+                    format!("{key:?}: {value:?} is not a label selector (no wildcards; values are Kubernetes label values)"),
+                );
+            }
+        }
+    }
     if spec.workload_selector.is_some() {
         reporter.warn(
             site,
@@ -118,6 +164,19 @@ fn service_entry(
             site,
             "spec.exportTo",
             "only applies inside a service mesh; ignored",
+        );
+    }
+    let cidr = spec.addresses.iter().any(|a| a.contains('/'));
+    if cidr
+        && matches!(
+            spec.resolution,
+            Some(SeResolution::Dns | SeResolution::DnsRoundRobin)
+        )
+    {
+        reporter.error(
+            site,
+            "spec.addresses",
+            "CIDR addresses are allowed only with resolution NONE or STATIC",
         );
     }
     if !spec.addresses.is_empty() {
@@ -160,10 +219,10 @@ fn service_entry(
     let endpoints = endpoints(spec, &ports, resolution, site, reporter);
     match resolution {
         Resolution::Static if endpoints.is_empty() => {
-            reporter.error(
+            reporter.warn(
                 site,
                 "spec.endpoints",
-                "resolution STATIC needs at least one endpoint",
+                "no endpoints (Istio would take them from workloadSelector's workloads): requests to this service get 503 no healthy upstream",
             );
         }
         Resolution::None if !spec.endpoints.is_empty() => {
@@ -222,10 +281,10 @@ fn service_entry(
 
 fn ports(spec: &ServiceEntrySpec, site: &Site, reporter: &mut Reporter) -> Vec<ServicePort> {
     if spec.ports.is_empty() {
-        reporter.error(
+        reporter.warn(
             site,
             "spec.ports",
-            "ServiceEntry must have at least one port",
+            "no ports: no route can send traffic to this ServiceEntry",
         );
     }
     let mut ports: Vec<ServicePort> = Vec::new();
@@ -245,15 +304,22 @@ fn ports(spec: &ServiceEntrySpec, site: &Site, reporter: &mut Reporter) -> Vec<S
                 continue;
             }
         };
-        let protocol = match port.protocol.as_deref().map(|p| (p, Protocol::parse(p))) {
-            Some((_, Some(protocol))) => protocol,
-            Some((p, None)) => {
-                reporter.error(site, format!("{path}.protocol"), format!("unknown protocol {p:?}: expected HTTP, HTTPS, HTTP2, GRPC, TLS, TCP or MONGO"));
-                continue;
-            }
+        let protocol = match port.protocol.as_deref().filter(|p| !p.is_empty()) {
+            Some(p) => match Protocol::parse(p) {
+                Some(protocol) => protocol,
+                None => {
+                    reporter.error(site, format!("{path}.protocol"), format!("unknown protocol {p:?}: expected HTTP, HTTPS, HTTP2, GRPC, TLS, TCP or MONGO"));
+                    continue;
+                }
+            },
             None => {
-                reporter.error(site, format!("{path}.protocol"), "missing field `protocol`");
-                continue;
+                // Istio sniffs the protocol of such a port; a gateway routes HTTP to it.
+                reporter.warn(
+                    site,
+                    format!("{path}.protocol"),
+                    "no protocol: Istio would sniff it; Portcullis speaks HTTP/1.1 to this port",
+                );
+                Protocol::Http
             }
         };
         let target_port = match port.target_port {
