@@ -207,9 +207,18 @@ fn server(
             Some((ns, name)) => (Some(ns.to_string()), name),
             None => (None, host.as_str()),
         };
-        if checks::host_name(reporter, site, &host_path, name) {
-            hosts.push((namespace, name.to_string()));
+        if !checks::host_name(reporter, site, &host_path, name) {
+            continue;
         }
+        if name != "*" && !name.contains('.') {
+            reporter.error(
+                site,
+                &host_path,
+                format!("{name:?} is a short name: a Gateway's hosts are fully qualified names or wildcards, as Istio requires"),
+            );
+            continue;
+        }
+        hosts.push((namespace, name.to_string()));
     }
     let protocol = protocol?;
     let (tls, https_redirect) = match (&spec.tls, protocol) {

@@ -118,7 +118,9 @@ fn wasm_plugin(
     if every_port {
         ports.clear();
     }
-    if spec.plugin_name.is_some() {
+    if spec.plugin_name.as_deref() == Some("") {
+        reporter.error(site, "spec.pluginName", "pluginName must not be empty");
+    } else if spec.plugin_name.is_some() {
         reporter.warn(
             site,
             "spec.pluginName",
@@ -136,6 +138,14 @@ fn wasm_plugin(
             );
             continue;
         };
+        if env.iter().any(|(known, _)| *known == name) {
+            reporter.error(
+                site,
+                format!("{p}.name"),
+                format!("environment variable {name:?} is set twice"),
+            );
+            continue;
+        }
         let value = match var.value_from.unwrap_or(ValueFrom::Inline) {
             ValueFrom::Inline => var.value.clone().unwrap_or_default(),
             ValueFrom::Host => {

@@ -161,7 +161,7 @@ fn virtual_service(
         reporter.error(
             site,
             "spec.hosts",
-            "VirtualService must have at least one host",
+            "a VirtualService without hosts is a delegate, which Portcullis does not support: give it hosts and gateways",
         );
     }
     let mut gateways = Vec::new();
@@ -362,6 +362,23 @@ fn http_route(
         .rewrite
         .as_ref()
         .and_then(|r| rewrite(r, &format!("{path}.rewrite"), site, reporter));
+    let sets_host = http
+        .headers
+        .as_ref()
+        .and_then(|h| h.request.as_ref())
+        .is_some_and(|r| {
+            r.set
+                .keys()
+                .chain(r.add.keys())
+                .any(|k| k.eq_ignore_ascii_case("host"))
+        });
+    if sets_host && http.rewrite.as_ref().is_some_and(|r| r.authority.is_some()) {
+        reporter.error(
+            site,
+            format!("{path}.rewrite.authority"),
+            "the authority is rewritten and the request's host header is set too: keep one",
+        );
+    }
     let timeout = checks::duration(reporter, site, &format!("{path}.timeout"), http.timeout);
     let retry = retry(
         http.retries.as_ref(),
