@@ -71,11 +71,19 @@ fn resource(index: usize, document: &Document, reporter: &mut Reporter) -> Optio
     check_api_version(kind, envelope.api_version.as_deref(), &site, reporter);
     if name.is_empty() {
         reporter.error(&site, "metadata.name", "missing field `name`");
-    } else if !super::resolve::dns1123_label(&name) {
+    } else if !super::resolve::dns1123_subdomain(&name) {
         reporter.error(
             &site,
             "metadata.name",
-            format!("{name:?} is not a valid name: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 (RFC 1123)"),
+            format!(
+                "{name:?} is not a valid name: lowercase letters, digits, '-' and '.' (RFC 1123)"
+            ),
+        );
+    } else if kind == Kind::Gateway && !super::resolve::dns1123_label(&name) {
+        reporter.error(
+            &site,
+            "metadata.name",
+            format!("{name:?} is not a valid Gateway name: lowercase letters, digits and '-', no dots (RFC 1123 label), as Istio requires"),
         );
     }
     let spec = &envelope.spec;

@@ -169,9 +169,8 @@ pub fn host_name(reporter: &mut Reporter, site: &Site, path: &str, host: &str) -
     valid
 }
 
-/// Whether `name` is a Kubernetes resource name as Istio requires it: an RFC 1123 label
-/// (lowercase letters, digits and `-`, starting and ending with a letter or digit, at
-/// most 63 characters).
+/// Whether `name` is an RFC 1123 label: lowercase letters, digits and `-`, starting and
+/// ending with a letter or digit, at most 63 characters (Istio's rule for Gateway names).
 pub fn dns1123_label(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
@@ -180,6 +179,12 @@ pub fn dns1123_label(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
         && !name.ends_with('-')
+}
+
+/// Whether `name` is a Kubernetes resource name: RFC 1123 labels joined by dots, at most
+/// 253 characters.
+pub fn dns1123_subdomain(name: &str) -> bool {
+    name.len() <= 253 && name.split('.').all(dns1123_label)
 }
 
 /// Whether `value` is a Kubernetes label value: empty, or at most 63 letters, digits, `-`,

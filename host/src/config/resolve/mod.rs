@@ -12,7 +12,7 @@ mod tls;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use checks::{dns1123_label, host_covers};
+pub use checks::{dns1123_label, dns1123_subdomain, host_covers};
 
 use super::diag::{Reporter, Site};
 use super::model::{Resource, Spec};
