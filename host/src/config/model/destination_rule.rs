@@ -210,6 +210,9 @@ pub struct OutlierDetection {
     pub base_ejection_time: Option<Duration>,
     pub max_ejection_percent: Option<i64>,
     pub min_health_percent: Option<i64>,
+    /// The statuses that count as errors, instead of 5xx.
+    #[serde(default)]
+    pub outlier_detection_http_error_codes: Vec<i64>,
 }
 
 /// Upstream TLS mode.

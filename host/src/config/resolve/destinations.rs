@@ -779,6 +779,21 @@ fn outlier_detection(
     ) {
         outlier.consecutive_local_origin_failures = n;
     }
+    if !spec.outlier_detection_http_error_codes.is_empty() {
+        let field = p("outlierDetectionHttpErrorCodes");
+        if let Some(code) = spec
+            .outlier_detection_http_error_codes
+            .iter()
+            .find(|c| !(100..=599).contains(*c))
+        {
+            reporter.error(site, &field, format!("{code} is not an HTTP status"));
+        }
+        reporter.warn(
+            site,
+            &field,
+            "outlier detection counts 5xx (and gateway errors); other statuses are not counted; ignored",
+        );
+    }
     if let Some(d) = checks::duration(reporter, site, &p("interval"), spec.interval) {
         reporter.warn(
             site,
