@@ -147,7 +147,7 @@ metadata: {name: svc}
 spec:
   host: svc.example.com
   trafficPolicy:
-    retryBudget: {percent: {value: 20}}
+    retryBudget: {percent: 20}
     loadBalancer:
       consistentHash:
         httpCookie: {name: affinity, ttl: 10s}

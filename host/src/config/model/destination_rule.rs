@@ -76,6 +76,8 @@ pub struct LoadBalancerSettings {
     pub simple: Option<SimpleLb>,
     pub consistent_hash: Option<ConsistentHashLb>,
     pub locality_lb_setting: Option<Ignored>,
+    /// Envoy's zone-aware routing (Istio 1.31).
+    pub zone_aware_lb_setting: Option<Ignored>,
     pub warmup_duration_secs: Option<Duration>,
     pub warmup: Option<Warmup>,
 }
@@ -259,6 +261,8 @@ pub enum ProxyProtocolVersion {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RetryBudget {
-    pub percent: Option<super::common::Percent>,
+    /// A plain number in Istio (a DoubleValue), not a `Percent` message.
+    pub percent: Option<f64>,
     pub min_retry_concurrency: Option<u32>,
+    pub budget_interval: Option<Duration>,
 }

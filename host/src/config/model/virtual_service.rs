@@ -285,6 +285,7 @@ pub struct HttpMirrorPolicy {
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum UnmatchedPreflights {
+    #[serde(alias = "UNSPECIFIED")]
     UnspecifiedUnmatchedPreflights,
     Forward,
     Ignore,

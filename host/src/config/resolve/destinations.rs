@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::services::Service;
 use super::{Input, checks, tls};
 use crate::config::diag::{Reporter, Site};
+use crate::config::model::common::Percent;
 use crate::config::model::destination_rule::{
     ClientTlsMode, ClientTlsSettings, ConnectionPoolSettings, DestinationRuleSpec, H2UpgradePolicy,
     LoadBalancerSettings, OutlierDetection as OutlierSpec, SimpleLb, TrafficPolicy as PolicySpec,
@@ -409,7 +410,7 @@ fn traffic_policy(
             reporter,
             site,
             &format!("{path}.retryBudget.percent"),
-            budget.percent,
+            budget.percent.map(|value| Percent { value }),
         );
         reporter.warn(
             site,
@@ -426,6 +427,20 @@ fn load_balancer(
     site: &Site,
     reporter: &mut Reporter,
 ) -> Option<LoadBalancer> {
+    if spec.zone_aware_lb_setting.is_some() {
+        if spec.locality_lb_setting.is_some() {
+            reporter.error(
+                site,
+                format!("{path}.zoneAwareLbSetting"),
+                "zoneAwareLbSetting cannot be combined with localityLbSetting",
+            );
+        }
+        reporter.warn(
+            site,
+            format!("{path}.zoneAwareLbSetting"),
+            "zone-aware load balancing is not supported; ignored",
+        );
+    }
     if spec.locality_lb_setting.is_some() {
         reporter.warn(
             site,
