@@ -301,3 +301,39 @@ async fn a_tls_ingress_terminates_tls_with_its_credential() {
     assert_eq!(report["name"], "httpbin");
     assert_eq!(report["headers"]["x-forwarded-proto"], "https");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ratings_delay_task_holds_jasons_requests_for_seven_seconds() {
+    corpus_or_skip!();
+    let ratings = Upstream::start("ratings-v1").await;
+    let mut docs = sample("bookinfo__networking__bookinfo-gateway");
+    docs.extend(sample("bookinfo__networking__destination-rule-all"));
+    docs.extend(sample(
+        "bookinfo__networking__virtual-service-ratings-test-delay",
+    ));
+    let mut docs = for_the_edge(docs, "bookinfo-gateway");
+    docs.push(service("productpage", 9080, &[("v1", &ratings)]));
+    docs.push(service("reviews", 9080, &[("v1", &ratings)]));
+    docs.push(service("details", 9080, &[("v1", &ratings)]));
+    docs.push(service("ratings", 9080, &[("v1", &ratings)]));
+    let gateway = start(&docs);
+    let client = Client::http1(gateway.addr("default/bookinfo-gateway/http"));
+    let timed = |user: Option<&'static str>| {
+        let client = client.clone();
+        async move {
+            let mut request = client.request("GET", "ratings", "/");
+            if let Some(user) = user {
+                request = request.header("end-user", user);
+            }
+            let started = std::time::Instant::now();
+            let reply = client.send(request.body(empty()).unwrap()).await;
+            (reply.upstream(), started.elapsed())
+        }
+    };
+    let (who, took) = timed(None).await;
+    assert_eq!(who, "ratings-v1");
+    assert!(took < std::time::Duration::from_secs(2), "{took:?}");
+    let (who, took) = timed(Some("jason")).await;
+    assert_eq!(who, "ratings-v1");
+    assert!(took >= std::time::Duration::from_secs(7), "{took:?}");
+}
