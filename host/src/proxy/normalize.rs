@@ -46,6 +46,9 @@ impl PathNormalization {
             Some((path, query)) => (path, Some(query)),
             None => (path_and_query, None),
         };
+        if self.already_normal(path) {
+            return None;
+        }
         let mut normal = match self {
             Self::DecodeAndMergeSlashes => canonical(&decode_slashes(path)),
             _ => canonical(path),
@@ -61,6 +64,42 @@ impl PathNormalization {
             normal.push_str(query);
         }
         Some(normal)
+    }
+}
+
+impl PathNormalization {
+    /// Whether `path` has nothing to normalize: no escapes, backslashes or dot segments,
+    /// only characters a URL parser keeps as they are, and (when merging) no doubled
+    /// slash. Most paths are, and skip the parser.
+    fn already_normal(self, path: &str) -> bool {
+        let plain = path.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'/' | b'-'
+                        | b'.'
+                        | b'_'
+                        | b'~'
+                        | b'!'
+                        | b'$'
+                        | b'&'
+                        | b'\''
+                        | b'('
+                        | b')'
+                        | b'*'
+                        | b'+'
+                        | b','
+                        | b';'
+                        | b'='
+                        | b':'
+                        | b'@'
+                )
+        });
+        plain
+            && !path
+                .split('/')
+                .any(|segment| segment == "." || segment == "..")
+            && (self == Self::Base || !path.contains("//"))
     }
 }
 
@@ -207,5 +246,24 @@ mod tests {
         );
         assert_eq!(apply(PathNormalization::None, "/a/../b"), "/a/../b");
         assert_eq!(PathNormalization::Base.apply("*"), None);
+    }
+
+    #[test]
+    fn plain_paths_skip_the_parser_and_stay_as_they_are() {
+        let base = PathNormalization::Base;
+        for path in [
+            "/api/v1/items",
+            "/static/app.css",
+            "/a;b=c/d@e",
+            "/.well-known/x",
+            "//a",
+        ] {
+            assert!(base.already_normal(path), "{path}");
+            assert_eq!(base.apply(path), None, "{path}");
+        }
+        for path in ["/a/./b", "/a/../b", "/a%2e", "/a\\b", "/a b", "/a\"b"] {
+            assert!(!base.already_normal(path), "{path}");
+        }
+        assert!(!PathNormalization::MergeSlashes.already_normal("//a"));
     }
 }
