@@ -76,6 +76,8 @@ impl Requested {
                 client,
             });
         }
+        // Most requests have no Upgrade header: they stop here.
+        let protocol = parts.headers.get(header::UPGRADE)?.clone();
         let asks = parts
             .headers
             .get_all(header::CONNECTION)
@@ -83,7 +85,6 @@ impl Requested {
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
-        let protocol = parts.headers.get(header::UPGRADE)?.clone();
         if !asks || protocol.as_bytes().eq_ignore_ascii_case(b"h2c") {
             return None;
         }
