@@ -73,7 +73,8 @@ fn request() -> http::Request<http_body_util::Empty<Bytes>> {
 /// A request through the plain route, as the data path reports it.
 fn one_request(telemetry: &'static Telemetry, generation: &Arc<Generation>) {
     let mut request = request();
-    let mut pending = Pending::new(&mut request, telemetry, generation.clone());
+    let client = std::net::IpAddr::from([127, 0, 0, 1]);
+    let mut pending = Pending::new(&mut request, client, telemetry, generation.clone());
     let (_, outcome) = pending.parts();
     outcome.route = Some(0);
     outcome.note(Policy::Match, || Said::Route(0));

@@ -74,6 +74,7 @@ async fn originates_tls_with_the_operators_trust_settings() {
             certificate: &dir.path().join("upstream.pem"),
             key: &dir.path().join("upstream.key"),
             client_ca: Some(&dir.path().join("ca.pem")),
+            client_required: false,
         },
     )
     .await;

@@ -216,7 +216,8 @@ async fn the_access_log_records_fields_and_response_flags() {
     assert_eq!(routed["authority"], "shop.example.com");
     assert_eq!(routed["user_agent"], "curl/8.0");
     assert_eq!(routed["request_id"], "req-1");
-    assert_eq!(routed["x_forwarded_for"], "203.0.113.5");
+    // As forwarded: the client's address appended.
+    assert_eq!(routed["x_forwarded_for"], "203.0.113.5, 127.0.0.1");
     assert_eq!(routed["route_name"], "main");
     assert_eq!(routed["upstream_host"], upstream.addr.to_string());
     assert!(routed["bytes_sent"].as_u64().unwrap() > 0);
@@ -279,6 +280,114 @@ async fn the_access_log_records_fields_and_response_flags() {
         assert!(line["duration"].as_u64().unwrap() < 1500, "{line}");
     }
     assert_eq!(by_path("/traced")["request_id"], generated.as_str());
+}
+
+/// Reads the JSON access log at `path` until it has `count` lines (5 s at most).
+async fn log_lines(path: &std::path::Path, count: usize) -> Vec<serde_json::Value> {
+    let started = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(path).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        if lines.len() >= count || started.elapsed() > Duration::from_secs(5) {
+            assert_eq!(lines.len(), count, "{lines:#?}");
+            return lines;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retries_that_run_out_on_connect_failures_are_flagged_urx() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = support::certs::TestCa::new(dir.path());
+    ca.issue("upstream", &["refusing.test"]);
+    // A TLS 1.3 server that wants a client certificate refuses the gateway (which has
+    // none) only after the handshake completes on the gateway's side.
+    let refusing = Upstream::start_tls(
+        "refusing",
+        support::upstream::UpstreamTls {
+            certificate: &dir.path().join("upstream.pem"),
+            key: &dir.path().join("upstream.key"),
+            client_ca: Some(&dir.path().join("ca.pem")),
+            client_required: true,
+        },
+    )
+    .await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let ca_pem = dir.path().join("ca.pem").display().to_string();
+    let config = format!(
+        "{GATEWAY}---\n{}---\n{}---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: refusing}}
+spec:
+  host: refusing
+  trafficPolicy: {{tls: {{mode: SIMPLE, caCertificates: {ca_pem}, sni: refusing.test}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: shop}}
+spec:
+  hosts: [shop.example.com]
+  gateways: [gw]
+  http:
+  - name: explicit
+    match: [{{uri: {{prefix: /explicit}}}}]
+    retries: {{attempts: 3, retryOn: connect-failure}}
+    route: [{{destination: {{host: closed}}}}]
+  - name: refused
+    match: [{{uri: {{prefix: /refused}}}}]
+    retries: {{attempts: 2, retryOn: connect-failure}}
+    route: [{{destination: {{host: refusing}}}}]
+  - name: default
+    route: [{{destination: {{host: closed}}}}]
+",
+        service("closed", &[closed_port]),
+        service("refusing", &[refusing.addr.port()]),
+    );
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let gateway = Gateway::start_with(&config, |command| {
+        command.arg("--access-log").arg(log.path());
+    });
+    let client = Client::http1(gateway.addr("default/gw/http"));
+    for path in ["/explicit", "/refused", "/default"] {
+        let reply = client.get("shop.example.com", path).await;
+        assert_eq!(reply.status, 503, "{path}: {}", reply.text());
+        assert!(reply.text().contains("connection failure"), "{path}");
+    }
+    assert_eq!(refusing.hits(), 0, "the refusing upstream read a request");
+    let lines = log_lines(log.path(), 3).await;
+    let retried = |path: &str, attempts: u32| {
+        let line = lines.iter().find(|l| l["path"] == path).unwrap();
+        assert_eq!(line["response_flags"], "UF,URX", "{line}");
+        // The retry policy's decisions are on the line, one per failed attempt.
+        let mut decisions: Vec<String> = (1..=attempts)
+            .map(|n| format!("attempt {n} failed: retry in"))
+            .collect();
+        decisions.push(format!("attempt {} failed: no retry", attempts + 1));
+        let said: Vec<&str> = line["policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["policy"] == "builtin:retry")
+            .map(|p| p["decision"].as_str().unwrap())
+            .collect();
+        assert_eq!(said.len(), decisions.len(), "{line}");
+        for (said, expected) in said.iter().zip(&decisions) {
+            assert!(said.starts_with(expected.as_str()), "{said} / {expected}");
+        }
+        // Envoy logs the x-forwarded-for it forwards: the client's address, appended.
+        assert_eq!(line["x_forwarded_for"], "127.0.0.1", "{line}");
+    };
+    retried("/explicit", 3);
+    retried("/refused", 2);
+    // Istio's default policy: 2 retries on connect-failure and more.
+    retried("/default", 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -416,7 +525,7 @@ async fn metrics_count_exactly_the_requests_sent_per_label_set() {
     let lines: Vec<&str> = log.lines().collect();
     assert_eq!(lines.len(), 8, "{log}");
     let routed = regex::Regex::new(&format!(
-        r#"^\[\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z\] "GET / HTTP/1.1" 200 - 0 \d+ \d+ \d+ "-" "-" "[0-9a-f-]{{36}}" "shop.example.com" "{}" shop.1 "builtin:match=route shop.1"$"#,
+        r#"^\[\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z\] "GET / HTTP/1.1" 200 - 0 \d+ \d+ \d+ "127.0.0.1" "-" "[0-9a-f-]{{36}}" "shop.example.com" "{}" shop.1 "builtin:match=route shop.1"$"#,
         upstream.addr
     ))
     .unwrap();
@@ -426,7 +535,7 @@ async fn metrics_count_exactly_the_requests_sent_per_label_set() {
         "{log}"
     );
     let refused = regex::Regex::new(
-        r#"^\[[^\]]+\] "GET / HTTP/1.1" 404 NR 0 0 \d+ - "-" "-" "[0-9a-f-]{36}" "nowhere.example.com" "-" - ""$"#,
+        r#"^\[[^\]]+\] "GET / HTTP/1.1" 404 NR 0 0 \d+ - "127.0.0.1" "-" "[0-9a-f-]{36}" "nowhere.example.com" "-" - ""$"#,
     )
     .unwrap();
     assert_eq!(

@@ -49,8 +49,10 @@ pub struct Upstream {
 pub struct UpstreamTls<'a> {
     pub certificate: &'a Path,
     pub key: &'a Path,
-    /// Client certificates are asked for (not required) and verified against this CA.
+    /// Client certificates are asked for and verified against this CA.
     pub client_ca: Option<&'a Path>,
+    /// Whether a client without a certificate is refused (after the handshake, in TLS 1.3).
+    pub client_required: bool,
 }
 
 /// Answers every ClientHello with one key, noting the SNI.
@@ -100,10 +102,12 @@ impl Upstream {
                 for cert in rustls_pemfile::certs(&mut pem(ca).as_slice()) {
                     roots.add(cert.unwrap()).unwrap();
                 }
-                let verifier = WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
-                    .allow_unauthenticated()
-                    .build()
-                    .unwrap();
+                let verifier = WebPkiClientVerifier::builder_with_provider(roots.into(), provider);
+                let verifier = match tls.client_required {
+                    true => verifier,
+                    false => verifier.allow_unauthenticated(),
+                };
+                let verifier = verifier.build().unwrap();
                 builder.with_client_cert_verifier(verifier)
             }
             None => builder.with_no_client_auth(),

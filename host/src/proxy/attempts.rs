@@ -12,7 +12,7 @@ use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
-use super::access_log;
+use super::access_log::{self, Said};
 use super::body::{self, Body};
 use super::forward::{self, AttemptError, Routed, Upstream, UpstreamLease};
 use super::local_reply::{DownstreamFailure, ProxyError};
@@ -181,8 +181,22 @@ impl Attempts<'_> {
                 ),
                 false => None,
             };
+            if let Some(decision) = &decision {
+                noted.note(access_log::Policy::Retry, || match decision.retry {
+                    true => Said::Text(format!(
+                        "attempt {attempt} failed: retry in {} ms",
+                        decision.backoff_ms
+                    )),
+                    false => Said::Text(format!("attempt {attempt} failed: no retry")),
+                });
+            }
             let retry = match decision {
                 Some(decision) if decision.retry => self.admit_retry().await?.then_some(decision),
+                // Envoy's URX: the policy would go on, but the route's attempts ran out.
+                Some(_) if attempt > route.retry.attempts => {
+                    noted.flags.push("URX");
+                    None
+                }
                 _ => None,
             };
             match retry {
@@ -212,9 +226,6 @@ impl Attempts<'_> {
                             let response = forward::respond(response, lease, &self.routed);
                             noted.upstream_service_time =
                                 sent_at.map(|sent_at| sent_at.elapsed().as_millis() as u64);
-                            if attempt > 1 && response.status().is_server_error() {
-                                noted.flags.push("URX");
-                            }
                             Ok(response)
                         }
                         Err(AttemptError::ConnectFailure(reason)) => {

@@ -147,7 +147,13 @@ pub async fn send(
     timeout: Option<Duration>,
 ) -> Result<(Response<Incoming>, UpstreamLease), AttemptError> {
     lease.in_flight = Some(InFlight::start(&endpoint.in_flight));
-    let reset = |e: hyper::Error| AttemptError::Reset(format!("{}: {e}", endpoint.address));
+    let reset = |e: hyper::Error| {
+        let reason = format!("{}: {e}", endpoint.address);
+        match tls_refused(&e) {
+            true => AttemptError::ConnectFailure(reason),
+            false => AttemptError::Reset(reason),
+        }
+    };
     let exchange = async {
         match upstream {
             Upstream::Http1(mut connection, pool) => {
@@ -177,7 +183,7 @@ pub async fn send(
                     .await
                     .map_err(|e| {
                         let reason = format!("{}: {e}", endpoint.address);
-                        if e.is_connect() {
+                        if e.is_connect() || tls_refused(&e) {
                             AttemptError::ConnectFailure(reason)
                         } else {
                             AttemptError::Reset(reason)
@@ -193,6 +199,25 @@ pub async fn send(
         None => exchange.await?,
     };
     Ok((response, lease))
+}
+
+/// Whether `error` is the upstream's TLS alert: a TLS 1.3 server that refuses the client
+/// (no or a bad client certificate) says so only after the handshake has completed on the
+/// client's side, at the first read. Envoy counts it as a connect failure, as it is: the
+/// server never read the request.
+fn tls_refused(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        let inner = error
+            .downcast_ref::<std::io::Error>()
+            .and_then(|e| e.get_ref())
+            .map_or(error, |inner| inner as &(dyn std::error::Error + 'static));
+        if let Some(rustls::Error::AlertReceived(_)) = inner.downcast_ref::<rustls::Error>() {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// The upstream response on its way downstream, with the route's response edits applied.

@@ -94,7 +94,12 @@ pub async fn handle(
     match downstream.telemetry {
         None => respond(request, downstream, &generation, &mut Outcome::new(false)).await,
         Some(telemetry) => {
-            let mut pending = access_log::Pending::new(&mut request, telemetry, generation);
+            let mut pending = access_log::Pending::new(
+                &mut request,
+                downstream.client.ip(),
+                telemetry,
+                generation,
+            );
             let (generation, outcome) = pending.parts();
             let mut response = respond(request, downstream, generation, outcome).await;
             match response.extensions_mut().remove::<upgrade::TunnelEnd>() {

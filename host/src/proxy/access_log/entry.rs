@@ -1,6 +1,8 @@
 //! A request's report: what its line needs of the request, captured when it arrives,
 //! and what counts it, writes its line and ends its span once its response body ends.
 
+use std::fmt::Write as _;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use http::header::{CONTENT_TYPE, HOST, USER_AGENT};
@@ -27,7 +29,11 @@ struct Entry {
 impl Entry {
     /// Captures the request's fields, and starts its span when spans are on (which
     /// points the request's `traceparent` at it).
-    fn new<B: http_body::Body>(request: &mut http::Request<B>, telemetry: &Telemetry) -> Self {
+    fn new<B: http_body::Body>(
+        request: &mut http::Request<B>,
+        client: IpAddr,
+        telemetry: &Telemetry,
+    ) -> Self {
         #[cfg(feature = "otel")]
         let span = telemetry.spans.as_ref().map(|spans| {
             let method = request.method().clone();
@@ -71,7 +77,7 @@ impl Entry {
             },
             bytes_received: request.body().size_hint().exact(),
             grpc: grpc == Some(true),
-            texts: Texts::new(fields),
+            texts: Texts::new(fields, telemetry.log.is_some().then_some(client)),
             #[cfg(feature = "otel")]
             span,
         }
@@ -85,15 +91,16 @@ impl Entry {
 pub struct Pending(Option<Box<Finishing>>);
 
 impl Pending {
-    /// Captures `request`'s fields for `telemetry`; `generation` names the routes,
-    /// clusters and policies the outcome notes by index.
+    /// Captures `request`'s fields for `telemetry`, from `client`; `generation` names the
+    /// routes, clusters and policies the outcome notes by index.
     pub fn new<B: http_body::Body>(
         request: &mut http::Request<B>,
+        client: IpAddr,
         telemetry: &'static Telemetry,
         generation: Arc<Generation>,
     ) -> Self {
         Self(Some(Box::new(Finishing {
-            entry: Entry::new(request, telemetry),
+            entry: Entry::new(request, client, telemetry),
             status: 0,
             outcome: Outcome::new(telemetry.log.is_some()),
             telemetry,
@@ -222,7 +229,8 @@ impl Finishing {
 
     /// Ends the request's span and queues it to be counted and logged, `bytes_sent`
     /// after its response ended.
-    fn report(self: Box<Self>, bytes_sent: u64) {
+    fn report(mut self: Box<Self>, bytes_sent: u64) {
+        super::outcome::envoy_order(&mut self.outcome.flags);
         let duration = self.entry.started.elapsed().as_millis() as u64;
         #[cfg(feature = "otel")]
         if let Some(span) = &self.entry.span {
@@ -305,15 +313,29 @@ struct Texts {
 }
 
 impl Texts {
-    /// The fields in the order of [`Text`].
-    fn new(fields: [Option<&str>; 5]) -> Self {
-        let mut text = String::with_capacity(fields.iter().flatten().map(|f| f.len()).sum());
-        let ends = fields.map(|field| {
-            field.map(|field| {
-                text.push_str(field);
-                text.len() as u32
-            })
-        });
+    /// The fields in the order of [`Text`]. With `client`, the `x-forwarded-for` kept is
+    /// the one the upstream gets, `client` appended (Envoy logs the header as it forwards it).
+    fn new(mut fields: [Option<&str>; 5], client: Option<IpAddr>) -> Self {
+        let extra = if client.is_some() { 48 } else { 0 };
+        let mut text =
+            String::with_capacity(fields.iter().flatten().map(|f| f.len()).sum::<usize>() + extra);
+        let forwarded = &mut fields[Text::XForwardedFor as usize];
+        if forwarded.is_some_and(|f| f.trim().is_empty()) {
+            *forwarded = None;
+        }
+        let mut ends = [None; 5];
+        for (index, field) in fields.into_iter().enumerate() {
+            let appended = client.filter(|_| index == Text::XForwardedFor as usize);
+            if field.is_none() && appended.is_none() {
+                continue;
+            }
+            text.push_str(field.unwrap_or_default());
+            if let Some(client) = appended {
+                let separator = if field.is_some() { ", " } else { "" };
+                let _ = write!(text, "{separator}{client}");
+            }
+            ends[index] = Some(text.len() as u32);
+        }
         Self { text, ends }
     }
 
@@ -331,15 +353,34 @@ mod tests {
 
     #[test]
     fn texts_give_back_each_field_or_none() {
-        let texts = Texts::new([Some("/a?b"), None, Some(""), Some("id-1"), Some("x.test")]);
+        let texts = Texts::new(
+            [Some("/a?b"), None, Some(""), Some("id-1"), Some("x.test")],
+            None,
+        );
         assert_eq!(texts.get(Text::Path), Some("/a?b"));
         assert_eq!(texts.get(Text::XForwardedFor), None);
         assert_eq!(texts.get(Text::UserAgent), Some(""));
         assert_eq!(texts.get(Text::RequestId), Some("id-1"));
         assert_eq!(texts.get(Text::Authority), Some("x.test"));
-        let none = Texts::new([None; 5]);
+        let none = Texts::new([None; 5], None);
         assert_eq!(none.get(Text::Path), None);
         assert_eq!(none.get(Text::Authority), None);
+    }
+
+    #[test]
+    fn the_forwarded_for_kept_is_the_one_sent_upstream() {
+        let client = Some(IpAddr::from([192, 0, 2, 7]));
+        let appended = Texts::new([Some("/"), Some("203.0.113.5"), None, None, None], client);
+        assert_eq!(
+            appended.get(Text::XForwardedFor),
+            Some("203.0.113.5, 192.0.2.7")
+        );
+        assert_eq!(appended.get(Text::Path), Some("/"));
+        for sent in [None, Some(" ")] {
+            let texts = Texts::new([Some("/"), sent, Some("curl"), None, None], client);
+            assert_eq!(texts.get(Text::XForwardedFor), Some("192.0.2.7"));
+            assert_eq!(texts.get(Text::UserAgent), Some("curl"));
+        }
     }
 
     #[test]
@@ -353,7 +394,8 @@ mod tests {
             .header("x-forwarded-for", "203.0.113.5")
             .body(http_body_util::Empty::<bytes::Bytes>::new())
             .unwrap();
-        let entry = Entry::new(&mut request, &Telemetry::default());
+        let client = IpAddr::from([127, 0, 0, 1]);
+        let entry = Entry::new(&mut request, client, &Telemetry::default());
         let texts = &entry.texts;
         assert_eq!(texts.get(Text::Path), Some("/p?q=1"));
         assert_eq!(texts.get(Text::UserAgent), Some("first"));

@@ -57,12 +57,31 @@ impl Outcome {
     }
 }
 
+/// Envoy's response flags in the order its access log writes them.
+const ENVOY_ORDER: &[&str] = &[
+    "LH", "UH", "UT", "LR", "UR", "UF", "UC", "UO", "NR", "DI", "FI", "RL", "UAEX", "RLSE", "DC",
+    "URX", "SI", "IH", "DPE", "UMSDR", "RFCF", "NFCF", "DT", "UPE", "NC", "OM", "DF", "DO", "DR",
+];
+
+/// Puts `flags` in Envoy's order (as noted, they are in the order the data path met them).
+pub fn envoy_order(flags: &mut [&'static str]) {
+    if flags.len() > 1 {
+        flags.sort_by_key(|flag| {
+            ENVOY_ORDER
+                .iter()
+                .position(|f| f == flag)
+                .unwrap_or(ENVOY_ORDER.len())
+        });
+    }
+}
+
 /// A policy component or plugin of a generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Policy {
     Match,
     Fault,
     Destination,
+    Retry,
     /// Request mirroring, done by the host.
     Mirror,
     /// An index into [`Generation::plugins`].
@@ -77,6 +96,7 @@ impl Policy {
             Self::Match => policies.route_match.name(),
             Self::Fault => policies.fault.name(),
             Self::Destination => policies.destination.name(),
+            Self::Retry => policies.retry.name(),
             Self::Mirror => "host:mirror",
             Self::Plugin(index) => generation.plugins[index].name(),
         }
@@ -107,5 +127,18 @@ impl Said {
             Self::Static(text) => ("", text),
             Self::Text(text) => ("", text),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn flags_are_written_in_envoys_order() {
+        let mut flags = ["URX", "UF"];
+        super::envoy_order(&mut flags);
+        assert_eq!(flags, ["UF", "URX"]);
+        let mut flags = ["WF", "DC", "UC"];
+        super::envoy_order(&mut flags);
+        assert_eq!(flags, ["UC", "DC", "WF"]);
     }
 }
