@@ -74,11 +74,11 @@ fn request() -> http::Request<http_body_util::Empty<Bytes>> {
 fn one_request(telemetry: &'static Telemetry, generation: &Arc<Generation>) {
     let mut request = request();
     let client = std::net::IpAddr::from([127, 0, 0, 1]);
-    let mut pending = Pending::new(&mut request, client, telemetry, generation.clone());
+    let mut pending = Pending::new(&mut request, client, None, telemetry, generation.clone());
     let (_, outcome) = pending.parts();
     outcome.route = Some(0);
     outcome.note(Policy::Match, || Said::Route(0));
-    outcome.cluster = Some(0);
+    outcome.destination = Some(generation.clusters[0].destination);
     outcome.upstream_host = Some("127.0.0.1:18000".parse().unwrap());
     outcome.upstream_service_time = Some(0);
     let response = http::Response::new(body::full(Bytes::from_static(b"ok\n")));

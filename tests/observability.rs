@@ -640,3 +640,427 @@ async fn exports_a_span_per_request_and_passes_its_context_upstream() {
         );
     }
 }
+
+/// Scrapes `/metrics` with `accept` until `istio_requests_total` adds up to `total`;
+/// returns the content type and the text.
+async fn scrape(admin: &Client, accept: &str, total: f64) -> (String, String) {
+    let started = Instant::now();
+    loop {
+        let request = admin
+            .request("GET", "admin", "/metrics")
+            .header("accept", accept);
+        let reply = admin.send(request.body(empty()).unwrap()).await;
+        let text = reply.text();
+        let counted: f64 = text
+            .lines()
+            .filter(|l| l.starts_with("istio_requests_total{"))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+            .sum();
+        // Workers count finished requests in batches, at least every 100 ms.
+        if counted >= total || started.elapsed() > Duration::from_secs(5) {
+            let kind = reply.headers["content-type"].to_str().unwrap().to_string();
+            return (kind, text);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_metrics_carry_istios_labels_buckets_and_format() {
+    let upstream = Upstream::start("reviews").await;
+    let host = "reviews.shop.svc.cluster.local";
+    let config = format!(
+        "{GATEWAY}---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: reviews
+spec:
+  hosts: [{host}]
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  endpoints:
+  - address: 127.0.0.1
+    ports: {{http: {port}}}
+    labels: {{app: reviews, version: v1}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: reviews
+spec:
+  host: {host}
+  subsets: [{{name: canary, labels: {{version: v1}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: shop
+spec:
+  hosts: [shop.example.com]
+  gateways: [gw]
+  http:
+  - name: aborted
+    match: [{{uri: {{prefix: /aborted}}}}]
+    fault: {{abort: {{httpStatus: 503, percentage: {{value: 100}}}}}}
+    route: [{{destination: {{host: {host}, subset: canary}}}}]
+  - name: grpc
+    match: [{{uri: {{prefix: /grpc}}}}]
+    fault: {{abort: {{grpcStatus: UNAVAILABLE, percentage: {{value: 100}}}}}}
+    route: [{{destination: {{host: {host}, subset: canary}}}}]
+  - route: [{{destination: {{host: {host}, subset: canary}}}}]
+",
+        port = upstream.addr.port()
+    );
+    let gateway = Gateway::start_with(&config, |command| {
+        command.args(["--admin", "127.0.0.1:0"]);
+    });
+    let client = Client::http1(gateway.addr("default/gw/http"));
+    let admin = Client::http1(gateway.admin.unwrap());
+    for _ in 0..3 {
+        assert_eq!(client.get("shop.example.com", "/").await.status, 200);
+    }
+    assert_eq!(
+        client.get("shop.example.com", "/slow/1500").await.status,
+        200
+    );
+    assert_eq!(client.get("shop.example.com", "/aborted").await.status, 503);
+    let grpc = client
+        .request("POST", "shop.example.com", "/grpc.Reviews/Get")
+        .header("content-type", "application/grpc")
+        .body(empty())
+        .unwrap();
+    assert_eq!(client.send(grpc).await.headers["grpc-status"], "14");
+
+    // Prometheus's text format when the scraper asks for it (as Prometheus 0.0.4
+    // scrapers and Envoy's stats endpoint do).
+    let (kind, text) = scrape(&admin, "text/plain;version=0.0.4", 6.0).await;
+    assert_eq!(kind, "text/plain; version=0.0.4; charset=utf-8");
+    assert!(
+        text.contains("# TYPE istio_requests_total counter\n"),
+        "{text}"
+    );
+    assert!(!text.contains("# EOF"), "{text}");
+    let samples = |metric: &str, needles: &[&str]| -> f64 {
+        text.lines()
+            .filter(|l| {
+                l.strip_prefix(metric)
+                    .is_some_and(|rest| rest.starts_with('{'))
+                    && needles.iter().all(|n| l.contains(n))
+            })
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+            .sum()
+    };
+
+    // Every standard label, filled as Istio's ingress gateway fills them: the served
+    // endpoint's `app` and `version` (not the subset's name), the service's name and
+    // namespace from its Kubernetes host.
+    let served = [
+        "reporter=\"source\"",
+        "source_workload=\"istio-ingressgateway\"",
+        "source_workload_namespace=\"istio-system\"",
+        "source_principal=\"unknown\"",
+        "source_app=\"istio-ingressgateway\"",
+        "source_version=\"unknown\"",
+        "source_cluster=\"Kubernetes\"",
+        "destination_workload=\"unknown\"",
+        "destination_workload_namespace=\"default\"",
+        "destination_principal=\"unknown\"",
+        "destination_app=\"reviews\"",
+        "destination_version=\"v1\"",
+        "destination_service=\"reviews.shop.svc.cluster.local\"",
+        "destination_service_name=\"reviews\"",
+        "destination_service_namespace=\"shop\"",
+        "destination_cluster=\"unknown\"",
+        "request_protocol=\"http\"",
+        "response_code=\"200\"",
+        "grpc_response_status=\"\"",
+        "response_flags=\"-\"",
+        "connection_security_policy=\"unknown\"",
+        "source_canonical_service=\"istio-ingressgateway\"",
+        "destination_canonical_service=\"reviews\"",
+        "source_canonical_revision=\"latest\"",
+        "destination_canonical_revision=\"v1\"",
+    ];
+    assert_eq!(samples("istio_requests_total", &served), 4.0, "{text}");
+
+    // A fault-aborted request names the route's destination; no endpoint served it.
+    let aborted = [
+        "destination_service=\"reviews.shop.svc.cluster.local\"",
+        "destination_version=\"unknown\"",
+        "response_code=\"503\"",
+        "response_flags=\"FI\"",
+    ];
+    assert_eq!(samples("istio_requests_total", &aborted), 1.0, "{text}");
+    // gRPC: the protocol, and the status of a trailers-only response.
+    let grpc = [
+        "request_protocol=\"grpc\"",
+        "response_code=\"200\"",
+        "grpc_response_status=\"14\"",
+        "response_flags=\"FI\"",
+    ];
+    assert_eq!(samples("istio_requests_total", &grpc), 1.0, "{text}");
+
+    // Istio's duration buckets: the three quick requests are within a second, the slow
+    // one is not.
+    let duration = "istio_request_duration_milliseconds_bucket";
+    let bucket = |le: &str| {
+        let mut needles = served.to_vec();
+        needles.push(le);
+        samples(duration, &needles)
+    };
+    assert_eq!(bucket("le=\"1000\""), 3.0, "{text}");
+    assert_eq!(bucket("le=\"2500\""), 4.0, "{text}");
+    assert_eq!(bucket("le=\"+Inf\""), 4.0, "{text}");
+    for le in [
+        "0.5", "1", "5", "10", "25", "50", "100", "250", "500", "3.6e+06",
+    ] {
+        assert!(
+            text.contains(&format!("{duration}{{le=\"{le}\",")),
+            "no le={le} bucket in\n{text}"
+        );
+    }
+
+    // OpenMetrics when the scraper prefers it, as Prometheus does by default.
+    let prometheus =
+        "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+    let (kind, text) = scrape(&admin, prometheus, 6.0).await;
+    assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
+    assert!(text.contains("# TYPE istio_requests counter\n"), "{text}");
+    assert!(text.ends_with("# EOF\n"), "{text}");
+}
+
+/// Writes `certs/shop.pem` and `certs/shop.key` under `dir`: a self-signed certificate
+/// for `shop.example.com` that expires in `days`.
+fn expiring_certificate(dir: &std::path::Path, days: i64) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["shop.example.com".to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "shop.example.com");
+    params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(days);
+    let certificate = params.self_signed(&key).unwrap();
+    let certs = dir.join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::write(certs.join("shop.pem"), certificate.pem()).unwrap();
+    std::fs::write(certs.join("shop.key"), key.serialize_pem()).unwrap();
+}
+
+/// A gateway with an HTTP and an HTTPS server for `shop.example.com`, two routes, and
+/// the hostile test filter (failing open) on the `plugged` route.
+fn dashboard_config(upstream: &Upstream) -> String {
+    let plugin =
+        std::path::Path::new(env!("PORTCULLIS_PLUGINS_DIR")).join("portcullis_hostile_filter.wasm");
+    format!(
+        "apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: gw
+spec:
+  servers:
+  - port: {{number: 0, name: http, protocol: HTTP}}
+    bind: 127.0.0.1
+    hosts: [\"*\"]
+  - port: {{number: 0, name: https, protocol: HTTPS}}
+    bind: 127.0.0.1
+    hosts: [shop.example.com]
+    tls: {{mode: SIMPLE, serverCertificate: certs/shop.pem, privateKey: certs/shop.key}}
+---
+{}---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: shop
+spec:
+  hosts: [shop.example.com]
+  gateways: [gw]
+  http:
+  - name: plugged
+    match: [{{uri: {{prefix: /plugged}}}}]
+    route: [{{destination: {{host: backend}}}}]
+  - name: catalog
+    route: [{{destination: {{host: backend}}}}]
+---
+apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata:
+  name: hostile
+spec:
+  url: file://{}
+  failStrategy: FAIL_OPEN
+  targetRefs: [{{kind: VirtualService, name: shop, sectionName: plugged}}]
+",
+        service("backend", &[upstream.addr.port()]),
+        plugin.display()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_shows_routes_plugins_certificates_and_reloads_in_a_browser() {
+    let upstream = Upstream::start("backend").await;
+    let dir = tempfile::tempdir().unwrap();
+    expiring_certificate(dir.path(), 5);
+    std::fs::write(dir.path().join("gateway.yaml"), dashboard_config(&upstream)).unwrap();
+    let gateway = Gateway::launch(dir, "gateway.yaml", |command| {
+        command.args(["--admin", "127.0.0.1:0"]);
+    });
+    let client = Client::http1(gateway.addr("default/gw/http"));
+    let admin = Client::http1(gateway.admin.unwrap());
+    for _ in 0..5 {
+        assert_eq!(client.get("shop.example.com", "/").await.status, 200);
+    }
+    // The filter traps on `/trap`; failing open, the request is served.
+    for _ in 0..3 {
+        let reply = client.get("shop.example.com", "/plugged/trap").await;
+        assert_eq!(reply.status, 200);
+    }
+    // A config that does not load: the reload fails and the old config serves.
+    let config = gateway.dir.path().join("gateway.yaml");
+    let good = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, good.replace("name: catalog", "nmae: catalog")).unwrap();
+    let started = Instant::now();
+    let reloads = loop {
+        let reloads = admin.get("admin", "/reloads").await.json();
+        if reloads["failures"] == 1 {
+            break reloads;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{reloads}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    // The JSON views the dashboard reads.
+    let failed = reloads["history"][0]["error"].as_str().unwrap();
+    assert!(failed.contains("gateway.yaml:"), "{failed}");
+    let routes = loop {
+        let routes = admin.get("admin", "/routes").await.json();
+        let catalog = routes
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "catalog");
+        if catalog.is_some_and(|r| r["requests"] == 5)
+            || started.elapsed() > Duration::from_secs(20)
+        {
+            break routes;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let route = |name: &str| {
+        routes
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(route("catalog")["requests"], 5, "{routes}");
+    assert_eq!(route("catalog")["duration_ms"]["count"], 5, "{routes}");
+    assert_eq!(route("plugged")["requests"], 3, "{routes}");
+    let chain = route("plugged")["policies"].to_string();
+    assert!(
+        chain.contains("builtin:match") && chain.contains("hostile"),
+        "{chain}"
+    );
+    let listeners = admin.get("admin", "/listeners").await.json();
+    let https = listeners
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["protocol"] == "HTTPS")
+        .unwrap();
+    let days = &https["servers"][0]["certificates"][0]["days_left"];
+    assert!(*days == 4 || *days == 5, "{listeners}");
+    let clusters = admin.get("admin", "/clusters").await.json();
+    assert_eq!(clusters[0]["endpoints"][0]["ejected"], false, "{clusters}");
+    let metrics = admin.get("admin", "/metrics").await.text();
+    assert!(
+        metrics.contains("envoy_server_days_until_first_cert_expiring 4")
+            || metrics.contains("envoy_server_days_until_first_cert_expiring 5"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("portcullis_config_last_reload_successful 0"));
+    // The Grafana dashboard and the alerts in deploy/ query only metrics the gateway has.
+    let names = regex::Regex::new(r"\b(?:istio|envoy|portcullis)_[a-z0-9_]+").unwrap();
+    for file in [
+        "grafana/portcullis-gateway.json",
+        "prometheus/portcullis-alerts.yaml",
+    ] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../deploy")
+            .join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let used: std::collections::BTreeSet<&str> =
+            names.find_iter(&text).map(|m| m.as_str()).collect();
+        assert!(used.len() >= 5, "{file} queries {used:?}");
+        for name in used {
+            let exported = metrics.lines().any(|line| {
+                line.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with(['{', ' ']))
+            });
+            assert!(exported, "{file} queries {name}, which /metrics lacks");
+        }
+    }
+
+    // The page, rendered by a real browser from those views.
+    let Some(chromium) = support::browser::chromium() else {
+        return;
+    };
+    // One read of the views (the page reads them every 2 s; headless Chromium's virtual
+    // time would run later reads with no real time, hence no traffic, between them).
+    let url = format!("http://{}/", gateway.admin.unwrap());
+    let dom = support::browser::dom(&chromium, &url, 1_000);
+    let page = scraper::Html::parse_document(&dom);
+    let select = |css: &str| {
+        let selector = scraper::Selector::parse(css).unwrap();
+        page.select(&selector)
+            .map(|e| e.text().collect::<String>())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(select("body[data-loaded=true]").len(), 1, "{dom}");
+    assert_eq!(
+        select("#routes tr.route[data-route=catalog]").len(),
+        1,
+        "{dom}"
+    );
+    assert_eq!(
+        select("#routes tr.route[data-route=plugged]").len(),
+        1,
+        "{dom}"
+    );
+    // A first read shows the percentiles since start; rates need a second read.
+    let live = |cell: &str| select(&format!("#routes tr.route[data-route=catalog] .{cell}"));
+    for percentile in ["p50", "p99"] {
+        let shown = live(percentile)[0].trim().parse::<f64>();
+        assert!(shown.is_ok_and(|ms| ms > 0.0 && ms <= 1_000.0), "{dom}");
+    }
+    assert_eq!(live("req-rate")[0].trim(), "—", "{dom}");
+    let failing = select("#plugins tr.plugin[data-health=failing]");
+    assert!(failing.iter().any(|row| row.contains("hostile")), "{dom}");
+    assert!(
+        !select("#plugins tr.plugin.builtin[data-health=ok]").is_empty(),
+        "{dom}"
+    );
+    let expiry = select("#listeners tr.listener .cert-expiry");
+    assert!(
+        expiry
+            .iter()
+            .any(|cell| cell.contains('4') || cell.contains('5')),
+        "{dom}"
+    );
+    assert_eq!(
+        select("#reloads tr.reload[data-result=failure]").len(),
+        1,
+        "{dom}"
+    );
+    let last_error = select("#last-error:not([hidden]) pre");
+    assert!(
+        last_error.iter().any(|e| e.contains("gateway.yaml:")),
+        "{dom}"
+    );
+
+    // A screenshot, kept with the build's test files for a person to look at.
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
+    support::browser::screenshot(&chromium, &url, 1_000, &shot, (1400, 1800));
+    eprintln!("dashboard screenshot: {}", shot.display());
+}

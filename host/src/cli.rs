@@ -257,10 +257,13 @@ fn run(args: RunArgs, loaded: Loaded) -> anyhow::Result<()> {
             ..ReloadStatus::default()
         }));
 
+        let (listeners, worker_starts) = Listeners::new(workers);
+        let listeners = Arc::new(listeners);
         // Metrics are kept when the admin API, which serves them, is on.
         let metrics = args.admin.map(|_| {
             Arc::new(Metrics::with_collector(GatewayCollector {
                 runtime: runtime.clone(),
+                current: current.clone(),
                 status: status.clone(),
             }))
         });
@@ -275,6 +278,7 @@ fn run(args: RunArgs, loaded: Loaded) -> anyhow::Result<()> {
                         current: current.clone(),
                         status: status.clone(),
                         metrics: metrics.clone(),
+                        listeners: listeners.clone(),
                     }
                     .serve(listener),
                 );
@@ -296,8 +300,6 @@ fn run(args: RunArgs, loaded: Loaded) -> anyhow::Result<()> {
                 let _ = on_hangup.send(());
             }
         });
-        let (listeners, worker_starts) = Listeners::new(workers);
-        let listeners = Arc::new(listeners);
         let reloader = Reloader {
             config_path: args.config.clone(),
             runtime,

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod interner;
 pub mod proxy;
 pub mod registry;
 pub mod runtime;

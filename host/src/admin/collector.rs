@@ -13,14 +13,18 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 
-use crate::runtime::Runtime;
-use crate::runtime::reload::ReloadStatus;
+use arc_swap::ArcSwap;
+
+use crate::runtime::reload::{ReloadStatus, unix_now};
+use crate::runtime::{Generation, Runtime};
 use crate::upstream::ClusterLoad;
 use crate::wasm::stats::PolicyStats;
 
 /// Encodes the gateway's metrics on every scrape.
 pub struct GatewayCollector {
     pub runtime: Arc<Runtime>,
+    /// The generation serving, for the certificates its servers present.
+    pub current: Arc<ArcSwap<Generation>>,
     pub status: Arc<Mutex<ReloadStatus>>,
 }
 
@@ -151,6 +155,17 @@ impl Collector for GatewayCollector {
         )?;
         reloads.value(&[("result", "success")], ConstCounter::new(status.reloads))?;
         reloads.value(&[("result", "failure")], ConstCounter::new(status.failures))?;
+        Metric::new(
+            &mut encoder,
+            "portcullis_config_last_reload_successful",
+            "Whether the last reload (or the start) loaded its config (1) or failed (0)",
+            MetricType::Gauge,
+        )?
+        .value(
+            &no_labels,
+            ConstGauge::new(i64::from(status.last_error.is_none())),
+        )?;
+        self.encode_certificates(&mut encoder)?;
 
         let policies = self.runtime.policy_stats.all();
         encode_fields(&mut encoder, &POLICY_FIELDS, "plugin", &policies)?;
@@ -166,6 +181,41 @@ impl Collector for GatewayCollector {
 
         let clusters = self.runtime.cluster_loads.all();
         encode_fields(&mut encoder, &CLUSTER_FIELDS, "cluster_name", &clusters)
+    }
+}
+
+impl GatewayCollector {
+    /// When each served certificate expires, and Envoy's days until the first does.
+    fn encode_certificates(&self, encoder: &mut DescriptorEncoder<'_>) -> fmt::Result {
+        let generation = self.current.load();
+        let served: Vec<_> = generation
+            .tls
+            .iter()
+            .flatten()
+            .flat_map(|tls| &tls.certificates)
+            .collect();
+        let mut expiry = Metric::new(
+            encoder,
+            "portcullis_certificate_expiry_timestamp_seconds",
+            "When a certificate a server presents expires (seconds since the Unix epoch)",
+            MetricType::Gauge,
+        )?;
+        for certificate in &served {
+            let path = certificate.path.to_string_lossy();
+            let labels = [("server", certificate.server.as_str()), ("path", &path)];
+            expiry.value(&labels, ConstGauge::new(certificate.not_after))?;
+        }
+        let now = unix_now() as i64;
+        let mut first = Metric::new(
+            encoder,
+            "envoy_server_days_until_first_cert_expiring",
+            "Days until the first certificate a server presents expires (no sample without one)",
+            MetricType::Gauge,
+        )?;
+        match served.iter().map(|c| c.days_left(now)).min() {
+            Some(days) => first.value(&Vec::<(&str, &str)>::new(), ConstGauge::new(days)),
+            None => Ok(()),
+        }
     }
 }
 

@@ -1,11 +1,13 @@
-//! The admin API, off by default (`--admin ADDR`): `/ready`, `/config_dump`, `/plugins`,
-//! `/metrics`.
+//! The admin API, off by default (`--admin ADDR`): the web dashboard at `/`; `/ready`;
+//! `/metrics`; and JSON views: `/config_dump`, `/reloads`, `/listeners`, `/routes`,
+//! `/clusters`, `/plugins`.
 
 pub mod collector;
+mod dashboard;
+mod views;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -17,9 +19,10 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::proxy::body::{Body, full};
-use crate::proxy::metrics::Metrics;
+use crate::proxy::metrics::{Format, Metrics};
 use crate::runtime::Generation;
 use crate::runtime::reload::ReloadStatus;
+use crate::server::listeners::Listeners;
 
 /// What the admin API reads.
 #[derive(Clone)]
@@ -27,6 +30,7 @@ pub struct Admin {
     pub current: Arc<ArcSwap<Generation>>,
     pub status: Arc<Mutex<ReloadStatus>>,
     pub metrics: Option<Arc<Metrics>>,
+    pub listeners: Arc<Listeners>,
 }
 
 impl Admin {
@@ -50,75 +54,56 @@ impl Admin {
     }
 
     fn answer(&self, request: &Request<Incoming>) -> Response<Body> {
+        let path = request.uri().path();
+        if let Some((content_type, file)) = dashboard::asset(path) {
+            return with_type(full(file), content_type);
+        }
         let generation = self.current.load();
         let status = self
             .status
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let body = match request.uri().path() {
+        let body = match path {
             "/ready" => return text(StatusCode::OK, ready(&status)),
-            "/metrics" => {
-                let body = self
+            "/metrics" => return self.metrics(request),
+            "/config_dump" => json!({ "status": status, "config": generation.config }),
+            "/plugins" => views::plugins::view(&generation, &status),
+            "/listeners" => views::listeners::view(&generation, &self.listeners),
+            "/routes" => {
+                let totals = self
                     .metrics
                     .as_ref()
-                    .map(|m| m.encode())
+                    .map(|m| m.routes())
                     .unwrap_or_default();
-                let mut response = Response::new(full(body));
-                response.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    http::HeaderValue::from_static(
-                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    ),
-                );
-                return response;
+                views::routes::view(&generation, &totals)
             }
-            "/config_dump" => json!({ "status": status, "config": generation.config }),
-            "/plugins" => {
-                let policies = &generation.policies;
-                let builtins = [
-                    (policies.route_match.name(), &policies.route_match.stats),
-                    (policies.destination.name(), &policies.destination.stats),
-                    (policies.endpoint.name(), &policies.endpoint.stats),
-                    (policies.fault.name(), &policies.fault.stats),
-                    (policies.retry.name(), &policies.retry.stats),
-                    (policies.breaker.name(), &policies.breaker.stats),
-                    (policies.outlier.name(), &policies.outlier.stats),
-                ];
-                let stats = |s: &crate::wasm::stats::PolicyStats| {
-                    json!({
-                        "calls": s.calls.load(Ordering::Relaxed),
-                        "failures": s.failures.load(Ordering::Relaxed),
-                        "instances": s.instances.load(Ordering::Relaxed),
-                        "memory_high_water_bytes": s.memory_high_water.load(Ordering::Relaxed),
-                        "quarantines": s.quarantines.load(Ordering::Relaxed),
-                        "log_lines_dropped": s.log.dropped.load(Ordering::Relaxed),
-                    })
-                };
-                json!({
-                    "generation": status.generation,
-                    "loaded_at": status.loaded_at,
-                    "builtin": builtins.iter().map(|(name, s)| json!({ "name": &***name, "stats": stats(s) })).collect::<Vec<_>>(),
-                    "plugins": generation.plugins.iter().map(|p| json!({
-                        "name": p.plugin.name,
-                        "path": p.plugin.path,
-                        "sha256": p.sha256,
-                        "phase": format!("{:?}", p.plugin.phase),
-                        "priority": p.plugin.priority,
-                        "stats": stats(p.stats()),
-                    })).collect::<Vec<_>>(),
-                })
-            }
+            "/clusters" => views::clusters::view(&generation),
+            "/reloads" => json!(status),
             _ => return text(StatusCode::NOT_FOUND, "not found\n"),
         };
-        let mut response = Response::new(full(
-            serde_json::to_string_pretty(&body).unwrap_or_default(),
-        ));
+        let json = serde_json::to_string_pretty(&body).unwrap_or_default();
+        let mut response = with_type(full(json), "application/json");
+        // The dashboard polls these; a cache must never answer for the gateway.
         response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/json"),
+            header::CACHE_CONTROL,
+            http::HeaderValue::from_static("no-store"),
         );
         response
+    }
+}
+
+impl Admin {
+    /// `/metrics`, in the format the scraper prefers.
+    fn metrics(&self, request: &Request<Incoming>) -> Response<Body> {
+        let accept = request.headers().get(header::ACCEPT);
+        let format = Format::negotiate(accept.and_then(|a| a.to_str().ok()));
+        let body = self
+            .metrics
+            .as_ref()
+            .map(|m| m.encode(format))
+            .unwrap_or_default();
+        with_type(full(body), format.content_type())
     }
 }
 
@@ -132,6 +117,16 @@ fn ready(status: &ReloadStatus) -> String {
             error.lines().next().unwrap_or_default()
         ),
     }
+}
+
+/// A 200 response of `body`, of `content_type`.
+fn with_type(body: Body, content_type: &'static str) -> Response<Body> {
+    let mut response = Response::new(body);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
+    response
 }
 
 fn text(status: StatusCode, body: impl Into<bytes::Bytes>) -> Response<Body> {

@@ -438,6 +438,8 @@ pub struct Cluster {
     pub name: String,
     /// The ServiceEntry host.
     pub host: String,
+    /// The ServiceEntry's namespace.
+    pub namespace: String,
     pub port: u16,
     pub protocol: Protocol,
     pub subset: Option<String>,

@@ -126,6 +126,7 @@ impl Attempts<'_> {
             }
             let endpoint = self.pick_endpoint(&tried).await?;
             tried.push(endpoint.address);
+            noted.destination = Some(endpoint.destination);
             // Envoy's upstream host is the last one tried, whether it answered or not.
             noted.upstream_host = Some(endpoint.address);
             let per_try = match (route.retry.per_try_timeout, remaining(deadline)?) {

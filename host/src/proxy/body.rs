@@ -70,20 +70,29 @@ pub enum End {
     Dropped,
 }
 
-/// A body that calls `on_end` once, with how it ended and the data bytes it passed on.
-pub struct OnEnd<B: http_body::Body + Unpin, F: FnOnce(End, u64)> {
-    inner: B,
-    on_end: Option<F>,
-    sent: u64,
+/// What a body passed on before it ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sent {
+    /// Data bytes.
+    pub bytes: u64,
+    /// The `grpc-status` of its trailers, if they had one.
+    pub grpc_status: Option<u32>,
 }
 
-impl<B: http_body::Body + Unpin, F: FnOnce(End, u64)> OnEnd<B, F> {
+/// A body that calls `on_end` once, with how it ended and what it passed on.
+pub struct OnEnd<B: http_body::Body + Unpin, F: FnOnce(End, Sent)> {
+    inner: B,
+    on_end: Option<F>,
+    sent: Sent,
+}
+
+impl<B: http_body::Body + Unpin, F: FnOnce(End, Sent)> OnEnd<B, F> {
     /// Wraps `inner`, calling `on_end` when it ends.
     pub fn new(inner: B, on_end: F) -> Self {
         Self {
             inner,
             on_end: Some(on_end),
-            sent: 0,
+            sent: Sent::default(),
         }
     }
 
@@ -97,7 +106,7 @@ impl<B: http_body::Body + Unpin, F: FnOnce(End, u64)> OnEnd<B, F> {
 impl<B, F> http_body::Body for OnEnd<B, F>
 where
     B: http_body::Body + Unpin,
-    F: FnOnce(End, u64) + Unpin,
+    F: FnOnce(End, Sent) + Unpin,
 {
     type Data = B::Data;
     type Error = B::Error;
@@ -110,7 +119,14 @@ where
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
-                self.sent += frame.data_ref().map_or(0, |d| d.remaining() as u64);
+                match frame.data_ref() {
+                    Some(data) => self.sent.bytes += data.remaining() as u64,
+                    None => {
+                        let trailers = frame.trailers_ref();
+                        let status = trailers.and_then(|t| t.get("grpc-status"));
+                        self.sent.grpc_status = status.and_then(|s| s.to_str().ok()?.parse().ok());
+                    }
+                }
                 // Servers stop polling once `is_end_stream` holds, so the end is also
                 // recognised right after the last frame.
                 if self.inner.is_end_stream() {
@@ -133,7 +149,7 @@ where
     }
 }
 
-impl<B: http_body::Body + Unpin, F: FnOnce(End, u64)> Drop for OnEnd<B, F> {
+impl<B: http_body::Body + Unpin, F: FnOnce(End, Sent)> Drop for OnEnd<B, F> {
     fn drop(&mut self) {
         let end = match self.inner.is_end_stream() {
             true => End::Complete,
@@ -168,15 +184,15 @@ mod tests {
     /// Runs `drive` on a body wrapped in [`OnEnd`] and returns how it ended.
     async fn ended<B>(
         body: B,
-        drive: impl AsyncFnOnce(OnEnd<B, Box<dyn FnOnce(End, u64) + Send + Sync>>),
+        drive: impl AsyncFnOnce(OnEnd<B, Box<dyn FnOnce(End, Sent) + Send + Sync>>),
     ) -> Vec<(End, u64)>
     where
         B: http_body::Body + Unpin,
     {
         let ends = Arc::new(Mutex::new(Vec::new()));
         let record = ends.clone();
-        let on_end: Box<dyn FnOnce(End, u64) + Send + Sync> =
-            Box::new(move |end, sent| record.lock().unwrap().push((end, sent)));
+        let on_end: Box<dyn FnOnce(End, Sent) + Send + Sync> =
+            Box::new(move |end, sent| record.lock().unwrap().push((end, sent.bytes)));
         drive(OnEnd::new(body, on_end)).await;
         Arc::try_unwrap(ends).unwrap().into_inner().unwrap()
     }

@@ -28,6 +28,7 @@ use local_reply::ProxyError;
 use paths::Origin;
 
 use crate::config::resolved::{DirectResponse, ListenerId, Redirect, RouteAction, StringMatcher};
+use crate::runtime::destination::DestinationId;
 use crate::runtime::generation::{RouteEntry, VirtualHostEntry};
 use crate::runtime::{Generation, cors};
 use crate::tls::session::TlsSession;
@@ -97,6 +98,7 @@ pub async fn handle(
             let mut pending = access_log::Pending::new(
                 &mut request,
                 downstream.client.ip(),
+                downstream.tls.as_ref(),
                 telemetry,
                 generation,
             );
@@ -241,6 +243,7 @@ async fn serve_route(
             tokio::time::sleep(std::time::Duration::from_millis(injection.delay_ms)).await;
         }
         if injection.abort_http.is_some() || injection.abort_grpc.is_some() {
+            outcome.destination = aborted_destination(entry, &view, generation).await;
             return Ok(local_reply::fault_abort(
                 injection.abort_http,
                 injection.abort_grpc,
@@ -294,6 +297,28 @@ async fn serve_route(
     let mut response = act(selected, view, payload, downstream, generation, outcome).await?;
     response_edits.apply(response.headers_mut());
     Ok(response)
+}
+
+/// The destination of a fault-aborted request: Envoy picks it with the route, before
+/// the fault filter runs, so its metrics name it.
+async fn aborted_destination(
+    entry: &RouteEntry,
+    view: &Arc<RequestView>,
+    generation: &Generation,
+) -> Option<DestinationId> {
+    let RouteAction::Forward(destinations) = &entry.route.action else {
+        return None;
+    };
+    let index = match destinations.len() {
+        1 => 0,
+        _ => generation
+            .policies
+            .pick_destination(view, entry.id)
+            .await
+            .ok()? as usize,
+    };
+    let cluster = *entry.clusters.get(index)?;
+    Some(generation.clusters[cluster].destination)
 }
 
 /// Replaces the path of `uri` by its normal form, if it has another.
@@ -416,7 +441,7 @@ async fn act(
                 cluster,
                 upgrade: payload.upgrade,
             };
-            outcome.cluster = Some(cluster);
+            outcome.destination = Some(generation.clusters[cluster].destination);
             // A failure past routing still gets the plugins' response edits.
             Ok(match attempts.run(head, body, outcome).await {
                 Ok(response) => response,

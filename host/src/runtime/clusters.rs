@@ -11,6 +11,7 @@ use arc_swap::ArcSwap;
 use http::uri::Authority;
 use tokio::time::Instant;
 
+use super::destination::{Destination, DestinationId};
 use crate::config::resolved::{Cluster, ConnectionPool, EndpointAddress, Resolution, UNLIMITED};
 use crate::upstream::dns::Dns;
 use crate::upstream::h2::H2Client;
@@ -35,6 +36,8 @@ pub struct Endpoint {
     pub weight: u32,
     /// The index of the configured endpoint it was resolved from.
     source: usize,
+    /// The service and workload labels its requests are counted under.
+    pub destination: DestinationId,
     /// Requests in flight to it (until their response body ends).
     pub in_flight: Arc<AtomicU32>,
     /// HTTP/1.1 connections to it.
@@ -75,9 +78,8 @@ const FAILED_REFRESH: Duration = Duration::from_secs(5);
 /// A cluster ready to forward to.
 pub struct ClusterState {
     pub cluster: Cluster,
-    /// The cluster's service host and subset, shared with telemetry.
-    pub service: Arc<str>,
-    pub subset: Option<Arc<str>>,
+    /// The service its requests are counted under until an endpoint is picked.
+    pub destination: DestinationId,
     endpoints: Arc<ArcSwap<Endpoints>>,
     pub load: Arc<ClusterLoad>,
     /// Whether any circuit-breaker limit is set (else the breaker is not consulted).
@@ -156,8 +158,7 @@ impl ClusterState {
         }
         Ok(Self {
             limited: limited(&settings),
-            service: cluster.host.as_str().into(),
-            subset: cluster.subset.as_deref().map(Arc::from),
+            destination: Destination::new(&cluster.host, &cluster.namespace, None).intern(),
             cluster,
             endpoints,
             load,
@@ -230,6 +231,12 @@ impl Resolver {
                         name: address.to_string(),
                         weight: endpoint.weight,
                         source,
+                        destination: Destination::new(
+                            &self.cluster.host,
+                            &self.cluster.namespace,
+                            Some(&endpoint.labels),
+                        )
+                        .intern(),
                         in_flight: Arc::default(),
                         pool: Arc::new(EndpointPool::new(
                             address,

@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use serde_json::json;
 
 use super::clusters::ClusterState;
+use super::route_key::{RouteKey, RouteKeyId};
 use super::vhosts::DomainIndex;
 use crate::config::resolved::{
     AbortStatus, Fault, ListenerId, PluginTarget, ResolvedConfig, RetryPolicy, Route, RouteAction,
@@ -120,6 +121,8 @@ pub struct Generation {
     pub tls: Vec<Option<TlsServers>>,
     /// Route names, by [`RouteEntry::id`].
     pub route_names: Vec<String>,
+    /// Route keys, by [`RouteEntry::id`].
+    pub route_keys: Vec<RouteKeyId>,
     /// Per route, the name of each match block that has one, joined to the route's as
     /// Istio names Envoy's routes (`route.match`).
     pub match_names: Vec<Vec<Option<String>>>,
@@ -158,6 +161,7 @@ impl Generation {
         let mut fault_config = Vec::new();
         let mut retry_config = Vec::new();
         let mut route_names = Vec::new();
+        let mut route_keys = Vec::new();
         let mut match_names = Vec::new();
         let mut tables = Vec::new();
         let tls = config
@@ -252,6 +256,13 @@ impl Generation {
                             route: routes.len(),
                         };
                         route_names.push(route.name.clone());
+                        route_keys.push(
+                            RouteKey {
+                                virtual_service: route.virtual_service.clone(),
+                                name: route.name.clone(),
+                            }
+                            .intern(),
+                        );
                         match_names.push(
                             route
                                 .matches
@@ -373,6 +384,7 @@ impl Generation {
             plugins,
             tls,
             route_names,
+            route_keys,
         })
     }
 }

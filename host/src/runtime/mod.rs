@@ -2,8 +2,10 @@
 
 pub mod clusters;
 pub mod cors;
+pub mod destination;
 pub mod generation;
 pub mod reload;
+pub mod route_key;
 pub mod vhosts;
 
 pub use generation::{Generation, Runtime};

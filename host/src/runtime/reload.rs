@@ -2,6 +2,7 @@
 //! complete new generation aside, then swaps it in atomically. Anything invalid leaves the
 //! running generation serving and is reported.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -31,6 +32,54 @@ pub struct ReloadStatus {
     pub reloading_since: Option<u64>,
     /// When the serving generation was loaded (seconds since the Unix epoch).
     pub loaded_at: u64,
+    /// The last [`HISTORY`] reloads, newest first.
+    pub history: VecDeque<Reload>,
+}
+
+/// How many reloads [`ReloadStatus::history`] keeps.
+pub const HISTORY: usize = 20;
+
+/// One reload, as the admin API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reload {
+    /// When it ended (seconds since the Unix epoch).
+    pub at: u64,
+    /// The generation serving after it.
+    pub generation: u64,
+    /// How long it took, in milliseconds.
+    pub duration_ms: u64,
+    /// `success` (swapped in) or `failure` (the previous generation still serves).
+    pub result: &'static str,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+}
+
+impl ReloadStatus {
+    /// Counts a reload that ended with `error` (`None`: swapped in).
+    fn record(&mut self, error: Option<String>, took: Duration) {
+        self.reloading_since = None;
+        self.reloads += 1;
+        match &error {
+            None => {
+                self.generation += 1;
+                self.loaded_at = unix_now();
+            }
+            Some(_) => self.failures += 1,
+        }
+        self.history.truncate(HISTORY - 1);
+        self.history.push_front(Reload {
+            at: unix_now(),
+            generation: self.generation,
+            duration_ms: took.as_millis() as u64,
+            result: if error.is_none() {
+                "success"
+            } else {
+                "failure"
+            },
+            error: error.clone(),
+        });
+        self.last_error = error;
+    }
 }
 
 /// The longest a reload may take to build its generation (components compile, then
@@ -123,17 +172,13 @@ impl Reloader {
             )),
         };
         let mut status = self.status();
-        status.reloading_since = None;
-        status.reloads += 1;
         match result {
             Ok((generation, listeners)) => {
                 self.current.store(Arc::new(generation));
                 for (id, address) in self.listeners.commit(listeners) {
                     tracing::info!(%address, listener = %id, "listening");
                 }
-                status.generation += 1;
-                status.last_error = None;
-                status.loaded_at = unix_now();
+                status.record(None, started.elapsed());
                 tracing::info!(
                     generation = status.generation,
                     "config reloaded in {:?}",
@@ -141,9 +186,8 @@ impl Reloader {
                 );
             }
             Err(error) => {
-                status.failures += 1;
                 tracing::warn!("reload failed, the running config keeps serving:\n{error}");
-                status.last_error = Some(error);
+                status.record(Some(error), started.elapsed());
             }
         }
     }

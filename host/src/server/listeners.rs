@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
@@ -33,7 +33,14 @@ pub struct Prepared {
 /// Every running listener, and the way to each worker.
 pub struct Listeners {
     workers: Vec<mpsc::UnboundedSender<Start>>,
-    running: Mutex<HashMap<ListenerId, (SocketAddr, watch::Sender<bool>)>>,
+    running: Mutex<HashMap<ListenerId, Running>>,
+}
+
+/// A listener accepting now.
+struct Running {
+    address: SocketAddr,
+    stop: watch::Sender<bool>,
+    open: Arc<AtomicUsize>,
 }
 
 impl Listeners {
@@ -76,9 +83,9 @@ impl Listeners {
     pub fn commit(&self, prepared: Prepared) -> Vec<(ListenerId, SocketAddr)> {
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         for id in prepared.removed {
-            if let Some((address, stop)) = running.remove(&id) {
-                tracing::info!(%address, listener = %id, "listener removed");
-                let _ = stop.send(true);
+            if let Some(removed) = running.remove(&id) {
+                tracing::info!(address = %removed.address, listener = %id, "listener removed");
+                let _ = removed.stop.send(true);
             }
         }
         let mut bound = Vec::new();
@@ -96,9 +103,21 @@ impl Listeners {
                     open: open.clone(),
                 });
             }
-            running.insert(id.clone(), (address, stop));
+            let listener = Running {
+                address,
+                stop,
+                open,
+            };
+            running.insert(id.clone(), listener);
             bound.push((id, address));
         }
         bound
+    }
+
+    /// The address listener `id` accepts on and its open connections, if it runs.
+    pub fn bound(&self, id: &ListenerId) -> Option<(SocketAddr, usize)> {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let listener = running.get(id)?;
+        Some((listener.address, listener.open.load(Ordering::Relaxed)))
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod files;
 pub mod pinning;
+pub mod served;
 pub mod server;
 pub mod session;
 pub mod suites;

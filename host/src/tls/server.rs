@@ -10,6 +10,7 @@ use rustls::{ServerConfig, SupportedProtocolVersion};
 
 use super::files::{self, TlsFileError};
 use super::pinning::Pins;
+use super::served::ServedCertificate;
 use super::suites;
 use super::verify::PinnedClientVerifier;
 use crate::config::resolved::{ClientAuth, Listener, ServerTls, TlsVersion};
@@ -38,22 +39,37 @@ struct TlsServer {
 /// The TLS servers sharing one listener.
 pub struct TlsServers {
     servers: Vec<TlsServer>,
+    /// Every server's certificates, in server order.
+    pub certificates: Vec<ServedCertificate>,
 }
 
 impl TlsServers {
     /// Builds the configuration of every TLS server of `listener`; `None` for a plain one.
     pub fn build(listener: &Listener) -> Result<Option<Self>, TlsConfigError> {
         let mut servers = Vec::new();
+        let mut certificates = Vec::new();
         for server in &listener.servers {
             if let Some(tls) = &server.tls {
+                let keys = keys(tls)?;
+                let served = tls
+                    .certificates
+                    .iter()
+                    .zip(&keys)
+                    .filter_map(|(files, key)| {
+                        ServedCertificate::of(&server.name, files.certificate_chain.clone(), key)
+                    });
+                certificates.extend(served);
                 servers.push(TlsServer {
                     hosts: server.hosts.clone(),
-                    config: Arc::new(server_config(tls)?),
+                    config: Arc::new(server_config(tls, keys)?),
                     route_table: server.route_table,
                 });
             }
         }
-        Ok((!servers.is_empty()).then_some(Self { servers }))
+        Ok((!servers.is_empty()).then_some(Self {
+            servers,
+            certificates,
+        }))
     }
 
     /// The configuration and route table for `sni`: an exact host, else the longest
@@ -87,7 +103,21 @@ impl TlsServers {
     }
 }
 
-fn server_config(tls: &ServerTls) -> Result<ServerConfig, TlsConfigError> {
+/// The certificate chains and keys of a server, checked to belong together.
+fn keys(tls: &ServerTls) -> Result<Vec<Arc<CertifiedKey>>, TlsConfigError> {
+    let provider = provider(tls);
+    let keys = tls
+        .certificates
+        .iter()
+        .map(|c| files::certified_key(&c.certificate_chain, &c.private_key, &provider))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(keys)
+}
+
+fn server_config(
+    tls: &ServerTls,
+    keys: Vec<Arc<CertifiedKey>>,
+) -> Result<ServerConfig, TlsConfigError> {
     let provider = Arc::new(provider(tls));
     let versions: Vec<&'static SupportedProtocolVersion> = [
         (TlsVersion::V1_2, &rustls::version::TLS12),
@@ -122,11 +152,6 @@ fn server_config(tls: &ServerTls) -> Result<ServerConfig, TlsConfigError> {
         }
         _ => builder.with_no_client_auth(),
     };
-    let keys = tls
-        .certificates
-        .iter()
-        .map(|c| files::certified_key(&c.certificate_chain, &c.private_key, &provider))
-        .collect::<Result<Vec<_>, _>>()?;
     let mut config = builder.with_cert_resolver(Arc::new(ByKeyType(keys)));
     config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
     Ok(config)

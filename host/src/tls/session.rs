@@ -23,6 +23,18 @@ pub struct PeerCertificate {
     pub sha256: String,
 }
 
+impl PeerCertificate {
+    /// The identity Istio reports for the client: its URI SAN (a SPIFFE ID, say), as
+    /// Envoy's `uriSanPeerCertificate`; a certificate without one has none.
+    pub fn principal(&self) -> Option<&str> {
+        let names = &self.subject_alt_names;
+        names
+            .iter()
+            .find(|name| name.contains("://"))
+            .map(String::as_str)
+    }
+}
+
 impl TlsSession {
     /// The session of a completed server handshake.
     pub fn of(connection: &ServerConnection) -> Self {

@@ -1,6 +1,6 @@
 //! `extensions.istio.io` WasmPlugin.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::common::Ignored;
 
@@ -56,7 +56,7 @@ pub struct TargetRef {
 }
 
 /// Where in the filter chain the plugin runs.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Phase {
     UnspecifiedPhase,

@@ -149,6 +149,7 @@ pub fn resolve(
                     Cluster {
                         name,
                         host: host.clone(),
+                        namespace: service.namespace.clone(),
                         port: port.number,
                         protocol: port.protocol,
                         subset: subset.map(String::from),

@@ -17,8 +17,12 @@ pub struct Service {
     pub ports: Vec<ServicePort>,
     pub resolution: Resolution,
     pub endpoints: Vec<ServiceEndpoint>,
+    /// The namespace of the (first) ServiceEntry that declares it.
+    pub namespace: String,
     pub site: Site,
 }
+
+impl Service {}
 
 /// A port of a service.
 #[derive(Debug, Clone)]
@@ -271,6 +275,7 @@ fn service_entry(
                     ports: ports.clone(),
                     resolution,
                     endpoints,
+                    namespace: entry.namespace.to_string(),
                     site: site.clone(),
                 };
                 (index, service)

@@ -9,10 +9,11 @@ use http::header::{CONTENT_TYPE, HOST, USER_AGENT};
 
 use super::format::{Line, Written};
 use super::{Outcome, Telemetry, clock};
-use crate::proxy::body::{Body, End, OnEnd};
+use crate::proxy::body::{Body, End, OnEnd, Sent};
 use crate::proxy::headers::{X_FORWARDED_FOR, X_REQUEST_ID};
 use crate::proxy::metrics::Finished;
 use crate::runtime::Generation;
+use crate::tls::session::TlsSession;
 
 /// What a request's line needs of the request, captured when it arrives.
 struct Entry {
@@ -91,17 +92,21 @@ impl Entry {
 pub struct Pending(Option<Box<Finishing>>);
 
 impl Pending {
-    /// Captures `request`'s fields for `telemetry`, from `client`; `generation` names the
-    /// routes, clusters and policies the outcome notes by index.
+    /// Captures `request`'s fields for `telemetry`, from `client` (over `tls`, if it came
+    /// over TLS); `generation` names the routes, clusters and policies the outcome notes
+    /// by index.
     pub fn new<B: http_body::Body>(
         request: &mut http::Request<B>,
         client: IpAddr,
+        tls: Option<&Arc<TlsSession>>,
         telemetry: &'static Telemetry,
         generation: Arc<Generation>,
     ) -> Self {
         Self(Some(Box::new(Finishing {
             entry: Entry::new(request, client, telemetry),
             status: 0,
+            grpc_status: None,
+            client_tls: tls.filter(|tls| tls.peer.is_some()).cloned(),
             outcome: Outcome::new(telemetry.log.is_some()),
             telemetry,
             generation,
@@ -119,6 +124,9 @@ impl Pending {
         let mut finishing = self.0.take().expect("only `finish` takes the request");
         let (parts, body) = response.into_parts();
         finishing.status = parts.status.as_u16();
+        if finishing.entry.grpc {
+            finishing.grpc_status = grpc_status(parts.headers.get("grpc-status"));
+        }
         let body = OnEnd::new(body, move |end, sent| finishing.end(end, sent));
         http::Response::from_parts(parts, crate::proxy::body::boxed(body))
     }
@@ -164,6 +172,9 @@ impl Drop for Pending {
 pub(super) struct Finishing {
     entry: Entry,
     status: u16,
+    grpc_status: Option<u32>,
+    /// The client's TLS session, when it presented a certificate.
+    client_tls: Option<Arc<TlsSession>>,
     outcome: Outcome,
     telemetry: &'static Telemetry,
     generation: Arc<Generation>,
@@ -214,7 +225,10 @@ impl Finishing {
     /// an upstream body that broke off after its head went on is Envoy's `UC`, a client
     /// that went away before the body ended `DC` (a response to HEAD, a 204 and a 304
     /// have no body to wait for, whatever theirs holds).
-    fn end(mut self: Box<Self>, end: End, sent: u64) {
+    fn end(mut self: Box<Self>, end: End, sent: Sent) {
+        if sent.grpc_status.is_some() {
+            self.grpc_status = sent.grpc_status;
+        }
         match end {
             End::Failed => self.outcome.flags.push("UC"),
             End::Dropped
@@ -224,14 +238,15 @@ impl Finishing {
             }
             End::Complete | End::Dropped => {}
         }
-        self.report(sent);
+        self.report(sent.bytes);
     }
 
     /// Ends the request's span and queues it to be counted and logged, `bytes_sent`
     /// after its response ended.
     fn report(mut self: Box<Self>, bytes_sent: u64) {
         super::outcome::envoy_order(&mut self.outcome.flags);
-        let duration = self.entry.started.elapsed().as_millis() as u64;
+        let elapsed = self.entry.started.elapsed();
+        let (duration, duration_us) = (elapsed.as_millis() as u64, elapsed.as_micros() as u64);
         #[cfg(feature = "otel")]
         if let Some(span) = &self.entry.span {
             let path = self.entry.texts.get(Text::Path).unwrap_or("/");
@@ -252,6 +267,7 @@ impl Finishing {
                 finishing: self,
                 bytes_sent,
                 duration,
+                duration_us,
             });
         }
     }
@@ -262,6 +278,7 @@ pub(super) struct Done {
     finishing: Box<Finishing>,
     bytes_sent: u64,
     duration: u64,
+    duration_us: u64,
 }
 
 impl Done {
@@ -275,22 +292,32 @@ impl Done {
         let Finishing {
             entry,
             status,
+            grpc_status,
+            client_tls,
             outcome,
             generation,
             ..
         } = &*self.finishing;
-        let cluster = outcome.cluster.map(|c| &generation.clusters[c]);
         Finished {
             flags: &outcome.flags,
-            service: cluster.map(|c| &*c.service),
-            version: cluster.and_then(|c| c.subset.as_deref()),
+            route: outcome.route.map(|id| generation.route_keys[id as usize]),
+            destination: outcome.destination,
+            principal: client_tls
+                .as_ref()
+                .and_then(|tls| tls.peer.as_ref()?.principal()),
             status: *status,
             grpc: entry.grpc,
-            duration_ms: self.duration,
+            grpc_status: *grpc_status,
+            duration_us: self.duration_us,
             request_bytes: entry.bytes_received,
             response_bytes: self.bytes_sent,
         }
     }
+}
+
+/// A `grpc-status` header's code.
+fn grpc_status(value: Option<&http::HeaderValue>) -> Option<u32> {
+    value?.to_str().ok()?.parse().ok()
 }
 
 /// The request's text fields that the line shows, in [`Texts`].

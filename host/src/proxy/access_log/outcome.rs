@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use smallvec::SmallVec;
 
 use crate::runtime::Generation;
+use crate::runtime::destination::DestinationId;
 
 /// What the data path learned about a request; the data path fills it in as it goes.
 #[derive(Debug, Default)]
@@ -20,8 +21,9 @@ pub struct Outcome {
     pub upstream_host: Option<SocketAddr>,
     /// Time from sending upstream to the response head, in milliseconds.
     pub upstream_service_time: Option<u64>,
-    /// The destination's index in [`Generation::clusters`].
-    pub cluster: Option<usize>,
+    /// The destination the metrics count the request under: the cluster's once it is
+    /// picked, the endpoint's once one is.
+    pub destination: Option<DestinationId>,
     /// What the policies and plugins decided, in order, when the access log shows it
     /// (most requests pass two policies at most, which fit without an allocation).
     decisions: Option<SmallVec<[Decision; 2]>>,

@@ -1,102 +1,46 @@
-//! Istio's standard request metrics, with the labels that mean something at an edge
-//! gateway, in Prometheus text format on the admin API's `/metrics`.
+//! Istio's standard request metrics, with Istio's labels and buckets, in OpenMetrics or
+//! Prometheus text on the admin API's `/metrics`.
 //!
 //! Each worker thread counts into series of its own, so that the request path takes no
 //! lock and shares no cache line with another core; a scrape adds the threads' series up.
 
+mod exposition;
+mod histogram;
+mod labels;
+
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, MetricEncoder, NoLabelSet};
+use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-/// The labels of every request metric, as Istio names them.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, EncodeLabelSet)]
-pub struct RequestLabels {
-    pub reporter: &'static str,
-    pub source_workload: &'static str,
-    pub destination_service: String,
-    pub destination_version: String,
-    pub request_protocol: &'static str,
-    pub response_code: u16,
-    pub response_flags: String,
-}
+pub use exposition::Format;
+pub use histogram::Totals;
+use histogram::{BYTES, Histogram, MICROSECONDS, bump};
+use labels::RequestLabels;
 
-const fn exponential<const N: usize>(start: u64, factor: u64) -> [u64; N] {
-    let mut bounds = [0; N];
-    let mut i = 0;
-    let mut bound = start;
-    while i < N {
-        bounds[i] = bound;
-        bound *= factor;
-        i += 1;
-    }
-    bounds
-}
-
-/// Upper bounds of the duration buckets, in milliseconds: 1, 2, 4 … 32 768.
-const MILLISECONDS: [u64; 16] = exponential(1, 2);
-
-/// Upper bounds of the size buckets, in bytes: 64, 256, 1 Ki … 256 Mi.
-const BYTES: [u64; 12] = exponential(64, 4);
-
-/// Adds `by` to a value that only the calling thread writes: a plain load and store,
-/// without the locked instruction of `fetch_add`.
-fn bump(value: &AtomicU64, by: u64) {
-    value.store(
-        value.load(Ordering::Relaxed).wrapping_add(by),
-        Ordering::Relaxed,
-    );
-}
-
-/// A histogram of whole numbers, written by one thread and read by scrapes.
-#[derive(Debug)]
-struct Histogram<const N: usize> {
-    bounds: &'static [u64; N],
-    /// Observations per bucket (not cumulative); the rest fell above the last bound.
-    buckets: [AtomicU64; N],
-    count: AtomicU64,
-    sum: AtomicU64,
-}
-
-impl<const N: usize> Histogram<N> {
-    fn new(bounds: &'static [u64; N]) -> Self {
-        Self {
-            bounds,
-            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
-            count: AtomicU64::new(0),
-            sum: AtomicU64::new(0),
-        }
-    }
-
-    fn observe(&self, value: u64) {
-        if let Some(bucket) = self.bounds.iter().position(|&bound| value <= bound) {
-            bump(&self.buckets[bucket], 1);
-        }
-        bump(&self.count, 1);
-        bump(&self.sum, value);
-    }
-}
+use crate::runtime::destination::DestinationId;
+use crate::runtime::route_key::RouteKeyId;
 
 /// The series of one label set on one thread.
 #[derive(Debug)]
 struct Series {
     requests: AtomicU64,
-    duration: Histogram<16>,
-    request_bytes: Histogram<12>,
-    response_bytes: Histogram<12>,
+    duration: Histogram,
+    request_bytes: Histogram,
+    response_bytes: Histogram,
 }
 
 impl Series {
     fn new() -> Self {
         Self {
             requests: AtomicU64::new(0),
-            duration: Histogram::new(&MILLISECONDS),
+            duration: Histogram::new(&MICROSECONDS),
             request_bytes: Histogram::new(&BYTES),
             response_bytes: Histogram::new(&BYTES),
         }
@@ -108,10 +52,12 @@ impl Series {
 struct Key {
     /// The `Metrics` the series belong to.
     owner: u64,
-    service: Option<Box<str>>,
-    version: Option<Box<str>>,
+    route: Option<RouteKeyId>,
+    destination: Option<DestinationId>,
+    principal: Option<Box<str>>,
     grpc: bool,
     status: u16,
+    grpc_status: Option<u32>,
     flags: Vec<&'static str>,
 }
 
@@ -120,20 +66,24 @@ struct Key {
 #[derive(Hash, PartialEq)]
 struct KeyRef<'a> {
     owner: u64,
-    service: Option<&'a str>,
-    version: Option<&'a str>,
+    route: Option<RouteKeyId>,
+    destination: Option<DestinationId>,
+    principal: Option<&'a str>,
     grpc: bool,
     status: u16,
+    grpc_status: Option<u32>,
     flags: &'a [&'static str],
 }
 
 impl hashbrown::Equivalent<Key> for KeyRef<'_> {
     fn equivalent(&self, key: &Key) -> bool {
         self.owner == key.owner
-            && self.service == key.service.as_deref()
-            && self.version == key.version.as_deref()
+            && self.route == key.route
+            && self.destination == key.destination
+            && self.principal == key.principal.as_deref()
             && self.grpc == key.grpc
             && self.status == key.status
+            && self.grpc_status == key.grpc_status
             && self.flags == key.flags.as_slice()
     }
 }
@@ -142,10 +92,12 @@ impl From<&KeyRef<'_>> for Key {
     fn from(key: &KeyRef<'_>) -> Self {
         Self {
             owner: key.owner,
-            service: key.service.map(Into::into),
-            version: key.version.map(Into::into),
+            route: key.route,
+            destination: key.destination,
+            principal: key.principal.map(Into::into),
             grpc: key.grpc,
             status: key.status,
+            grpc_status: key.grpc_status,
             flags: key.flags.to_vec(),
         }
     }
@@ -154,19 +106,14 @@ impl From<&KeyRef<'_>> for Key {
 impl KeyRef<'_> {
     /// The Istio labels of the key's requests.
     fn labels(&self) -> RequestLabels {
-        RequestLabels {
-            reporter: "source",
-            source_workload: "istio-ingressgateway",
-            destination_service: self.service.unwrap_or("unknown").to_string(),
-            destination_version: self.version.unwrap_or("unknown").to_string(),
-            request_protocol: if self.grpc { "grpc" } else { "http" },
-            response_code: self.status,
-            response_flags: if self.flags.is_empty() {
-                "-".into()
-            } else {
-                self.flags.join(",")
-            },
-        }
+        RequestLabels::new(&labels::Outcome {
+            destination: self.destination,
+            principal: self.principal,
+            grpc: self.grpc,
+            status: self.status,
+            grpc_status: self.grpc_status,
+            flags: self.flags,
+        })
     }
 }
 
@@ -175,8 +122,8 @@ thread_local! {
     static SERIES: RefCell<hashbrown::HashMap<Key, Arc<Series>>> = RefCell::default();
 }
 
-/// Every thread's series, by label set; a label set has one per thread that counted it.
-type AllSeries = Arc<Mutex<Vec<(RequestLabels, Arc<Series>)>>>;
+/// Every thread's series, by label set and route; each has one per thread that counted it.
+type AllSeries = Arc<Mutex<Vec<(RequestLabels, Option<RouteKeyId>, Arc<Series>)>>>;
 
 /// The request metrics of the process.
 pub struct Metrics {
@@ -209,12 +156,17 @@ impl Default for Metrics {
 #[derive(Clone)]
 pub struct Finished<'a> {
     pub flags: &'a [&'static str],
-    /// The destination's host and subset, if it got that far.
-    pub service: Option<&'a str>,
-    pub version: Option<&'a str>,
+    /// The route that matched, if one did.
+    pub route: Option<RouteKeyId>,
+    /// The service and workload that served, as far as the request got.
+    pub destination: Option<DestinationId>,
+    /// The client's verified identity, if it presented a certificate.
+    pub principal: Option<&'a str>,
     pub status: u16,
     pub grpc: bool,
-    pub duration_ms: u64,
+    /// The response's `grpc-status`, from its head or its trailers.
+    pub grpc_status: Option<u32>,
+    pub duration_us: u64,
     pub request_bytes: Option<u64>,
     pub response_bytes: u64,
 }
@@ -235,10 +187,12 @@ impl Metrics {
             for request in requests {
                 let key = KeyRef {
                     owner: self.id,
-                    service: request.service,
-                    version: request.version,
+                    route: request.route,
+                    destination: request.destination,
+                    principal: request.principal,
                     grpc: request.grpc,
                     status: request.status,
+                    grpc_status: request.grpc_status,
                     flags: request.flags,
                 };
                 let set = match &last {
@@ -246,17 +200,18 @@ impl Metrics {
                     _ => {
                         let set = series.entry_ref(&key).or_insert_with(|| {
                             let set = Arc::new(Series::new());
-                            self.series
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .push((key.labels(), set.clone()));
+                            self.series.lock().unwrap_or_else(|e| e.into_inner()).push((
+                                key.labels(),
+                                key.route,
+                                set.clone(),
+                            ));
                             set
                         });
                         &last.insert((key, set.clone())).1
                     }
                 };
                 bump(&set.requests, 1);
-                set.duration.observe(request.duration_ms);
+                set.duration.observe(request.duration_us);
                 if let Some(size) = request.request_bytes {
                     set.request_bytes.observe(size);
                 }
@@ -265,59 +220,52 @@ impl Metrics {
         });
     }
 
-    /// The metrics in Prometheus text format.
-    pub fn encode(&self) -> String {
+    /// The metrics in `format`.
+    pub fn encode(&self, format: Format) -> String {
         let mut text = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
-        text
+        format.render(text)
     }
 }
 
-/// The sum of one histogram over threads.
-struct Totals<const N: usize> {
-    bounds: &'static [u64; N],
-    buckets: [u64; N],
-    count: u64,
-    sum: u64,
+/// One route's requests, summed over threads and label sets.
+pub struct RouteTotals {
+    pub requests: u64,
+    /// Requests answered with a 5xx.
+    pub errors: u64,
+    /// Time to the response's last byte, in milliseconds.
+    pub duration: Totals,
 }
 
-impl<const N: usize> Totals<N> {
-    fn new(bounds: &'static [u64; N]) -> Self {
-        Self {
-            bounds,
-            buckets: [0; N],
-            count: 0,
-            sum: 0,
+impl Metrics {
+    /// Every route's requests since the process started.
+    pub fn routes(&self) -> HashMap<RouteKeyId, RouteTotals> {
+        let mut routes = HashMap::new();
+        for (labels, route, series) in self.series.lock().unwrap_or_else(|e| e.into_inner()).iter()
+        {
+            let Some(route) = route else { continue };
+            let totals = routes.entry(*route).or_insert_with(|| RouteTotals {
+                requests: 0,
+                errors: 0,
+                duration: Totals::new(&MICROSECONDS),
+            });
+            let requests = series.requests.load(Ordering::Relaxed);
+            totals.requests += requests;
+            if labels.response_code >= 500 {
+                totals.errors += requests;
+            }
+            totals.duration.add(&series.duration);
         }
-    }
-
-    fn add(&mut self, histogram: &Histogram<N>) {
-        for (total, bucket) in self.buckets.iter_mut().zip(&histogram.buckets) {
-            *total += bucket.load(Ordering::Relaxed);
-        }
-        self.count += histogram.count.load(Ordering::Relaxed);
-        self.sum += histogram.sum.load(Ordering::Relaxed);
-    }
-
-    fn encode(&self, mut encoder: MetricEncoder<'_>) -> fmt::Result {
-        let below: u64 = self.buckets.iter().sum();
-        let buckets: Vec<(f64, u64)> = self
-            .bounds
-            .iter()
-            .zip(self.buckets)
-            .map(|(&bound, count)| (bound as f64, count))
-            .chain([(f64::INFINITY, self.count.saturating_sub(below))])
-            .collect();
-        encoder.encode_histogram::<NoLabelSet>(self.sum as f64, self.count, &buckets, None)
+        routes
     }
 }
 
 /// The sums of one label set's series.
 struct LabelTotals {
     requests: u64,
-    duration: Totals<16>,
-    request_bytes: Totals<12>,
-    response_bytes: Totals<12>,
+    duration: Totals,
+    request_bytes: Totals,
+    response_bytes: Totals,
 }
 
 /// Writes one histogram of a label set's sums.
@@ -330,10 +278,10 @@ struct RequestCollector(AllSeries);
 impl RequestCollector {
     fn totals(&self) -> BTreeMap<RequestLabels, LabelTotals> {
         let mut totals = BTreeMap::new();
-        for (labels, series) in self.0.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        for (labels, _, series) in self.0.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             let sums = totals.entry(labels.clone()).or_insert_with(|| LabelTotals {
                 requests: 0,
-                duration: Totals::new(&MILLISECONDS),
+                duration: Totals::new(&MICROSECONDS),
                 request_bytes: Totals::new(&BYTES),
                 response_bytes: Totals::new(&BYTES),
             });
@@ -390,17 +338,21 @@ impl Collector for RequestCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::destination::Destination;
 
     #[test]
     fn threads_series_add_up_per_label_set() {
         let metrics = Metrics::default();
+        let served = [("version".to_string(), "v1".to_string())].into();
         let finished = Finished {
             flags: &[],
-            service: Some("a.test"),
-            version: None,
+            route: None,
+            destination: Some(Destination::new("a.test", "shop", Some(&served)).intern()),
+            principal: None,
             status: 200,
             grpc: false,
-            duration_ms: 3,
+            grpc_status: None,
+            duration_us: 3_000,
             request_bytes: None,
             response_bytes: 100,
         };
@@ -411,7 +363,7 @@ mod tests {
         });
         metrics.record_all([
             Finished {
-                duration_ms: 100_000,
+                duration_us: 100_000_000,
                 ..finished.clone()
             },
             Finished {
@@ -420,17 +372,20 @@ mod tests {
                 ..finished
             },
         ]);
-        let text = metrics.encode();
-        let labels = r#"reporter="source",source_workload="istio-ingressgateway",destination_service="a.test",destination_version="unknown",request_protocol="http",response_code="200",response_flags="-""#;
+        let text = metrics.encode(Format::Text);
+        let labels = r#"reporter="source",source_workload="istio-ingressgateway",source_workload_namespace="istio-system",source_principal="unknown",source_app="istio-ingressgateway",source_version="unknown",source_cluster="Kubernetes",destination_workload="unknown",destination_workload_namespace="shop",destination_principal="unknown",destination_app="unknown",destination_version="v1",destination_service="a.test",destination_service_name="a.test",destination_service_namespace="shop",destination_cluster="unknown",request_protocol="http",response_code="200",grpc_response_status="",response_flags="-",connection_security_policy="unknown",source_canonical_service="istio-ingressgateway",destination_canonical_service="unknown",source_canonical_revision="latest",destination_canonical_revision="v1""#;
         for line in [
+            "# TYPE istio_requests_total counter".to_string(),
             format!("istio_requests_total{{{labels}}} 11"),
             format!("istio_request_duration_milliseconds_count{{{labels}}} 11"),
             format!("istio_request_duration_milliseconds_sum{{{labels}}} 100030.0"),
-            format!("istio_request_duration_milliseconds_bucket{{le=\"2.0\",{labels}}} 0"),
-            format!("istio_request_duration_milliseconds_bucket{{le=\"4.0\",{labels}}} 10"),
+            format!("istio_request_duration_milliseconds_bucket{{le=\"1\",{labels}}} 0"),
+            format!("istio_request_duration_milliseconds_bucket{{le=\"5\",{labels}}} 10"),
+            format!("istio_request_duration_milliseconds_bucket{{le=\"60000\",{labels}}} 10"),
+            format!("istio_request_duration_milliseconds_bucket{{le=\"300000\",{labels}}} 11"),
             format!("istio_request_duration_milliseconds_bucket{{le=\"+Inf\",{labels}}} 11"),
-            format!("istio_response_bytes_bucket{{le=\"64.0\",{labels}}} 0"),
-            format!("istio_response_bytes_bucket{{le=\"256.0\",{labels}}} 11"),
+            format!("istio_response_bytes_bucket{{le=\"50\",{labels}}} 0"),
+            format!("istio_response_bytes_bucket{{le=\"100\",{labels}}} 11"),
             format!("istio_request_bytes_count{{{labels}}} 0"),
         ] {
             assert!(text.contains(&line), "{line} missing from\n{text}");
@@ -443,5 +398,9 @@ mod tests {
             text.contains(&overflowed),
             "{overflowed} missing from\n{text}"
         );
+        let openmetrics = metrics.encode(Format::OpenMetrics);
+        assert!(openmetrics.contains("# TYPE istio_requests counter"));
+        assert!(openmetrics.contains("le=\"250.0\""));
+        assert!(openmetrics.ends_with("# EOF\n"));
     }
 }
