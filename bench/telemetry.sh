@@ -23,6 +23,8 @@ SECONDS_PER_RUN=${1:-5}
 ROUNDS=${2:-3}
 WORK=/tmp/portcullis-bench-telemetry
 rm -rf "$WORK" && mkdir -p "$WORK"
+# The upstream nginx keeps its pid and log where bench/load.sh does.
+mkdir -p /tmp/portcullis-bench
 
 cargo build --release --quiet --bin portcullis
 . bench/lib.sh

@@ -731,10 +731,33 @@ spec:
         .body(empty())
         .unwrap();
     assert_eq!(client.send(grpc).await.headers["grpc-status"], "14");
+    // gRPC streams to the echoing upstream over HTTP/2: three messages in one buffered
+    // body, two in a streamed one whose frames split a message's prefix.
+    let h2 = Client::http2(gateway.addr("default/gw/http"));
+    let message = |len: u32| [&[0][..], &len.to_be_bytes(), &vec![b'm'; len as usize]].concat();
+    let buffered = [message(3), message(0), message(300)].concat();
+    let streamed = [message(10), message(20)].concat();
+    let (head, tail) = streamed.split_at(17);
+    let frames = [head.to_vec(), tail.to_vec()]
+        .map(|part| Ok::<_, hyper::Error>(hyper::body::Frame::data(bytes::Bytes::from(part))));
+    let bodies = [
+        support::client::bytes(buffered),
+        http_body_util::BodyExt::boxed(http_body_util::StreamBody::new(
+            futures_util::stream::iter(frames),
+        )),
+    ];
+    for body in bodies {
+        let request = h2
+            .request("POST", "shop.example.com", "/echo/grpc.Reviews/Watch")
+            .header("content-type", "application/grpc")
+            .body(body)
+            .unwrap();
+        assert_eq!(h2.send(request).await.status, 200);
+    }
 
     // Prometheus's text format when the scraper asks for it (as Prometheus 0.0.4
     // scrapers and Envoy's stats endpoint do).
-    let (kind, text) = scrape(&admin, "text/plain;version=0.0.4", 6.0).await;
+    let (kind, text) = scrape(&admin, "text/plain;version=0.0.4", 8.0).await;
     assert_eq!(kind, "text/plain; version=0.0.4; charset=utf-8");
     assert!(
         text.contains("# TYPE istio_requests_total counter\n"),
@@ -800,6 +823,29 @@ spec:
         "response_flags=\"FI\"",
     ];
     assert_eq!(samples("istio_requests_total", &grpc), 1.0, "{text}");
+    // Messages are counted per gRPC stream, each way.
+    let streams = [
+        "request_protocol=\"grpc\"",
+        "response_code=\"200\"",
+        "destination_version=\"v1\"",
+        "response_flags=\"-\"",
+    ];
+    assert_eq!(samples("istio_requests_total", &streams), 2.0, "{text}");
+    assert_eq!(
+        samples("istio_request_messages_total", &streams),
+        5.0,
+        "{text}"
+    );
+    assert_eq!(
+        samples("istio_response_messages_total", &streams),
+        5.0,
+        "{text}"
+    );
+    assert_eq!(
+        samples("istio_request_messages_total", &served),
+        0.0,
+        "{text}"
+    );
 
     // Istio's duration buckets: the three quick requests are within a second, the slow
     // one is not.
@@ -824,7 +870,7 @@ spec:
     // OpenMetrics when the scraper prefers it, as Prometheus does by default.
     let prometheus =
         "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
-    let (kind, text) = scrape(&admin, prometheus, 6.0).await;
+    let (kind, text) = scrape(&admin, prometheus, 8.0).await;
     assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
     assert!(text.contains("# TYPE istio_requests counter\n"), "{text}");
     assert!(text.ends_with("# EOF\n"), "{text}");

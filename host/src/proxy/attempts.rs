@@ -2,7 +2,7 @@
 //! as the retry policy decides, with the request body replayed from a bounded buffer.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use super::access_log::{self, Said};
 use super::body::{self, Body};
 use super::forward::{self, AttemptError, Routed, Upstream, UpstreamLease};
+use super::grpc_messages::{Counting, MessageCounter};
 use super::local_reply::{DownstreamFailure, ProxyError};
 use super::upgrade::Requested;
 use crate::runtime::Generation;
@@ -32,23 +33,34 @@ const REPLAY_LIMIT: u64 = 1 << 20;
 /// if it did, so that the failure is not blamed on the upstream.
 pub enum RequestBody {
     Replayable(Bytes),
-    Once(Option<Incoming>, Arc<OnceLock<DownstreamFailure>>),
+    /// The body, how the client broke it off, and where its gRPC messages are counted.
+    Once(
+        Option<Incoming>,
+        Arc<OnceLock<DownstreamFailure>>,
+        Option<Arc<AtomicU64>>,
+    ),
 }
 
 impl RequestBody {
-    /// Buffers `body` when it is small enough (by its declared length) to replay.
-    pub async fn new(body: Incoming) -> Result<Self, ProxyError> {
+    /// Buffers `body` when it is small enough (by its declared length) to replay; its
+    /// gRPC messages are counted into `messages`, if given.
+    pub async fn new(body: Incoming, messages: Option<Arc<AtomicU64>>) -> Result<Self, ProxyError> {
         use http_body::Body as _;
         let fits =
             body.is_end_stream() || body.size_hint().upper().is_some_and(|n| n <= REPLAY_LIMIT);
         if !fits {
-            return Ok(Self::Once(Some(body), Arc::default()));
+            return Ok(Self::Once(Some(body), Arc::default(), messages));
         }
         let bytes = body
             .collect()
             .await
             .map_err(|e| ProxyError::Downstream(DownstreamFailure::of(&e)))?
             .to_bytes();
+        if let Some(messages) = messages {
+            let mut counter = MessageCounter::default();
+            counter.feed(&bytes);
+            messages.store(counter.messages, Ordering::Relaxed);
+        }
         Ok(Self::Replayable(bytes))
     }
 
@@ -56,13 +68,17 @@ impl RequestBody {
     fn next(&mut self) -> Option<Body> {
         match self {
             Self::Replayable(bytes) => Some(body::full(bytes.clone())),
-            Self::Once(body, failure) => {
+            Self::Once(body, failure, messages) => {
                 let failure = failure.clone();
                 let noted = move |e: hyper::Error| {
                     let _ = failure.set(DownstreamFailure::of(&e));
                     e
                 };
-                body.take().map(|body| body::boxed(body.map_err(noted)))
+                let body = body.take()?.map_err(noted);
+                Some(match messages {
+                    Some(messages) => body::boxed(Counting::new(body, messages.clone())),
+                    None => body::boxed(body),
+                })
             }
         }
     }
@@ -79,7 +95,7 @@ impl RequestBody {
     fn failure(&self) -> Option<DownstreamFailure> {
         match self {
             Self::Replayable(_) => None,
-            Self::Once(_, failure) => failure.get().copied(),
+            Self::Once(_, failure, _) => failure.get().copied(),
         }
     }
 }

@@ -11,6 +11,7 @@ use http_body_util::BodyExt as _;
 use http_body_util::combinators::BoxBody;
 
 use super::forward::UpstreamLease;
+use super::grpc_messages::MessageCounter;
 
 /// Errors a body may end with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -77,6 +78,8 @@ pub struct Sent {
     pub bytes: u64,
     /// The `grpc-status` of its trailers, if they had one.
     pub grpc_status: Option<u32>,
+    /// Its gRPC messages, when they are counted.
+    pub messages: u64,
 }
 
 /// A body that calls `on_end` once, with how it ended and what it passed on.
@@ -84,6 +87,8 @@ pub struct OnEnd<B: http_body::Body + Unpin, F: FnOnce(End, Sent)> {
     inner: B,
     on_end: Option<F>,
     sent: Sent,
+    /// Counts gRPC messages, when asked to.
+    messages: Option<Box<MessageCounter>>,
 }
 
 impl<B: http_body::Body + Unpin, F: FnOnce(End, Sent)> OnEnd<B, F> {
@@ -93,7 +98,14 @@ impl<B: http_body::Body + Unpin, F: FnOnce(End, Sent)> OnEnd<B, F> {
             inner,
             on_end: Some(on_end),
             sent: Sent::default(),
+            messages: None,
         }
+    }
+
+    /// Counts the body's gRPC messages too.
+    pub fn counting_messages(mut self) -> Self {
+        self.messages = Some(Box::default());
+        self
     }
 
     fn end(&mut self, end: End) {
@@ -119,6 +131,11 @@ where
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
+                let this = &mut *self;
+                if let Some(counter) = &mut this.messages {
+                    counter.feed_frame(frame);
+                    this.sent.messages = counter.messages;
+                }
                 match frame.data_ref() {
                     Some(data) => self.sent.bytes += data.remaining() as u64,
                     None => {

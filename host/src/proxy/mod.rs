@@ -5,6 +5,7 @@ mod attempts;
 mod authority;
 pub mod body;
 mod forward;
+pub mod grpc_messages;
 pub mod headers;
 pub mod idle;
 pub mod local_reply;
@@ -423,7 +424,10 @@ async fn act(
             if let Some(upgrade) = &payload.upgrade {
                 upgrade.restore(&mut head);
             }
-            let body = attempts::RequestBody::new(payload.body).await?;
+            // A gRPC request's messages are counted as they go upstream.
+            let messages = grpc_messages::is_grpc(&head.headers).then(Arc::default);
+            outcome.request_messages = messages.clone();
+            let body = attempts::RequestBody::new(payload.body, messages).await?;
             if !entry.mirrors.is_empty() {
                 let original = mirror::Original {
                     entry,

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::header::{CONTENT_TYPE, HOST, USER_AGENT};
 
@@ -106,6 +107,7 @@ impl Pending {
             entry: Entry::new(request, client, telemetry),
             status: 0,
             grpc_status: None,
+            response_messages: 0,
             client_tls: tls.filter(|tls| tls.peer.is_some()).cloned(),
             outcome: Outcome::new(telemetry.log.is_some()),
             telemetry,
@@ -124,10 +126,12 @@ impl Pending {
         let mut finishing = self.0.take().expect("only `finish` takes the request");
         let (parts, body) = response.into_parts();
         finishing.status = parts.status.as_u16();
-        if finishing.entry.grpc {
+        let grpc = finishing.entry.grpc;
+        if grpc {
             finishing.grpc_status = grpc_status(parts.headers.get("grpc-status"));
         }
         let body = OnEnd::new(body, move |end, sent| finishing.end(end, sent));
+        let body = if grpc { body.counting_messages() } else { body };
         http::Response::from_parts(parts, crate::proxy::body::boxed(body))
     }
 }
@@ -173,6 +177,8 @@ pub(super) struct Finishing {
     entry: Entry,
     status: u16,
     grpc_status: Option<u32>,
+    /// The gRPC messages of the response.
+    response_messages: u64,
     /// The client's TLS session, when it presented a certificate.
     client_tls: Option<Arc<TlsSession>>,
     outcome: Outcome,
@@ -229,6 +235,7 @@ impl Finishing {
         if sent.grpc_status.is_some() {
             self.grpc_status = sent.grpc_status;
         }
+        self.response_messages = sent.messages;
         match end {
             End::Failed => self.outcome.flags.push("UC"),
             End::Dropped
@@ -293,11 +300,13 @@ impl Done {
             entry,
             status,
             grpc_status,
+            response_messages,
             client_tls,
             outcome,
             generation,
             ..
         } = &*self.finishing;
+        let messages = |count: Option<&AtomicU64>| count.map_or(0, |c| c.load(Ordering::Relaxed));
         Finished {
             flags: &outcome.flags,
             route: outcome.route.map(|id| generation.route_keys[id as usize]),
@@ -308,6 +317,10 @@ impl Done {
             status: *status,
             grpc: entry.grpc,
             grpc_status: *grpc_status,
+            messages: entry.grpc.then(|| {
+                let request = messages(outcome.request_messages.as_deref());
+                (request, *response_messages)
+            }),
             duration_us: self.duration_us,
             request_bytes: entry.bytes_received,
             response_bytes: self.bytes_sent,

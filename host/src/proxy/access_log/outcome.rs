@@ -4,6 +4,8 @@
 //! touches no reference count shared with other workers.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use smallvec::SmallVec;
 
@@ -24,6 +26,8 @@ pub struct Outcome {
     /// The destination the metrics count the request under: the cluster's once it is
     /// picked, the endpoint's once one is.
     pub destination: Option<DestinationId>,
+    /// The messages of a gRPC request counted so far, once it goes upstream.
+    pub request_messages: Option<Arc<AtomicU64>>,
     /// What the policies and plugins decided, in order, when the access log shows it
     /// (most requests pass two policies at most, which fit without an allocation).
     decisions: Option<SmallVec<[Decision; 2]>>,

@@ -31,6 +31,8 @@ use crate::runtime::route_key::RouteKeyId;
 #[derive(Debug)]
 struct Series {
     requests: AtomicU64,
+    request_messages: AtomicU64,
+    response_messages: AtomicU64,
     duration: Histogram,
     request_bytes: Histogram,
     response_bytes: Histogram,
@@ -40,6 +42,8 @@ impl Series {
     fn new() -> Self {
         Self {
             requests: AtomicU64::new(0),
+            request_messages: AtomicU64::new(0),
+            response_messages: AtomicU64::new(0),
             duration: Histogram::new(&MICROSECONDS),
             request_bytes: Histogram::new(&BYTES),
             response_bytes: Histogram::new(&BYTES),
@@ -166,6 +170,8 @@ pub struct Finished<'a> {
     pub grpc: bool,
     /// The response's `grpc-status`, from its head or its trailers.
     pub grpc_status: Option<u32>,
+    /// A gRPC stream's request and response messages.
+    pub messages: Option<(u64, u64)>,
     pub duration_us: u64,
     pub request_bytes: Option<u64>,
     pub response_bytes: u64,
@@ -211,6 +217,10 @@ impl Metrics {
                     }
                 };
                 bump(&set.requests, 1);
+                if let Some((request, response)) = request.messages {
+                    bump(&set.request_messages, request);
+                    bump(&set.response_messages, response);
+                }
                 set.duration.observe(request.duration_us);
                 if let Some(size) = request.request_bytes {
                     set.request_bytes.observe(size);
@@ -263,10 +273,15 @@ impl Metrics {
 /// The sums of one label set's series.
 struct LabelTotals {
     requests: u64,
+    /// gRPC messages each way.
+    messages: (u64, u64),
     duration: Totals,
     request_bytes: Totals,
     response_bytes: Totals,
 }
+
+/// Reads one counter of a label set's sums.
+type ReadTotal = fn(&LabelTotals) -> u64;
 
 /// Writes one histogram of a label set's sums.
 type EncodeTotals = fn(&LabelTotals, MetricEncoder<'_>) -> fmt::Result;
@@ -281,11 +296,14 @@ impl RequestCollector {
         for (labels, _, series) in self.0.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             let sums = totals.entry(labels.clone()).or_insert_with(|| LabelTotals {
                 requests: 0,
+                messages: (0, 0),
                 duration: Totals::new(&MICROSECONDS),
                 request_bytes: Totals::new(&BYTES),
                 response_bytes: Totals::new(&BYTES),
             });
             sums.requests += series.requests.load(Ordering::Relaxed);
+            sums.messages.0 += series.request_messages.load(Ordering::Relaxed);
+            sums.messages.1 += series.response_messages.load(Ordering::Relaxed);
             sums.duration.add(&series.duration);
             sums.request_bytes.add(&series.request_bytes);
             sums.response_bytes.add(&series.response_bytes);
@@ -307,6 +325,32 @@ impl Collector for RequestCollector {
             requests
                 .encode_family(labels)?
                 .encode_counter::<NoLabelSet, _, u64>(&sums.requests, None)?;
+        }
+        // Istio counts messages of gRPC streams only.
+        let grpc = || {
+            totals
+                .iter()
+                .filter(|(labels, _)| labels.request_protocol == "grpc")
+        };
+        let messages: [(&str, &str, ReadTotal); 2] = [
+            (
+                "istio_request_messages",
+                "gRPC messages sent by clients",
+                |s| s.messages.0,
+            ),
+            (
+                "istio_response_messages",
+                "gRPC messages sent to clients",
+                |s| s.messages.1,
+            ),
+        ];
+        for (name, help, read) in messages {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for (labels, sums) in grpc() {
+                family
+                    .encode_family(labels)?
+                    .encode_counter::<NoLabelSet, _, u64>(&read(sums), None)?;
+            }
         }
         let histograms: [(&str, &str, EncodeTotals); 3] = [
             (
@@ -352,6 +396,7 @@ mod tests {
             status: 200,
             grpc: false,
             grpc_status: None,
+            messages: None,
             duration_us: 3_000,
             request_bytes: None,
             response_bytes: 100,
