@@ -9,7 +9,7 @@
 #   bench/plugins.sh [SECONDS_PER_RUN] [ROUNDS]
 #
 # The JavaScript and Python components are the ones the tests build into target/tools
-# (`cargo test --test plugins javascript` makes them).
+# (`cargo test --test all plugins::javascript` makes them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=${1:-4}

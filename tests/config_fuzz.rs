@@ -1,11 +1,11 @@
 //! Mutated and random YAML never panics the config loader: every input ends in a config
 //! or in located errors.
 
-mod support;
-
 use std::path::Path;
 
 use proptest::prelude::*;
+
+use crate::support;
 
 /// The corpus the mutations start from.
 fn seeds() -> Vec<String> {

@@ -1,10 +1,10 @@
 //! `portcullis validate` on the config corpus: Istio's documented examples are valid, and
 //! every invalid config fails with exactly the errors in its snapshot.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+
+use crate::support;
 
 /// A folder with every corpus file, generated certificates and plugin files,
 /// so that paths in the corpus resolve and messages carry short relative paths.

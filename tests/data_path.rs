@@ -1,14 +1,14 @@
 //! End to end: HTTP/2, large streamed bodies, misbehaving policy components, local
 //! replies and graceful shutdown.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
+
+use crate::support;
 use support::client::{Client, read};
 use support::gateway::Gateway;
 use support::upstream::Upstream;

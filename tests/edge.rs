@@ -1,8 +1,7 @@
 //! What the config asks for happens on the wire: CORS (checked header by header as
 //! Envoy's filter sets them) and request mirroring.
 
-mod support;
-
+use crate::support;
 use support::client::{Client, Reply, empty};
 use support::config::{GATEWAY, service};
 use support::gateway::Gateway;

@@ -2,12 +2,11 @@
 //! operator's trust settings (DestinationRule `tls`), and DNS resolution through a DNS
 //! server on loopback whose answers change and fail.
 
-mod support;
-
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support;
 use support::certs::TestCa;
 use support::client::Client;
 use support::config::GATEWAY;

@@ -1,13 +1,12 @@
 //! Hostile input does not crash or wedge the gateway: configs nested or sized to exhaust
 //! the parser, clients that send slowly, hold connections or open too many.
 
-mod support;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt as _;
 use std::time::{Duration, Instant};
 
+use crate::support;
 use support::client::Client;
 use support::config::{GATEWAY, service};
 use support::gateway::Gateway;

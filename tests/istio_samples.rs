@@ -3,11 +3,11 @@
 //! ports, mesh VirtualServices are bound to the sample's Gateway (as a user does to take
 //! them to the edge), and ServiceEntries stand in for the Kubernetes Services.
 
-mod support;
-
 use std::path::PathBuf;
 
 use serde_yaml::Value;
+
+use crate::support;
 use support::client::{Client, empty};
 use support::gateway::Gateway;
 use support::upstream::Upstream;

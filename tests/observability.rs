@@ -1,10 +1,9 @@
 //! End to end: the access log has Envoy's fields and response flags for routed requests
 //! and for each kind of local reply.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support;
 use support::client::{Client, empty};
 use support::config::{GATEWAY, service};
 use support::gateway::Gateway;

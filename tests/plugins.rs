@@ -1,11 +1,11 @@
 //! End to end: a custom plugin (the Rust api-key example) declared by a WasmPlugin and
 //! attached to one route.
 
-mod support;
-
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
+
+use crate::support;
 use support::client::{Client, empty};
 use support::config::{GATEWAY, service};
 use support::gateway::Gateway;

@@ -2,13 +2,12 @@
 //! shift by rewriting the file, a broken file that changes nothing, and a Kubernetes
 //! ConfigMap-style symlink swap.
 
-mod support;
-
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::support;
 use support::client::Client;
 use support::gateway::Gateway;
 use support::upstream::Upstream;

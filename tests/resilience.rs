@@ -1,10 +1,9 @@
 //! End to end: retries, timeouts and fault injection against misbehaving upstreams on
 //! loopback, counted at the upstream.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support;
 use support::client::{Client, empty};
 use support::config::{GATEWAY, service};
 use support::gateway::Gateway;

@@ -1,10 +1,9 @@
 //! End to end: the real gateway routes real requests to real upstreams on loopback, with
 //! route matching, weighting and load balancing done by the built-in Wasm components.
 
-mod support;
-
 use std::collections::HashMap;
 
+use crate::support;
 use support::client::{Client, empty};
 use support::gateway::Gateway;
 use support::upstream::Upstream;

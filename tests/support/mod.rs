@@ -1,7 +1,5 @@
 //! Helpers shared by the end-to-end tests: fixtures on disk and the real binary.
 
-#![allow(dead_code)]
-
 pub mod browser;
 pub mod certs;
 pub mod client;
@@ -26,7 +24,7 @@ pub fn cache_dir() -> std::path::PathBuf {
 }
 
 /// How many cases a property test runs: `default`, or `PORTCULLIS_FUZZ_CASES` for a
-/// longer run (`PORTCULLIS_FUZZ_CASES=20000 cargo test --test hardening request_fuzz`).
+/// longer run (`PORTCULLIS_FUZZ_CASES=20000 cargo test --test all hardening::request_fuzz`).
 pub fn fuzz_cases(default: u32) -> u32 {
     std::env::var("PORTCULLIS_FUZZ_CASES")
         .ok()

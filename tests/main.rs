@@ -1,0 +1,19 @@
+//! Portcullis's integration tests, in one binary (as wasmtime's `tests/all`) so that the
+//! support code and the gateway library link once: the real `portcullis` binary on
+//! configs the tests write, real upstreams and clients on loopback. One module per area.
+
+mod support;
+
+mod config_fuzz;
+mod config_validation;
+mod data_path;
+mod edge;
+mod external;
+mod hardening;
+mod istio_samples;
+mod observability;
+mod plugins;
+mod reload;
+mod resilience;
+mod routing;
+mod tls;
