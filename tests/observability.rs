@@ -46,14 +46,34 @@ const LIMITED: &str = "  - name: limited
     route: [{destination: {host: limited}}]
 ";
 
-/// Sends three slow requests at once to the `limited` route: one is served, one waits for
-/// the connection, and the breaker refuses the third (503 UO).
-async fn overflow(client: &Client) {
-    let slow = || client.get("shop.example.com", "/limited/slow/2000");
-    let (a, b, c) = tokio::join!(slow(), slow(), slow());
-    let mut statuses = [a.status, b.status, c.status];
-    statuses.sort();
-    assert_eq!(statuses, [200, 200, 503]);
+/// Sends three requests at once to the `limited` route, which `upstream` holds: one is
+/// served, one waits for the connection, and the breaker refuses the third (503 UO); once
+/// it has, the upstream lets the other two go on.
+async fn overflow(gateway: std::net::SocketAddr, upstream: &Upstream) {
+    // A client each, so that no request waits for another's pooled connection.
+    let clients = [(); 3].map(|()| Client::http1(gateway));
+    let refused = async {
+        let [a, b, c] = clients
+            .each_ref()
+            .map(|client| client.get("shop.example.com", "/limited/hold"));
+        tokio::pin!(a, b, c);
+        let first = tokio::select! {
+            reply = &mut a => (reply, 0),
+            reply = &mut b => (reply, 1),
+            reply = &mut c => (reply, 2),
+        };
+        assert_eq!(first.0.status, 503, "the first answer is the refusal");
+        upstream.release();
+        let rest = match first.1 {
+            0 => tokio::join!(b, c),
+            1 => tokio::join!(a, c),
+            _ => tokio::join!(a, b),
+        };
+        assert_eq!((rest.0.status.as_u16(), rest.1.status.as_u16()), (200, 200));
+    };
+    tokio::time::timeout(Duration::from_secs(30), refused)
+        .await
+        .expect("the burst is answered");
 }
 
 /// Sends `GET path` over a plain connection of its own and reads the response's first
@@ -150,7 +170,7 @@ async fn the_access_log_records_fields_and_response_flags() {
             .status,
         503
     );
-    overflow(&client).await;
+    overflow(gateway.addr("default/gw/http"), &upstream).await;
     hang_up_mid_body(gateway.addr("default/gw/http")).await;
     read_cut_off_body(gateway.addr("default/gw/http")).await;
     hang_up_before_response(gateway.addr("default/gw/http")).await;
@@ -249,7 +269,7 @@ async fn the_access_log_records_fields_and_response_flags() {
     assert_eq!(by_path("/retried/status/503")["response_flags"], "URX");
     let flags: Vec<_> = lines
         .iter()
-        .filter(|l| l["path"] == "/limited/slow/2000")
+        .filter(|l| l["path"] == "/limited/hold")
         .map(|l| l["response_flags"].as_str().unwrap())
         .collect();
     assert_eq!(flags.iter().filter(|f| **f == "UO").count(), 1, "{flags:?}");
@@ -410,7 +430,7 @@ async fn metrics_count_exactly_the_requests_sent_per_label_set() {
     for _ in 0..2 {
         assert_eq!(client.get("nowhere.example.com", "/").await.status, 404);
     }
-    overflow(&client).await;
+    overflow(gateway.addr("default/gw/http"), &upstream).await;
     // Workers count finished requests in batches, at least every 100 ms: scrape until
     // all 8 are in (3 routed, 2 without a route, the burst's 3).
     let started = Instant::now();

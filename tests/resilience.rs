@@ -1,6 +1,8 @@
 //! End to end: retries, timeouts and fault injection against misbehaving upstreams on
 //! loopback, counted at the upstream.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::support;
@@ -38,10 +40,20 @@ spec:
     ))
 }
 
-/// A loopback port with nothing listening on it.
-fn refused_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
+/// A loopback port that refuses connections: bound, so that no other test takes it, and
+/// not listening.
+struct RefusedPort(tokio::net::TcpSocket);
+
+impl RefusedPort {
+    fn new() -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        Self(socket)
+    }
+
+    fn port(&self) -> u16 {
+        self.0.local_addr().unwrap().port()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -63,7 +75,8 @@ async fn retries_as_envoy_does() {
     route: [{destination: {host: flaky}}]
   - route: [{destination: {host: backend}}]
 ";
-    let gateway = gateway(&upstream, refused_port(), routes);
+    let refused = RefusedPort::new();
+    let gateway = gateway(&upstream, refused.port(), routes);
     let client = Client::http1(gateway.addr("default/gw/http"));
     let hits_during = |before: usize| upstream.hits() - before;
 
@@ -117,7 +130,8 @@ async fn times_out_per_try_and_per_route() {
     route: [{destination: {host: backend}}]
   - route: [{destination: {host: backend}}]
 ";
-    let gateway = gateway(&upstream, refused_port(), routes);
+    let refused = RefusedPort::new();
+    let gateway = gateway(&upstream, refused.port(), routes);
     let client = Client::http1(gateway.addr("default/gw/http"));
 
     let started = Instant::now();
@@ -169,7 +183,8 @@ async fn injects_faults_as_istio_does() {
     route: [{destination: {host: backend}}]
   - route: [{destination: {host: backend}}]
 ";
-    let gateway = gateway(&upstream, refused_port(), routes);
+    let refused = RefusedPort::new();
+    let gateway = gateway(&upstream, refused.port(), routes);
     let client = Client::http1(gateway.addr("default/gw/http"));
 
     // An abort answers at once and never reaches the upstream.
@@ -250,11 +265,22 @@ spec:
 
 /// Sends `n` requests at once; returns each status and whether it was marked overloaded.
 async fn burst(client: &Client, path: &str, n: usize) -> Vec<(u16, bool)> {
+    burst_counting(client, path, n, Arc::default()).await
+}
+
+/// [`burst`], counting the requests answered so far in `answered`.
+async fn burst_counting(
+    client: &Client,
+    path: &str,
+    n: usize,
+    answered: Arc<AtomicUsize>,
+) -> Vec<(u16, bool)> {
     let requests = (0..n).map(|_| {
-        let client = client.clone();
+        let (client, answered) = (client.clone(), answered.clone());
         let path = path.to_string();
         tokio::spawn(async move {
             let reply = client.get("svc", &path).await;
+            answered.fetch_add(1, Ordering::SeqCst);
             (
                 reply.status.as_u16(),
                 reply
@@ -290,35 +316,58 @@ async fn circuit_breakers_bound_connections_and_overflow_with_503() {
     );
     drop(queued);
 
-    // With a pending limit, what does not fit is refused at once, marked overloaded.
+    // With a pending limit, what does not fit is refused at once, marked overloaded: the
+    // upstream holds the one request on the one connection, one waits for it, the other
+    // four are refused; then the two go on.
     let upstream = Upstream::start("backend").await;
     let limited = guarded(
         &[&upstream],
         "    connectionPool:\n      tcp: {maxConnections: 1}\n      http: {http1MaxPendingRequests: 1}\n",
     );
     let client = Client::http1(limited.addr("default/gw/http"));
-    let statuses = burst(&client, "/slow/1000", 6).await;
+    let statuses = held_burst(&client, &upstream, 6, 4).await;
     let ok = statuses.iter().filter(|(s, _)| *s == 200).count();
     let overloaded = statuses.iter().filter(|(s, o)| *s == 503 && *o).count();
-    assert_eq!(ok + overloaded, 6, "{statuses:?}");
-    assert!((1..=2).contains(&ok), "{statuses:?}");
+    assert_eq!((ok, overloaded), (2, 4), "{statuses:?}");
     assert_eq!(upstream.max_connections(), 1);
     drop(limited);
 
-    // http2MaxRequests bounds requests in flight, whatever the connections.
+    // http2MaxRequests bounds requests in flight, whatever the connections: two are
+    // held, three refused.
     let upstream = Upstream::start("backend").await;
     let requests = guarded(
         &[&upstream],
         "    connectionPool:\n      http: {http2MaxRequests: 2}\n",
     );
     let client = Client::http1(requests.addr("default/gw/http"));
-    let statuses = burst(&client, "/slow/1000", 5).await;
+    let statuses = held_burst(&client, &upstream, 5, 3).await;
     let ok = statuses.iter().filter(|(s, _)| *s == 200).count();
     assert_eq!(ok, 2, "{statuses:?}");
     assert!(
         statuses.iter().all(|(s, o)| *s == 200 || (*s == 503 && *o)),
         "{statuses:?}"
     );
+}
+
+/// Sends `n` requests at once to `/hold`, which `upstream` holds; once `refused` of them
+/// have been answered (the gateway refuses them without the upstream), releases the rest.
+async fn held_burst(
+    client: &Client,
+    upstream: &Upstream,
+    n: usize,
+    refused: usize,
+) -> Vec<(u16, bool)> {
+    let answered = Arc::new(AtomicUsize::new(0));
+    let sent = burst_counting(client, "/hold", n, answered.clone());
+    let release = async {
+        let started = Instant::now();
+        while answered.load(Ordering::SeqCst) < refused {
+            assert!(started.elapsed() < Duration::from_secs(30), "not refused");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        upstream.release();
+    };
+    tokio::join!(sent, release).0
 }
 
 #[tokio::test(flavor = "multi_thread")]

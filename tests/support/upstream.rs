@@ -7,6 +7,7 @@
 //! - `/status/CODE`: answers CODE;
 //! - `/fail/N/KEY`: answers 503 to the first N requests for KEY, then reports;
 //! - `/slow/MS`: waits MS milliseconds, then reports;
+//! - `/hold`: waits until the test calls [`Upstream::release`], then reports;
 //! - `/reset`: closes the connection without answering.
 //!
 //! A TLS upstream ([`Upstream::start_tls`]) adds `version` and `tls: {sni, alpn,
@@ -28,11 +29,14 @@ use hyper_util::server::conn::auto;
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 type Body = http_body_util::combinators::BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 type Failures = Arc<Mutex<HashMap<String, usize>>>;
 type Reports = Arc<Mutex<Vec<serde_json::Value>>>;
+/// Opened by [`Upstream::release`] for the requests held at `/hold`.
+type Gate = Arc<watch::Sender<bool>>;
 
 /// A running upstream server.
 pub struct Upstream {
@@ -43,6 +47,7 @@ pub struct Upstream {
     pub server_names: Arc<Mutex<Vec<String>>>,
     /// The report of every request answered with one, in order.
     reports: Reports,
+    gate: Gate,
 }
 
 /// What a TLS upstream presents and whom it asks for certificates.
@@ -149,6 +154,8 @@ impl Upstream {
         let failures = Failures::default();
         let reports = Reports::default();
         let recorded = reports.clone();
+        let gate = Gate::new(watch::channel(false).0);
+        let held = gate.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -156,13 +163,14 @@ impl Upstream {
                 };
                 let now = open.0.fetch_add(1, Ordering::SeqCst) + 1;
                 open.1.fetch_max(now, Ordering::SeqCst);
-                let (name, counter, failures, open, tls, recorded) = (
+                let (name, counter, failures, open, tls, recorded, held) = (
                     name.clone(),
                     counter.clone(),
                     failures.clone(),
                     open.clone(),
                     tls.clone(),
                     recorded.clone(),
+                    held.clone(),
                 );
                 tokio::spawn(async move {
                     let serve = |info: Option<serde_json::Value>| {
@@ -175,7 +183,7 @@ impl Upstream {
                             if let Some(info) = &info {
                                 request.extensions_mut().insert(TlsInfo(info.clone()));
                             }
-                            let seen = (failures.clone(), recorded.clone());
+                            let seen = (failures.clone(), recorded.clone(), held.clone());
                             respond(name.clone(), seen, path, request)
                         })
                     };
@@ -205,7 +213,13 @@ impl Upstream {
             connections,
             server_names: Arc::default(),
             reports,
+            gate,
         }
+    }
+
+    /// Lets the requests held at `/hold` (and any that come later) go on.
+    pub fn release(&self) {
+        self.gate.send_replace(true);
     }
 
     /// The reports of the requests answered so far (all but those with a status, slow
@@ -247,7 +261,7 @@ fn tls_info(connection: &rustls::ServerConnection) -> serde_json::Value {
 
 async fn respond(
     name: Arc<str>,
-    (failures, reports): (Failures, Reports),
+    (failures, reports, gate): (Failures, Reports, Gate),
     forced_path: String,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, std::io::Error> {
@@ -255,7 +269,7 @@ async fn respond(
         true => request.uri().path().to_string(),
         false => forced_path,
     };
-    let path = ["/status/", "/fail/", "/slow/", "/echo", "/bytes/"]
+    let path = ["/status/", "/fail/", "/slow/", "/hold", "/echo", "/bytes/"]
         .iter()
         .find_map(|marker| full_path.find(marker).map(|at| full_path[at..].to_string()))
         .unwrap_or_else(|| full_path.clone());
@@ -290,6 +304,9 @@ async fn respond(
     }
     if let Some(ms) = path.strip_prefix("/slow/").and_then(|ms| ms.parse().ok()) {
         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+    if path.starts_with("/hold") {
+        let _ = gate.subscribe().wait_for(|open| *open).await;
     }
     if full_path.ends_with("/reset") {
         return Err(std::io::Error::new(

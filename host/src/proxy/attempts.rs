@@ -289,7 +289,10 @@ impl Attempts<'_> {
             if let Some(connection) = pool.take_idle(worker, &sni).await {
                 return Ok(Ok(Upstream::Http1(connection, pool)));
             }
-            let load = cluster.load.reserve(&cluster.load.active_connections);
+            // A request not yet waiting reserves a pending place as it asks, so that
+            // concurrent requests cannot all take the last one.
+            let newly_pending = cluster.limited && pending.is_none();
+            let load = cluster.load.reserve_connection(newly_pending);
             let admission = match cluster.limited {
                 false => Ok(Admission::Admit),
                 true => {
@@ -298,11 +301,19 @@ impl Attempts<'_> {
                         .await
                 }
             };
+            let counters = &cluster.load;
             if !matches!(admission, Ok(Admission::Admit)) {
-                cluster
-                    .load
-                    .active_connections
-                    .fetch_sub(1, Ordering::Relaxed);
+                counters.active_connections.fetch_sub(1, Ordering::Relaxed);
+            }
+            if newly_pending {
+                match admission {
+                    Ok(Admission::Queue) => {
+                        pending = Some(Counted::adopt(&counters.pending_requests));
+                    }
+                    _ => {
+                        counters.pending_requests.fetch_sub(1, Ordering::Relaxed);
+                    }
+                }
             }
             match admission? {
                 Admission::Admit => {
@@ -316,8 +327,8 @@ impl Attempts<'_> {
                         }));
                 }
                 Admission::Overflow if pending.is_none() => return Err(self.overflow()),
+                // Waiting already: its place stays until a connection frees up.
                 Admission::Overflow | Admission::Queue => {
-                    pending.get_or_insert_with(|| Counted::new(&cluster.load.pending_requests));
                     if give_up.is_some_and(|t| Instant::now() >= t) {
                         return Ok(Err(AttemptError::Timeout));
                     }

@@ -56,6 +56,17 @@ impl ClusterLoad {
         view
     }
 
+    /// [`ClusterLoad::reserve`] of a connection; with `as_pending`, the request is also
+    /// counted as pending, so that concurrent callers see distinct pending counts too.
+    /// The caller gives back what the breaker does not grant.
+    pub fn reserve_connection(&self, as_pending: bool) -> ClusterLoadView {
+        let mut view = self.reserve(&self.active_connections);
+        if as_pending {
+            view.pending_requests = self.pending_requests.fetch_add(1, Ordering::Relaxed);
+        }
+        view
+    }
+
     /// A snapshot for the breaker.
     pub fn view(&self) -> ClusterLoadView {
         ClusterLoadView {
@@ -75,6 +86,11 @@ impl<'a> Counted<'a> {
     /// Adds one to `counter` until the guard drops.
     pub fn new(counter: &'a AtomicU32) -> Self {
         counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter)
+    }
+
+    /// Holds the one already added to `counter` until the guard drops.
+    pub fn adopt(counter: &'a AtomicU32) -> Self {
         Self(counter)
     }
 }
