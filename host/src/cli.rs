@@ -1,29 +1,17 @@
-//! The command line: `portcullis run` and `portcullis validate`.
+//! The command line: `portcullis run`, `portcullis validate` and `portcullis plugin new`,
+//! parsed into what [`crate::app`] runs.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
-use arc_swap::ArcSwap;
 use clap::{Args, Parser, Subcommand};
-use std::sync::Mutex;
-use tokio::sync::{mpsc, watch};
 
-use crate::admin::Admin;
-use crate::admin::collector::GatewayCollector;
-use crate::proxy::access_log::{AccessLog, Destination, Format, Telemetry};
-use crate::proxy::metrics::Metrics;
-use crate::runtime::reload::{ReloadStatus, Reloader, unix_now};
-use crate::scaffold::{self, Language};
-
+use crate::app::{self, Components, Options};
 use crate::config::{self, Loaded, ResolvedConfig};
-use crate::runtime::{Generation, Runtime};
+use crate::proxy::access_log::{Destination, Format};
+use crate::scaffold::{self, Language};
 use crate::server::limits::Limits;
-use crate::server::listeners::Listeners;
-use crate::upstream::dns::Dns;
-use crate::wasm::WasmEngine;
 
 /// An edge gateway whose traffic policies are WebAssembly components.
 #[derive(Debug, Parser)]
@@ -48,12 +36,8 @@ enum Command {
         /// The config file.
         #[arg(short, long, default_value = "gateway.yaml")]
         config: PathBuf,
-        /// A folder whose .wasm files replace the built-in policies.
-        #[arg(long, env = "PORTCULLIS_POLICY_DIR")]
-        policy_dir: Option<PathBuf>,
-        /// Where compiled components are cached (default: ~/.cache/portcullis).
-        #[arg(long, env = "PORTCULLIS_CACHE_DIR")]
-        cache_dir: Option<PathBuf>,
+        #[command(flatten)]
+        components: ComponentArgs,
     },
 }
 
@@ -71,22 +55,39 @@ enum PluginCommand {
     },
 }
 
+/// Where the components come from: shared by `run` and `validate`.
 #[derive(Debug, Args)]
-struct RunArgs {
-    /// The config file.
-    #[arg(short, long, default_value = "gateway.yaml")]
-    config: PathBuf,
-    /// A folder whose match.wasm, weight.wasm, lb.wasm, fault.wasm or retry.wasm replace
-    /// the built-in policies.
+struct ComponentArgs {
+    /// A folder whose match.wasm, weight.wasm, lb.wasm, fault.wasm, retry.wasm,
+    /// breaker.wasm or outlier.wasm replace the built-in policies.
     #[arg(long, env = "PORTCULLIS_POLICY_DIR")]
     policy_dir: Option<PathBuf>,
     /// Where compiled components are cached (default: ~/.cache/portcullis).
     #[arg(long, env = "PORTCULLIS_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+}
+
+impl From<ComponentArgs> for Components {
+    fn from(args: ComponentArgs) -> Self {
+        Self {
+            policy_dir: args.policy_dir,
+            cache_dir: args.cache_dir,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// The config file.
+    #[arg(short, long, default_value = "gateway.yaml")]
+    config: PathBuf,
+    #[command(flatten)]
+    components: ComponentArgs,
     /// Worker threads serving connections (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
-    /// Serve the admin API (/ready, /config_dump, /plugins) on this address, e.g.
+    /// Serve the admin API (the dashboard at /, /ready, /metrics, /config_dump,
+    /// /reloads, /listeners, /routes, /clusters, /plugins) on this address, e.g.
     /// 127.0.0.1:15000. Off by default; keep it on loopback.
     #[arg(long)]
     admin: Option<std::net::SocketAddr>,
@@ -163,16 +164,12 @@ impl Cli {
     /// Runs the command.
     pub fn run(self) -> ExitCode {
         match self.command {
-            Command::Validate {
-                config,
-                policy_dir,
-                cache_dir,
-            } => {
+            Command::Validate { config, components } => {
                 let Some(loaded) = load(&config) else {
                     return ExitCode::FAILURE;
                 };
                 let summary = summary(&loaded.config);
-                match build_once(loaded.config, policy_dir, cache_dir) {
+                match app::build_once(loaded.config, components.into()) {
                     Ok(()) => {
                         println!("{}: valid ({summary})", config.display());
                         ExitCode::SUCCESS
@@ -208,7 +205,7 @@ impl Cli {
                 let Some(loaded) = load(&args.config) else {
                     return ExitCode::FAILURE;
                 };
-                match run(*args, loaded) {
+                match app::run(args.into_options(), loaded.config) {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {
                         tracing::error!("{e:#}");
@@ -234,206 +231,26 @@ fn init_tracing(level: Option<&str>) {
         .init();
 }
 
-fn run(args: RunArgs, loaded: Loaded) -> anyhow::Result<()> {
-    raise_file_limit();
-    let workers = args
-        .workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    // The control thread: loads policies and waits for signals; workers serve.
-    control_thread()?.block_on(async {
-        let runtime = Arc::new(gateway_runtime(
-            args.cache_dir,
-            args.dns_server,
-            args.policy_dir,
-            workers,
-        )?);
-        let generation = Generation::build(loaded.config, &runtime)
-            .await
-            .context("loading the policies")?;
-        let current = Arc::new(ArcSwap::from_pointee(generation));
-        let status = Arc::new(Mutex::new(ReloadStatus {
-            generation: 1,
-            loaded_at: unix_now(),
-            ..ReloadStatus::default()
-        }));
-
-        let (listeners, worker_starts) = Listeners::new(workers);
-        let listeners = Arc::new(listeners);
-        // Metrics are kept when the admin API, which serves them, is on.
-        let metrics = args.admin.map(|_| {
-            Arc::new(Metrics::with_collector(GatewayCollector {
-                runtime: runtime.clone(),
-                current: current.clone(),
-                status: status.clone(),
-            }))
-        });
-        let admin = match args.admin {
-            Some(address) => {
-                let listener = crate::admin::bind(address)
-                    .await
-                    .with_context(|| format!("binding the admin API on {address}"))?;
-                let bound = listener.local_addr()?;
-                tokio::spawn(
-                    Admin {
-                        current: current.clone(),
-                        status: status.clone(),
-                        metrics: metrics.clone(),
-                        listeners: listeners.clone(),
-                    }
-                    .serve(listener),
-                );
-                Some(bound)
-            }
-            None => None,
-        };
-
-        let (triggers, reloads) = mpsc::unbounded_channel();
-        let on_hangup = triggers.clone();
-        tokio::spawn(async move {
-            let Ok(mut hangup) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            else {
-                return;
-            };
-            while hangup.recv().await.is_some() {
-                tracing::info!("SIGHUP: reloading");
-                let _ = on_hangup.send(());
-            }
-        });
-        let reloader = Reloader {
-            config_path: args.config.clone(),
-            runtime,
-            current: current.clone(),
-            status,
-            listeners: listeners.clone(),
-        };
-        reloader.start(triggers, reloads);
-
-        let (stop, stopped) = watch::channel(false);
-        tokio::spawn(async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down");
-            let _ = stop.send(true);
-        });
-        let log = match args.access_log.0 {
-            Some(destination) => Some(
-                AccessLog::start(destination, args.access_log_format)
-                    .context("opening the access log")?,
-            ),
-            None => None,
-        };
-        #[cfg(feature = "otel")]
-        let spans = match &args.otlp_endpoint {
-            Some(endpoint) => Some(
-                crate::proxy::spans::Spans::new(endpoint)
-                    .with_context(|| format!("setting up span export to {endpoint}"))?,
-            ),
-            None => None,
-        };
-        #[cfg(feature = "otel")]
-        let traced = spans.is_some();
-        #[cfg(not(feature = "otel"))]
-        let traced = false;
-        // Telemetry lives as long as the process: requests borrow it without touching a
-        // shared reference count.
-        let telemetry: Option<&'static Telemetry> = (log.is_some() || metrics.is_some() || traced)
-            .then(|| {
-                // The request clock calibrates itself (about a millisecond) on first use:
-                // not on the first request.
-                crate::proxy::access_log::Instant::now();
-                &*Box::leak(Box::new(Telemetry {
-                    log,
-                    metrics,
-                    #[cfg(feature = "otel")]
-                    spans,
-                }))
-            });
-        let served = crate::server::serve(
-            current,
-            &listeners,
-            worker_starts,
-            stopped,
-            admin,
-            telemetry,
-            Limits {
-                path_normalization: args.path_normalization,
-                header_timeout: args.header_timeout,
-                idle_timeout: args.idle_timeout,
-                max_connections: args.max_connections,
-                max_connections_per_client: args.max_connections_per_client,
-                drain_timeout: args.drain_timeout,
+impl RunArgs {
+    fn into_options(self) -> Options {
+        Options {
+            config: self.config,
+            components: self.components.into(),
+            workers: self.workers,
+            admin: self.admin,
+            access_log: self.access_log.0.map(|to| (to, self.access_log_format)),
+            dns_server: self.dns_server,
+            #[cfg(feature = "otel")]
+            otlp_endpoint: self.otlp_endpoint,
+            limits: Limits {
+                path_normalization: self.path_normalization,
+                header_timeout: self.header_timeout,
+                idle_timeout: self.idle_timeout,
+                max_connections: self.max_connections,
+                max_connections_per_client: self.max_connections_per_client,
+                drain_timeout: self.drain_timeout,
             },
-        )
-        .await;
-        if let Some(log) = telemetry.and_then(|t| t.log.as_ref()) {
-            log.close();
         }
-        #[cfg(feature = "otel")]
-        if let Some(spans) = telemetry.and_then(|t| t.spans.as_ref()) {
-            spans.shutdown();
-        }
-        served
-    })
-}
-
-/// Builds a generation of `config` the way `run` and reloads do (components compiled
-/// and configured, TLS files read), and drops it.
-fn build_once(
-    config: ResolvedConfig,
-    policy_dir: Option<PathBuf>,
-    cache_dir: Option<PathBuf>,
-) -> anyhow::Result<()> {
-    control_thread()?.block_on(async {
-        let runtime = gateway_runtime(cache_dir, None, policy_dir, 1)?;
-        Generation::build(config, &runtime).await.map(drop)
-    })
-}
-
-/// The single-threaded async runtime of the control thread.
-fn control_thread() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-}
-
-/// What every generation is built with: the Wasm engine (compiled components cached in
-/// `cache_dir`, by default ~/.cache/portcullis), the DNS resolver (asking `dns_server`
-/// when given), the policy overrides in `policy_dir`, and the number of workers.
-fn gateway_runtime(
-    cache_dir: Option<PathBuf>,
-    dns_server: Option<std::net::SocketAddr>,
-    policy_dir: Option<PathBuf>,
-    workers: usize,
-) -> anyhow::Result<Runtime> {
-    let dns = Dns::new(dns_server).context("setting up the DNS resolver")?;
-    let wasm = WasmEngine::new(cache_dir.or_else(default_cache_dir))?;
-    Ok(Runtime::new(wasm, Arc::new(dns), policy_dir, workers))
-}
-
-fn default_cache_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
-    Some(base.join("portcullis"))
-}
-
-/// Raises the soft limit on open files to the hard limit: each connection takes one, and
-/// the common soft limit of 1 024 is soon reached.
-fn raise_file_limit() {
-    match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(limit) => tracing::debug!(limit, "open files limit"),
-        Err(e) => tracing::warn!("cannot raise the open files limit: {e}"),
-    }
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing the SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
     }
 }
 

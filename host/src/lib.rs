@@ -1,6 +1,7 @@
 //! Portcullis: an edge gateway whose traffic policies are WebAssembly components.
 
 pub mod admin;
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod interner;

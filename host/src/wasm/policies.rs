@@ -1,5 +1,6 @@
-//! The built-in policy kinds and their typed calls: route match, destination weighting,
-//! endpoint load balancing, fault injection and retry decisions.
+//! The policy kinds and their typed calls: route match, destination weighting, endpoint
+//! load balancing, fault injection, retry decisions, circuit breaking, outlier detection,
+//! and custom filters.
 
 use std::future::Future;
 use std::sync::Arc;

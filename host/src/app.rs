@@ -1,0 +1,276 @@
+//! The gateway as a process: builds the first generation, starts the admin API, the
+//! reloader and the telemetry, serves until SIGINT or SIGTERM, then flushes what it
+//! must. `cli` parses the command line into [`Options`]; everything else starts here.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context as _;
+use arc_swap::ArcSwap;
+use tokio::sync::{mpsc, watch};
+
+use crate::admin::Admin;
+use crate::admin::collector::GatewayCollector;
+use crate::config::ResolvedConfig;
+use crate::proxy::access_log::{AccessLog, Destination, Format, Telemetry};
+use crate::proxy::metrics::Metrics;
+use crate::runtime::reload::{ReloadStatus, Reloader, unix_now};
+use crate::runtime::{Generation, Runtime};
+use crate::server::limits::Limits;
+use crate::server::listeners::Listeners;
+use crate::upstream::dns::Dns;
+use crate::wasm::WasmEngine;
+
+/// Where the components come from, for `run` and `validate` alike.
+#[derive(Debug, Clone, Default)]
+pub struct Components {
+    /// A folder whose `<kind>.wasm` files replace the built-in policies.
+    pub policy_dir: Option<PathBuf>,
+    /// Where compiled components are cached (default: ~/.cache/portcullis).
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// How `run` serves.
+#[derive(Debug)]
+pub struct Options {
+    /// The config file, watched for reloads.
+    pub config: PathBuf,
+    pub components: Components,
+    /// Worker threads (default: one per core).
+    pub workers: Option<usize>,
+    /// Where the admin API listens, if it is on.
+    pub admin: Option<std::net::SocketAddr>,
+    /// Where the access log goes, if anywhere, and its format.
+    pub access_log: Option<(Destination, Format)>,
+    /// The DNS server for `resolution: DNS` services (default: /etc/resolv.conf's).
+    pub dns_server: Option<std::net::SocketAddr>,
+    /// The OTLP/HTTP traces URL spans are exported to, if any.
+    #[cfg(feature = "otel")]
+    pub otlp_endpoint: Option<String>,
+    pub limits: Limits,
+}
+
+/// What the admin API and the reloader share with the data path.
+struct Shared {
+    runtime: Arc<Runtime>,
+    current: Arc<ArcSwap<Generation>>,
+    status: Arc<Mutex<ReloadStatus>>,
+    listeners: Arc<Listeners>,
+}
+
+/// Serves `config` (loaded from `options.config`) until a shutdown signal.
+pub fn run(options: Options, config: ResolvedConfig) -> anyhow::Result<()> {
+    raise_file_limit();
+    let workers = options
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // The control thread: loads policies and waits for signals; workers serve.
+    control_thread()?.block_on(async {
+        let components = options.components.clone();
+        let runtime = gateway_runtime(components, options.dns_server, workers)?;
+        let runtime = Arc::new(runtime);
+        let generation = Generation::build(config, &runtime)
+            .await
+            .context("loading the policies")?;
+        let (listeners, worker_starts) = Listeners::new(workers);
+        let shared = Shared {
+            runtime,
+            current: Arc::new(ArcSwap::from_pointee(generation)),
+            status: Arc::new(Mutex::new(ReloadStatus {
+                generation: 1,
+                loaded_at: unix_now(),
+                ..ReloadStatus::default()
+            })),
+            listeners: Arc::new(listeners),
+        };
+        // Metrics are kept when the admin API, which serves them, is on.
+        let metrics = options.admin.map(|_| metrics(&shared));
+        let admin = match options.admin {
+            Some(address) => Some(start_admin(address, &shared, metrics.clone()).await?),
+            None => None,
+        };
+        start_reloader(options.config.clone(), &shared);
+        let telemetry = telemetry(&options, metrics)?;
+        let (stop, stopped) = watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            let _ = stop.send(true);
+        });
+        let served = crate::server::serve(
+            shared.current,
+            &shared.listeners,
+            worker_starts,
+            stopped,
+            admin,
+            telemetry,
+            options.limits,
+        )
+        .await;
+        flush(telemetry);
+        served
+    })
+}
+
+/// Request metrics, plus the gateway's own read at scrape time.
+fn metrics(shared: &Shared) -> Arc<Metrics> {
+    Arc::new(Metrics::with_collector(GatewayCollector {
+        runtime: shared.runtime.clone(),
+        current: shared.current.clone(),
+        status: shared.status.clone(),
+    }))
+}
+
+/// Binds the admin API on `address` and serves it; returns the address bound.
+async fn start_admin(
+    address: std::net::SocketAddr,
+    shared: &Shared,
+    metrics: Option<Arc<Metrics>>,
+) -> anyhow::Result<std::net::SocketAddr> {
+    let listener = crate::admin::bind(address)
+        .await
+        .with_context(|| format!("binding the admin API on {address}"))?;
+    let bound = listener.local_addr()?;
+    let admin = Admin {
+        current: shared.current.clone(),
+        status: shared.status.clone(),
+        metrics,
+        listeners: shared.listeners.clone(),
+    };
+    tokio::spawn(admin.serve(listener));
+    Ok(bound)
+}
+
+/// Reloads `config` when its files change or on SIGHUP.
+fn start_reloader(config: PathBuf, shared: &Shared) {
+    let (triggers, reloads) = mpsc::unbounded_channel();
+    let on_hangup = triggers.clone();
+    tokio::spawn(async move {
+        let hangup = tokio::signal::unix::SignalKind::hangup();
+        let Ok(mut hangup) = tokio::signal::unix::signal(hangup) else {
+            return;
+        };
+        while hangup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading");
+            let _ = on_hangup.send(());
+        }
+    });
+    let reloader = Reloader {
+        config_path: config,
+        runtime: shared.runtime.clone(),
+        current: shared.current.clone(),
+        status: shared.status.clone(),
+        listeners: shared.listeners.clone(),
+    };
+    reloader.start(triggers, reloads);
+}
+
+/// The access log, metrics and spans, if any is on. It lives as long as the process:
+/// requests borrow it without touching a shared reference count.
+fn telemetry(
+    options: &Options,
+    metrics: Option<Arc<Metrics>>,
+) -> anyhow::Result<Option<&'static Telemetry>> {
+    let log = match &options.access_log {
+        Some((destination, format)) => {
+            Some(AccessLog::start(destination.clone(), *format).context("opening the access log")?)
+        }
+        None => None,
+    };
+    #[cfg(feature = "otel")]
+    let spans = match &options.otlp_endpoint {
+        Some(endpoint) => Some(
+            crate::proxy::spans::Spans::new(endpoint)
+                .with_context(|| format!("setting up span export to {endpoint}"))?,
+        ),
+        None => None,
+    };
+    #[cfg(feature = "otel")]
+    let traced = spans.is_some();
+    #[cfg(not(feature = "otel"))]
+    let traced = false;
+    if log.is_none() && metrics.is_none() && !traced {
+        return Ok(None);
+    }
+    // The request clock calibrates itself (about a millisecond) on first use: not on
+    // the first request.
+    crate::proxy::access_log::Instant::now();
+    Ok(Some(Box::leak(Box::new(Telemetry {
+        log,
+        metrics,
+        #[cfg(feature = "otel")]
+        spans,
+    }))))
+}
+
+/// Writes out what telemetry still holds.
+fn flush(telemetry: Option<&'static Telemetry>) {
+    if let Some(log) = telemetry.and_then(|t| t.log.as_ref()) {
+        log.close();
+    }
+    #[cfg(feature = "otel")]
+    if let Some(spans) = telemetry.and_then(|t| t.spans.as_ref()) {
+        spans.shutdown();
+    }
+}
+
+/// Builds a generation of `config` the way `run` and reloads do (components compiled
+/// and configured, TLS files read), and drops it.
+pub fn build_once(config: ResolvedConfig, components: Components) -> anyhow::Result<()> {
+    control_thread()?.block_on(async {
+        let runtime = gateway_runtime(components, None, 1)?;
+        Generation::build(config, &runtime).await.map(drop)
+    })
+}
+
+/// The single-threaded async runtime of the control thread.
+fn control_thread() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// What every generation is built with: the Wasm engine (compiled components cached in
+/// the cache folder, by default ~/.cache/portcullis), the DNS resolver (asking
+/// `dns_server` when given), the policy overrides, and the number of workers.
+fn gateway_runtime(
+    components: Components,
+    dns_server: Option<std::net::SocketAddr>,
+    workers: usize,
+) -> anyhow::Result<Runtime> {
+    let dns = Dns::new(dns_server).context("setting up the DNS resolver")?;
+    let wasm = WasmEngine::new(components.cache_dir.or_else(default_cache_dir))?;
+    Ok(Runtime::new(
+        wasm,
+        Arc::new(dns),
+        components.policy_dir,
+        workers,
+    ))
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(base.join("portcullis"))
+}
+
+/// Raises the soft limit on open files to the hard limit: each connection takes one, and
+/// the common soft limit of 1 024 is soon reached.
+fn raise_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open files limit"),
+        Err(e) => tracing::warn!("cannot raise the open files limit: {e}"),
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}
