@@ -14,14 +14,14 @@ use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures_util::FutureExt as _;
 use http_body_util::BodyExt as _;
-use portcullis::proxy::access_log::{
+use portcullis::runtime::{Generation, Runtime};
+use portcullis::telemetry::access_log::{
     AccessLog, Destination, Format, Pending, Policy, Said, Telemetry,
 };
-use portcullis::proxy::body;
-use portcullis::proxy::metrics::Metrics;
-use portcullis::runtime::{Generation, Runtime};
+use portcullis::telemetry::metrics::Metrics;
 use portcullis::upstream::dns::Dns;
 use portcullis::wasm::WasmEngine;
+use portcullis::wire::body;
 
 // The allocator the gateway runs with.
 #[global_allocator]

@@ -11,6 +11,7 @@ mod edge;
 mod external;
 mod hardening;
 mod istio_samples;
+mod layers;
 mod observability;
 mod plugins;
 mod reload;

@@ -12,12 +12,12 @@ use tokio::sync::{mpsc, watch};
 use crate::admin::Admin;
 use crate::admin::collector::GatewayCollector;
 use crate::config::ResolvedConfig;
-use crate::proxy::access_log::{AccessLog, Destination, Format, Telemetry};
-use crate::proxy::metrics::Metrics;
-use crate::runtime::reload::{ReloadStatus, Reloader, unix_now};
+use crate::reload::{ReloadStatus, Reloader, unix_now};
 use crate::runtime::{Generation, Runtime};
 use crate::server::limits::Limits;
 use crate::server::listeners::Listeners;
+use crate::telemetry::access_log::{AccessLog, Destination, Format, Telemetry};
+use crate::telemetry::metrics::Metrics;
 use crate::upstream::dns::Dns;
 use crate::wasm::WasmEngine;
 
@@ -180,7 +180,7 @@ fn telemetry(
     #[cfg(feature = "otel")]
     let spans = match &options.otlp_endpoint {
         Some(endpoint) => Some(
-            crate::proxy::spans::Spans::new(endpoint)
+            crate::telemetry::spans::Spans::new(endpoint)
                 .with_context(|| format!("setting up span export to {endpoint}"))?,
         ),
         None => None,
@@ -194,7 +194,7 @@ fn telemetry(
     }
     // The request clock calibrates itself (about a millisecond) on first use: not on
     // the first request.
-    crate::proxy::access_log::Instant::now();
+    crate::telemetry::access_log::Instant::now();
     Ok(Some(Box::leak(Box::new(Telemetry {
         log,
         metrics,

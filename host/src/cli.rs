@@ -9,9 +9,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::app::{self, Components, Options};
 use crate::config::{self, Loaded, ResolvedConfig};
-use crate::proxy::access_log::{Destination, Format};
 use crate::scaffold::{self, Language};
 use crate::server::limits::Limits;
+use crate::telemetry::access_log::{Destination, Format};
 
 /// An edge gateway whose traffic policies are WebAssembly components.
 #[derive(Debug, Parser)]

@@ -15,7 +15,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 
 use arc_swap::ArcSwap;
 
-use crate::runtime::reload::{ReloadStatus, unix_now};
+use crate::reload::{ReloadStatus, unix_now};
 use crate::runtime::{Generation, Runtime};
 use crate::upstream::ClusterLoad;
 use crate::wasm::stats::PolicyStats;

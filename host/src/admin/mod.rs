@@ -18,11 +18,11 @@ use hyper_util::rt::TokioIo;
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use crate::proxy::body::{Body, full};
-use crate::proxy::metrics::{Format, Metrics};
+use crate::reload::ReloadStatus;
 use crate::runtime::Generation;
-use crate::runtime::reload::ReloadStatus;
 use crate::server::listeners::Listeners;
+use crate::telemetry::metrics::{Format, Metrics};
+use crate::wire::body::{Body, full};
 
 /// What the admin API reads.
 #[derive(Clone)]

@@ -12,18 +12,19 @@ use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
-use super::access_log::{self, Said};
-use super::body::{self, Body};
-use super::forward::{self, AttemptError, Routed, Upstream, UpstreamLease};
-use super::grpc_messages::{Counting, MessageCounter};
+use super::forward::{self, AttemptError, Routed, Upstream};
 use super::local_reply::{DownstreamFailure, ProxyError};
 use super::upgrade::Requested;
 use crate::runtime::Generation;
 use crate::runtime::clusters::{ClusterState, Endpoint, now_ms};
+use crate::telemetry::access_log::{self, Said};
+use crate::upstream::lease::UpstreamLease;
 use crate::upstream::load::Counted;
 use crate::upstream::{Checkout, EndpointPool};
 use crate::wasm::RequestView;
 use crate::wasm::policies::{Admission, EndpointResult, Outcome, ResponseStatus};
+use crate::wire::body::{self, Body};
+use crate::wire::grpc_messages::{Counting, MessageCounter};
 
 /// Request bodies up to this size are buffered so that a retry can send them again;
 /// larger ones stream once and are not retried (Envoy's default buffer limit).

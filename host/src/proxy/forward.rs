@@ -2,22 +2,21 @@
 //! response on its way back.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use http::{HeaderValue, Request, Response, Uri, header};
 use hyper::body::Incoming;
 
 use super::Downstream;
-use super::body::{self, Body, InFlight};
 use super::headers;
 use super::paths::{self, Origin};
 use crate::config::resolved::{StringMatcher, WeightedCluster};
 use crate::runtime::clusters::Endpoint;
 use crate::runtime::generation::RouteEntry;
 use crate::upstream::h2::H2Client;
-use crate::upstream::{ClusterLoad, EndpointPool, PooledConnection};
-use crate::wasm::policies::ClusterLoadView;
+use crate::upstream::lease::{self, UpstreamLease};
+use crate::upstream::{EndpointPool, PooledConnection};
+use crate::wire::body::Body;
 
 /// What decided a request's route, which shapes what goes upstream.
 pub struct Routed<'a> {
@@ -100,43 +99,6 @@ pub enum Upstream<'a> {
     Http2(&'a H2Client),
 }
 
-/// What an attempt holds until its response body ends: the cluster's active-request count,
-/// the endpoint's in-flight count, and the connection to give back.
-pub struct UpstreamLease {
-    load: Arc<ClusterLoad>,
-    in_flight: Option<InFlight>,
-    connection: Option<(PooledConnection, Arc<EndpointPool>)>,
-}
-
-impl UpstreamLease {
-    /// Counts a request as active on `load` and returns the breaker's view of the load
-    /// before it.
-    pub fn reserve(load: &Arc<ClusterLoad>) -> (Self, ClusterLoadView) {
-        let view = load.reserve(&load.active_requests);
-        (
-            Self {
-                load: load.clone(),
-                in_flight: None,
-                connection: None,
-            },
-            view,
-        )
-    }
-
-    /// The exchange completed: the connection can serve another request.
-    pub fn complete(mut self) {
-        if let Some((connection, pool)) = self.connection.take() {
-            pool.put_back(connection);
-        }
-    }
-}
-
-impl Drop for UpstreamLease {
-    fn drop(&mut self) {
-        self.load.active_requests.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 /// Sends `parts` with `body` to `endpoint`, waiting at most `timeout` for the response head.
 pub async fn send(
     upstream: Upstream<'_>,
@@ -146,7 +108,7 @@ pub async fn send(
     body: Body,
     timeout: Option<Duration>,
 ) -> Result<(Response<Incoming>, UpstreamLease), AttemptError> {
-    lease.in_flight = Some(InFlight::start(&endpoint.in_flight));
+    lease.count_in_flight(&endpoint.in_flight);
     let reset = |e: hyper::Error| {
         let reason = format!("{}: {e}", endpoint.address);
         match tls_refused(&e) {
@@ -163,7 +125,7 @@ pub async fn send(
                     .send_request(Request::from_parts(parts, body))
                     .await
                     .map_err(reset)?;
-                lease.connection = Some((connection, pool.clone()));
+                lease.hold(connection, pool.clone());
                 Ok(response)
             }
             Upstream::Http2(client) => {
@@ -230,7 +192,7 @@ pub fn respond(
     headers::remove_hop_by_hop(&mut parts.headers);
     headers::apply_edits(&mut parts.headers, &routed.entry.route.headers.response);
     headers::apply_edits(&mut parts.headers, &routed.destination.headers.response);
-    let body = body::leased(body, lease);
+    let body = lease::leased(body, lease);
     Response::from_parts(parts, body)
 }
 

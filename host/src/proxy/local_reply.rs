@@ -2,10 +2,10 @@
 
 use http::{Response, StatusCode, header};
 
-use super::access_log::Outcome;
 use super::authority::BadHost;
-use super::body::{Body, full};
+use crate::telemetry::access_log::Outcome;
 use crate::wasm::PolicyError;
+use crate::wire::body::{Body, full};
 
 /// Why the gateway answers a request itself.
 #[derive(Debug, thiserror::Error)]

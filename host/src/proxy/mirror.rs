@@ -10,12 +10,12 @@ use bytes::Bytes;
 use http_body_util::BodyExt as _;
 
 use super::Downstream;
-use super::access_log::{Outcome, Policy, Said};
 use super::attempts::{Attempts, RequestBody};
 use super::forward::{self, Routed};
 use crate::config::resolved::RouteAction;
 use crate::runtime::Generation;
 use crate::runtime::generation::{RouteAt, RouteEntry};
+use crate::telemetry::access_log::{Outcome, Policy, Said};
 use crate::wasm::RequestView;
 
 /// How long a copy may take when its route sets no timeout (Envoy's default route

@@ -1,21 +1,15 @@
 //! The data path: from a downstream request to a response, through the policies.
 
-pub mod access_log;
 mod attempts;
 mod authority;
-pub mod body;
 mod forward;
-pub mod grpc_messages;
 pub mod headers;
 pub mod idle;
 pub mod local_reply;
-pub mod metrics;
 mod mirror;
 pub mod normalize;
 mod paths;
 mod plugins;
-#[cfg(feature = "otel")]
-pub mod spans;
 pub mod upgrade;
 
 use std::net::SocketAddr;
@@ -24,7 +18,6 @@ use std::sync::Arc;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 
-use body::{Body, full};
 use local_reply::ProxyError;
 use paths::Origin;
 
@@ -32,11 +25,13 @@ use crate::config::resolved::{DirectResponse, ListenerId, Redirect, RouteAction,
 use crate::runtime::destination::DestinationId;
 use crate::runtime::generation::{RouteEntry, VirtualHostEntry};
 use crate::runtime::{Generation, cors};
+use crate::telemetry::access_log::{self, Outcome, Policy, Said};
 use crate::tls::session::TlsSession;
 use crate::wasm::RequestView;
 use crate::wasm::plugins::Verdict;
 use crate::wasm::policies::Action;
-use access_log::{Outcome, Policy, Said};
+use crate::wire::body::{self, Body, full};
+use crate::wire::grpc_messages;
 
 /// The downstream connection a request arrived on.
 #[derive(Debug, Clone)]
@@ -105,7 +100,10 @@ pub async fn handle(
             );
             let (generation, outcome) = pending.parts();
             let mut response = respond(request, downstream, generation, outcome).await;
-            match response.extensions_mut().remove::<upgrade::TunnelEnd>() {
+            match response
+                .extensions_mut()
+                .remove::<crate::wire::tunnel::TunnelEnd>()
+            {
                 Some(tunnel) => pending.finish_tunnel(response, tunnel),
                 None => pending.finish(response),
             }

@@ -3,7 +3,7 @@
 use http::uri::PathAndQuery;
 
 use crate::config::resolved::{Redirect, RedirectPort, StringMatcher};
-use crate::runtime::vhosts::strip_port;
+use crate::wire::host::strip_port;
 
 /// The parts of the request a redirect or rewrite starts from.
 pub struct Origin<'a> {

@@ -3,8 +3,8 @@
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Response, StatusCode};
 
-use super::body::{Body, full};
 use crate::wasm::policies::{Edits, Header, Rejection};
+use crate::wire::body::{Body, full};
 
 /// Sets each header, replacing earlier values; invalid names or values are skipped.
 pub fn set_headers(headers: &mut HeaderMap, set: &[Header]) {

@@ -3,7 +3,6 @@
 //! HTTP/1.1 upgrade; once the upstream switches protocols, bytes flow both ways until
 //! each side has closed its half, or the tunnel moves nothing for the idle timeout.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -15,10 +14,11 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::oneshot;
 use tokio_util::task::TaskTracker;
 
-use super::body::{self, Body};
-use super::forward::UpstreamLease;
 use super::headers;
 use super::idle::{self, Active};
+use crate::upstream::lease::UpstreamLease;
+use crate::wire::body::{self, Body};
+use crate::wire::tunnel::{Carried, TunnelEnd};
 
 static SEC_WEBSOCKET_KEY: HeaderName = HeaderName::from_static("sec-websocket-key");
 static SEC_WEBSOCKET_ACCEPT: HeaderName = HeaderName::from_static("sec-websocket-accept");
@@ -31,28 +31,6 @@ pub struct Requested {
     extended_connect: bool,
     /// Resolves to the client's connection once the answer has been sent.
     client: OnUpgrade,
-}
-
-/// How many bytes an upgraded connection carried, for the access log.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Carried {
-    /// From the client to the upstream.
-    pub received: u64,
-    /// From the upstream to the client.
-    pub sent: u64,
-}
-
-/// Put on the answer to an upgrade (response extensions must be `Clone`, hence the
-/// shared slot): tells when the tunnel has closed.
-#[derive(Clone)]
-pub struct TunnelEnd(Arc<Mutex<Option<oneshot::Receiver<Carried>>>>);
-
-impl TunnelEnd {
-    /// What the tunnel carried, once it has closed; `None` if it never opened.
-    pub async fn closed(self) -> Option<Carried> {
-        let end = self.0.lock().unwrap_or_else(|e| e.into_inner()).take()?;
-        end.await.ok()
-    }
 }
 
 /// Where tunnels run, so that shutdown can wait for them; and how long one may idle.
@@ -141,9 +119,7 @@ impl Requested {
             let _ = done.send(carried);
             drop(lease);
         });
-        answer
-            .extensions_mut()
-            .insert(TunnelEnd(Arc::new(Mutex::new(Some(end)))));
+        answer.extensions_mut().insert(TunnelEnd::new(end));
         answer
     }
 }

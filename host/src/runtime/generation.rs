@@ -15,7 +15,7 @@ use crate::config::resolved::{
 };
 use crate::registry::Registry;
 use crate::runtime::cors::CorsPolicy;
-use crate::tls::server::TlsServers;
+use crate::runtime::tls_servers::TlsServers;
 use crate::upstream::ClusterLoad;
 use crate::upstream::dns::Dns;
 use crate::wasm::builtin::{self, Builtin};

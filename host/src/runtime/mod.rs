@@ -4,8 +4,8 @@ pub mod clusters;
 pub mod cors;
 pub mod destination;
 pub mod generation;
-pub mod reload;
 pub mod route_key;
+pub mod tls_servers;
 pub mod vhosts;
 
 pub use generation::{Generation, Runtime};

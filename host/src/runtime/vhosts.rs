@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use crate::config::resolved::RouteTable;
+use crate::wire::host::strip_port;
 
 /// A route table's domains, indexed.
 #[derive(Debug, Default)]
@@ -50,18 +51,6 @@ impl DomainIndex {
     }
 }
 
-/// `example.com:8080` → `example.com`; `[::1]:80` → `[::1]`.
-pub fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host
-            .split_once(']')
-            .map_or(host, |(h, _)| &host[..=h.len()]);
-    }
-    host.rsplit_once(':')
-        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
-        .map_or(host, |(h, _)| h)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,12 +82,5 @@ mod tests {
         assert_eq!(index.find("shop.example.com"), Some(1));
         assert_eq!(index.find("example.com"), Some(0));
         assert_eq!(index.find("WWW.Example.COM"), Some(3));
-    }
-
-    #[test]
-    fn strips_ports() {
-        assert_eq!(strip_port("a.com:80"), "a.com");
-        assert_eq!(strip_port("a.com"), "a.com");
-        assert_eq!(strip_port("[::1]:8080"), "[::1]");
     }
 }

@@ -19,8 +19,8 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::config::resolved::ListenerId;
-use crate::proxy::access_log::Telemetry;
 use crate::runtime::Generation;
+use crate::telemetry::access_log::Telemetry;
 use limits::{Admission, Limits};
 use listeners::{Listeners, Start};
 

@@ -21,12 +21,12 @@ use super::listeners::Start;
 use super::proxy_protocol::{self, Prefixed};
 use super::shedding::{Connections, Registered};
 use crate::config::resolved::ListenerId;
-use crate::proxy::access_log::Telemetry;
 use crate::proxy::idle::{self, Active};
 use crate::proxy::normalize::PathNormalization;
 use crate::proxy::upgrade::Tunnels;
 use crate::proxy::{self, Downstream};
 use crate::runtime::Generation;
+use crate::telemetry::access_log::Telemetry;
 use crate::tls::session::TlsSession;
 use tokio_util::task::TaskTracker;
 
@@ -64,7 +64,7 @@ impl Worker {
         let mut accepting = tokio::task::JoinSet::new();
         if let Some(telemetry) = self.telemetry.filter(|t| t.batched()) {
             tokio::spawn(async move {
-                let mut tick = tokio::time::interval(crate::proxy::access_log::FLUSH_EVERY);
+                let mut tick = tokio::time::interval(crate::telemetry::access_log::FLUSH_EVERY);
                 loop {
                     tick.tick().await;
                     telemetry.flush_thread();

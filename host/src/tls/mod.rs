@@ -4,7 +4,6 @@
 pub mod files;
 pub mod pinning;
 pub mod served;
-pub mod server;
 pub mod session;
 pub mod suites;
 pub mod verify;

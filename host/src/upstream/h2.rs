@@ -10,7 +10,7 @@ use rustls::pki_types::ServerName;
 
 use super::tls::Origination;
 use crate::config::resolved::ConnectionPool;
-use crate::proxy::body::Body;
+use crate::wire::body::Body;
 
 /// One worker's HTTP/2 client for one cluster.
 pub enum H2Client {

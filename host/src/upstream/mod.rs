@@ -3,6 +3,7 @@
 
 pub mod dns;
 pub mod h2;
+pub mod lease;
 pub mod load;
 pub mod pool;
 pub mod tls;

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use super::load::ClusterLoad;
 use super::tls::Origination;
 use crate::config::resolved::ConnectionPool;
-use crate::proxy::body::Body;
+use crate::wire::body::Body;
 
 /// Why no connection could be had.
 #[derive(Debug)]

@@ -10,10 +10,10 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use crate::config::resolved::{UpstreamTls, UpstreamTlsMode};
-use crate::runtime::vhosts::strip_port;
 use crate::tls::files::{self, TlsFileError};
 use crate::tls::pinning::Pins;
 use crate::tls::verify::ServerVerification;
+use crate::wire::host::strip_port;
 
 /// Why a cluster's upstream TLS could not be set up.
 #[derive(Debug, thiserror::Error)]

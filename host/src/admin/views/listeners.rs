@@ -4,8 +4,8 @@
 use serde_json::{Value, json};
 
 use crate::config::resolved::ClientAuth;
+use crate::reload::unix_now;
 use crate::runtime::Generation;
-use crate::runtime::reload::unix_now;
 use crate::server::listeners::Listeners;
 use crate::tls::served::ServedCertificate;
 

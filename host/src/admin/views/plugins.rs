@@ -4,8 +4,8 @@ use std::sync::atomic::Ordering;
 
 use serde_json::{Value, json};
 
+use crate::reload::ReloadStatus;
 use crate::runtime::Generation;
-use crate::runtime::reload::ReloadStatus;
 use crate::wasm::stats::PolicyStats;
 
 pub fn view(generation: &Generation, status: &ReloadStatus) -> Value {

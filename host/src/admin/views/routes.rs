@@ -8,10 +8,10 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use crate::config::resolved::RouteAction;
-use crate::proxy::metrics::RouteTotals;
 use crate::runtime::Generation;
 use crate::runtime::generation::RouteEntry;
 use crate::runtime::route_key::RouteKeyId;
+use crate::telemetry::metrics::RouteTotals;
 
 pub fn view(generation: &Generation, totals: &HashMap<RouteKeyId, RouteTotals>) -> Value {
     let mut order: Vec<RouteKeyId> = Vec::new();

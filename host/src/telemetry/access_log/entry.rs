@@ -10,11 +10,11 @@ use http::header::{CONTENT_TYPE, HOST, USER_AGENT};
 
 use super::format::{Line, Written};
 use super::{Outcome, Telemetry, clock};
-use crate::proxy::body::{Body, End, OnEnd, Sent};
-use crate::proxy::headers::{X_FORWARDED_FOR, X_REQUEST_ID};
-use crate::proxy::metrics::Finished;
 use crate::runtime::Generation;
+use crate::telemetry::metrics::Finished;
 use crate::tls::session::TlsSession;
+use crate::wire::body::{Body, End, OnEnd, Sent};
+use crate::wire::names::{X_FORWARDED_FOR, X_REQUEST_ID};
 
 /// What a request's line needs of the request, captured when it arrives.
 struct Entry {
@@ -25,7 +25,7 @@ struct Entry {
     grpc: bool,
     texts: Texts,
     #[cfg(feature = "otel")]
-    span: Option<crate::proxy::spans::RequestSpan>,
+    span: Option<crate::telemetry::spans::RequestSpan>,
 }
 
 impl Entry {
@@ -132,7 +132,7 @@ impl Pending {
         }
         let body = OnEnd::new(body, move |end, sent| finishing.end(end, sent));
         let body = if grpc { body.counting_messages() } else { body };
-        http::Response::from_parts(parts, crate::proxy::body::boxed(body))
+        http::Response::from_parts(parts, crate::wire::body::boxed(body))
     }
 }
 
@@ -142,7 +142,7 @@ impl Pending {
     pub fn finish_tunnel(
         mut self,
         response: http::Response<Body>,
-        tunnel: crate::proxy::upgrade::TunnelEnd,
+        tunnel: crate::wire::tunnel::TunnelEnd,
     ) -> http::Response<Body> {
         let mut finishing = self.0.take().expect("only `finish` takes the request");
         finishing.status = response.status().as_u16();
@@ -257,7 +257,7 @@ impl Finishing {
         #[cfg(feature = "otel")]
         if let Some(span) = &self.entry.span {
             let path = self.entry.texts.get(Text::Path).unwrap_or("/");
-            span.end(crate::proxy::spans::Finished {
+            span.end(crate::telemetry::spans::Finished {
                 path: path.split_once('?').map_or(path, |(path, _)| path),
                 status: self.status,
                 flags: &self.outcome.flags,

@@ -12,8 +12,8 @@ use notify::{RecursiveMode, Watcher as _};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use super::{Generation, Runtime};
 use crate::config::{self, ResolvedConfig};
+use crate::runtime::{Generation, Runtime};
 use crate::server::listeners::{Listeners, Prepared};
 
 /// Bursts of file events within this window make one reload.

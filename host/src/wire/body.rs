@@ -1,8 +1,7 @@
-//! The body type of every request and response the proxy handles.
+//! The body type of every request and response the gateway handles, and a wrapper that
+//! reports how a body ended.
 
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -10,7 +9,6 @@ use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt as _;
 use http_body_util::combinators::BoxBody;
 
-use super::forward::UpstreamLease;
 use super::grpc_messages::MessageCounter;
 
 /// Errors a body may end with.
@@ -40,24 +38,6 @@ where
     B::Error: Into<BoxError>,
 {
     body.map_err(Into::into).boxed()
-}
-
-/// Counts one request in flight to an endpoint until dropped.
-#[derive(Debug)]
-pub struct InFlight(Arc<AtomicU32>);
-
-impl InFlight {
-    /// Counts one more request on `counter`.
-    pub fn start(counter: &Arc<AtomicU32>) -> Self {
-        counter.fetch_add(1, Ordering::Relaxed);
-        Self(counter.clone())
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 /// How a body ended.
@@ -176,23 +156,9 @@ impl<B: http_body::Body + Unpin, F: FnOnce(End, Sent)> Drop for OnEnd<B, F> {
     }
 }
 
-/// An upstream response body that holds its lease until it ends: a complete body gives
-/// the connection back to its pool, an error or an early drop closes it.
-pub fn leased<B>(body: B, lease: UpstreamLease) -> Body
-where
-    B: http_body::Body<Data = Bytes> + Send + Sync + Unpin + 'static,
-    B::Error: Into<BoxError>,
-{
-    boxed(OnEnd::new(body, move |end, _| {
-        if end == End::Complete {
-            lease.complete();
-        }
-    }))
-}
-
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
 
     use http_body_util::{BodyExt as _, Full, StreamBody};
 

@@ -8,12 +8,12 @@ use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{ServerConfig, SupportedProtocolVersion};
 
-use super::files::{self, TlsFileError};
-use super::pinning::Pins;
-use super::served::ServedCertificate;
-use super::suites;
-use super::verify::PinnedClientVerifier;
 use crate::config::resolved::{ClientAuth, Listener, ServerTls, TlsVersion};
+use crate::tls::files::{self, TlsFileError};
+use crate::tls::pinning::Pins;
+use crate::tls::served::ServedCertificate;
+use crate::tls::suites;
+use crate::tls::verify::PinnedClientVerifier;
 
 /// ALPN protocols offered to clients, preferred first.
 const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
