@@ -337,3 +337,34 @@ fn istio_corpus_gets_istios_verdicts() {
     let summary = stdout.lines().last().unwrap_or_default();
     assert!(summary.contains(" 0 failed"), "{summary}");
 }
+
+/// The resolved form of every valid config is pinned, so each Istio default that
+/// `config/resolve` applies shows in review when it changes.
+#[test]
+fn resolved_forms_are_pinned() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = vec![root.join("gateway.yaml")];
+    let mut corpus_files: Vec<PathBuf> = std::fs::read_dir(corpus().join("valid"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    corpus_files.sort();
+    files.extend(corpus_files);
+    for file in &files {
+        let name = file.file_name().unwrap().to_str().unwrap();
+        let base = if name == "gateway.yaml" {
+            root.as_path()
+        } else {
+            fixture()
+        };
+        let text = std::fs::read_to_string(file).unwrap();
+        let loaded = portcullis::config::load_str(name, &text, base)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        // Through JSON: serde_yaml cannot write nested enums directly.
+        let value = serde_json::to_value(&loaded.config).unwrap();
+        let resolved = serde_yaml::to_string(&value)
+            .unwrap()
+            .replace(&base.display().to_string(), "$CONFIG_DIR");
+        insta::assert_snapshot!(format!("resolved-{name}"), resolved);
+    }
+}
