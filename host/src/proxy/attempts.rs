@@ -1,19 +1,19 @@
 //! Attempts at a routed request: endpoint choice, per-try and route timeouts, and retries
-//! as the retry policy decides, with the request body replayed from a bounded buffer.
+//! as the retry policy decides, the request body replayed from a bounded buffer
+//! (`replay.rs`).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::Response;
-use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use super::forward::{self, AttemptError, Routed, Upstream};
-use super::local_reply::{DownstreamFailure, ProxyError};
+use super::local_reply::ProxyError;
+use super::replay::RequestBody;
 use super::upgrade::Requested;
 use crate::runtime::Generation;
 use crate::runtime::clusters::{ClusterState, Endpoint, now_ms};
@@ -23,83 +23,7 @@ use crate::upstream::load::Counted;
 use crate::upstream::{Checkout, EndpointPool};
 use crate::wasm::RequestView;
 use crate::wasm::policies::{Admission, EndpointResult, Outcome, ResponseStatus};
-use crate::wire::body::{self, Body};
-use crate::wire::grpc_messages::{Counting, MessageCounter};
-
-/// Request bodies up to this size are buffered so that a retry can send them again;
-/// larger ones stream once and are not retried (Envoy's default buffer limit).
-const REPLAY_LIMIT: u64 = 1 << 20;
-
-/// A request body, replayable or not. A streamed one notes how the client broke it off,
-/// if it did, so that the failure is not blamed on the upstream.
-pub enum RequestBody {
-    Replayable(Bytes),
-    /// The body, how the client broke it off, and where its gRPC messages are counted.
-    Once(
-        Option<Incoming>,
-        Arc<OnceLock<DownstreamFailure>>,
-        Option<Arc<AtomicU64>>,
-    ),
-}
-
-impl RequestBody {
-    /// Buffers `body` when it is small enough (by its declared length) to replay; its
-    /// gRPC messages are counted into `messages`, if given.
-    pub async fn new(body: Incoming, messages: Option<Arc<AtomicU64>>) -> Result<Self, ProxyError> {
-        use http_body::Body as _;
-        let fits =
-            body.is_end_stream() || body.size_hint().upper().is_some_and(|n| n <= REPLAY_LIMIT);
-        if !fits {
-            return Ok(Self::Once(Some(body), Arc::default(), messages));
-        }
-        let bytes = body
-            .collect()
-            .await
-            .map_err(|e| ProxyError::Downstream(DownstreamFailure::of(&e)))?
-            .to_bytes();
-        if let Some(messages) = messages {
-            let mut counter = MessageCounter::default();
-            counter.feed(&bytes);
-            messages.store(counter.messages, Ordering::Relaxed);
-        }
-        Ok(Self::Replayable(bytes))
-    }
-
-    /// The body for the next attempt, if there can be one.
-    fn next(&mut self) -> Option<Body> {
-        match self {
-            Self::Replayable(bytes) => Some(body::full(bytes.clone())),
-            Self::Once(body, failure, messages) => {
-                let failure = failure.clone();
-                let noted = move |e: hyper::Error| {
-                    let _ = failure.set(DownstreamFailure::of(&e));
-                    e
-                };
-                let body = body.take()?.map_err(noted);
-                Some(match messages {
-                    Some(messages) => body::boxed(Counting::new(body, messages.clone())),
-                    None => body::boxed(body),
-                })
-            }
-        }
-    }
-
-    /// The whole body, when it was buffered.
-    pub fn buffered(&self) -> Option<&Bytes> {
-        match self {
-            Self::Replayable(bytes) => Some(bytes),
-            Self::Once(..) => None,
-        }
-    }
-
-    /// How the client broke the body off, if it did.
-    fn failure(&self) -> Option<DownstreamFailure> {
-        match self {
-            Self::Replayable(_) => None,
-            Self::Once(_, failure, _) => failure.get().copied(),
-        }
-    }
-}
+use crate::wire::body::Body;
 
 /// Everything the attempts of one request share.
 pub struct Attempts<'a> {
@@ -120,140 +44,146 @@ impl Attempts<'_> {
     /// Runs attempts until one succeeds, the policy stops retrying, or the route times out;
     /// the upstream that answered is `noted` for the access log.
     pub async fn run(
-        mut self,
+        self,
         head: http::request::Parts,
         mut body: RequestBody,
         noted: &mut access_log::Outcome,
     ) -> Result<Response<Body>, ProxyError> {
-        let route = &self.routed.entry.route;
-        let deadline = route.timeout.map(|t| Instant::now() + t);
+        let deadline = self.routed.entry.route.timeout.map(|t| Instant::now() + t);
         let mut tried: Vec<SocketAddr> = Vec::new();
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let _retry = (attempt > 1).then(|| Counted::new(&self.cluster().load.active_retries));
-            let (lease, load) = UpstreamLease::reserve(&self.cluster().load);
-            if self.cluster().limited
-                && !self
-                    .policies()
-                    .admit_request(&self.view, self.cluster as u32, load)
-                    .await?
-            {
-                return Err(self.overflow());
-            }
-            let endpoint = self.pick_endpoint(&tried).await?;
-            tried.push(endpoint.address);
-            noted.destination = Some(endpoint.destination);
-            // Envoy's upstream host is the last one tried, whether it answered or not.
-            noted.upstream_host = Some(endpoint.address);
-            let per_try = match (route.retry.per_try_timeout, remaining(deadline)?) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            let attempt_body = body
-                .next()
-                .expect("a body is available while attempts are allowed");
-            let sent_at = noted.logged().then(access_log::Instant::now);
-            let result = match self.upstream(&endpoint, &head, per_try).await? {
-                Ok(upstream) => {
-                    forward::send(
-                        upstream,
-                        &endpoint,
-                        lease,
-                        forward::clone_head(&head),
-                        attempt_body,
-                        per_try,
-                    )
-                    .await
-                }
-                Err(failure) => Err(failure),
-            };
+            let retrying = (attempt > 1).then(|| Counted::new(&self.cluster().load.active_retries));
+            let sent = self
+                .attempt(&head, &mut body, &mut tried, deadline, noted)
+                .await?;
             // The client's fault is not the upstream's: no outlier report, no retry.
-            if let (Err(_), Some(failure)) = (&result, body.failure()) {
+            if let (Err(_), Some(failure)) = (&sent.result, body.failure()) {
                 return Err(ProxyError::Downstream(failure));
             }
-            let outcome = match &result {
-                Ok((response, _)) => Outcome::Response(ResponseStatus {
-                    status: response.status().as_u16(),
-                    grpc_status: response
-                        .headers()
-                        .get("grpc-status")
-                        .and_then(|v| v.to_str().ok()?.parse().ok()),
-                }),
-                Err(AttemptError::ConnectFailure(_)) => Outcome::ConnectFailure,
-                Err(AttemptError::Reset(_)) => Outcome::Reset,
-                Err(AttemptError::Timeout) => Outcome::Timeout,
+            let outcome = classify(&sent.result);
+            self.detect_outlier(&sent.endpoint, &outcome).await?;
+            drop(retrying);
+            let Some(backoff) = self.retry_after(attempt, &body, outcome, noted).await? else {
+                return self.finish(sent, noted);
             };
-            self.detect_outlier(&endpoint, &outcome).await?;
-            drop(_retry);
+            drop(sent);
+            match remaining(deadline)? {
+                Some(left) if left <= backoff => return Err(ProxyError::Timeout),
+                _ => tokio::time::sleep(backoff).await,
+            }
+        }
+    }
 
-            // Envoy never retries a success: only failures are put to the retry policy.
-            let can_retry = route.retry.attempts > 0
-                && matches!(body, RequestBody::Replayable(..))
-                && failed(&outcome);
-            let decision = match can_retry {
-                true => Some(
-                    self.policies()
-                        .should_retry(&self.view, self.routed.entry.id, attempt, outcome)
-                        .await?,
-                ),
-                false => None,
-            };
-            if let Some(decision) = &decision {
-                noted.note(access_log::Policy::Retry, || match decision.retry {
-                    true => Said::Text(format!(
-                        "attempt {attempt} failed: retry in {} ms",
-                        decision.backoff_ms
-                    )),
-                    false => Said::Text(format!("attempt {attempt} failed: no retry")),
-                });
+    /// One attempt: breaker admission, an endpoint not yet `tried`, and the exchange under
+    /// the per-try timeout (capped by what is left of the route's).
+    async fn attempt(
+        &self,
+        head: &http::request::Parts,
+        body: &mut RequestBody,
+        tried: &mut Vec<SocketAddr>,
+        deadline: Option<Instant>,
+        noted: &mut access_log::Outcome,
+    ) -> Result<Sent, ProxyError> {
+        let (lease, load) = UpstreamLease::reserve(&self.cluster().load);
+        if self.cluster().limited
+            && !self
+                .policies()
+                .admit_request(&self.view, self.cluster as u32, load)
+                .await?
+        {
+            return Err(self.overflow());
+        }
+        let endpoint = self.pick_endpoint(tried).await?;
+        tried.push(endpoint.address);
+        noted.destination = Some(endpoint.destination);
+        // Envoy's upstream host is the last one tried, whether it answered or not.
+        noted.upstream_host = Some(endpoint.address);
+        let per_try = match (
+            self.routed.entry.route.retry.per_try_timeout,
+            remaining(deadline)?,
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let attempt_body = body
+            .next()
+            .expect("a body is available while attempts are allowed");
+        let sent_at = noted.logged().then(access_log::Instant::now);
+        let result = match self.upstream(&endpoint, head, per_try).await? {
+            Ok(upstream) => {
+                let head = forward::clone_head(head);
+                forward::send(upstream, &endpoint, lease, head, attempt_body, per_try).await
             }
-            let retry = match decision {
-                Some(decision) if decision.retry => self.admit_retry().await?.then_some(decision),
-                // Envoy's URX: the policy would go on, but the route's attempts ran out.
-                Some(_) if attempt > route.retry.attempts => {
-                    noted.flags.push("URX");
-                    None
-                }
-                _ => None,
-            };
-            match retry {
-                Some(decision) => {
-                    drop(result);
-                    let backoff = Duration::from_millis(decision.backoff_ms);
-                    match remaining(deadline)? {
-                        Some(left) if left <= backoff => return Err(ProxyError::Timeout),
-                        _ => tokio::time::sleep(backoff).await,
-                    }
-                }
-                None => {
-                    return match result {
-                        Ok((response, lease))
-                            if response.status() == http::StatusCode::SWITCHING_PROTOCOLS =>
-                        {
-                            let Some(upgrade) = self.upgrade.take() else {
-                                return Err(ProxyError::UpstreamReset(
-                                    "101 to a request that asked for no upgrade".into(),
-                                ));
-                            };
-                            noted.upstream_service_time =
-                                sent_at.map(|sent_at| sent_at.elapsed().as_millis() as u64);
-                            Ok(upgrade.splice(response, lease, &self.routed.downstream.tunnels))
-                        }
-                        Ok((response, lease)) => {
-                            let response = forward::respond(response, lease, &self.routed);
-                            noted.upstream_service_time =
-                                sent_at.map(|sent_at| sent_at.elapsed().as_millis() as u64);
-                            Ok(response)
-                        }
-                        Err(AttemptError::ConnectFailure(reason)) => {
-                            Err(ProxyError::ConnectFailure(reason))
-                        }
-                        Err(AttemptError::Reset(reason)) => Err(ProxyError::UpstreamReset(reason)),
-                        Err(AttemptError::Timeout) => Err(ProxyError::Timeout),
-                    };
-                }
+            Err(failure) => Err(failure),
+        };
+        Ok(Sent {
+            endpoint,
+            result,
+            sent_at,
+        })
+    }
+
+    /// How long to wait before the next attempt, or `None` to stop. Envoy never retries
+    /// a success: only failures of a replayable request go to the retry policy.
+    async fn retry_after(
+        &self,
+        attempt: u32,
+        body: &RequestBody,
+        outcome: Outcome,
+        noted: &mut access_log::Outcome,
+    ) -> Result<Option<Duration>, ProxyError> {
+        let retry = &self.routed.entry.route.retry;
+        if retry.attempts == 0 || !body.replayable() || !failed(&outcome) {
+            return Ok(None);
+        }
+        let decision = self
+            .policies()
+            .should_retry(&self.view, self.routed.entry.id, attempt, outcome)
+            .await?;
+        noted.note(access_log::Policy::Retry, || match decision.retry {
+            true => Said::Text(format!(
+                "attempt {attempt} failed: retry in {} ms",
+                decision.backoff_ms
+            )),
+            false => Said::Text(format!("attempt {attempt} failed: no retry")),
+        });
+        if decision.retry {
+            let admitted = self.admit_retry().await?;
+            return Ok(admitted.then(|| Duration::from_millis(decision.backoff_ms)));
+        }
+        // Envoy's URX: the policy would go on, but the route's attempts ran out.
+        if attempt > retry.attempts {
+            noted.flags.push("URX");
+        }
+        Ok(None)
+    }
+
+    /// The last attempt's result as the client's response: an upgrade is spliced, a
+    /// response forwarded, a failure mapped to its local reply.
+    fn finish(
+        mut self,
+        sent: Sent,
+        noted: &mut access_log::Outcome,
+    ) -> Result<Response<Body>, ProxyError> {
+        let (response, lease) = match sent.result {
+            Ok(exchanged) => exchanged,
+            Err(AttemptError::ConnectFailure(reason)) => {
+                return Err(ProxyError::ConnectFailure(reason));
             }
+            Err(AttemptError::Reset(reason)) => return Err(ProxyError::UpstreamReset(reason)),
+            Err(AttemptError::Timeout) => return Err(ProxyError::Timeout),
+        };
+        noted.upstream_service_time = sent.sent_at.map(|t| t.elapsed().as_millis() as u64);
+        if response.status() != http::StatusCode::SWITCHING_PROTOCOLS {
+            return Ok(forward::respond(response, lease, &self.routed));
+        }
+        match self.upgrade.take() {
+            Some(upgrade) => Ok(upgrade.splice(response, lease, &self.routed.downstream.tunnels)),
+            None => Err(ProxyError::UpstreamReset(
+                "101 to a request that asked for no upgrade".into(),
+            )),
         }
     }
 
@@ -449,6 +379,29 @@ impl Attempts<'_> {
         picked
             .and_then(|i| endpoints.get(i as usize).cloned())
             .ok_or(ProxyError::NoHealthyUpstream)
+    }
+}
+
+/// One attempt's endpoint, result, and when its request was sent (when logged).
+struct Sent {
+    endpoint: Arc<Endpoint>,
+    result: Result<(Response<Incoming>, UpstreamLease), AttemptError>,
+    sent_at: Option<access_log::Instant>,
+}
+
+/// What the retry policy and outlier detection are told of an attempt.
+fn classify(result: &Result<(Response<Incoming>, UpstreamLease), AttemptError>) -> Outcome {
+    match result {
+        Ok((response, _)) => Outcome::Response(ResponseStatus {
+            status: response.status().as_u16(),
+            grpc_status: response
+                .headers()
+                .get("grpc-status")
+                .and_then(|v| v.to_str().ok()?.parse().ok()),
+        }),
+        Err(AttemptError::ConnectFailure(_)) => Outcome::ConnectFailure,
+        Err(AttemptError::Reset(_)) => Outcome::Reset,
+        Err(AttemptError::Timeout) => Outcome::Timeout,
     }
 }
 

@@ -10,8 +10,9 @@ use bytes::Bytes;
 use http_body_util::BodyExt as _;
 
 use super::Downstream;
-use super::attempts::{Attempts, RequestBody};
+use super::attempts::Attempts;
 use super::forward::{self, Routed};
+use super::replay::RequestBody;
 use crate::config::resolved::RouteAction;
 use crate::runtime::Generation;
 use crate::runtime::generation::{RouteAt, RouteEntry};
@@ -34,6 +35,7 @@ struct Shadow {
 }
 
 /// What a copy is made of.
+#[derive(Clone, Copy)]
 pub struct Original<'a> {
     pub entry: &'a RouteEntry,
     pub view: &'a Arc<RequestView>,

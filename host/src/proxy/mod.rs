@@ -10,6 +10,7 @@ mod mirror;
 pub mod normalize;
 mod paths;
 mod plugins;
+mod replay;
 pub mod upgrade;
 
 use std::net::SocketAddr;
@@ -44,6 +45,7 @@ pub struct Downstream {
     pub route_table: usize,
     /// The port the listener is bound to.
     pub port: u16,
+    /// The client's address (after PROXY protocol and trusted proxies).
     pub client: SocketAddr,
     /// `http` or `https`: how the client reached the gateway.
     pub scheme: &'static str,
@@ -425,7 +427,7 @@ async fn act(
             // A gRPC request's messages are counted as they go upstream.
             let messages = grpc_messages::is_grpc(&head.headers).then(Arc::default);
             outcome.request_messages = messages.clone();
-            let body = attempts::RequestBody::new(payload.body, messages).await?;
+            let body = replay::RequestBody::new(payload.body, messages).await?;
             if !entry.mirrors.is_empty() {
                 let original = mirror::Original {
                     entry,
