@@ -124,15 +124,15 @@ fn chain(c: &mut Criterion) {
     let policies = &generation.policies;
     c.bench_function("route-match", |b| {
         b.to_async(&rt)
-            .iter(|| async { policies.select_route(&view, vhost).await.unwrap() })
+            .iter(|| async { policies.select_route(&view, vhost).await.unwrap() });
     });
     c.bench_function("destination", |b| {
         b.to_async(&rt)
-            .iter(|| async { policies.pick_destination(&view, 2).await.unwrap() })
+            .iter(|| async { policies.pick_destination(&view, 2).await.unwrap() });
     });
     c.bench_function("endpoint", |b| {
         b.to_async(&rt)
-            .iter(|| async { policies.pick_endpoint(&view, 1, &endpoints).await.unwrap() })
+            .iter(|| async { policies.pick_endpoint(&view, 1, &endpoints).await.unwrap() });
     });
     c.bench_function("chain: match + weight + lb", |b| {
         b.to_async(&rt).iter(|| async {
@@ -145,7 +145,7 @@ fn chain(c: &mut Criterion) {
                 .pick_endpoint(&view, destination, &endpoints)
                 .await
                 .unwrap()
-        })
+        });
     });
 }
 

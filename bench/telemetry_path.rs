@@ -114,7 +114,7 @@ fn telemetry_path(c: &mut Criterion) {
     let observed = |log: bool, metrics: bool| -> &'static Telemetry {
         Box::leak(Box::new(Telemetry {
             log: log.then(|| {
-                AccessLog::start(Destination::File("/dev/null".into()), Format::Json).unwrap()
+                AccessLog::start(&Destination::File("/dev/null".into()), Format::Json).unwrap()
             }),
             metrics: metrics.then(|| Arc::new(Metrics::default())),
             #[cfg(feature = "otel")]
@@ -122,11 +122,11 @@ fn telemetry_path(c: &mut Criterion) {
         }))
     };
     c.bench_function("request and response alone", |b| {
-        b.iter(|| without_telemetry(&generation))
+        b.iter(|| without_telemetry(&generation));
     });
     let metrics_only = observed(false, true);
     c.bench_function("metrics, one thread", |b| {
-        b.iter(|| one_request(metrics_only, &generation))
+        b.iter(|| one_request(metrics_only, &generation));
     });
     let telemetry = observed(true, true);
     let flush = || telemetry.flush_thread();

@@ -13,6 +13,7 @@ use support::gateway::Gateway;
 use support::upstream::Upstream;
 
 /// The most memory, in KiB, that any child waited for so far has used.
+#[allow(unsafe_code)] // getrusage: see the SAFETY note.
 fn children_peak_kib() -> i64 {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: getrusage writes a whole rusage into the pointer it is given.
@@ -116,7 +117,7 @@ async fn a_client_that_sends_its_head_slowly_is_cut_off() {
     let trickle = std::thread::spawn(move || {
         let mut stream = TcpStream::connect(addr).unwrap();
         let start = Instant::now();
-        for byte in b"GET / HTTP/1.1\r\nhost: backend\r\nx-slow: aaaaaaaaaaaaaaaaaaaa".iter() {
+        for byte in b"GET / HTTP/1.1\r\nhost: backend\r\nx-slow: aaaaaaaaaaaaaaaaaaaa" {
             if stream.write_all(&[*byte]).is_err() {
                 break;
             }
@@ -208,6 +209,7 @@ async fn connections_are_bounded_per_listener_and_per_client() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[allow(unsafe_code)] // pre_exec: see the SAFETY note.
 async fn running_out_of_file_descriptors_sheds_idle_connections() {
     let upstream = Upstream::start("backend").await;
     let gateway = Gateway::start_with(&config(&upstream), |command| {

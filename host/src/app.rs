@@ -35,6 +35,7 @@ pub struct Components {
 pub struct Options {
     /// The config file, watched for reloads.
     pub config: PathBuf,
+    /// Where the policy components and plugins come from.
     pub components: Components,
     /// Worker threads (default: one per core).
     pub workers: Option<usize>,
@@ -47,6 +48,7 @@ pub struct Options {
     /// The OTLP/HTTP traces URL spans are exported to, if any.
     #[cfg(feature = "otel")]
     pub otlp_endpoint: Option<String>,
+    /// Connection and request limits.
     pub limits: Limits,
 }
 
@@ -63,7 +65,7 @@ pub fn run(options: Options, config: ResolvedConfig) -> anyhow::Result<()> {
     raise_file_limit();
     let workers = options
         .workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
     // The control thread: loads policies and waits for signals; workers serve.
     control_thread()?.block_on(async {
         let components = options.components.clone();
@@ -173,7 +175,7 @@ fn telemetry(
 ) -> anyhow::Result<Option<&'static Telemetry>> {
     let log = match &options.access_log {
         Some((destination, format)) => {
-            Some(AccessLog::start(destination.clone(), *format).context("opening the access log")?)
+            Some(AccessLog::start(destination, *format).context("opening the access log")?)
         }
         None => None,
     };

@@ -28,7 +28,10 @@ impl<T> Default for Interner<T> {
 impl<T: Eq + Hash> Interner<T> {
     /// The number of `value`, the same for equal values.
     pub fn intern(&self, value: T) -> u32 {
-        let mut table = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut table = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(&id) = table.ids.get(&value) {
             return id;
         }
@@ -41,7 +44,10 @@ impl<T: Eq + Hash> Interner<T> {
 
     /// The value numbered `id` by [`Interner::intern`].
     pub fn get(&self, id: u32) -> Arc<T> {
-        let table = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let table = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         table.all[id as usize].clone()
     }
 }

@@ -1,3 +1,5 @@
+//! The `portcullis` command: see `portcullis --help`.
+
 use std::process::ExitCode;
 
 use clap::Parser;

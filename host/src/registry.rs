@@ -23,7 +23,10 @@ impl<K: Ord + Clone, V: Default> Registry<K, V> {
         K: Borrow<Q>,
         Q: Ord + ToOwned<Owned = K> + ?Sized,
     {
-        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(value) = all.get(key) {
             return value.clone();
         }
@@ -32,7 +35,10 @@ impl<K: Ord + Clone, V: Default> Registry<K, V> {
 
     /// Every value, by key.
     pub fn all(&self) -> Vec<(K, Arc<V>)> {
-        let all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let all = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         all.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 }

@@ -24,7 +24,9 @@ const DEBOUNCE: Duration = Duration::from_millis(50);
 pub struct ReloadStatus {
     /// Number of the generation serving now (1 at start).
     pub generation: u64,
+    /// Successful reloads.
     pub reloads: u64,
+    /// Failed reloads.
     pub failures: u64,
     /// Why the last reload failed, if it did.
     pub last_error: Option<String>,
@@ -88,9 +90,13 @@ const RELOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Rebuilds and swaps generations.
 pub struct Reloader {
+    /// The config file watched and reloaded.
     pub config_path: PathBuf,
+    /// The process-wide state generations share.
     pub runtime: Arc<Runtime>,
+    /// The generation serving now, swapped on success.
     pub current: Arc<ArcSwap<Generation>>,
+    /// Reload counts and history.
     pub status: Arc<Mutex<ReloadStatus>>,
     /// Started and stopped as the listeners in the config change.
     pub listeners: Arc<Listeners>,
@@ -111,7 +117,9 @@ impl Reloader {
         let mut watcher =
             match notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
                 let Ok(event) = event else { return };
-                let names = names.lock().unwrap_or_else(|e| e.into_inner());
+                let names = names
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 // Only the files the config uses, and ConfigMap internals (`..data`, `..2024_…`).
                 let touches = event
                     .paths
@@ -135,7 +143,9 @@ impl Reloader {
         let mut rewatch = move |reloader: &Self| {
             let (folders, names) =
                 watched_paths(&reloader.config_path, &reloader.current.load().config);
-            *relevant.lock().unwrap_or_else(|e| e.into_inner()) = names;
+            *relevant
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = names;
             let Some(watcher) = watcher.as_mut() else {
                 return;
             };
@@ -193,7 +203,9 @@ impl Reloader {
     }
 
     fn status(&self) -> std::sync::MutexGuard<'_, ReloadStatus> {
-        self.status.lock().unwrap_or_else(|e| e.into_inner())
+        self.status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The new generation, with the listeners it adds already bound.
@@ -254,7 +266,7 @@ fn watched_paths(
         .iter()
         .chain(&real)
         .filter_map(|f| f.file_name())
-        .map(|n| n.to_os_string())
+        .map(std::ffi::OsStr::to_os_string)
         .collect();
     (folders, names)
 }

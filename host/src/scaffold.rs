@@ -8,6 +8,7 @@ use anyhow::Context as _;
 /// The languages a project can be made for.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Language {
+    /// A Rust component built with wit-bindgen.
     Rust,
 }
 

@@ -66,12 +66,9 @@ impl Gateway {
                 let _ = ready.send(line);
             }
         });
-        let line = match lines.recv_timeout(READY_TIMEOUT) {
-            Ok(line) => line,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("portcullis printed no ready line: {:?}", child.wait());
-            }
+        let Ok(line) = lines.recv_timeout(READY_TIMEOUT) else {
+            let _ = child.kill();
+            panic!("portcullis printed no ready line: {:?}", child.wait());
         };
         let ready: serde_json::Value =
             serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad ready line {line:?}: {e}"));

@@ -347,7 +347,7 @@ async fn respond(
     let path_and_query = request
         .uri()
         .path_and_query()
-        .map(|p| p.to_string())
+        .map(std::string::ToString::to_string)
         .unwrap_or_default();
     let headers: serde_json::Map<String, serde_json::Value> = request
         .headers()

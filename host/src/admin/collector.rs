@@ -22,9 +22,11 @@ use crate::wasm::stats::PolicyStats;
 
 /// Encodes the gateway's metrics on every scrape.
 pub struct GatewayCollector {
+    /// The runtime whose counters are read.
     pub runtime: Arc<Runtime>,
     /// The generation serving, for the certificates its servers present.
     pub current: Arc<ArcSwap<Generation>>,
+    /// The reload history, for the reload and config gauges.
     pub status: Arc<Mutex<ReloadStatus>>,
 }
 
@@ -137,7 +139,7 @@ impl Collector for GatewayCollector {
         let status = self
             .status
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
         let no_labels = Vec::<(&str, &str)>::new();
         Metric::new(
@@ -146,15 +148,18 @@ impl Collector for GatewayCollector {
             "The configuration generation serving now (1 at start)",
             MetricType::Gauge,
         )?
-        .value(&no_labels, ConstGauge::new(status.generation as i64))?;
+        .value(&no_labels, &ConstGauge::new(status.generation as i64))?;
         let mut reloads = Metric::new(
             &mut encoder,
             "portcullis_config_reloads",
             "Configuration reloads, by result",
             MetricType::Counter,
         )?;
-        reloads.value(&[("result", "success")], ConstCounter::new(status.reloads))?;
-        reloads.value(&[("result", "failure")], ConstCounter::new(status.failures))?;
+        reloads.value(&[("result", "success")], &ConstCounter::new(status.reloads))?;
+        reloads.value(
+            &[("result", "failure")],
+            &ConstCounter::new(status.failures),
+        )?;
         Metric::new(
             &mut encoder,
             "portcullis_config_last_reload_successful",
@@ -163,7 +168,7 @@ impl Collector for GatewayCollector {
         )?
         .value(
             &no_labels,
-            ConstGauge::new(i64::from(status.last_error.is_none())),
+            &ConstGauge::new(i64::from(status.last_error.is_none())),
         )?;
         self.encode_certificates(&mut encoder)?;
 
@@ -176,7 +181,7 @@ impl Collector for GatewayCollector {
             MetricType::Histogram,
         )?;
         for (plugin, stats) in &policies {
-            durations.value(&[("plugin", plugin.as_str())], stats.durations.clone())?;
+            durations.value(&[("plugin", plugin.as_str())], &stats.durations)?;
         }
 
         let clusters = self.runtime.cluster_loads.all();
@@ -203,7 +208,7 @@ impl GatewayCollector {
         for certificate in &served {
             let path = certificate.path.to_string_lossy();
             let labels = [("server", certificate.server.as_str()), ("path", &path)];
-            expiry.value(&labels, ConstGauge::new(certificate.not_after))?;
+            expiry.value(&labels, &ConstGauge::new(certificate.not_after))?;
         }
         let now = unix_now() as i64;
         let mut first = Metric::new(
@@ -213,7 +218,7 @@ impl GatewayCollector {
             MetricType::Gauge,
         )?;
         match served.iter().map(|c| c.days_left(now)).min() {
-            Some(days) => first.value(&Vec::<(&str, &str)>::new(), ConstGauge::new(days)),
+            Some(days) => first.value(&Vec::<(&str, &str)>::new(), &ConstGauge::new(days)),
             None => Ok(()),
         }
     }
@@ -232,8 +237,8 @@ fn encode_fields<T>(
             let labels = [(label, name.as_str())];
             let read = (field.read)(value);
             match field.kind {
-                MetricType::Counter => metric.value(&labels, ConstCounter::new(read))?,
-                _ => metric.value(&labels, ConstGauge::new(read as i64))?,
+                MetricType::Counter => metric.value(&labels, &ConstCounter::new(read))?,
+                _ => metric.value(&labels, &ConstGauge::new(read as i64))?,
             }
         }
     }
@@ -254,7 +259,7 @@ impl<'e> Metric<'e> {
     }
 
     /// Writes the value of the series with `labels`.
-    fn value(&mut self, labels: &impl EncodeLabelSet, value: impl EncodeMetric) -> fmt::Result {
+    fn value(&mut self, labels: &impl EncodeLabelSet, value: &impl EncodeMetric) -> fmt::Result {
         value.encode(self.0.encode_family(labels)?)
     }
 }

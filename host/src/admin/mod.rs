@@ -27,9 +27,13 @@ use crate::wire::body::{Body, full};
 /// What the admin API reads.
 #[derive(Clone)]
 pub struct Admin {
+    /// The generation serving now.
     pub current: Arc<ArcSwap<Generation>>,
+    /// Reload counts and history.
     pub status: Arc<Mutex<ReloadStatus>>,
+    /// Request metrics, when they are kept.
     pub metrics: Option<Arc<Metrics>>,
+    /// The bound listeners.
     pub listeners: Arc<Listeners>,
 }
 
@@ -62,7 +66,7 @@ impl Admin {
         let status = self
             .status
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
         let body = match path {
             "/ready" => return text(StatusCode::OK, ready(&status)),

@@ -17,6 +17,7 @@ pub enum Severity {
 /// One located problem in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// Error or warning.
     pub severity: Severity,
     /// The config file, as the user named it.
     pub file: String,
@@ -28,6 +29,7 @@ pub struct Diagnostic {
     pub resource: Option<String>,
     /// Field path inside the resource, e.g. `spec.http[0].route[1].destination.subset`.
     pub path: String,
+    /// What is wrong, in one sentence.
     pub message: String,
 }
 
@@ -103,7 +105,9 @@ pub struct Reporter {
 /// A resource, as the reporter knows it: its document and its `Kind/name`.
 #[derive(Debug, Clone)]
 pub struct Site {
+    /// The index of the YAML document in its file.
     pub document: usize,
+    /// `Kind/name` of the resource.
     pub resource: String,
 }
 

@@ -20,7 +20,9 @@ pub use resolved::ResolvedConfig;
 /// A loaded config and the warnings found while loading it.
 #[derive(Debug)]
 pub struct Loaded {
+    /// The resolved config.
     pub config: ResolvedConfig,
+    /// What was accepted but is not served whole.
     pub warnings: Diagnostics,
 }
 

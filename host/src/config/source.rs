@@ -10,7 +10,9 @@ use yaml_rust2::scanner::Marker;
 /// A 1-based line and column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Position {
+    /// 1-based line.
     pub line: usize,
+    /// 1-based column.
     pub column: usize,
 }
 
@@ -109,14 +111,18 @@ fn segments(path: &str) -> impl Iterator<Item = Segment> + '_ {
 /// One non-empty YAML document of the file.
 #[derive(Debug, Clone)]
 pub struct Document {
+    /// The document's YAML.
     pub value: serde_yaml::Value,
+    /// Where each of its fields is written.
     pub marks: Marks,
 }
 
 /// A YAML syntax error.
 #[derive(Debug, Clone)]
 pub struct SyntaxError {
+    /// Where the problem is.
     pub position: Position,
+    /// What the problem is.
     pub message: String,
 }
 

@@ -21,6 +21,7 @@ pub struct Active<I> {
 }
 
 impl<I> Active<I> {
+    /// Wraps `inner`; the counter holds the last activity, in ms since the process started.
     pub fn new(inner: I) -> (Self, Arc<AtomicU64>) {
         let moved = Arc::new(AtomicU64::new(0));
         let active = Self {

@@ -48,8 +48,10 @@ pub enum ProxyError {
 /// How a client's request body failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum DownstreamFailure {
+    /// The request could not be read (400).
     #[error("malformed")]
     Malformed,
+    /// The client went away before the response.
     #[error("the client went away")]
     Aborted,
 }

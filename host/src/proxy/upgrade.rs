@@ -36,7 +36,9 @@ pub struct Requested {
 /// Where tunnels run, so that shutdown can wait for them; and how long one may idle.
 #[derive(Debug, Clone)]
 pub struct Tunnels {
+    /// Tracks tunnels so a drain can wait for them.
     pub tracker: TaskTracker,
+    /// A tunnel idle this long is closed.
     pub idle_timeout: Duration,
 }
 

@@ -28,11 +28,13 @@ pub fn now_ms() -> u64 {
 
 /// One endpoint's address, load, connections and health.
 pub struct Endpoint {
+    /// Where to connect.
     pub address: SocketAddr,
     /// `address` as a URI authority.
     pub authority: Authority,
     /// `address` as text, the key outlier detection counts under.
     pub name: String,
+    /// Its load-balancing weight.
     pub weight: u32,
     /// The index of the configured endpoint it was resolved from.
     source: usize,
@@ -77,10 +79,12 @@ const FAILED_REFRESH: Duration = Duration::from_secs(5);
 
 /// A cluster ready to forward to.
 pub struct ClusterState {
+    /// The cluster as configured.
     pub cluster: Cluster,
     /// The service its requests are counted under until an endpoint is picked.
     pub destination: DestinationId,
     endpoints: Arc<ArcSwap<Endpoints>>,
+    /// Live request and connection counts.
     pub load: Arc<ClusterLoad>,
     /// Whether any circuit-breaker limit is set (else the breaker is not consulted).
     pub limited: bool,

@@ -10,14 +10,23 @@ use crate::interner::Interner;
 /// Istio's `destination_*` labels of one destination.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Destination {
+    /// `destination_service`: the service host.
     pub service: String,
+    /// `destination_service_name`.
     pub service_name: String,
+    /// `destination_service_namespace`.
     pub service_namespace: String,
+    /// `destination_workload`.
     pub workload: String,
+    /// `destination_workload_namespace`.
     pub workload_namespace: String,
+    /// `destination_app`.
     pub app: String,
+    /// `destination_version`.
     pub version: String,
+    /// `destination_canonical_service`.
     pub canonical_service: String,
+    /// `destination_canonical_revision`.
     pub canonical_revision: String,
 }
 

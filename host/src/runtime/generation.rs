@@ -29,9 +29,11 @@ use crate::wasm::{Limits, WasmEngine};
 
 /// What outlives generations: the Wasm engine, host counters, where overrides live.
 pub struct Runtime {
+    /// Compiles and instantiates components.
     pub wasm: WasmEngine,
     /// Resolves the names of DNS clusters.
     pub dns: Arc<Dns>,
+    /// Counters plugins add to, kept across reloads.
     pub counters: Arc<Counters>,
     /// A folder whose `<name>.wasm` files replace the built-in policies.
     pub policy_dir: Option<PathBuf>,
@@ -67,6 +69,7 @@ impl Runtime {
 pub struct RouteEntry {
     /// Global id, as the weight policy knows it.
     pub id: u32,
+    /// The resolved route.
     pub route: Route,
     /// Cluster ids of the destinations, in order.
     pub clusters: Vec<usize>,
@@ -88,9 +91,13 @@ pub struct RouteEntry {
 /// route, by index.
 #[derive(Debug, Clone, Copy)]
 pub struct RouteAt {
+    /// Index into the generation's listeners.
     pub listener: usize,
+    /// Index into the listener's route tables.
     pub table: usize,
+    /// Index into the table's virtual hosts.
     pub virtual_host: usize,
+    /// Index into the virtual host's routes.
     pub route: usize,
 }
 
@@ -98,22 +105,29 @@ pub struct RouteAt {
 pub struct VirtualHostEntry {
     /// Global id, as the match policy knows it.
     pub id: u32,
+    /// Plain-HTTP requests are redirected to HTTPS.
     pub require_tls: bool,
+    /// Routes in match order.
     pub routes: Vec<RouteEntry>,
 }
 
 /// A route table, indexed by domain.
 pub struct TableEntry {
+    /// Finds a request's virtual host by its Host.
     pub domains: DomainIndex,
+    /// The table's virtual hosts.
     pub virtual_hosts: Vec<VirtualHostEntry>,
 }
 
 /// Everything needed to serve one config.
 pub struct Generation {
+    /// The config this generation serves.
     pub config: ResolvedConfig,
     /// Per listener, per route table.
     pub tables: Vec<Vec<TableEntry>>,
+    /// Clusters, indexed as the routes name them.
     pub clusters: Vec<ClusterState>,
+    /// The built-in policy components' instance pools.
     pub policies: Policies,
     /// Custom plugins from WasmPlugin resources.
     pub plugins: Vec<LoadedPlugin>,

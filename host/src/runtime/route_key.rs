@@ -8,7 +8,9 @@ use crate::interner::Interner;
 /// The VirtualService (`namespace/name`) and name of a route.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RouteKey {
+    /// `namespace/name` of the VirtualService.
     pub virtual_service: String,
+    /// The route's name (or its index).
     pub name: String,
 }
 

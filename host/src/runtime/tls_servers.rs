@@ -21,10 +21,13 @@ const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
 /// Why a server's TLS configuration could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsConfigError {
+    /// A certificate, key or CA file could not be read.
     #[error(transparent)]
     File(#[from] TlsFileError),
+    /// rustls refused the settings.
     #[error("{0}")]
     Rustls(#[from] rustls::Error),
+    /// The client-certificate verifier could not be built.
     #[error("client CA: {0}")]
     Verifier(#[from] rustls::server::VerifierBuilderError),
 }

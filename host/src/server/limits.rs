@@ -45,13 +45,16 @@ pub struct Admitted {
 /// Why a connection was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum Refused {
+    /// The listener is at `--max-connections`.
     #[error("the listener has {0} connections open (--max-connections)")]
     Listener(usize),
+    /// The client is at `--max-connections-per-client`.
     #[error("the client has {0} connections open (--max-connections-per-client)")]
     Client(usize),
 }
 
 impl Admission {
+    /// Admission under `limits`.
     pub fn new(limits: Limits) -> Arc<Self> {
         Arc::new(Self {
             limits,
@@ -59,6 +62,7 @@ impl Admission {
         })
     }
 
+    /// The limits admitted under.
     pub fn limits(&self) -> &Limits {
         &self.limits
     }
@@ -82,7 +86,10 @@ impl Admission {
         };
         let per_client = self.limits.max_connections_per_client;
         if per_client > 0 {
-            let mut counts = self.per_client.lock().unwrap_or_else(|e| e.into_inner());
+            let mut counts = self
+                .per_client
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let count = counts.entry(client).or_default();
             if *count >= per_client {
                 return Err(Refused::Client(per_client));
@@ -102,7 +109,7 @@ impl Drop for Admitted {
             .admission
             .per_client
             .lock()
-            .unwrap_or_else(|e| e.into_inner());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(count) = counts.get_mut(&client) {
             *count -= 1;
             if *count == 0 {

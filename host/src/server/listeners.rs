@@ -16,7 +16,9 @@ use crate::config::resolved::{Listener, ListenerId};
 
 /// A listener for one worker to accept on.
 pub struct Start {
+    /// Which listener of the config it serves.
     pub id: ListenerId,
+    /// The bound socket.
     pub socket: std::net::TcpListener,
     /// Turns true when the listener is removed.
     pub stop: watch::Receiver<bool>,
@@ -59,7 +61,10 @@ impl Listeners {
     /// Binds the listeners of `wanted` that are not running yet, and notes those running
     /// that `wanted` no longer has.
     pub fn prepare(&self, wanted: &[Listener]) -> anyhow::Result<Prepared> {
-        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut added = Vec::new();
         for listener in wanted.iter().filter(|l| !running.contains_key(&l.id())) {
             let sockets = bind::bind(listener.address, self.workers.len()).with_context(|| {
@@ -81,7 +86,10 @@ impl Listeners {
     /// Starts accepting on the added listeners and stops the removed ones; returns the
     /// addresses bound for the added ones, in order.
     pub fn commit(&self, prepared: Prepared) -> Vec<(ListenerId, SocketAddr)> {
-        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let mut running = self
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for id in prepared.removed {
             if let Some(removed) = running.remove(&id) {
                 tracing::info!(address = %removed.address, listener = %id, "listener removed");
@@ -116,7 +124,10 @@ impl Listeners {
 
     /// The address listener `id` accepts on and its open connections, if it runs.
     pub fn bound(&self, id: &ListenerId) -> Option<(SocketAddr, usize)> {
-        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let listener = running.get(id)?;
         Some((listener.address, listener.open.load(Ordering::Relaxed)))
     }

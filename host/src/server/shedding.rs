@@ -74,7 +74,9 @@ impl Connections {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Tracked>>> {
-        self.open.lock().unwrap_or_else(|e| e.into_inner())
+        self.open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -75,11 +75,17 @@ impl Spans {
 }
 
 /// What the span of a finished request records.
+#[derive(Clone, Copy)]
 pub struct Finished<'a> {
+    /// The request's path.
     pub path: &'a str,
+    /// The response status sent.
     pub status: u16,
+    /// Envoy's response flags.
     pub flags: &'a [&'static str],
+    /// The route that matched, if one did.
     pub route: Option<&'a str>,
+    /// The endpoint that served, if one did.
     pub upstream: Option<std::net::SocketAddr>,
 }
 

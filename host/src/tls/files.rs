@@ -13,24 +13,48 @@ use rustls::sign::CertifiedKey;
 /// Why a TLS file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsFileError {
+    /// The file could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
+    /// The file has no PEM certificate.
     #[error("{path} holds no PEM certificate")]
-    NoCertificate { path: PathBuf },
+    NoCertificate {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file has no PEM CRL.
     #[error("{path} holds no PEM certificate revocation list")]
-    NoCrl { path: PathBuf },
+    NoCrl {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file has no PEM private key.
     #[error("{path} holds no PEM private key (PKCS#1, PKCS#8 or SEC1)")]
-    NoKey { path: PathBuf },
+    NoKey {
+        /// The file.
+        path: PathBuf,
+    },
+    /// rustls refused the file's contents.
     #[error("{path}: {source}")]
     Invalid {
+        /// The file.
         path: PathBuf,
+        /// Why.
         source: rustls::Error,
     },
+    /// The key does not belong to the certificate.
     #[error("private key {key} does not match certificate {certificate}")]
-    Mismatch { certificate: PathBuf, key: PathBuf },
+    Mismatch {
+        /// The certificate file.
+        certificate: PathBuf,
+        /// The key file.
+        key: PathBuf,
+    },
 }
 
 fn open(path: &Path) -> Result<BufReader<File>, TlsFileError> {

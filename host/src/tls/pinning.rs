@@ -121,7 +121,10 @@ mod tests {
         let cert = certificate();
         let pins = |sans: &[&str]| {
             Pins::new(
-                &sans.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                &sans
+                    .iter()
+                    .map(std::string::ToString::to_string)
+                    .collect::<Vec<_>>(),
                 &[],
                 &[],
             )

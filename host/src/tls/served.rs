@@ -12,6 +12,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 pub struct ServedCertificate {
     /// The Gateway server presenting it.
     pub server: String,
+    /// The certificate file.
     pub path: PathBuf,
     /// The subject's distinguished name, e.g. `CN=shop.example.com`.
     pub subject: String,

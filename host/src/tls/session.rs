@@ -9,7 +9,9 @@ use super::pinning;
 /// The SNI and the verified client certificate of one downstream connection.
 #[derive(Debug, Clone, Default)]
 pub struct TlsSession {
+    /// The SNI the client sent.
     pub server_name: Option<String>,
+    /// The client's verified certificate, if it presented one.
     pub peer: Option<PeerCertificate>,
 }
 
@@ -18,6 +20,7 @@ pub struct TlsSession {
 pub struct PeerCertificate {
     /// The subject's distinguished name, e.g. `CN=alice,O=Example`.
     pub subject: String,
+    /// The certificate's URI and DNS SANs.
     pub subject_alt_names: Vec<String>,
     /// Lowercase hex SHA-256 of the certificate.
     pub sha256: String,

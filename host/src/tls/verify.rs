@@ -15,7 +15,9 @@ use super::pinning::Pins;
 /// A client-certificate verifier whose accepted certificates must also match the pins.
 #[derive(Debug)]
 pub struct PinnedClientVerifier {
+    /// The CA-based verifier.
     pub inner: Arc<dyn ClientCertVerifier>,
+    /// Hashes and SANs the certificate must also match, when set.
     pub pins: Pins,
 }
 

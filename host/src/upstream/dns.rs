@@ -17,7 +17,9 @@ pub struct Dns {
 
 /// The addresses a name has, and until when the answer holds.
 pub struct Answer {
+    /// The addresses the name resolved to.
     pub addresses: Vec<IpAddr>,
+    /// When to resolve again.
     pub valid_until: Instant,
 }
 

@@ -14,7 +14,9 @@ use crate::wire::body::Body;
 
 /// One worker's HTTP/2 client for one cluster.
 pub enum H2Client {
+    /// h2c, prior knowledge.
     Plain(Client<HttpConnector, Body>),
+    /// h2 over TLS.
     Tls(Client<HttpsConnector<HttpConnector>, Body>),
 }
 

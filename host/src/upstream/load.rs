@@ -12,9 +12,13 @@ use crate::wasm::policies::ClusterLoadView;
 /// Live counts for one cluster.
 #[derive(Debug, Default)]
 pub struct ClusterLoad {
+    /// Requests in flight.
     pub active_requests: AtomicU32,
+    /// Requests waiting for a connection.
     pub pending_requests: AtomicU32,
+    /// Open connections.
     pub active_connections: AtomicU32,
+    /// Retries in flight.
     pub active_retries: AtomicU32,
     /// HTTP/1.1 connections opened so far.
     pub opened: AtomicU64,
@@ -24,6 +28,7 @@ pub struct ClusterLoad {
     pub ejections: AtomicU64,
     /// Copies of requests mirrored to the cluster, and those that failed or timed out.
     pub mirrored: AtomicU64,
+    /// Mirrored copies that failed or timed out.
     pub mirror_failures: AtomicU64,
     /// Woken whenever a connection closes or returns to a pool.
     pub freed: Notify,

@@ -30,6 +30,7 @@ pub type Sni = Option<ServerName<'static>>;
 
 /// An open connection, counted in its cluster's load until it closes.
 pub struct PooledConnection {
+    /// The connection's request sender.
     pub sender: http1::SendRequest<Body>,
     worker: usize,
     sni: Sni,
@@ -85,7 +86,10 @@ impl EndpointPool {
     pub async fn take_idle(&self, worker: usize, sni: &Sni) -> Option<PooledConnection> {
         loop {
             let mut candidate = {
-                let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+                let mut idle = self
+                    .idle
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 let now = Instant::now();
                 idle.retain(|c| !c.sender.is_closed() && !self.expired(c, now));
                 let mut same_name = idle.iter().enumerate().filter(|(_, c)| &c.sni == sni);
@@ -205,7 +209,7 @@ impl EndpointPool {
         }
         self.idle
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(connection);
         self.load.freed.notify_waiters();
     }

@@ -18,16 +18,21 @@ use crate::wire::host::strip_port;
 /// Why a cluster's upstream TLS could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum OriginationError {
+    /// A certificate, key or CA file could not be read.
     #[error(transparent)]
     File(#[from] TlsFileError),
+    /// rustls refused the settings.
     #[error("{0}")]
     Rustls(#[from] rustls::Error),
+    /// The server-certificate verifier could not be built.
     #[error("server CA: {0}")]
     Verifier(#[from] rustls::client::VerifierBuilderError),
     #[error(
         "the system has no trust anchors (install ca-certificates) and caCertificates is not set"
     )]
+    /// No CA was configured and the system has none.
     NoSystemRoots,
+    /// The SNI is not a valid server name.
     #[error("sni {0:?} is not a DNS name or IP address")]
     Sni(String),
 }

@@ -1,5 +1,7 @@
 //! The one place the host generates bindings from `wit/`: the shared imports, and one
-//! world per policy kind reusing them.
+//! world per policy kind reusing them. The generated items carry the WIT's own docs
+//! where it has them; the rest are documented in `wit/`.
+#![allow(missing_docs)]
 
 mod imports {
     wasmtime::component::bindgen!({

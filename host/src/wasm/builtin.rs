@@ -5,6 +5,7 @@ use std::path::Path;
 
 /// A built-in component: its file name and embedded bytes.
 pub struct Builtin {
+    /// Its file name, as `--policy-dir` overrides it.
     pub name: &'static str,
     bytes: &'static [u8],
 }

@@ -18,8 +18,10 @@ pub struct Counters {
 /// Why a counter was refused: the call traps, failing that request.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CounterError {
+    /// The counter's name is longer than allowed.
     #[error("counter name of {0} bytes is longer than {MAX_NAME_BYTES}")]
     NameTooLong(usize),
+    /// The plugin has made as many counters as it may.
     #[error("component already holds {MAX_PER_COMPONENT} counters")]
     TooMany,
 }
@@ -30,7 +32,10 @@ impl Counters {
         if name.len() > MAX_NAME_BYTES {
             return Err(CounterError::NameTooLong(name.len()));
         }
-        let mut scopes = self.scopes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut scopes = self
+            .scopes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let values = match scopes.get_mut(scope) {
             Some(values) => values,
             None => scopes.entry(scope.to_string()).or_default(),

@@ -108,6 +108,7 @@ fn cache_key(engine: &Engine, bytes: &[u8]) -> String {
     )
 }
 
+#[allow(unsafe_code)] // Deserializing compiled code: see the SAFETY notes.
 fn compile_cached(
     engine: &Engine,
     bytes: &[u8],
@@ -119,7 +120,7 @@ fn compile_cached(
         match unsafe { Component::deserialize_file(engine, path) } {
             Ok(component) => return Ok(component),
             Err(e) => {
-                tracing::warn!(path = %path.display(), "ignoring a bad cached component: {e:#}")
+                tracing::warn!(path = %path.display(), "ignoring a bad cached component: {e:#}");
             }
         }
     }

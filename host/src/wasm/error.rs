@@ -5,16 +5,44 @@ use std::sync::Arc;
 /// A policy failed to load or to decide.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PolicyError {
+    /// The component could not be compiled or instantiated.
     #[error("policy {policy} cannot be loaded: {reason}")]
-    Load { policy: Arc<str>, reason: String },
+    Load {
+        /// The component.
+        policy: Arc<str>,
+        /// Why.
+        reason: String,
+    },
+    /// The component refused its configuration.
     #[error("policy {policy} rejected its configuration: {reason}")]
-    Config { policy: Arc<str>, reason: String },
+    Config {
+        /// The component.
+        policy: Arc<str>,
+        /// Why.
+        reason: String,
+    },
+    /// The call ran past its time limit.
     #[error("policy {policy} exceeded its CPU deadline")]
-    Deadline { policy: Arc<str> },
+    Deadline {
+        /// The component.
+        policy: Arc<str>,
+    },
+    /// The component trapped.
     #[error("policy {policy} trapped: {reason}")]
-    Trap { policy: Arc<str>, reason: String },
+    Trap {
+        /// The component.
+        policy: Arc<str>,
+        /// Why.
+        reason: String,
+    },
+    /// The component failed too often and is skipped for a while.
     #[error("plugin {policy} is quarantined after failing {failures} calls in a row")]
-    Quarantined { policy: Arc<str>, failures: u32 },
+    Quarantined {
+        /// The component.
+        policy: Arc<str>,
+        /// Failures in a row.
+        failures: u32,
+    },
 }
 
 impl PolicyError {

@@ -24,7 +24,12 @@ pub struct LogBudget {
 /// Whether a line may be written, and how many were dropped before it.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Allowance {
-    Write { dropped_before: u64 },
+    /// Write the line, noting the lines dropped since the last one.
+    Write {
+        /// Lines dropped since the last written.
+        dropped_before: u64,
+    },
+    /// Drop the line: the budget is spent.
     Drop,
 }
 

@@ -18,6 +18,7 @@ use crate::config::resolved::{FailStrategy, Phase, Plugin};
 
 /// A loaded plugin and its configured instances.
 pub struct LoadedPlugin {
+    /// The plugin as configured.
     pub plugin: Plugin,
     /// The sha256 of the component as loaded.
     pub sha256: String,
@@ -27,6 +28,7 @@ pub struct LoadedPlugin {
 
 /// What a plugin's call came to, after its fail strategy.
 pub enum Verdict {
+    /// Carry out the plugin's action.
     Act(Action),
     /// The plugin failed and fails open: go on as if it were not there.
     Skip,

@@ -102,12 +102,19 @@ macro_rules! call {
 
 /// The policies of one configuration generation.
 pub struct Policies {
+    /// Route matching.
     pub route_match: Pool<RouteMatch>,
+    /// Weighted destination choice.
     pub destination: Pool<Destination>,
+    /// Endpoint load balancing.
     pub endpoint: Pool<Endpoint>,
+    /// Fault injection.
     pub fault: Pool<Fault>,
+    /// Retry decisions.
     pub retry: Pool<Retry>,
+    /// Circuit breaking.
     pub breaker: Pool<Breaker>,
+    /// Outlier detection.
     pub outlier: Pool<Outlier>,
 }
 

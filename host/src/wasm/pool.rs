@@ -79,6 +79,7 @@ pub struct Pool<K: Kind> {
     counters: Arc<Counters>,
     limits: Limits,
     idle: Mutex<Vec<Slot<K>>>,
+    /// Calls, failures and durations of the component.
     pub stats: Arc<PolicyStats>,
 }
 
@@ -125,7 +126,9 @@ impl<K: Kind> Pool<K> {
     }
 
     fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Slot<K>>> {
-        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A new, configured instance.

@@ -19,11 +19,13 @@ use crate::tls::session::TlsSession;
 /// The request a policy call decides on.
 #[derive(Debug)]
 pub struct RequestView {
+    /// The request's head.
     pub parts: http::request::Parts,
     /// `http` or `https`.
     pub scheme: &'static str,
     /// The gateway port the request arrived on.
     pub port: u16,
+    /// The client's address.
     pub client: SocketAddr,
     /// The client's TLS session, on an HTTPS server.
     pub tls: Option<Arc<TlsSession>>,
@@ -36,7 +38,7 @@ impl RequestView {
             .headers
             .get(http::header::HOST)
             .and_then(|h| h.to_str().ok())
-            .or_else(|| self.parts.uri.authority().map(|a| a.as_str()))
+            .or_else(|| self.parts.uri.authority().map(http::uri::Authority::as_str))
             .unwrap_or("")
     }
 }
@@ -133,7 +135,9 @@ pub struct PolicyState {
     pub name: Arc<str>,
     /// The request of the call in progress.
     pub request: Option<Arc<RequestView>>,
+    /// The counters the component may add to.
     pub counters: Arc<Counters>,
+    /// The instance's memory and table limits.
     pub limits: Limiter,
     wasi: WasiCtx,
     table: ResourceTable,

@@ -10,6 +10,7 @@ use super::log_budget::LogBudget;
 /// Counts and timings of one policy or plugin.
 #[derive(Debug)]
 pub struct PolicyStats {
+    /// Calls made.
     pub calls: AtomicU64,
     /// Calls that trapped, ran past their deadline or past their memory.
     pub failures: AtomicU64,

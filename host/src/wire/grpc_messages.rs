@@ -84,6 +84,7 @@ pub struct Counting<B> {
 }
 
 impl<B> Counting<B> {
+    /// Counts `inner`'s messages into `total`.
     pub fn new(inner: B, total: Arc<AtomicU64>) -> Self {
         Self {
             inner,

@@ -27,7 +27,11 @@ impl TunnelEnd {
 
     /// What the tunnel carried, once it has closed; `None` if it never opened.
     pub async fn closed(self) -> Option<Carried> {
-        let end = self.0.lock().unwrap_or_else(|e| e.into_inner()).take()?;
+        let end = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()?;
         end.await.ok()
     }
 }

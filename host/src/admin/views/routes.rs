@@ -105,7 +105,7 @@ fn policies(entry: &RouteEntry, generation: &Generation) -> Vec<String> {
         add(entry.route.retry.attempts > 0, policies.retry.name());
         add(clusters().any(|c| c.limited), policies.breaker.name());
         add(
-            clusters().any(|c| c.detects_outliers()),
+            clusters().any(crate::runtime::clusters::ClusterState::detects_outliers),
             policies.outlier.name(),
         );
     }

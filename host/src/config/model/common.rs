@@ -10,8 +10,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StringMatch {
+    /// The whole value equals this string (case-sensitive).
     pub exact: Option<String>,
+    /// The value starts with this string: a plain string prefix (case-sensitive).
     pub prefix: Option<String>,
+    /// An RE2 regex that must match the whole value.
     pub regex: Option<String>,
 }
 
@@ -19,6 +22,7 @@ pub struct StringMatch {
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Percent {
+    /// The percentage, 0–100; fractions allowed (default 0).
     #[serde(default)]
     pub value: f64,
 }
@@ -27,6 +31,7 @@ pub struct Percent {
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PortSelector {
+    /// The port number.
     pub number: Option<u32>,
 }
 

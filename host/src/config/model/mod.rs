@@ -17,10 +17,15 @@ use common::Ignored;
 /// The kinds of resource Portcullis reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
+    /// `networking.istio.io` Gateway: listeners.
     Gateway,
+    /// `networking.istio.io` VirtualService: HTTP routes.
     VirtualService,
+    /// `networking.istio.io` DestinationRule: subsets and traffic policies.
     DestinationRule,
+    /// `networking.istio.io` ServiceEntry: upstream services and endpoints.
     ServiceEntry,
+    /// `extensions.istio.io` WasmPlugin: policy components.
     WasmPlugin,
 }
 
@@ -64,20 +69,32 @@ impl fmt::Display for Kind {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Metadata {
+    /// `metadata.name`: the resource's name (RFC 1123; required).
     pub name: Option<String>,
+    /// `metadata.namespace` (default `default`).
     pub namespace: Option<String>,
+    /// Kubernetes labels; accepted, not used.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Kubernetes annotations; accepted, not used.
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
     // What `kubectl get -o yaml` adds; accepted so that its output loads.
+    /// Written by Kubernetes; ignored.
     pub uid: Option<Ignored>,
+    /// Written by Kubernetes; ignored.
     pub resource_version: Option<Ignored>,
+    /// Written by Kubernetes; ignored.
     pub generation: Option<Ignored>,
+    /// Written by Kubernetes; ignored.
     pub creation_timestamp: Option<Ignored>,
+    /// Written by Kubernetes (server-side apply); ignored.
     pub managed_fields: Option<Ignored>,
+    /// Kubernetes owner references; ignored.
     pub owner_references: Option<Ignored>,
+    /// Kubernetes finalizers; ignored.
     pub finalizers: Option<Ignored>,
+    /// Kubernetes name-generation prefix; ignored.
     pub generate_name: Option<Ignored>,
 }
 
@@ -85,10 +102,14 @@ pub struct Metadata {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Envelope {
+    /// `group/version`, such as `networking.istio.io/v1`; checked against [`Kind::versions`].
     pub api_version: Option<String>,
+    /// The kind's name, such as `VirtualService`.
     pub kind: Option<String>,
+    /// Name, namespace and other Kubernetes metadata.
     #[serde(default)]
     pub metadata: Metadata,
+    /// The kind's spec, typed once the kind is known.
     #[serde(default)]
     pub spec: serde_yaml::Value,
     /// Written by Kubernetes; ignored.
@@ -98,18 +119,26 @@ pub struct Envelope {
 /// The typed spec of a resource.
 #[derive(Debug, Clone)]
 pub enum Spec {
+    /// A Gateway's spec.
     Gateway(Box<gateway::GatewaySpec>),
+    /// A VirtualService's spec.
     VirtualService(Box<virtual_service::VirtualServiceSpec>),
+    /// A DestinationRule's spec.
     DestinationRule(Box<destination_rule::DestinationRuleSpec>),
+    /// A ServiceEntry's spec.
     ServiceEntry(Box<service_entry::ServiceEntrySpec>),
+    /// A WasmPlugin's spec.
     WasmPlugin(Box<wasm_plugin::WasmPluginSpec>),
 }
 
 /// One resource of the config file.
 #[derive(Debug, Clone)]
 pub struct Resource {
+    /// `metadata.name`.
     pub name: String,
+    /// `metadata.namespace`, or `default` when unset.
     pub namespace: String,
+    /// The typed spec.
     pub spec: Spec,
     /// Index of the document it came from.
     pub document: usize,

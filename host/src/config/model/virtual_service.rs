@@ -10,10 +10,13 @@ use super::common::{Duration, Ignored, Percent, PortSelector, StringMatch};
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VirtualServiceSpec {
+    /// Istio's `hosts`: hosts the routes serve, within a bound Gateway server's hosts.
     #[serde(default)]
     pub hosts: Vec<String>,
+    /// Istio's `gateways`: `[namespace/]name` of the Gateways the routes bind to.
     #[serde(default)]
     pub gateways: Vec<String>,
+    /// Istio's `http`: HTTP routes, in order; the first match wins.
     #[serde(default)]
     pub http: Vec<HttpRoute>,
     /// SNI-routed TLS passthrough routes; not served by Portcullis, but checked.
@@ -28,8 +31,10 @@ pub struct VirtualServiceSpec {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TlsRoute {
+    /// Istio's `match`: conditions, ORed.
     #[serde(rename = "match", default)]
     pub matches: Vec<TlsMatch>,
+    /// Istio's `route`: weighted destinations.
     #[serde(default)]
     pub route: Vec<L4Destination>,
 }
@@ -38,12 +43,18 @@ pub struct TlsRoute {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TlsMatch {
+    /// Istio's `sniHosts`: SNI names to match (required).
     #[serde(default)]
     pub sni_hosts: Vec<String>,
+    /// Istio's `destinationSubnets`: destination IPs or subnets.
     pub destination_subnets: Option<Ignored>,
+    /// Istio's `port`: the port being addressed.
     pub port: Option<u32>,
+    /// Istio's `sourceLabels` (mesh-only).
     pub source_labels: Option<Ignored>,
+    /// Istio's `gateways`: Gateways the match applies to.
     pub gateways: Option<Ignored>,
+    /// Istio's `sourceNamespace` (mesh-only).
     pub source_namespace: Option<Ignored>,
 }
 
@@ -51,8 +62,10 @@ pub struct TlsMatch {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TcpRoute {
+    /// Istio's `match`: conditions, ORed.
     #[serde(rename = "match", default)]
     pub matches: Vec<L4Match>,
+    /// Istio's `route`: weighted destinations.
     #[serde(default)]
     pub route: Vec<L4Destination>,
 }
@@ -61,11 +74,17 @@ pub struct TcpRoute {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct L4Match {
+    /// Istio's `destinationSubnets`: destination IPs or subnets.
     pub destination_subnets: Option<Ignored>,
+    /// Istio's `port`: the port being addressed.
     pub port: Option<u32>,
+    /// Istio's `sourceSubnet`: the client's IP subnet.
     pub source_subnet: Option<String>,
+    /// Istio's `sourceLabels` (mesh-only).
     pub source_labels: Option<Ignored>,
+    /// Istio's `gateways`: Gateways the match applies to.
     pub gateways: Option<Ignored>,
+    /// Istio's `sourceNamespace` (mesh-only).
     pub source_namespace: Option<Ignored>,
 }
 
@@ -73,7 +92,9 @@ pub struct L4Match {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct L4Destination {
+    /// Istio's `destination`: host, subset and port (required).
     pub destination: Option<Destination>,
+    /// Istio's `weight`: relative share of traffic.
     pub weight: Option<i64>,
 }
 
@@ -81,25 +102,40 @@ pub struct L4Destination {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpRoute {
+    /// Istio's `name`: the route's name, for logs (default `<virtual service>.<index>`).
     pub name: Option<String>,
+    /// Istio's `match`: match blocks, ORed (empty: every request).
     #[serde(default, rename = "match")]
     pub matches: Vec<HttpMatchRequest>,
+    /// Istio's `route`: weighted destinations to forward to.
     #[serde(default)]
     pub route: Vec<HttpRouteDestination>,
+    /// Istio's `redirect`: answer with a redirect instead of forwarding.
     pub redirect: Option<HttpRedirect>,
+    /// Istio's `directResponse`: answer with a fixed response instead of forwarding.
     pub direct_response: Option<HttpDirectResponse>,
+    /// Istio's `delegate`: take the routes from another VirtualService.
     pub delegate: Option<Delegate>,
+    /// Istio's `rewrite`: path and authority rewrites before forwarding.
     pub rewrite: Option<HttpRewrite>,
+    /// Istio's `timeout`: whole-request timeout, retries included (default: none).
     pub timeout: Option<Duration>,
+    /// Istio's `retries` (unset: 2 attempts with Istio's default `retryOn`).
     pub retries: Option<HttpRetry>,
+    /// Istio's `fault`: delays and aborts to inject.
     pub fault: Option<HttpFaultInjection>,
+    /// Istio's `mirror`: a destination that gets a copy of each request.
     pub mirror: Option<Destination>,
+    /// Istio's `mirrors`: mirror destinations, each with its percentage.
     #[serde(default)]
     pub mirrors: Vec<HttpMirrorPolicy>,
+    /// Istio's `mirrorPercentage`: share of requests `mirror` copies (default 100).
     pub mirror_percentage: Option<Percent>,
     /// Deprecated integer percentage.
     pub mirror_percent: Option<u32>,
+    /// Istio's `corsPolicy`.
     pub cors_policy: Option<CorsPolicy>,
+    /// Istio's `headers`: request and response header edits.
     pub headers: Option<Headers>,
 }
 
@@ -107,23 +143,34 @@ pub struct HttpRoute {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpMatchRequest {
+    /// Istio's `name`: the match block's name, for logs.
     pub name: Option<String>,
+    /// Istio's `uri`: condition on the path.
     pub uri: Option<StringMatch>,
+    /// Istio's `scheme`: condition on the URI scheme.
     pub scheme: Option<StringMatch>,
+    /// Istio's `method`: condition on the HTTP method.
     pub method: Option<StringMatch>,
+    /// Istio's `authority`: condition on the Host (`:authority`).
     pub authority: Option<StringMatch>,
+    /// Istio's `headers`: conditions by lowercase header name; `{}` means present.
     #[serde(default)]
     pub headers: BTreeMap<String, StringMatch>,
+    /// Istio's `port`: the gateway port the request must arrive on.
     pub port: Option<u32>,
+    /// Istio's `queryParams`: conditions by query parameter name.
     #[serde(default)]
     pub query_params: BTreeMap<String, StringMatch>,
+    /// Istio's `ignoreUriCase`: exact and prefix `uri` matches ignore case (default false).
     #[serde(default)]
     pub ignore_uri_case: bool,
+    /// Istio's `withoutHeaders`: header conditions that must not hold.
     #[serde(default)]
     pub without_headers: BTreeMap<String, StringMatch>,
     /// Restricts the block to requests arriving through these gateways.
     #[serde(default)]
     pub gateways: Vec<String>,
+    /// Istio's `statPrefix`: stats prefix for requests this block matches.
     pub stat_prefix: Option<String>,
     /// Mesh-only.
     pub source_labels: Option<Ignored>,
@@ -135,8 +182,11 @@ pub struct HttpMatchRequest {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Destination {
+    /// Istio's `host`: a ServiceEntry host (required).
     pub host: Option<String>,
+    /// Istio's `subset`: a subset a DestinationRule defines for the host.
     pub subset: Option<String>,
+    /// Istio's `port`: the service port (required when the service has several).
     pub port: Option<PortSelector>,
 }
 
@@ -144,8 +194,11 @@ pub struct Destination {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpRouteDestination {
+    /// Istio's `destination` (required).
     pub destination: Option<Destination>,
+    /// Istio's `weight`: relative share, weight / sum of weights (0 drops the destination).
     pub weight: Option<i64>,
+    /// Istio's `headers`: header edits for this destination only.
     pub headers: Option<Headers>,
 }
 
@@ -153,7 +206,9 @@ pub struct HttpRouteDestination {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Headers {
+    /// Edits of the request sent upstream.
     pub request: Option<HeaderOperations>,
+    /// Edits of the response sent downstream.
     pub response: Option<HeaderOperations>,
 }
 
@@ -161,10 +216,13 @@ pub struct Headers {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HeaderOperations {
+    /// Headers to overwrite.
     #[serde(default)]
     pub set: BTreeMap<String, String>,
+    /// Headers to append.
     #[serde(default)]
     pub add: BTreeMap<String, String>,
+    /// Names of headers to delete.
     #[serde(default)]
     pub remove: Vec<String>,
 }
@@ -173,7 +231,9 @@ pub struct HeaderOperations {
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum DerivePort {
+    /// The scheme's default port: 80 for http, 443 for https.
     FromProtocolDefault,
+    /// The port the request arrived on.
     FromRequestPort,
 }
 
@@ -181,12 +241,19 @@ pub enum DerivePort {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpRedirect {
+    /// Istio's `uri`: replaces the whole path.
     pub uri: Option<String>,
+    /// Istio's `prefixRewrite`: replaces the matched prefix (needs a prefix match).
     pub prefix_rewrite: Option<String>,
+    /// Istio's `authority`: replaces the host.
     pub authority: Option<String>,
+    /// Istio's `port`: the port of the new location.
     pub port: Option<u32>,
+    /// Istio's `derivePort`: take the port from the scheme or the request instead.
     pub derive_port: Option<DerivePort>,
+    /// Istio's `scheme`: replaces the scheme.
     pub scheme: Option<String>,
+    /// Istio's `redirectCode`: a 3xx status (default 301).
     pub redirect_code: Option<u32>,
 }
 
@@ -194,7 +261,9 @@ pub struct HttpRedirect {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpDirectResponse {
+    /// Istio's `status`: the response status, 200–599 (required).
     pub status: Option<u32>,
+    /// Istio's `body` (default: empty).
     pub body: Option<HttpBody>,
 }
 
@@ -202,7 +271,9 @@ pub struct HttpDirectResponse {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpBody {
+    /// The body as text.
     pub string: Option<String>,
+    /// The body as base64-encoded bytes.
     pub bytes: Option<String>,
 }
 
@@ -210,7 +281,9 @@ pub struct HttpBody {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Delegate {
+    /// Name of the VirtualService that holds the routes.
     pub name: Option<String>,
+    /// Its namespace (default: the delegating VirtualService's).
     pub namespace: Option<String>,
 }
 
@@ -218,8 +291,11 @@ pub struct Delegate {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpRewrite {
+    /// Istio's `uri`: replaces the matched prefix (prefix matches) or the whole path.
     pub uri: Option<String>,
+    /// Istio's `authority`: replaces the Host (`:authority`).
     pub authority: Option<String>,
+    /// Istio's `uriRegexRewrite`: a regex rewrite of the path.
     pub uri_regex_rewrite: Option<RegexRewrite>,
 }
 
@@ -227,8 +303,10 @@ pub struct HttpRewrite {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegexRewrite {
+    /// Istio's `match`: the RE2 regex to replace.
     #[serde(rename = "match")]
     pub pattern: Option<String>,
+    /// Istio's `rewrite`: the replacement, with `\1`-style groups.
     pub rewrite: Option<String>,
 }
 
@@ -236,11 +314,19 @@ pub struct RegexRewrite {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpRetry {
+    /// Istio's `retries.attempts`: how many times to retry; 0 or unset disables (default 2 when
+    /// a route has no `retries`).
     pub attempts: Option<i64>,
+    /// Istio's `perTryTimeout`: timeout of each attempt (default: the route timeout).
     pub per_try_timeout: Option<Duration>,
+    /// Istio's `retryOn`: comma-separated Envoy retry conditions and status codes (default
+    /// `connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes`).
     pub retry_on: Option<String>,
+    /// Istio's `retryRemoteLocalities`: retry in other localities (default false).
     pub retry_remote_localities: Option<bool>,
+    /// Istio's `retryIgnorePreviousHosts`: retry on a different host (default true).
     pub retry_ignore_previous_hosts: Option<bool>,
+    /// Istio's `backoff`: base of the jittered exponential back-off (default 25ms).
     pub backoff: Option<Duration>,
 }
 
@@ -248,7 +334,9 @@ pub struct HttpRetry {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpFaultInjection {
+    /// Istio's `delay`: delay some requests (sampled apart from `abort`).
     pub delay: Option<Delay>,
+    /// Istio's `abort`: answer some requests with an error (sampled apart from `delay`).
     pub abort: Option<Abort>,
 }
 
@@ -256,8 +344,11 @@ pub struct HttpFaultInjection {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Delay {
+    /// Istio's `fixedDelay`: how long to delay (required).
     pub fixed_delay: Option<Duration>,
+    /// Istio's `exponentialDelay`: rejected, as Istio does.
     pub exponential_delay: Option<Duration>,
+    /// Istio's `percentage`: share of requests delayed (unset: none).
     pub percentage: Option<Percent>,
     /// Deprecated integer percentage.
     pub percent: Option<i64>,
@@ -267,9 +358,13 @@ pub struct Delay {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Abort {
+    /// Istio's `httpStatus`: the status to answer with, 200–599.
     pub http_status: Option<i64>,
+    /// Istio's `grpcStatus`: a gRPC status name such as `UNAVAILABLE`.
     pub grpc_status: Option<String>,
+    /// Istio's `http2Error`: unsupported by Istio; rejected.
     pub http2_error: Option<String>,
+    /// Istio's `percentage`: share of requests aborted (unset: none).
     pub percentage: Option<Percent>,
 }
 
@@ -277,7 +372,9 @@ pub struct Abort {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpMirrorPolicy {
+    /// Istio's `destination`: where the copies go (required).
     pub destination: Option<Destination>,
+    /// Istio's `percentage`: share of requests copied (default 100).
     pub percentage: Option<Percent>,
 }
 
@@ -285,9 +382,12 @@ pub struct HttpMirrorPolicy {
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum UnmatchedPreflights {
+    /// Unset: FORWARD.
     #[serde(alias = "UNSPECIFIED")]
     UnspecifiedUnmatchedPreflights,
+    /// Forward the preflight upstream (Istio's default).
     Forward,
+    /// Answer the preflight at the gateway, without CORS headers.
     Ignore,
 }
 
@@ -298,15 +398,22 @@ pub struct CorsPolicy {
     /// Deprecated exact origins.
     #[serde(default)]
     pub allow_origin: Vec<String>,
+    /// Istio's `allowOrigins`: allowed origins; the matching Origin is echoed back.
     #[serde(default)]
     pub allow_origins: Vec<StringMatch>,
+    /// Istio's `allowMethods`: `access-control-allow-methods`.
     #[serde(default)]
     pub allow_methods: Vec<String>,
+    /// Istio's `allowHeaders`: `access-control-allow-headers`.
     #[serde(default)]
     pub allow_headers: Vec<String>,
+    /// Istio's `exposeHeaders`: `access-control-expose-headers`.
     #[serde(default)]
     pub expose_headers: Vec<String>,
+    /// Istio's `maxAge`: how long a preflight's answer may be cached.
     pub max_age: Option<Duration>,
+    /// Istio's `allowCredentials`: `access-control-allow-credentials` (default false).
     pub allow_credentials: Option<bool>,
+    /// Istio's `unmatchedPreflights` (default FORWARD).
     pub unmatched_preflights: Option<UnmatchedPreflights>,
 }

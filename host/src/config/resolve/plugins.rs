@@ -185,7 +185,7 @@ fn limits(spec: Option<&LimitsSpec>, site: &Site, reporter: &mut Reporter) -> Pl
     if let Some(value) = &spec.memory {
         match memory_bytes(value) {
             Some(bytes) if (1 << 20..=PluginLimits::MAX_MEMORY).contains(&bytes) => {
-                limits.memory = bytes
+                limits.memory = bytes;
             }
             Some(_) => reporter.error(
                 site,
@@ -205,7 +205,7 @@ fn limits(spec: Option<&LimitsSpec>, site: &Site, reporter: &mut Reporter) -> Pl
     if let Some(timeout) = spec.timeout {
         match timeout.0 {
             t if t >= std::time::Duration::from_millis(1) && t <= PluginLimits::MAX_TIMEOUT => {
-                limits.timeout = t
+                limits.timeout = t;
             }
             _ => reporter.error(
                 site,

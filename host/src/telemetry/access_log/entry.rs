@@ -64,10 +64,13 @@ impl Entry {
             fields[field as usize].get_or_insert_with(|| value.to_str().ok());
         }
         let mut fields = fields.map(Option::flatten);
-        fields[Text::Path as usize] = request.uri().path_and_query().map(|p| p.as_str());
+        fields[Text::Path as usize] = request
+            .uri()
+            .path_and_query()
+            .map(http::uri::PathAndQuery::as_str);
         let authority = &mut fields[Text::Authority as usize];
         if authority.is_none() {
-            *authority = request.uri().authority().map(|a| a.as_str());
+            *authority = request.uri().authority().map(http::uri::Authority::as_str);
         }
         Self {
             started: clock::Instant::now(),
@@ -241,7 +244,7 @@ impl Finishing {
             End::Dropped
                 if self.entry.method != http::Method::HEAD && !matches!(self.status, 204 | 304) =>
             {
-                self.outcome.flags.push("DC")
+                self.outcome.flags.push("DC");
             }
             End::Complete | End::Dropped => {}
         }

@@ -53,7 +53,9 @@ thread_local! {
 /// Where the access log goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Destination {
+    /// Standard output.
     Stdout,
+    /// A file, appended to.
     File(PathBuf),
 }
 
@@ -76,8 +78,8 @@ struct Writer {
 
 impl AccessLog {
     /// Starts the writer thread.
-    pub fn start(destination: Destination, format: Format) -> std::io::Result<Self> {
-        let mut out: Box<dyn std::io::Write + Send> = match &destination {
+    pub fn start(destination: &Destination, format: Format) -> std::io::Result<Self> {
+        let mut out: Box<dyn std::io::Write + Send> = match destination {
             Destination::Stdout => Box::new(std::io::stdout()),
             Destination::File(path) => Box::new(
                 std::fs::OpenOptions::new()
@@ -104,7 +106,10 @@ impl AccessLog {
                     for mut text in receiver.try_iter() {
                         let _ = out.write_all(&text);
                         text.clear();
-                        let mut spare = writer.spare.lock().unwrap_or_else(|e| e.into_inner());
+                        let mut spare = writer
+                            .spare
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
                         if spare.len() < QUEUE {
                             spare.push(text);
                         }
@@ -115,7 +120,10 @@ impl AccessLog {
                     }
                 }
             })?;
-        *writer.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread);
+        *writer
+            .thread
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(thread);
         Ok(Self {
             format,
             buffers,
@@ -130,7 +138,7 @@ impl AccessLog {
             .writer
             .thread
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take();
         if let Some(thread) = thread {
             self.writer.closing.store(true, Ordering::Release);
@@ -155,7 +163,7 @@ impl AccessLog {
             .writer
             .spare
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .pop();
         spare.unwrap_or_else(|| Vec::with_capacity(BUFFER_BYTES + 4096))
     }
@@ -177,7 +185,9 @@ impl AccessLog {
 /// Where finished requests are reported: the access log and the metrics, each optional.
 #[derive(Debug, Default)]
 pub struct Telemetry {
+    /// The access log, when one is written.
     pub log: Option<AccessLog>,
+    /// Request metrics, when they are kept.
     pub metrics: Option<Arc<super::metrics::Metrics>>,
     /// OpenTelemetry spans, when an OTLP endpoint is given.
     #[cfg(feature = "otel")]

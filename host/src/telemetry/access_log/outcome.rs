@@ -15,11 +15,13 @@ use crate::runtime::destination::DestinationId;
 /// What the data path learned about a request; the data path fills it in as it goes.
 #[derive(Debug, Default)]
 pub struct Outcome {
+    /// Envoy's response flags (`UO`, `UF`, `DC`…).
     pub flags: Vec<&'static str>,
     /// The route's id ([`crate::runtime::generation::RouteEntry::id`]).
     pub route: Option<u32>,
     /// Which of the route's match blocks matched.
     pub match_block: u32,
+    /// The endpoint that served the last attempt.
     pub upstream_host: Option<SocketAddr>,
     /// Time from sending upstream to the response head, in milliseconds.
     pub upstream_service_time: Option<u64>,
@@ -84,9 +86,13 @@ pub fn envoy_order(flags: &mut [&'static str]) {
 /// A policy component or plugin of a generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Policy {
+    /// Route matching.
     Match,
+    /// Fault injection.
     Fault,
+    /// Weighted destination choice.
     Destination,
+    /// Retry decisions.
     Retry,
     /// Request mirroring, done by the host.
     Mirror,
@@ -112,7 +118,9 @@ impl Policy {
 /// One policy's or plugin's decision about a request.
 #[derive(Debug)]
 pub struct Decision {
+    /// Which policy decided.
     pub policy: Policy,
+    /// What it decided.
     pub decision: Said,
 }
 
@@ -121,7 +129,9 @@ pub struct Decision {
 pub enum Said {
     /// The route matched, by id.
     Route(u32),
+    /// A fixed word.
     Static(&'static str),
+    /// Text made for this request.
     Text(String),
 }
 

@@ -9,7 +9,9 @@ use std::fmt::Write as _;
 /// An exposition format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// OpenMetrics 1.0 text.
     OpenMetrics,
+    /// Prometheus text format 0.0.4.
     Text,
 }
 
@@ -35,6 +37,7 @@ impl Format {
         best.0
     }
 
+    /// The `content-type` the format is served with.
     pub fn content_type(self) -> &'static str {
         match self {
             Self::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",

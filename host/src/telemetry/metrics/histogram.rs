@@ -112,6 +112,7 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// An empty histogram on `scale`'s buckets.
     pub fn new(scale: &'static Scale) -> Self {
         Self {
             scale,
@@ -121,6 +122,7 @@ impl Totals {
         }
     }
 
+    /// Adds another histogram's counts (on the same scale).
     pub fn add(&mut self, histogram: &Histogram) {
         for (total, bucket) in self.buckets.iter_mut().zip(&histogram.buckets) {
             *total += bucket.load(Ordering::Relaxed);

@@ -159,6 +159,7 @@ impl Default for Metrics {
 /// One finished request, as the metrics see it.
 #[derive(Clone)]
 pub struct Finished<'a> {
+    /// Envoy's response flags.
     pub flags: &'a [&'static str],
     /// The route that matched, if one did.
     pub route: Option<RouteKeyId>,
@@ -166,14 +167,19 @@ pub struct Finished<'a> {
     pub destination: Option<DestinationId>,
     /// The client's verified identity, if it presented a certificate.
     pub principal: Option<&'a str>,
+    /// The response status sent.
     pub status: u16,
+    /// Whether the request was gRPC.
     pub grpc: bool,
     /// The response's `grpc-status`, from its head or its trailers.
     pub grpc_status: Option<u32>,
     /// A gRPC stream's request and response messages.
     pub messages: Option<(u64, u64)>,
+    /// From the request's arrival to the response's end, in µs.
     pub duration_us: u64,
+    /// The request body's size, when known.
     pub request_bytes: Option<u64>,
+    /// The response body's size.
     pub response_bytes: u64,
 }
 
@@ -206,11 +212,10 @@ impl Metrics {
                     _ => {
                         let set = series.entry_ref(&key).or_insert_with(|| {
                             let set = Arc::new(Series::new());
-                            self.series.lock().unwrap_or_else(|e| e.into_inner()).push((
-                                key.labels(),
-                                key.route,
-                                set.clone(),
-                            ));
+                            self.series
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                .push((key.labels(), key.route, set.clone()));
                             set
                         });
                         &last.insert((key, set.clone())).1
@@ -240,6 +245,7 @@ impl Metrics {
 
 /// One route's requests, summed over threads and label sets.
 pub struct RouteTotals {
+    /// Requests answered.
     pub requests: u64,
     /// Requests answered with a 5xx.
     pub errors: u64,
@@ -251,7 +257,11 @@ impl Metrics {
     /// Every route's requests since the process started.
     pub fn routes(&self) -> HashMap<RouteKeyId, RouteTotals> {
         let mut routes = HashMap::new();
-        for (labels, route, series) in self.series.lock().unwrap_or_else(|e| e.into_inner()).iter()
+        for (labels, route, series) in self
+            .series
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
         {
             let Some(route) = route else { continue };
             let totals = routes.entry(*route).or_insert_with(|| RouteTotals {
@@ -293,7 +303,12 @@ struct RequestCollector(AllSeries);
 impl RequestCollector {
     fn totals(&self) -> BTreeMap<RequestLabels, LabelTotals> {
         let mut totals = BTreeMap::new();
-        for (labels, _, series) in self.0.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        for (labels, _, series) in self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+        {
             let sums = totals.entry(labels.clone()).or_insert_with(|| LabelTotals {
                 requests: 0,
                 messages: (0, 0),
