@@ -220,33 +220,7 @@ impl Attempts<'_> {
             if let Some(connection) = pool.take_idle(worker, &sni).await {
                 return Ok(Ok(Upstream::Http1(connection, pool)));
             }
-            // A request not yet waiting reserves a pending place as it asks, so that
-            // concurrent requests cannot all take the last one.
-            let newly_pending = cluster.limited && pending.is_none();
-            let load = cluster.load.reserve_connection(newly_pending);
-            let admission = match cluster.limited {
-                false => Ok(Admission::Admit),
-                true => {
-                    self.policies()
-                        .admit_connection(&self.view, self.cluster as u32, load)
-                        .await
-                }
-            };
-            let counters = &cluster.load;
-            if !matches!(admission, Ok(Admission::Admit)) {
-                counters.active_connections.fetch_sub(1, Ordering::Relaxed);
-            }
-            if newly_pending {
-                match admission {
-                    Ok(Admission::Queue) => {
-                        pending = Some(Counted::adopt(&counters.pending_requests));
-                    }
-                    _ => {
-                        counters.pending_requests.fetch_sub(1, Ordering::Relaxed);
-                    }
-                }
-            }
-            match admission? {
+            match self.admit_connection(&mut pending).await? {
                 Admission::Admit => {
                     drop(pending);
                     return Ok(pool
@@ -263,14 +237,47 @@ impl Attempts<'_> {
                     if give_up.is_some_and(|t| Instant::now() >= t) {
                         return Ok(Err(AttemptError::Timeout));
                     }
-                    let _ = tokio::time::timeout(
-                        EndpointPool::QUEUE_POLL,
-                        cluster.load.freed.notified(),
-                    )
-                    .await;
+                    let freed = cluster.load.freed.notified();
+                    let _ = tokio::time::timeout(EndpointPool::QUEUE_POLL, freed).await;
                 }
             }
         }
+    }
+
+    /// Whether the breaker lets a new connection open (`maxConnections`), or the request
+    /// queues for one (`http1MaxPendingRequests`). A request not yet waiting reserves a
+    /// pending place as it asks, so that concurrent requests cannot all take the last one;
+    /// the place is kept in `pending` while it queues.
+    async fn admit_connection<'c>(
+        &'c self,
+        pending: &mut Option<Counted<'c>>,
+    ) -> Result<Admission, ProxyError> {
+        let cluster = self.cluster();
+        let newly_pending = cluster.limited && pending.is_none();
+        let load = cluster.load.reserve_connection(newly_pending);
+        let admission = match cluster.limited {
+            false => Ok(Admission::Admit),
+            true => {
+                self.policies()
+                    .admit_connection(&self.view, self.cluster as u32, load)
+                    .await
+            }
+        };
+        let counters = &cluster.load;
+        if !matches!(admission, Ok(Admission::Admit)) {
+            counters.active_connections.fetch_sub(1, Ordering::Relaxed);
+        }
+        if newly_pending {
+            match admission {
+                Ok(Admission::Queue) => {
+                    *pending = Some(Counted::adopt(&counters.pending_requests));
+                }
+                _ => {
+                    counters.pending_requests.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+        }
+        Ok(admission?)
     }
 
     /// Whether the breaker lets another retry start (`maxRetries`).

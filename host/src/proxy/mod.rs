@@ -22,7 +22,9 @@ use hyper::body::Incoming;
 use local_reply::ProxyError;
 use paths::Origin;
 
-use crate::config::resolved::{DirectResponse, ListenerId, Redirect, RouteAction, StringMatcher};
+use crate::config::resolved::{
+    DirectResponse, ListenerId, Redirect, RouteAction, StringMatcher, WeightedCluster,
+};
 use crate::runtime::destination::DestinationId;
 use crate::runtime::generation::{RouteEntry, VirtualHostEntry};
 use crate::runtime::{Generation, cors};
@@ -144,16 +146,7 @@ async fn route(
     let payload = Payload { body, upgrade };
     normalize_path(&mut parts.uri, downstream.normalization)?;
     let host = authority::authority(&mut parts)?;
-    let table = generation
-        .listener_index(&downstream.listener)
-        .and_then(|index| generation.tables.get(index))
-        .and_then(|tables| tables.get(downstream.route_table))
-        .ok_or(ProxyError::NoRoute)?;
-    let vhost = table
-        .domains
-        .find(&host)
-        .map(|i| &table.virtual_hosts[i])
-        .ok_or(ProxyError::NoRoute)?;
+    let vhost = virtual_host(generation, downstream, &host).ok_or(ProxyError::NoRoute)?;
     if vhost.require_tls && downstream.client_scheme(&parts.headers) == "http" {
         return Ok(https_redirect(&host, &parts.uri));
     }
@@ -201,6 +194,19 @@ async fn route(
     Ok(response)
 }
 
+/// The virtual host serving `host` on the request's listener and route table.
+fn virtual_host<'g>(
+    generation: &'g Generation,
+    downstream: &Downstream,
+    host: &str,
+) -> Option<&'g VirtualHostEntry> {
+    let table = generation
+        .listener_index(&downstream.listener)
+        .and_then(|index| generation.tables.get(index))
+        .and_then(|tables| tables.get(downstream.route_table))?;
+    table.domains.find(host).map(|i| &table.virtual_hosts[i])
+}
+
 /// The route a request matched.
 struct Matched<'a> {
     entry: &'a RouteEntry,
@@ -224,40 +230,82 @@ async fn serve_route(
         host,
         matched_uri,
     } = matched;
-    let route = &entry.route;
-    if route.fault.is_some() {
-        let injection = generation.policies.inject_fault(&view, entry.id).await?;
-        outcome.note(Policy::Fault, || {
-            match (
-                injection.delay_ms,
-                injection.abort_http,
-                injection.abort_grpc,
-            ) {
-                (_, Some(status), _) => Said::Text(format!("abort {status}")),
-                (_, _, Some(status)) => Said::Text(format!("abort grpc {status}")),
-                (0, None, None) => Said::Static("none"),
-                (ms, None, None) => Said::Text(format!("delay {ms}ms")),
-            }
-        });
-        if injection.delay_ms > 0 {
-            outcome.flags.push("DI");
-            tokio::time::sleep(std::time::Duration::from_millis(injection.delay_ms)).await;
-        }
-        if injection.abort_http.is_some() || injection.abort_grpc.is_some() {
-            outcome.destination = aborted_destination(entry, &view, generation).await;
-            return Ok(local_reply::fault_abort(
-                injection.abort_http,
-                injection.abort_grpc,
-                outcome,
-            ));
-        }
+    if entry.route.fault.is_some()
+        && let Some(aborted) = inject_fault(entry, &view, generation, outcome).await?
+    {
+        return Ok(aborted);
     }
+    let (response_edits, chosen) = match run_plugins(entry, &mut view, generation, outcome).await? {
+        Plugged::Rejected(response) => return Ok(response),
+        Plugged::Proceed(edits, chosen) => (edits, chosen),
+    };
+    let selected = Selected {
+        entry,
+        host,
+        matched_uri,
+        chosen: chosen.as_deref(),
+    };
+    let mut response = act(selected, view, payload, downstream, generation, outcome).await?;
+    response_edits.apply(response.headers_mut());
+    Ok(response)
+}
 
+/// Injects the route's fault: a delay, then an abort's local reply if it aborts.
+async fn inject_fault(
+    entry: &RouteEntry,
+    view: &Arc<RequestView>,
+    generation: &Generation,
+    outcome: &mut Outcome,
+) -> Result<Option<Response<Body>>, ProxyError> {
+    let injection = generation.policies.inject_fault(view, entry.id).await?;
+    outcome.note(Policy::Fault, || {
+        match (
+            injection.delay_ms,
+            injection.abort_http,
+            injection.abort_grpc,
+        ) {
+            (_, Some(status), _) => Said::Text(format!("abort {status}")),
+            (_, _, Some(status)) => Said::Text(format!("abort grpc {status}")),
+            (0, None, None) => Said::Static("none"),
+            (ms, None, None) => Said::Text(format!("delay {ms}ms")),
+        }
+    });
+    if injection.delay_ms > 0 {
+        outcome.flags.push("DI");
+        tokio::time::sleep(std::time::Duration::from_millis(injection.delay_ms)).await;
+    }
+    if injection.abort_http.is_none() && injection.abort_grpc.is_none() {
+        return Ok(None);
+    }
+    outcome.destination = aborted_destination(entry, view, generation).await;
+    Ok(Some(local_reply::fault_abort(
+        injection.abort_http,
+        injection.abort_grpc,
+        outcome,
+    )))
+}
+
+/// What the route's plugins came to.
+enum Plugged {
+    /// A plugin answered the request itself.
+    Rejected(Response<Body>),
+    /// Every plugin let the request go on: the response edits they asked for, and the
+    /// destination one chose, if one did.
+    Proceed(plugins::ResponseEdits, Option<String>),
+}
+
+/// Runs the route's plugins in order, applying each one's request edits to `view`.
+async fn run_plugins(
+    entry: &RouteEntry,
+    view: &mut Arc<RequestView>,
+    generation: &Generation,
+    outcome: &mut Outcome,
+) -> Result<Plugged, ProxyError> {
     let mut response_edits = plugins::ResponseEdits::default();
     let mut chosen: Option<String> = None;
     for &index in &entry.plugins {
         let plugin = &generation.plugins[index];
-        match plugin.on_request(&view).await? {
+        match plugin.on_request(view).await? {
             Verdict::Skip => {
                 tracing::warn!(plugin = %plugin.plugin.name, "plugin failed; skipped (FAIL_OPEN)");
                 outcome.note(Policy::Plugin(index), || {
@@ -270,14 +318,14 @@ async fn serve_route(
                 });
                 let mut response = plugins::rejection(rejection);
                 response_edits.apply(response.headers_mut());
-                return Ok(response);
+                return Ok(Plugged::Rejected(response));
             }
             Verdict::Act(Action::Proceed(mut edits)) => {
                 outcome.note(Policy::Plugin(index), || match &edits.destination {
                     Some(destination) => Said::Text(format!("proceed to {destination}")),
                     None => Said::Static("proceed"),
                 });
-                let parts = &mut Arc::get_mut(&mut view)
+                let parts = &mut Arc::get_mut(view)
                     .expect("no policy call holds the request between calls")
                     .parts;
                 plugins::edit_request(&mut parts.headers, &edits);
@@ -288,16 +336,7 @@ async fn serve_route(
             }
         }
     }
-
-    let selected = Selected {
-        entry,
-        host,
-        matched_uri,
-        chosen: chosen.as_deref(),
-    };
-    let mut response = act(selected, view, payload, downstream, generation, outcome).await?;
-    response_edits.apply(response.headers_mut());
-    Ok(response)
+    Ok(Plugged::Proceed(response_edits, chosen))
 }
 
 /// The destination of a fault-aborted request: Envoy picks it with the route, before
@@ -379,40 +418,8 @@ async fn act(
             Ok(redirect_response(redirect, &origin, entry))
         }
         RouteAction::Forward(destinations) => {
-            let named = chosen.and_then(|name| {
-                let found = destination_named(entry, generation, name);
-                if found.is_none() {
-                    tracing::warn!(
-                        route = generation.route_name(entry.id),
-                        destination = name,
-                        "a plugin chose a destination the route does not have; using the weights"
-                    );
-                }
-                found
-            });
             let destination =
-                match (named, destinations.len()) {
-                    (Some(index), _) => index,
-                    (None, 1) => 0,
-                    (None, _) => {
-                        let picked = generation
-                            .policies
-                            .pick_destination(&view, entry.id)
-                            .await? as usize;
-                        outcome.note(Policy::Destination, || {
-                            Said::Text(destinations.get(picked).map_or_else(
-                                || format!("destination {picked}"),
-                                |d| d.cluster.clone(),
-                            ))
-                        });
-                        picked
-                    }
-                };
-            let cluster = entry
-                .clusters
-                .get(destination)
-                .copied()
-                .ok_or(ProxyError::NoHealthyUpstream)?;
+                pick_destination(entry, destinations, chosen, &view, generation, outcome).await?;
             let routed = forward::Routed {
                 downstream,
                 entry,
@@ -420,39 +427,96 @@ async fn act(
                 matched_uri,
                 host,
             };
-            let mut head = forward::prepare(forward::clone_head(&view.parts), &routed);
-            if let Some(upgrade) = &payload.upgrade {
-                upgrade.restore(&mut head);
-            }
-            // A gRPC request's messages are counted as they go upstream.
-            let messages = grpc_messages::is_grpc(&head.headers).then(Arc::default);
-            outcome.request_messages = messages.clone();
-            let body = replay::RequestBody::new(payload.body, messages).await?;
-            if !entry.mirrors.is_empty() {
-                let original = mirror::Original {
-                    entry,
-                    view: &view,
-                    head: &head,
-                    body: &body,
-                    downstream,
-                };
-                mirror::send(original, generation, outcome);
-            }
-            let attempts = attempts::Attempts {
-                generation,
-                view,
-                routed,
-                cluster,
-                upgrade: payload.upgrade,
-            };
-            outcome.destination = Some(generation.clusters[cluster].destination);
-            // A failure past routing still gets the plugins' response edits.
-            Ok(match attempts.run(head, body, outcome).await {
-                Ok(response) => response,
-                Err(error) => error.into_response(outcome),
-            })
+            forward_to(routed, destination, view, payload, generation, outcome).await
         }
     }
+}
+
+/// Which of the route's destinations serves the request: the one a plugin chose, the
+/// only one, or the weighted pick of the destination policy.
+async fn pick_destination(
+    entry: &RouteEntry,
+    destinations: &[WeightedCluster],
+    chosen: Option<&str>,
+    view: &Arc<RequestView>,
+    generation: &Generation,
+    outcome: &mut Outcome,
+) -> Result<usize, ProxyError> {
+    let named = chosen.and_then(|name| {
+        let found = destination_named(entry, generation, name);
+        if found.is_none() {
+            tracing::warn!(
+                route = generation.route_name(entry.id),
+                destination = name,
+                "a plugin chose a destination the route does not have; using the weights"
+            );
+        }
+        found
+    });
+    match (named, destinations.len()) {
+        (Some(index), _) => Ok(index),
+        (None, 1) => Ok(0),
+        (None, _) => {
+            let picked = generation.policies.pick_destination(view, entry.id).await? as usize;
+            outcome.note(Policy::Destination, || {
+                Said::Text(
+                    destinations
+                        .get(picked)
+                        .map_or_else(|| format!("destination {picked}"), |d| d.cluster.clone()),
+                )
+            });
+            Ok(picked)
+        }
+    }
+}
+
+/// Forwards the request to the route's `destination`: the head prepared for upstream,
+/// the body made replayable when it can be, mirrors sent, then the attempts.
+async fn forward_to(
+    routed: forward::Routed<'_>,
+    destination: usize,
+    view: Arc<RequestView>,
+    payload: Payload,
+    generation: &Arc<Generation>,
+    outcome: &mut Outcome,
+) -> Result<Response<Body>, ProxyError> {
+    let entry = routed.entry;
+    let cluster = entry
+        .clusters
+        .get(destination)
+        .copied()
+        .ok_or(ProxyError::NoHealthyUpstream)?;
+    let mut head = forward::prepare(forward::clone_head(&view.parts), &routed);
+    if let Some(upgrade) = &payload.upgrade {
+        upgrade.restore(&mut head);
+    }
+    // A gRPC request's messages are counted as they go upstream.
+    let messages = grpc_messages::is_grpc(&head.headers).then(Arc::default);
+    outcome.request_messages = messages.clone();
+    let body = replay::RequestBody::new(payload.body, messages).await?;
+    if !entry.mirrors.is_empty() {
+        let original = mirror::Original {
+            entry,
+            view: &view,
+            head: &head,
+            body: &body,
+            downstream: routed.downstream,
+        };
+        mirror::send(original, generation, outcome);
+    }
+    let attempts = attempts::Attempts {
+        generation,
+        view,
+        routed,
+        cluster,
+        upgrade: payload.upgrade,
+    };
+    outcome.destination = Some(generation.clusters[cluster].destination);
+    // A failure past routing still gets the plugins' response edits.
+    Ok(match attempts.run(head, body, outcome).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(outcome),
+    })
 }
 
 /// The index of the route's destination `name` (`host` or `host/subset`).

@@ -4,6 +4,8 @@ pub mod clusters;
 pub mod cors;
 pub mod destination;
 pub mod generation;
+mod policy_config;
+pub mod route_entry;
 pub mod route_key;
 pub mod tls_servers;
 pub mod vhosts;
