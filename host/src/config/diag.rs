@@ -1,6 +1,7 @@
 //! Diagnostics: every problem found in a config file, located by file, line, column,
 //! resource and field path.
 
+use std::cell::RefCell;
 use std::fmt;
 
 use super::source::{Marks, Position};
@@ -95,11 +96,14 @@ fn render(diagnostics: &Diagnostics) -> String {
 }
 
 /// Collects diagnostics for one file, locating field paths through each document's marks.
+///
+/// Errors and warnings are reported through a shared reference, so that many checks can
+/// hold the same reporter.
 #[derive(Debug)]
 pub struct Reporter {
     file: String,
     marks: Vec<Marks>,
-    diagnostics: Diagnostics,
+    diagnostics: RefCell<Diagnostics>,
 }
 
 /// A resource, as the reporter knows it: its document and its `Kind/name`.
@@ -117,23 +121,23 @@ impl Reporter {
         Self {
             file: file.into(),
             marks,
-            diagnostics: Diagnostics::default(),
+            diagnostics: RefCell::default(),
         }
     }
 
     /// An error at `path` inside the resource at `site`.
-    pub fn error(&mut self, site: &Site, path: impl Into<String>, message: impl Into<String>) {
+    pub fn error(&self, site: &Site, path: impl Into<String>, message: impl Into<String>) {
         self.report(Severity::Error, site, path.into(), message.into());
     }
 
     /// A warning at `path` inside the resource at `site`.
-    pub fn warn(&mut self, site: &Site, path: impl Into<String>, message: impl Into<String>) {
+    pub fn warn(&self, site: &Site, path: impl Into<String>, message: impl Into<String>) {
         self.report(Severity::Warning, site, path.into(), message.into());
     }
 
     /// An error not inside any resource (e.g. a YAML syntax error).
     pub fn file_error(&mut self, position: Position, message: impl Into<String>) {
-        self.diagnostics.push(Diagnostic {
+        self.diagnostics.get_mut().push(Diagnostic {
             severity: Severity::Error,
             file: self.file.clone(),
             line: position.line,
@@ -144,13 +148,13 @@ impl Reporter {
         });
     }
 
-    fn report(&mut self, severity: Severity, site: &Site, path: String, message: String) {
+    fn report(&self, severity: Severity, site: &Site, path: String, message: String) {
         let position = self
             .marks
             .get(site.document)
             .map(|m| m.locate(&path))
             .unwrap_or_default();
-        self.diagnostics.push(Diagnostic {
+        self.diagnostics.borrow_mut().push(Diagnostic {
             severity,
             file: self.file.clone(),
             line: position.line,
@@ -163,17 +167,18 @@ impl Reporter {
 
     /// How many errors were reported so far.
     pub fn error_count(&self) -> usize {
-        self.diagnostics.errors().count()
+        self.diagnostics.borrow().errors().count()
     }
 
     /// Whether any error was reported so far.
     pub fn has_errors(&self) -> bool {
-        self.diagnostics.has_errors()
+        self.diagnostics.borrow().has_errors()
     }
 
     /// The diagnostics, sorted by position.
-    pub fn finish(mut self) -> Diagnostics {
-        self.diagnostics.sort();
-        self.diagnostics
+    pub fn finish(self) -> Diagnostics {
+        let mut diagnostics = self.diagnostics.into_inner();
+        diagnostics.sort();
+        diagnostics
     }
 }

@@ -2,133 +2,105 @@
 
 use std::time::Duration;
 
-use crate::config::diag::{Reporter, Site};
+use super::scope::Scope;
 use crate::config::model::common::{self, Percent, StringMatch};
 use crate::config::resolved::StringMatcher;
 
 /// A duration of at least 1ms with millisecond precision (Istio's `ValidateDuration`).
-pub fn duration(
-    reporter: &mut Reporter,
-    site: &Site,
-    path: &str,
-    value: Option<common::Duration>,
-) -> Option<Duration> {
+pub fn duration(value: Option<common::Duration>, at: &Scope<'_>) -> Option<Duration> {
     let d = value?.0;
     if d < Duration::from_millis(1) {
-        reporter.error(
-            site,
-            path,
-            format!("duration must be at least 1ms, got {d:?}"),
-        );
+        at.error(format!("duration must be at least 1ms, got {d:?}"));
         return None;
     }
     if d.subsec_nanos() % 1_000_000 != 0 {
-        reporter.error(
-            site,
-            path,
-            format!("only durations to ms precision are supported, got {d:?}"),
-        );
+        at.error(format!(
+            "only durations to ms precision are supported, got {d:?}"
+        ));
         return None;
     }
     Some(d)
 }
 
 /// A percentage: 0, or in [0.0001, 100].
-pub fn percentage(reporter: &mut Reporter, site: &Site, path: &str, value: Option<Percent>) -> f64 {
+pub fn percentage(value: Option<Percent>, at: &Scope<'_>) -> f64 {
     let Some(Percent { value }) = value else {
         return 0.0;
     };
     if !(0.0..=100.0).contains(&value) || (value > 0.0 && value < 0.0001) || value.is_nan() {
-        reporter.error(
-            site,
-            format!("{path}.value"),
-            format!("percentage {value} must be 0 or between 0.0001 and 100"),
-        );
+        at.field("value").error(format!(
+            "percentage {value} must be 0 or between 0.0001 and 100"
+        ));
         return 0.0;
     }
     value
 }
 
 /// A port number in 1–65535.
-pub fn port(reporter: &mut Reporter, site: &Site, path: &str, number: u32) -> Option<u16> {
+pub fn port(number: u32, at: &Scope<'_>) -> Option<u16> {
     match u16::try_from(number) {
         Ok(port) if port > 0 => Some(port),
         _ => {
-            reporter.error(
-                site,
-                path,
-                format!("port number {number} must be in the range 1..65535"),
-            );
+            at.error(format!(
+                "port number {number} must be in the range 1..65535"
+            ));
             None
         }
     }
 }
 
 /// A count that must not be negative, saturating at `u32::MAX`.
-pub fn count(reporter: &mut Reporter, site: &Site, path: &str, value: Option<i64>) -> Option<u32> {
+pub fn count(value: Option<i64>, at: &Scope<'_>) -> Option<u32> {
     let value = value?;
     if value < 0 {
-        reporter.error(site, path, format!("must be 0 or more, got {value}"));
+        at.error(format!("must be 0 or more, got {value}"));
         return None;
     }
     Some(u32::try_from(value).unwrap_or(u32::MAX))
 }
 
 /// A StringMatch with exactly one of exact, prefix, regex (a valid RE2 regex).
-pub fn string_match(
-    reporter: &mut Reporter,
-    site: &Site,
-    path: &str,
-    value: &StringMatch,
-) -> Option<StringMatcher> {
+pub fn string_match(value: &StringMatch, at: &Scope<'_>) -> Option<StringMatcher> {
     match (&value.exact, &value.prefix, &value.regex) {
         (Some(exact), None, None) => Some(StringMatcher::Exact(exact.clone())),
         (None, Some(prefix), None) => Some(StringMatcher::Prefix(prefix.clone())),
         (None, None, Some(regex)) => {
-            regex_syntax(reporter, site, &format!("{path}.regex"), regex)?;
+            regex_syntax(regex, &at.field("regex"))?;
             Some(StringMatcher::Regex(regex.clone()))
         }
         (None, None, None) => {
-            reporter.error(
-                site,
-                path,
-                "string match needs one of exact, prefix or regex",
-            );
+            at.error("string match needs one of exact, prefix or regex");
             None
         }
         _ => {
-            reporter.error(
-                site,
-                path,
-                "string match takes only one of exact, prefix or regex",
-            );
+            at.error("string match takes only one of exact, prefix or regex");
             None
         }
     }
 }
 
 /// An RE2-compatible regex.
-pub fn regex_syntax(reporter: &mut Reporter, site: &Site, path: &str, regex: &str) -> Option<()> {
+pub fn regex_syntax(regex: &str, at: &Scope<'_>) -> Option<()> {
     match regex::Regex::new(regex) {
         Ok(_) => Some(()),
         Err(e) => {
             let detail = e.to_string();
             let last = detail.lines().last().unwrap_or("invalid").trim();
             let last = last.strip_prefix("error: ").unwrap_or(last);
-            reporter.error(site, path, format!("invalid regex {regex:?}: {last}"));
+            at.error(format!("invalid regex {regex:?}: {last}"));
             None
         }
     }
 }
 
 /// An HTTP header name (an RFC 7230 token), returned lowercase.
-pub fn header_name(reporter: &mut Reporter, site: &Site, path: &str, name: &str) -> Option<String> {
+pub fn header_name(name: &str, at: &Scope<'_>) -> Option<String> {
     let token = !name.is_empty()
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
     if !token {
-        reporter.error(site, path, format!("invalid header name {name:?}"));
+        at.error(format!("invalid header name {name:?}"));
         return None;
     }
     Some(name.to_ascii_lowercase())
@@ -136,7 +108,7 @@ pub fn header_name(reporter: &mut Reporter, site: &Site, path: &str, name: &str)
 
 /// A DNS name with an optional leading `*` label, as Gateway, VirtualService and
 /// ServiceEntry hosts are written.
-pub fn host_name(reporter: &mut Reporter, site: &Site, path: &str, host: &str) -> bool {
+pub fn host_name(host: &str, at: &Scope<'_>) -> bool {
     if host == "*" {
         return true;
     }
@@ -164,7 +136,7 @@ pub fn host_name(reporter: &mut Reporter, site: &Site, path: &str, host: &str) -
         } else {
             ""
         };
-        reporter.error(site, path, format!("invalid host {host:?}{hint}"));
+        at.error(format!("invalid host {host:?}{hint}"));
     }
     valid
 }

@@ -2,11 +2,14 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 
+use super::scope::Scope;
+use super::tls::KeyPairFiles;
 use super::{Context, Input, checks, tls};
 use crate::config::diag::{Reporter, Site};
 use crate::config::model::gateway::{
-    GatewaySpec, Server as ServerSpec, ServerTlsMode, ServerTlsSettings, TlsProtocol,
+    GatewaySpec, Port, Server as ServerSpec, ServerTlsMode, ServerTlsSettings, TlsProtocol,
 };
 use crate::config::resolved::{CertificateFiles, ClientAuth, Protocol, ServerTls, TlsVersion};
 use crate::tls::suites;
@@ -64,227 +67,81 @@ fn plain_text_tls_fields(t: &ServerTlsSettings) -> Vec<&'static str> {
 pub fn resolve(
     gateways: &[Input<'_, GatewaySpec>],
     ctx: &Context<'_>,
-    reporter: &mut Reporter,
+    reporter: &Reporter,
 ) -> BTreeMap<String, Vec<GatewayServer>> {
     let mut resolved = BTreeMap::new();
     let mut names: BTreeMap<String, String> = BTreeMap::new();
     for gateway in gateways {
-        let (spec, site) = (gateway.spec, &gateway.site);
-        let key = gateway.key();
+        let spec = gateway.spec;
+        let at = gateway.scope(reporter).field("spec");
         if spec.selector.is_some() {
-            reporter.warn(site, "spec.selector", "selects gateway pods in Kubernetes; Portcullis serves every Gateway in its config, so this is ignored");
+            at.field("selector").warn("selects gateway pods in Kubernetes; Portcullis serves every Gateway in its config, so this is ignored");
         }
         if spec.servers.is_empty() {
-            reporter.error(
-                site,
-                "spec.servers",
-                "Gateway must have at least one server",
-            );
+            at.field("servers")
+                .error("Gateway must have at least one server");
         }
         let mut servers = Vec::new();
         for (i, server_spec) in spec.servers.iter().enumerate() {
-            let path = format!("spec.servers[{i}]");
-            let Some(server) = self::server(server_spec, &path, gateway, ctx, reporter) else {
+            let server_at = at.field("servers").index(i);
+            let Some(server) = self::server(server_spec, gateway, ctx, &server_at) else {
                 continue;
             };
             // Explicit names must be unique; default ones (`<gateway>/<port name>`) may
             // repeat when several servers share a port.
             let explicit = server_spec.name.is_some();
             if let Some(first) = names.get(&server.name).filter(|_| explicit) {
-                reporter.error(
-                    site,
-                    format!("{path}.name"),
-                    format!("server name {:?} is already used by {first}", server.name),
-                );
+                server_at.field("name").error(format!(
+                    "server name {:?} is already used by {first}",
+                    server.name
+                ));
                 continue;
             }
             if explicit {
-                names.insert(server.name.clone(), site.resource.clone());
+                names.insert(server.name.clone(), gateway.site.resource.clone());
             }
             servers.push(server);
         }
-        resolved.insert(key, servers);
+        resolved.insert(gateway.key(), servers);
     }
     resolved
 }
 
+/// One server, checked; `None` when it has errors or is not served.
 fn server(
     spec: &ServerSpec,
-    path: &str,
     gateway: &Input<'_, GatewaySpec>,
     ctx: &Context<'_>,
-    reporter: &mut Reporter,
+    at: &Scope<'_>,
 ) -> Option<GatewayServer> {
-    let site = &gateway.site;
-    let errors = reporter.error_count();
+    let errors = at.error_count();
     let Some(port) = &spec.port else {
-        reporter.error(site, format!("{path}.port"), "server port is required");
+        at.field("port").error("server port is required");
         return None;
     };
-    // Port 0 asks the OS for a free port: tests and scripts read it from the ready line.
-    let number = match port.number {
-        None => {
-            reporter.error(
-                site,
-                format!("{path}.port.number"),
-                "missing field `number`",
-            );
-            0
-        }
-        Some(0) => 0,
-        Some(n) => checks::port(reporter, site, &format!("{path}.port.number"), n).unwrap_or(0),
-    };
-    let port_name = match port.name.as_deref() {
-        Some(name) if !name.is_empty() => name.to_string(),
-        _ => {
-            reporter.error(site, format!("{path}.port.name"), "port name must be set");
-            String::new()
-        }
-    };
-    let protocol = match port.protocol.as_deref() {
-        None => {
-            reporter.error(
-                site,
-                format!("{path}.port.protocol"),
-                "missing field `protocol`",
-            );
-            None
-        }
-        Some(p) => match Protocol::parse(p) {
-            None => {
-                reporter.error(site, format!("{path}.port.protocol"), format!("unknown protocol {p:?}: expected HTTP, HTTPS, HTTP2, GRPC, GRPC-WEB, TLS, TCP or MONGO"));
-                None
-            }
-            Some(p) => Some(p),
-        },
-    };
-    if port.target_port.is_some() {
-        reporter.warn(
-            site,
-            format!("{path}.port.targetPort"),
-            "deprecated by Istio and ignored",
-        );
-    }
+    let (number, port_name, protocol) = self::port(port, &at.field("port"));
     if spec.default_endpoint.is_some() {
-        reporter.warn(
-            site,
-            format!("{path}.defaultEndpoint"),
-            "not implemented by Istio either; ignored",
-        );
+        at.field("defaultEndpoint")
+            .warn("not implemented by Istio either; ignored");
     }
-    let ip = match spec.bind.as_deref() {
-        None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        Some(bind) => match bind.parse::<IpAddr>() {
-            Ok(ip) => ip,
-            Err(_) => {
-                let why = if bind.starts_with("unix://") {
-                    "unix sockets are not supported"
-                } else {
-                    "expected an IP address such as 127.0.0.1 or ::"
-                };
-                reporter.error(
-                    site,
-                    format!("{path}.bind"),
-                    format!("invalid bind address {bind:?}: {why}"),
-                );
-                IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-            }
-        },
-    };
-    if spec.hosts.is_empty() {
-        reporter.error(
-            site,
-            format!("{path}.hosts"),
-            "server must have at least one host",
-        );
-    }
-    let mut hosts = Vec::new();
-    for (i, host) in spec.hosts.iter().enumerate() {
-        let host_path = format!("{path}.hosts[{i}]");
-        let (namespace, name) = match host.split_once('/') {
-            Some(("*", name)) => (None, name),
-            Some((".", name)) => (Some(gateway.namespace.to_string()), name),
-            Some((ns, name)) => (Some(ns.to_string()), name),
-            None => (None, host.as_str()),
-        };
-        if !checks::host_name(reporter, site, &host_path, name) {
-            continue;
-        }
-        if name != "*" && !name.contains('.') {
-            reporter.error(
-                site,
-                &host_path,
-                format!("{name:?} is a short name: a Gateway's hosts are fully qualified names or wildcards, as Istio requires"),
-            );
-            continue;
-        }
-        hosts.push((namespace, name.to_string()));
-    }
+    let ip = bind_address(spec.bind.as_deref(), &at.field("bind"));
+    let hosts = hosts(&spec.hosts, gateway.namespace, &at.field("hosts"));
     let protocol = protocol?;
-    let (tls, https_redirect) = match (&spec.tls, protocol) {
-        (None, Protocol::Https | Protocol::Tls) => {
-            reporter.error(
-                site,
-                format!("{path}.tls"),
-                format!(
-                    "server with protocol {} must have TLS settings",
-                    port.protocol.as_deref().unwrap_or_default()
-                ),
-            );
-            (None, false)
-        }
-        (None, _) => (None, false),
-        (Some(t), Protocol::Https | Protocol::Tls) => {
-            if t.https_redirect {
-                reporter.warn(
-                    site,
-                    format!("{path}.tls.httpsRedirect"),
-                    "httpsRedirect only applies to plain HTTP servers; ignored",
-                );
-            }
-            (
-                server_tls(t, &format!("{path}.tls"), ctx, site, reporter),
-                false,
-            )
-        }
-        (Some(t), _) => {
-            if t.mode.is_some() || t.server_certificate.is_some() || t.credential_name.is_some() {
-                reporter.error(
-                    site,
-                    format!("{path}.tls"),
-                    "TLS settings on a plain-text server: use protocol HTTPS to terminate TLS",
-                );
-            } else {
-                for field in plain_text_tls_fields(t) {
-                    reporter.warn(
-                        site,
-                        format!("{path}.tls.{field}"),
-                        "a plain-text server terminates no TLS; ignored",
-                    );
-                }
-            }
-            if t.https_redirect && protocol != Protocol::Http {
-                reporter.warn(
-                    site,
-                    format!("{path}.tls.httpsRedirect"),
-                    "httpsRedirect only applies to HTTP servers",
-                );
-            }
-            (None, t.https_redirect)
-        }
-    };
+    let protocol_name = port.protocol.as_deref().unwrap_or_default();
+    let (tls, https_redirect) = tls_settings(
+        spec.tls.as_ref(),
+        protocol,
+        protocol_name,
+        ctx,
+        &at.field("tls"),
+    );
     if !protocol.is_http() {
-        reporter.warn(
-            site,
-            format!("{path}.port.protocol"),
-            format!(
-                "Portcullis routes HTTP only; this {} server is not served",
-                port.protocol.as_deref().unwrap_or_default()
-            ),
-        );
+        at.field("port").field("protocol").warn(format!(
+            "Portcullis routes HTTP only; this {protocol_name} server is not served"
+        ));
         return None;
     }
-    if reporter.error_count() > errors {
+    if at.error_count() > errors {
         return None;
     }
     Some(GatewayServer {
@@ -301,268 +158,160 @@ fn server(
         https_redirect,
         proxy_protocol: spec.proxy_protocol.unwrap_or(false),
         trusted_proxies: spec.num_trusted_proxies.unwrap_or(0),
-        site: site.clone(),
-        path: path.to_string(),
+        site: at.site().clone(),
+        path: at.path().to_string(),
     })
 }
 
-fn server_tls(
-    spec: &ServerTlsSettings,
-    path: &str,
-    ctx: &Context<'_>,
-    site: &Site,
-    reporter: &mut Reporter,
-) -> Option<ServerTls> {
-    let client_auth = match spec.mode {
-        Some(ServerTlsMode::Simple) => ClientAuth::None,
-        Some(ServerTlsMode::Mutual) => ClientAuth::Required,
-        Some(ServerTlsMode::OptionalMutual) => ClientAuth::Optional,
-        None | Some(ServerTlsMode::Passthrough) => {
-            reporter.warn(site, format!("{path}.mode"), "PASSTHROUGH (the default mode) forwards TLS without terminating it, which Portcullis does not do: this server is not served; set mode: SIMPLE to terminate TLS");
-            return None;
+/// The port's number (0 when missing or invalid), name and protocol.
+fn port(port: &Port, at: &Scope<'_>) -> (u16, String, Option<Protocol>) {
+    // Port 0 asks the OS for a free port: tests and scripts read it from the ready line.
+    let number = match port.number {
+        None => {
+            at.field("number").error("missing field `number`");
+            0
         }
-        Some(mode @ (ServerTlsMode::AutoPassthrough | ServerTlsMode::IstioMutual)) => {
-            reporter.error(
-                site,
-                format!("{path}.mode"),
-                format!(
-                    "{mode:?} needs the mesh's certificates and only works inside a service mesh"
-                ),
-            );
-            return None;
+        Some(0) => 0,
+        Some(n) => checks::port(n, &at.field("number")).unwrap_or(0),
+    };
+    let name = match port.name.as_deref() {
+        Some(name) if !name.is_empty() => name.to_string(),
+        _ => {
+            at.field("name").error("port name must be set");
+            String::new()
         }
     };
-    let mut pairs: Vec<(String, String, String, String)> = Vec::new();
-    match (&spec.server_certificate, &spec.private_key) {
-        (Some(c), Some(k)) => pairs.push((
-            c.clone(),
-            k.clone(),
-            format!("{path}.serverCertificate"),
-            format!("{path}.privateKey"),
-        )),
-        (Some(_), None) => reporter.error(
-            site,
-            format!("{path}.privateKey"),
-            "serverCertificate needs privateKey",
-        ),
-        (None, Some(_)) => reporter.error(
-            site,
-            format!("{path}.serverCertificate"),
-            "privateKey needs serverCertificate",
-        ),
-        (None, None) => {}
-    }
-    for (i, pair) in spec.tls_certificates.iter().enumerate() {
-        let p = format!("{path}.tlsCertificates[{i}]");
-        if pair.ca_certificates.is_some() {
-            reporter.warn(
-                site,
-                format!("{p}.caCertificates"),
-                "client certificates are checked against the server's caCertificates; ignored",
-            );
+    let protocol = match port.protocol.as_deref() {
+        None => {
+            at.field("protocol").error("missing field `protocol`");
+            None
         }
-        match (&pair.server_certificate, &pair.private_key) {
-            (Some(c), Some(k)) => pairs.push((
-                c.clone(),
-                k.clone(),
-                format!("{p}.serverCertificate"),
-                format!("{p}.privateKey"),
-            )),
-            _ => reporter.error(
-                site,
-                &p,
-                "each tlsCertificates entry needs serverCertificate and privateKey",
-            ),
+        Some(p) => {
+            let protocol = Protocol::parse(p);
+            if protocol.is_none() {
+                at.field("protocol").error(format!("unknown protocol {p:?}: expected HTTP, HTTPS, HTTP2, GRPC, GRPC-WEB, TLS, TCP or MONGO"));
+            }
+            protocol
+        }
+    };
+    if port.target_port.is_some() {
+        at.field("targetPort")
+            .warn("deprecated by Istio and ignored");
+    }
+    (number, name, protocol)
+}
+
+/// The address to listen on: `bind`, or every interface.
+fn bind_address(bind: Option<&str>, at: &Scope<'_>) -> IpAddr {
+    let Some(bind) = bind else {
+        return IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+    };
+    bind.parse::<IpAddr>().unwrap_or_else(|_| {
+        let why = if bind.starts_with("unix://") {
+            "unix sockets are not supported"
+        } else {
+            "expected an IP address such as 127.0.0.1 or ::"
+        };
+        at.error(format!("invalid bind address {bind:?}: {why}"));
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    })
+}
+
+/// The server's valid hosts, each with its namespace filter (`None`: any namespace).
+fn hosts(hosts: &[String], namespace: &str, at: &Scope<'_>) -> Vec<(Option<String>, String)> {
+    if hosts.is_empty() {
+        at.error("server must have at least one host");
+    }
+    let mut valid = Vec::new();
+    for (i, host) in hosts.iter().enumerate() {
+        let host_at = at.index(i);
+        let (filter, name) = match host.split_once('/') {
+            Some(("*", name)) => (None, name),
+            Some((".", name)) => (Some(namespace.to_string()), name),
+            Some((ns, name)) => (Some(ns.to_string()), name),
+            None => (None, host.as_str()),
+        };
+        if !checks::host_name(name, &host_at) {
+            continue;
+        }
+        if name != "*" && !name.contains('.') {
+            host_at.error(format!("{name:?} is a short name: a Gateway's hosts are fully qualified names or wildcards, as Istio requires"));
+            continue;
+        }
+        valid.push((filter, name.to_string()));
+    }
+    valid
+}
+
+/// The server's TLS termination, and whether it redirects plain HTTP to HTTPS.
+fn tls_settings(
+    spec: Option<&ServerTlsSettings>,
+    protocol: Protocol,
+    protocol_name: &str,
+    ctx: &Context<'_>,
+    at: &Scope<'_>,
+) -> (Option<ServerTls>, bool) {
+    match (spec, protocol) {
+        (None, Protocol::Https | Protocol::Tls) => {
+            at.error(format!(
+                "server with protocol {protocol_name} must have TLS settings"
+            ));
+            (None, false)
+        }
+        (None, _) => (None, false),
+        (Some(t), Protocol::Https | Protocol::Tls) => {
+            if t.https_redirect {
+                at.field("httpsRedirect")
+                    .warn("httpsRedirect only applies to plain HTTP servers; ignored");
+            }
+            (server_tls(t, ctx, at), false)
+        }
+        (Some(t), _) => {
+            plain_text_tls(t, protocol, at);
+            (None, t.https_redirect)
         }
     }
+}
+
+/// TLS settings on a plain-text server, where only `httpsRedirect` means something.
+fn plain_text_tls(spec: &ServerTlsSettings, protocol: Protocol, at: &Scope<'_>) {
+    if spec.mode.is_some() || spec.server_certificate.is_some() || spec.credential_name.is_some() {
+        at.error("TLS settings on a plain-text server: use protocol HTTPS to terminate TLS");
+    } else {
+        for field in plain_text_tls_fields(spec) {
+            at.field(field)
+                .warn("a plain-text server terminates no TLS; ignored");
+        }
+    }
+    if spec.https_redirect && protocol != Protocol::Http {
+        at.field("httpsRedirect")
+            .warn("httpsRedirect only applies to HTTP servers");
+    }
+}
+
+/// TLS termination; `None` when the mode terminates none.
+fn server_tls(spec: &ServerTlsSettings, ctx: &Context<'_>, at: &Scope<'_>) -> Option<ServerTls> {
+    let client_auth = client_auth(spec.mode, &at.field("mode"))?;
     let credentials: Vec<&String> = spec
         .credential_name
         .iter()
         .chain(&spec.credential_names)
         .collect();
-    for (i, name) in credentials.iter().enumerate() {
-        // A credential is a folder laid out like a mounted Kubernetes TLS secret.
-        let field = if spec.credential_name.is_some() && i == 0 {
-            "credentialName".to_string()
-        } else {
-            format!(
-                "credentialNames[{}]",
-                i - usize::from(spec.credential_name.is_some())
-            )
-        };
-        pairs.push((
-            format!("{name}/tls.crt"),
-            format!("{name}/tls.key"),
-            format!("{path}.{field}"),
-            format!("{path}.{field}"),
-        ));
-    }
-    if spec.tls_certificates.len() > 2 || credentials.len() > 2 {
-        reporter.error(
-            site,
-            path,
-            "at most two certificates (an RSA and an ECDSA one) per server",
-        );
-    }
-    let sources = usize::from(spec.server_certificate.is_some())
-        + usize::from(!spec.tls_certificates.is_empty())
-        + usize::from(!credentials.is_empty());
-    if sources > 1 {
-        reporter.error(
-            site,
-            path,
-            "set only one of serverCertificate, tlsCertificates or credentialName(s)",
-        );
-    }
-    if sources == 0 && spec.server_certificate.is_none() && spec.private_key.is_none() {
-        let mode = match client_auth {
-            ClientAuth::None => "SIMPLE",
-            ClientAuth::Required => "MUTUAL",
-            ClientAuth::Optional => "OPTIONAL_MUTUAL",
-        };
-        reporter.error(
-            site,
-            path,
-            format!("mode {mode} needs serverCertificate and privateKey (or credentialName)"),
-        );
-    }
-    let certificates: Vec<CertificateFiles> = pairs
+    let pairs = key_pair_files(spec, &credentials, at);
+    check_certificate_sources(spec, credentials.len(), client_auth, at);
+    let certificates = pairs
         .iter()
-        .filter_map(|(certificate, key, certificate_path, key_path)| {
-            let fields = tls::KeyPairFields {
-                certificate,
-                key,
-                certificate_path: certificate_path.clone(),
-                key_path: key_path.clone(),
-            };
-            tls::key_pair(ctx, &fields, site, reporter)
-        })
+        .filter_map(|pair| tls::key_pair(ctx, pair))
         .map(|(certificate_chain, private_key)| CertificateFiles {
             certificate_chain,
             private_key,
         })
         .collect();
-
-    if client_auth == ClientAuth::None {
-        let unused = [
-            ("caCertificates", spec.ca_certificates.is_some()),
-            ("caCrl", spec.ca_crl.is_some()),
-            (
-                "caCertCredentialName",
-                spec.ca_cert_credential_name.is_some(),
-            ),
-        ];
-        for (field, _) in unused.iter().filter(|(_, set)| *set) {
-            reporter.warn(
-                site,
-                format!("{path}.{field}"),
-                "mode SIMPLE asks for no client certificate; ignored",
-            );
-        }
-    }
-    let mut ca = spec.ca_certificates.clone();
-    if ca.is_none() {
-        if let Some(name) = credentials
-            .first()
-            .filter(|_| client_auth != ClientAuth::None)
-        {
-            ca = Some(format!("{name}/ca.crt"));
-        }
-        if let Some(name) = &spec.ca_cert_credential_name {
-            ca = Some(format!("{name}/ca.crt"));
-        }
-    }
-    let ca_certificates = match (&ca, client_auth) {
-        (None, ClientAuth::None) => None,
-        (None, _) => {
-            reporter.error(
-                site,
-                format!("{path}.caCertificates"),
-                "MUTUAL and OPTIONAL_MUTUAL need caCertificates to verify client certificates",
-            );
-            None
-        }
-        (Some(ca), _) => {
-            tls::certificates(ctx, ca, &format!("{path}.caCertificates"), site, reporter)
-        }
-    };
-    let ca_crl = spec
-        .ca_crl
-        .as_ref()
-        .and_then(|crl| tls::readable(ctx, crl, &format!("{path}.caCrl"), site, reporter));
-
-    let version =
-        |v: Option<TlsProtocol>, default: TlsVersion, field: &str, reporter: &mut Reporter| match v
-        {
-            None | Some(TlsProtocol::Auto) => default,
-            Some(TlsProtocol::V1_2) => TlsVersion::V1_2,
-            Some(TlsProtocol::V1_3) => TlsVersion::V1_3,
-            Some(old) => {
-                let name = if old == TlsProtocol::V1_0 {
-                    "TLSV1_0"
-                } else {
-                    "TLSV1_1"
-                };
-                reporter.warn(
-                    site,
-                    format!("{path}.{field}"),
-                    format!("{name} is insecure and not offered by rustls; TLS 1.2 is used"),
-                );
-                TlsVersion::V1_2
-            }
-        };
-    let min_version = version(
-        spec.min_protocol_version,
-        TlsVersion::V1_2,
-        "minProtocolVersion",
-        reporter,
-    );
-    let max_version = version(
-        spec.max_protocol_version,
-        TlsVersion::V1_3,
-        "maxProtocolVersion",
-        reporter,
-    );
-    if min_version > max_version {
-        reporter.error(
-            site,
-            format!("{path}.maxProtocolVersion"),
-            "maxProtocolVersion is lower than minProtocolVersion",
-        );
-    }
-    let mut cipher_suites = Vec::new();
-    for (i, name) in spec.cipher_suites.iter().enumerate() {
-        match suites::by_name(name) {
-            Some(_) => cipher_suites.push(name.clone()),
-            None => reporter.error(site, format!("{path}.cipherSuites[{i}]"), format!("cipher suite {name:?} is not supported (rustls offers only AEAD suites with forward secrecy): use one of {}", suites::names().collect::<Vec<_>>().join(", "))),
-        }
-    }
-    for (field, set) in [
-        ("subjectAltNames", !spec.subject_alt_names.is_empty()),
-        (
-            "verifyCertificateSpki",
-            !spec.verify_certificate_spki.is_empty(),
-        ),
-        (
-            "verifyCertificateHash",
-            !spec.verify_certificate_hash.is_empty(),
-        ),
-    ] {
-        if set && client_auth == ClientAuth::None {
-            reporter.warn(
-                site,
-                format!("{path}.{field}"),
-                "pins client certificates, which mode SIMPLE does not ask for; ignored",
-            );
-        }
-    }
-    if spec.insecure_skip_verify {
-        reporter.warn(
-            site,
-            format!("{path}.insecureSkipVerify"),
-            "not carried out: client certificates that fail verification are refused; ignored",
-        );
-    }
+    let (ca_certificates, ca_crl) =
+        client_ca(spec, credentials.first().copied(), client_auth, ctx, at);
+    let (min_version, max_version) = protocol_versions(spec, at);
+    let cipher_suites = cipher_suites(&spec.cipher_suites, &at.field("cipherSuites"));
+    check_client_pinning(spec, client_auth, at);
     Some(ServerTls {
         client_auth,
         certificates,
@@ -575,4 +324,244 @@ fn server_tls(
         max_version,
         cipher_suites,
     })
+}
+
+/// Which client certificates the mode asks for; `None` when it terminates no TLS.
+fn client_auth(mode: Option<ServerTlsMode>, at: &Scope<'_>) -> Option<ClientAuth> {
+    match mode {
+        Some(ServerTlsMode::Simple) => Some(ClientAuth::None),
+        Some(ServerTlsMode::Mutual) => Some(ClientAuth::Required),
+        Some(ServerTlsMode::OptionalMutual) => Some(ClientAuth::Optional),
+        None | Some(ServerTlsMode::Passthrough) => {
+            at.warn("PASSTHROUGH (the default mode) forwards TLS without terminating it, which Portcullis does not do: this server is not served; set mode: SIMPLE to terminate TLS");
+            None
+        }
+        Some(mode @ (ServerTlsMode::AutoPassthrough | ServerTlsMode::IstioMutual)) => {
+            at.error(format!(
+                "{mode:?} needs the mesh's certificates and only works inside a service mesh"
+            ));
+            None
+        }
+    }
+}
+
+/// The certificate and key files the server presents: serverCertificate and
+/// privateKey, each tlsCertificates entry, and each credential (`credentials`: those of
+/// credentialName then credentialNames).
+fn key_pair_files<'r>(
+    spec: &ServerTlsSettings,
+    credentials: &[&String],
+    at: &Scope<'r>,
+) -> Vec<KeyPairFiles<'r>> {
+    let mut pairs = Vec::new();
+    match (&spec.server_certificate, &spec.private_key) {
+        (Some(c), Some(k)) => pairs.push(certificate_and_key(c, k, at)),
+        (Some(_), None) => at
+            .field("privateKey")
+            .error("serverCertificate needs privateKey"),
+        (None, Some(_)) => at
+            .field("serverCertificate")
+            .error("privateKey needs serverCertificate"),
+        (None, None) => {}
+    }
+    for (i, entry) in spec.tls_certificates.iter().enumerate() {
+        let entry_at = at.field("tlsCertificates").index(i);
+        if entry.ca_certificates.is_some() {
+            entry_at.field("caCertificates").warn(
+                "client certificates are checked against the server's caCertificates; ignored",
+            );
+        }
+        match (&entry.server_certificate, &entry.private_key) {
+            (Some(c), Some(k)) => pairs.push(certificate_and_key(c, k, &entry_at)),
+            _ => {
+                entry_at.error("each tlsCertificates entry needs serverCertificate and privateKey");
+            }
+        }
+    }
+    let named = usize::from(spec.credential_name.is_some());
+    for (i, name) in credentials.iter().enumerate() {
+        let credential_at = if i < named {
+            at.field("credentialName")
+        } else {
+            at.field("credentialNames").index(i - named)
+        };
+        pairs.push(credential(name, credential_at));
+    }
+    pairs
+}
+
+/// The files that `serverCertificate` and `privateKey` in `at` name.
+fn certificate_and_key<'r>(certificate: &str, key: &str, at: &Scope<'r>) -> KeyPairFiles<'r> {
+    KeyPairFiles {
+        certificate: certificate.to_string(),
+        key: key.to_string(),
+        certificate_at: at.field("serverCertificate"),
+        key_at: at.field("privateKey"),
+    }
+}
+
+/// The files of the credential `name` that `at` names: a folder laid out like a
+/// mounted Kubernetes TLS secret.
+fn credential<'r>(name: &str, at: Scope<'r>) -> KeyPairFiles<'r> {
+    KeyPairFiles {
+        certificate: format!("{name}/tls.crt"),
+        key: format!("{name}/tls.key"),
+        certificate_at: at.clone(),
+        key_at: at,
+    }
+}
+
+/// One source of at most two certificates, and at least one.
+fn check_certificate_sources(
+    spec: &ServerTlsSettings,
+    credentials: usize,
+    client_auth: ClientAuth,
+    at: &Scope<'_>,
+) {
+    if spec.tls_certificates.len() > 2 || credentials > 2 {
+        at.error("at most two certificates (an RSA and an ECDSA one) per server");
+    }
+    let sources = usize::from(spec.server_certificate.is_some())
+        + usize::from(!spec.tls_certificates.is_empty())
+        + usize::from(credentials > 0);
+    if sources > 1 {
+        at.error("set only one of serverCertificate, tlsCertificates or credentialName(s)");
+    }
+    if sources == 0 && spec.server_certificate.is_none() && spec.private_key.is_none() {
+        let mode = match client_auth {
+            ClientAuth::None => "SIMPLE",
+            ClientAuth::Required => "MUTUAL",
+            ClientAuth::Optional => "OPTIONAL_MUTUAL",
+        };
+        at.error(format!(
+            "mode {mode} needs serverCertificate and privateKey (or credentialName)"
+        ));
+    }
+}
+
+/// The CA bundle that verifies client certificates (from caCertificates, the first
+/// `credential` or caCertCredentialName), and the revocation list.
+fn client_ca(
+    spec: &ServerTlsSettings,
+    credential: Option<&String>,
+    client_auth: ClientAuth,
+    ctx: &Context<'_>,
+    at: &Scope<'_>,
+) -> (Option<PathBuf>, Option<PathBuf>) {
+    if client_auth == ClientAuth::None {
+        let unused = [
+            ("caCertificates", spec.ca_certificates.is_some()),
+            ("caCrl", spec.ca_crl.is_some()),
+            (
+                "caCertCredentialName",
+                spec.ca_cert_credential_name.is_some(),
+            ),
+        ];
+        for (field, _) in unused.iter().filter(|(_, set)| *set) {
+            at.field(field)
+                .warn("mode SIMPLE asks for no client certificate; ignored");
+        }
+    }
+    let mut ca = spec.ca_certificates.clone();
+    if ca.is_none() {
+        if let Some(name) = credential.filter(|_| client_auth != ClientAuth::None) {
+            ca = Some(format!("{name}/ca.crt"));
+        }
+        if let Some(name) = &spec.ca_cert_credential_name {
+            ca = Some(format!("{name}/ca.crt"));
+        }
+    }
+    let ca_at = at.field("caCertificates");
+    let ca_certificates = match (&ca, client_auth) {
+        (None, ClientAuth::None) => None,
+        (None, _) => {
+            ca_at.error(
+                "MUTUAL and OPTIONAL_MUTUAL need caCertificates to verify client certificates",
+            );
+            None
+        }
+        (Some(ca), _) => tls::certificates(ctx, ca, &ca_at),
+    };
+    let ca_crl = spec
+        .ca_crl
+        .as_ref()
+        .and_then(|crl| tls::readable(ctx, crl, &at.field("caCrl")));
+    (ca_certificates, ca_crl)
+}
+
+/// The lowest and highest TLS versions offered.
+fn protocol_versions(spec: &ServerTlsSettings, at: &Scope<'_>) -> (TlsVersion, TlsVersion) {
+    let min_version = tls_version(
+        spec.min_protocol_version,
+        TlsVersion::V1_2,
+        &at.field("minProtocolVersion"),
+    );
+    let max_version = tls_version(
+        spec.max_protocol_version,
+        TlsVersion::V1_3,
+        &at.field("maxProtocolVersion"),
+    );
+    if min_version > max_version {
+        at.field("maxProtocolVersion")
+            .error("maxProtocolVersion is lower than minProtocolVersion");
+    }
+    (min_version, max_version)
+}
+
+/// A TLS version rustls offers: TLS 1.0 and 1.1 become 1.2, with a warning.
+fn tls_version(version: Option<TlsProtocol>, default: TlsVersion, at: &Scope<'_>) -> TlsVersion {
+    match version {
+        None | Some(TlsProtocol::Auto) => default,
+        Some(TlsProtocol::V1_2) => TlsVersion::V1_2,
+        Some(TlsProtocol::V1_3) => TlsVersion::V1_3,
+        Some(old) => {
+            let name = if old == TlsProtocol::V1_0 {
+                "TLSV1_0"
+            } else {
+                "TLSV1_1"
+            };
+            at.warn(format!(
+                "{name} is insecure and not offered by rustls; TLS 1.2 is used"
+            ));
+            TlsVersion::V1_2
+        }
+    }
+}
+
+/// The cipher suites named, each one that rustls offers.
+fn cipher_suites(names: &[String], at: &Scope<'_>) -> Vec<String> {
+    let mut cipher_suites = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        match suites::by_name(name) {
+            Some(_) => cipher_suites.push(name.clone()),
+            None => at.index(i).error(format!("cipher suite {name:?} is not supported (rustls offers only AEAD suites with forward secrecy): use one of {}", suites::names().collect::<Vec<_>>().join(", "))),
+        }
+    }
+    cipher_suites
+}
+
+/// Client certificate pinning, which only a mode that asks for client certificates
+/// uses, and insecureSkipVerify, which is not carried out.
+fn check_client_pinning(spec: &ServerTlsSettings, client_auth: ClientAuth, at: &Scope<'_>) {
+    for (field, set) in [
+        ("subjectAltNames", !spec.subject_alt_names.is_empty()),
+        (
+            "verifyCertificateSpki",
+            !spec.verify_certificate_spki.is_empty(),
+        ),
+        (
+            "verifyCertificateHash",
+            !spec.verify_certificate_hash.is_empty(),
+        ),
+    ] {
+        if set && client_auth == ClientAuth::None {
+            at.field(field)
+                .warn("pins client certificates, which mode SIMPLE does not ask for; ignored");
+        }
+    }
+    if spec.insecure_skip_verify {
+        at.field("insecureSkipVerify").warn(
+            "not carried out: client certificates that fail verification are refused; ignored",
+        );
+    }
 }

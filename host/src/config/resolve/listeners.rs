@@ -5,77 +5,36 @@ use std::collections::BTreeMap;
 use super::checks;
 use super::gateways::GatewayServer;
 use super::routes::BoundService;
+use super::scope::Scope;
 use crate::config::diag::Reporter;
 use crate::config::resolved::{Listener, Route, RouteTable, Server, VirtualHost};
+
+/// A listener being built: its port-0 group (the port name; empty for other ports), and
+/// the servers it has so far.
+struct Building<'a> {
+    group: String,
+    listener: Listener,
+    members: Vec<&'a GatewayServer>,
+}
 
 /// Builds the listeners: one per bound address and port (port-0 servers group by port name).
 pub fn build(
     gateways: &BTreeMap<String, Vec<GatewayServer>>,
     services: &[BoundService],
-    reporter: &mut Reporter,
+    reporter: &Reporter,
 ) -> Vec<Listener> {
-    let mut listeners: Vec<(String, Listener, Vec<&GatewayServer>)> = Vec::new();
+    let mut listeners: Vec<Building<'_>> = Vec::new();
     for server in gateways.values().flatten() {
-        let group = if server.address.port() == 0 {
-            server.port_name.clone()
-        } else {
-            String::new()
-        };
+        let at = Scope::new(reporter, &server.site, server.path.as_str());
         if let Some(conflict) = bind_conflict(&listeners, server) {
-            reporter.error(&server.site, format!("{}.bind", server.path), conflict);
+            at.field("bind").error(conflict);
             continue;
         }
-        let existing = listeners
-            .iter_mut()
-            .find(|(g, l, _)| l.address == server.address && *g == group);
-        let (listener, members) = match existing {
-            Some((_, listener, members)) => (listener, members),
-            None => {
-                listeners.push((
-                    group,
-                    Listener {
-                        address: server.address,
-                        protocol: server.protocol,
-                        proxy_protocol: server.proxy_protocol,
-                        trusted_proxies: server.trusted_proxies,
-                        servers: Vec::new(),
-                        route_tables: Vec::new(),
-                    },
-                    Vec::new(),
-                ));
-                let (_, l, m) = listeners.last_mut().expect("just pushed");
-                (l, m)
-            }
-        };
-        if let Some(first) = members.first()
-            && (first.proxy_protocol, first.trusted_proxies)
-                != (server.proxy_protocol, server.trusted_proxies)
-        {
-            reporter.error(
-                &server.site,
-                format!("{}.proxyProtocol", server.path),
-                format!("port {} is already used by server {:?} with other proxyProtocol / numTrustedProxies settings; servers sharing a port must agree", server.address.port(), first.name),
-            );
+        let building = listener_for(&mut listeners, server);
+        if !joins(&building.members, server, &at) {
             continue;
         }
-        if let Some(first) = members.first()
-            && first.tls.is_some() != server.tls.is_some()
-        {
-            reporter.error(&server.site, format!("{}.port", server.path), format!("port {} is already used by server {:?} with {}; one port cannot mix TLS and plain text", server.address.port(), first.name, if first.tls.is_some() { "TLS" } else { "plain text" }));
-            continue;
-        }
-        if let Some((other, host)) = duplicate_host(members, server) {
-            reporter.error(
-                &server.site,
-                format!("{}.hosts", server.path),
-                format!(
-                    "host {host:?} on port {} is already served by server {:?}",
-                    server.address.port(),
-                    other.name
-                ),
-            );
-            continue;
-        }
+        let listener = &mut building.listener;
         let route_table = if server.tls.is_none() && !listener.route_tables.is_empty() {
             0
         } else {
@@ -90,34 +49,96 @@ pub fn build(
             tls: server.tls.clone(),
             route_table,
         });
-        members.push(server);
+        building.members.push(server);
     }
-    listeners.into_iter().map(|(_, l, _)| finish(l)).collect()
+    listeners.into_iter().map(|b| finish(b.listener)).collect()
+}
+
+/// The listener that `server` belongs to, created when it is the first one there.
+fn listener_for<'l, 'a>(
+    listeners: &'l mut Vec<Building<'a>>,
+    server: &GatewayServer,
+) -> &'l mut Building<'a> {
+    let group = if server.address.port() == 0 {
+        server.port_name.clone()
+    } else {
+        String::new()
+    };
+    let existing = listeners
+        .iter()
+        .position(|b| b.listener.address == server.address && b.group == group);
+    let index = existing.unwrap_or_else(|| {
+        listeners.push(Building {
+            group,
+            listener: Listener {
+                address: server.address,
+                protocol: server.protocol,
+                proxy_protocol: server.proxy_protocol,
+                trusted_proxies: server.trusted_proxies,
+                servers: Vec::new(),
+                route_tables: Vec::new(),
+            },
+            members: Vec::new(),
+        });
+        listeners.len() - 1
+    });
+    &mut listeners[index]
+}
+
+/// Whether `server` can share its listener with the `members` already there: they
+/// must agree on PROXY protocol and TLS, and serve none of its hosts.
+fn joins(members: &[&GatewayServer], server: &GatewayServer, at: &Scope<'_>) -> bool {
+    let Some(first) = members.first() else {
+        return true;
+    };
+    let port = server.address.port();
+    if (first.proxy_protocol, first.trusted_proxies)
+        != (server.proxy_protocol, server.trusted_proxies)
+    {
+        at.field("proxyProtocol").error(format!("port {port} is already used by server {:?} with other proxyProtocol / numTrustedProxies settings; servers sharing a port must agree", first.name));
+        return false;
+    }
+    if first.tls.is_some() != server.tls.is_some() {
+        let mode = if first.tls.is_some() {
+            "TLS"
+        } else {
+            "plain text"
+        };
+        at.field("port").error(format!("port {port} is already used by server {:?} with {mode}; one port cannot mix TLS and plain text", first.name));
+        return false;
+    }
+    if let Some((other, host)) = duplicate_host(members, server) {
+        at.field("hosts").error(format!(
+            "host {host:?} on port {port} is already served by server {:?}",
+            other.name
+        ));
+        return false;
+    }
+    true
 }
 
 /// Two servers cannot bind one port on a specific address and on every address.
-fn bind_conflict(
-    listeners: &[(String, Listener, Vec<&GatewayServer>)],
-    server: &GatewayServer,
-) -> Option<String> {
+fn bind_conflict(listeners: &[Building<'_>], server: &GatewayServer) -> Option<String> {
     let port = server.address.port();
     if port == 0 {
         return None;
     }
-    listeners.iter().find_map(|(_, l, members)| {
+    listeners.iter().find_map(|b| {
+        let l = &b.listener;
         let same_port = l.address.port() == port && l.address.ip() != server.address.ip();
         let overlap = l.address.ip().is_unspecified() || server.address.ip().is_unspecified();
         (same_port && overlap).then(|| {
             format!(
                 "port {port} is already bound on {} by server {:?}; it cannot also be bound on {}",
                 l.address.ip(),
-                members[0].name,
+                b.members[0].name,
                 server.address.ip()
             )
         })
     })
 }
 
+/// A member of the listener that already serves one of the server's hosts, and the host.
 fn duplicate_host<'a>(
     members: &[&'a GatewayServer],
     server: &GatewayServer,

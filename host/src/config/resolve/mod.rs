@@ -6,6 +6,7 @@ mod gateways;
 mod listeners;
 mod plugins;
 mod routes;
+mod scope;
 mod services;
 mod tls;
 
@@ -13,8 +14,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use checks::{dns1123_label, dns1123_subdomain, host_covers};
+use scope::Scope;
 
 use super::diag::{Reporter, Site};
+use super::model::service_entry::ServiceEntrySpec;
+use super::model::virtual_service::VirtualServiceSpec;
 use super::model::{Resource, Spec};
 use super::resolved::ResolvedConfig;
 
@@ -30,6 +34,11 @@ impl<T> Input<'_, T> {
     /// `namespace/name`.
     pub fn key(&self) -> String {
         format!("{}/{}", self.namespace, self.name)
+    }
+
+    /// The resource's root, whose findings go to `reporter`.
+    pub fn scope<'r>(&'r self, reporter: &'r Reporter) -> Scope<'r> {
+        Scope::new(reporter, &self.site, "")
     }
 }
 
@@ -52,29 +61,8 @@ pub fn resolve(
     ctx: &Context<'_>,
     reporter: &mut Reporter,
 ) -> ResolvedConfig {
-    let mut seen: BTreeMap<(String, String), ()> = BTreeMap::new();
-    let mut unique = Vec::new();
-    for resource in resources {
-        let site = site(resource);
-        let key = (
-            resource.kind().to_string(),
-            format!("{}/{}", resource.namespace, resource.name),
-        );
-        if seen.insert(key, ()).is_some() {
-            reporter.error(
-                &site,
-                "metadata.name",
-                format!(
-                    "{} {}/{} is defined twice",
-                    resource.kind(),
-                    resource.namespace,
-                    resource.name
-                ),
-            );
-            continue;
-        }
-        unique.push(resource);
-    }
+    let reporter = &*reporter;
+    let unique = unique(resources, reporter);
     macro_rules! inputs {
         ($variant:ident) => {
             unique
@@ -107,9 +95,49 @@ pub fn resolve(
     };
     let bound = routes::resolve(&route_inputs, &targets, reporter);
     let listeners = listeners::build(&gateways, &bound, reporter);
-    let attachable = plugins::Attachable {
+    let attachable = attachable(&gateways, &route_inputs, &service_inputs);
+    let plugins = plugins::resolve(&plugin_inputs, &attachable, ctx, reporter);
+    ResolvedConfig {
+        listeners,
+        clusters,
+        plugins,
+    }
+}
+
+/// The resources, each kind and `namespace/name` once: a repeat is an error and dropped.
+fn unique<'a>(resources: &'a [Resource], reporter: &Reporter) -> Vec<&'a Resource> {
+    let mut seen: BTreeMap<(String, String), ()> = BTreeMap::new();
+    let mut unique = Vec::new();
+    for resource in resources {
+        let site = site(resource);
+        let key = (
+            resource.kind().to_string(),
+            format!("{}/{}", resource.namespace, resource.name),
+        );
+        if seen.insert(key, ()).is_some() {
+            Scope::new(reporter, &site, "metadata.name").error(format!(
+                "{} {}/{} is defined twice",
+                resource.kind(),
+                resource.namespace,
+                resource.name
+            ));
+            continue;
+        }
+        unique.push(resource);
+    }
+    unique
+}
+
+/// What WasmPlugins may attach to: Gateways, VirtualServices (and their routes'
+/// names) and ServiceEntries (and their hosts).
+fn attachable(
+    gateways: &BTreeMap<String, Vec<gateways::GatewayServer>>,
+    virtual_services: &[Input<'_, VirtualServiceSpec>],
+    service_entries: &[Input<'_, ServiceEntrySpec>],
+) -> plugins::Attachable {
+    plugins::Attachable {
         gateways: gateways.keys().cloned().collect(),
-        virtual_services: route_inputs
+        virtual_services: virtual_services
             .iter()
             .map(|vs| {
                 let names = vs
@@ -122,19 +150,14 @@ pub fn resolve(
                 (vs.key(), names)
             })
             .collect(),
-        service_entries: service_inputs
+        service_entries: service_entries
             .iter()
             .map(|se| (se.key(), se.spec.hosts.clone()))
             .collect(),
-    };
-    let plugins = plugins::resolve(&plugin_inputs, &attachable, ctx, reporter);
-    ResolvedConfig {
-        listeners,
-        clusters,
-        plugins,
     }
 }
 
+/// Where the resource is, for diagnostics.
 fn site(resource: &Resource) -> Site {
     Site {
         document: resource.document,
