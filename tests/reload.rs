@@ -451,3 +451,67 @@ async fn swaps_components_and_listeners_and_keeps_connections_and_the_old_on_bad
         "{failed} of {sent} requests failed during the changes"
     );
 }
+
+/// A `--policy-dir` override is watched like any component file: written, it is swapped in
+/// live under load; broken, the last good one keeps serving; removed, the built-in is back.
+#[tokio::test(flavor = "multi_thread")]
+async fn swaps_policy_overrides_live_and_keeps_the_last_good() {
+    let backend = Upstream::start("backend").await;
+    let policies = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{}---\n{}---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: all
+spec:
+  hosts: [\"*\"]
+  gateways: [gw]
+  http:
+  - route: [{{destination: {{host: backend}}}}]
+",
+        support::config::GATEWAY,
+        support::config::service("backend", &[backend.addr.port()]),
+    );
+    let gateway = Gateway::start_with(&config, |command| {
+        command.arg("--policy-dir").arg(policies.path());
+        command.args(["--admin", "127.0.0.1:0"]);
+    });
+    let addr = gateway.addr("default/gw/http");
+    let client = Client::http1(addr);
+    let admin = Client::http1(gateway.admin.expect("the admin API is on"));
+    // The built-in matcher serves /trap like any path.
+    assert_eq!(client.get("backend", "/trap").await.status, 200);
+    let load = Load::start(addr, "backend", 2);
+
+    // The hostile matcher traps on /trap (a 500), and serves / as before.
+    let matcher = policies.path().join("match.wasm");
+    std::fs::write(&matcher, built("portcullis_hostile.wasm")).unwrap();
+    let swapped = until(&client, "/trap", |r| r.status == 500).await;
+    eprintln!("policy override live after {swapped:?}");
+    let generation = admin.get("admin", "/config_dump").await.json()["status"]["generation"]
+        .as_u64()
+        .unwrap();
+    let dump = admin.get("admin", "/plugins").await.body;
+    assert!(
+        String::from_utf8_lossy(&dump).contains("match.wasm"),
+        "the override is listed: {}",
+        String::from_utf8_lossy(&dump)
+    );
+
+    // A broken override fails the reload; the hostile one keeps serving.
+    std::fs::write(&matcher, b"\0asm broken").unwrap();
+    until_reloaded(&admin, generation, Some("match")).await;
+    assert_eq!(client.get("backend", "/trap").await.status, 500);
+
+    // Removed: the built-in is back.
+    std::fs::remove_file(&matcher).unwrap();
+    until(&client, "/trap", |r| r.status == 200).await;
+
+    let (sent, failed) = load.finish().await;
+    assert!(sent > 20, "the load ran ({sent} requests)");
+    assert_eq!(
+        failed, 0,
+        "{failed} of {sent} requests failed during the swaps"
+    );
+}

@@ -1,6 +1,6 @@
-//! Hot reload: a change to the config file, a plugin or a certificate (or SIGHUP) builds a
-//! complete new generation aside, then swaps it in atomically. Anything invalid leaves the
-//! running generation serving and is reported.
+//! Hot reload: a change to the config file, a plugin, a policy override or a certificate
+//! (or SIGHUP) builds a complete new generation aside, then swaps it in atomically.
+//! Anything invalid leaves the running generation serving and is reported.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use crate::config::{self, ResolvedConfig};
 use crate::runtime::{Generation, Runtime};
 use crate::server::listeners::{Listeners, Prepared};
+use crate::wasm::builtin;
 
 /// Bursts of file events within this window make one reload.
 const DEBOUNCE: Duration = Duration::from_millis(50);
@@ -141,8 +142,11 @@ impl Reloader {
             };
         let mut watched: Vec<PathBuf> = Vec::new();
         let mut rewatch = move |reloader: &Self| {
-            let (folders, names) =
-                watched_paths(&reloader.config_path, &reloader.current.load().config);
+            let (folders, names) = watched_paths(
+                &reloader.config_path,
+                reloader.runtime.policy_dir.as_deref(),
+                &reloader.current.load().config,
+            );
             *relevant
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = names;
@@ -229,14 +233,18 @@ pub fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// The folders holding the config file and every file it names, and those files' names.
-/// They are re-read after every reload, so a ConfigMap swap that moves the real files is
-/// followed.
+/// The folders holding the config file, every file it names and every policy override
+/// (present or not: a new override is a change), and those files' names. They are re-read
+/// after every reload, so a ConfigMap swap that moves the real files is followed.
 fn watched_paths(
     config_path: &Path,
+    policy_dir: Option<&Path>,
     config: &ResolvedConfig,
 ) -> (Vec<PathBuf>, Vec<std::ffi::OsString>) {
     let mut files: Vec<PathBuf> = vec![config_path.to_path_buf()];
+    if let Some(dir) = policy_dir {
+        files.extend(builtin::ALL.iter().map(|b| b.override_in(dir)));
+    }
     files.extend(config.plugins.iter().map(|p| p.path.clone()));
     for server in config.listeners.iter().flat_map(|l| &l.servers) {
         if let Some(tls) = &server.tls {

@@ -1,11 +1,11 @@
 //! The built-in policy components, embedded at build time (see `build.rs`), and their
 //! replacement by files on disk.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A built-in component: its file name and embedded bytes.
 pub struct Builtin {
-    /// Its file name, as `--policy-dir` overrides it.
+    /// Its name; `--policy-dir` overrides it with `<name>.wasm`.
     pub name: &'static str,
     bytes: &'static [u8],
 }
@@ -25,20 +25,6 @@ pub const MATCH: Builtin = builtin!("match", "portcullis_match.wasm");
 pub const WEIGHT: Builtin = builtin!("weight", "portcullis_weight.wasm");
 /// Load balancing.
 pub const LB: Builtin = builtin!("lb", "portcullis_lb.wasm");
-
-impl Builtin {
-    /// The component's bytes: `<dir>/<name>.wasm` when that file exists, else the
-    /// embedded build. Returns where they came from.
-    pub fn load(&self, dir: Option<&Path>) -> std::io::Result<(Vec<u8>, String)> {
-        if let Some(file) = dir
-            .map(|d| d.join(format!("{}.wasm", self.name)))
-            .filter(|f| f.exists())
-        {
-            return Ok((std::fs::read(&file)?, file.display().to_string()));
-        }
-        Ok((self.bytes.to_vec(), format!("builtin:{}", self.name)))
-    }
-}
 /// Fault injection.
 pub const FAULT: Builtin = builtin!("fault", "portcullis_fault.wasm");
 /// Retry decisions.
@@ -47,3 +33,22 @@ pub const RETRY: Builtin = builtin!("retry", "portcullis_retry.wasm");
 pub const BREAKER: Builtin = builtin!("breaker", "portcullis_breaker.wasm");
 /// Outlier detection.
 pub const OUTLIER: Builtin = builtin!("outlier", "portcullis_outlier.wasm");
+
+/// Every built-in.
+pub const ALL: [&Builtin; 7] = [&MATCH, &WEIGHT, &LB, &FAULT, &RETRY, &BREAKER, &OUTLIER];
+
+impl Builtin {
+    /// The file in `dir` that replaces the built-in when it exists.
+    pub fn override_in(&self, dir: &Path) -> PathBuf {
+        dir.join(format!("{}.wasm", self.name))
+    }
+
+    /// The component's bytes: its override in `dir` when that file exists, else the
+    /// embedded build. Returns where they came from.
+    pub fn load(&self, dir: Option<&Path>) -> std::io::Result<(Vec<u8>, String)> {
+        if let Some(file) = dir.map(|d| self.override_in(d)).filter(|f| f.exists()) {
+            return Ok((std::fs::read(&file)?, file.display().to_string()));
+        }
+        Ok((self.bytes.to_vec(), format!("builtin:{}", self.name)))
+    }
+}
