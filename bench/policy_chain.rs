@@ -3,26 +3,17 @@
 //!
 //! `cargo bench --bench policy_chain`
 
-use std::path::Path;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use portcullis::runtime::{Generation, Runtime};
-use portcullis::upstream::dns::Dns;
+use portcullis::wasm::RequestView;
 use portcullis::wasm::policies::EndpointState;
-use portcullis::wasm::{RequestView, WasmEngine};
 
-const CONFIG: &str = r#"
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: gw
-spec:
-  servers:
-  - port: {number: 0, name: http, protocol: HTTP}
-    hosts: ["*"]
----
-apiVersion: networking.istio.io/v1
+mod support;
+use support::config::{GATEWAY, destination_rule, virtual_service};
+
+/// The `reviews` service, its endpoints in two versions.
+const REVIEWS: &str = r#"apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata:
   name: reviews
@@ -34,26 +25,16 @@ spec:
   - {address: 10.0.0.1, labels: {version: v1}}
   - {address: 10.0.0.2, labels: {version: v1}}
   - {address: 10.0.0.3, labels: {version: v2}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata:
-  name: reviews
-spec:
-  host: reviews
-  subsets:
+"#;
+
+/// A subset of `reviews` for each version.
+const SUBSETS: &str = "  subsets:
   - {name: v1, labels: {version: v1}}
   - {name: v2, labels: {version: v2}}
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: reviews
-spec:
-  hosts: ["*"]
-  gateways: [gw]
-  http:
-  - match: [{uri: {exact: /health}}]
+";
+
+/// The routes the chain chooses among: the request matches the third.
+const ROUTES: &str = r#"  - match: [{uri: {exact: /health}}]
     directResponse: {status: 200}
   - match: [{headers: {x-canary: {exact: "yes"}}}]
     route: [{destination: {host: reviews, subset: v2}}]
@@ -94,18 +75,14 @@ fn request() -> RequestView {
 
 fn chain(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let config = portcullis::config::load_str("bench.yaml", CONFIG, Path::new("."))
-        .expect("valid config")
-        .config;
-    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-component-cache");
-    let dns = Dns::new(None).unwrap();
-    let runtime = Runtime::new(
-        WasmEngine::new(Some(cache)).unwrap(),
-        Arc::new(dns),
-        None,
-        1,
-    );
-    let generation = rt.block_on(Generation::build(config, &runtime)).unwrap();
+    let yaml = [
+        GATEWAY,
+        REVIEWS,
+        &destination_rule("reviews", SUBSETS),
+        &virtual_service("reviews", "*", ROUTES),
+    ]
+    .join("---\n");
+    let (_runtime, generation) = support::generation(&yaml, &rt);
     let view = Arc::new(request());
     let vhost = generation.tables[0][0].virtual_hosts[0].id;
     let endpoints = [

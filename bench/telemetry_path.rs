@@ -5,7 +5,6 @@
 //!
 //! `cargo bench --bench telemetry_path`
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -14,30 +13,22 @@ use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures_util::FutureExt as _;
 use http_body_util::BodyExt as _;
-use portcullis::runtime::{Generation, Runtime};
+use portcullis::runtime::Generation;
 use portcullis::telemetry::access_log::{
     AccessLog, Destination, Format, Pending, Policy, Said, Telemetry,
 };
 use portcullis::telemetry::metrics::Metrics;
-use portcullis::upstream::dns::Dns;
-use portcullis::wasm::WasmEngine;
 use portcullis::wire::body;
+
+mod support;
+use support::config::{GATEWAY, route_to, virtual_service};
 
 // The allocator the gateway runs with.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const CONFIG: &str = r#"
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: gw
-spec:
-  servers:
-  - port: {number: 0, name: http, protocol: HTTP}
-    hosts: ["*"]
----
-apiVersion: networking.istio.io/v1
+/// Bookinfo's product page, the one service of the config.
+const PRODUCTPAGE: &str = r#"apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata:
   name: productpage
@@ -46,16 +37,6 @@ spec:
   resolution: STATIC
   ports: [{number: 80, name: http, protocol: HTTP}]
   endpoints: [{address: 127.0.0.1}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: bookinfo
-spec:
-  hosts: ["*"]
-  gateways: [gw]
-  http:
-  - route: [{destination: {host: productpage.default.svc.cluster.local}}]
 "#;
 
 /// A request as a browser sends it.
@@ -96,21 +77,17 @@ fn without_telemetry(generation: &Arc<Generation>) {
 }
 
 fn telemetry_path(c: &mut Criterion) {
-    let config = portcullis::config::load_str("bench.yaml", CONFIG, Path::new("."))
-        .expect("valid config")
-        .config;
-    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-component-cache");
-    let runtime = Runtime::new(
-        WasmEngine::new(Some(cache)).unwrap(),
-        Arc::new(Dns::new(None).unwrap()),
-        None,
-        1,
-    );
-    let generation = tokio::runtime::Runtime::new()
-        .unwrap()
-        .block_on(Generation::build(config, &runtime))
-        .map(Arc::new)
-        .unwrap();
+    let routes = route_to("productpage.default.svc.cluster.local");
+    let yaml = [
+        GATEWAY,
+        PRODUCTPAGE,
+        &virtual_service("bookinfo", "*", &routes),
+    ]
+    .join("---\n");
+    // Built on a runtime of its own, gone before the measurements.
+    let (_runtime, generation) =
+        support::generation(&yaml, &tokio::runtime::Runtime::new().unwrap());
+    let generation = Arc::new(generation);
     let observed = |log: bool, metrics: bool| -> &'static Telemetry {
         Box::leak(Box::new(Telemetry {
             log: log.then(|| {

@@ -10,25 +10,21 @@ use hyper::body::Frame;
 
 use crate::support;
 use support::client::{Client, read};
+use support::config::gateway;
 use support::gateway::Gateway;
 use support::upstream::Upstream;
 
 fn config(upstream: &Upstream) -> String {
-    format!(
-        "apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: gw
-spec:
-  servers:
-  - port:
+    let server = "  - port:
       number: 0
       name: http
       protocol: HTTP
     bind: 127.0.0.1
     hosts:
     - \"*\"
----
+";
+    format!(
+        "{}---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata:
@@ -91,6 +87,7 @@ spec:
     - destination:
         host: nowhere
 ",
+        gateway(server),
         upstream.addr.port()
     )
 }

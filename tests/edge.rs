@@ -2,23 +2,17 @@
 //! Envoy's filter sets them) and request mirroring.
 
 use crate::support;
+use support::access_log;
+use support::admin::until_reloaded;
 use support::client::{Client, Reply, empty};
-use support::config::{GATEWAY, service};
+use support::config::{GATEWAY, destination_rule, route_to, service, virtual_service};
+use support::eventually::eventually;
 use support::gateway::Gateway;
 use support::upstream::Upstream;
 
 fn cors_config(upstream: &Upstream, unmatched: &str) -> String {
-    format!(
-        "{GATEWAY}---\n{}---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: vs
-spec:
-  hosts: [backend]
-  gateways: [gw]
-  http:
-  - route:
+    let routes = format!(
+        "  - route:
     - destination: {{host: backend}}
     corsPolicy:
       allowOrigins:
@@ -31,9 +25,14 @@ spec:
       maxAge: 24h
       allowCredentials: true
       unmatchedPreflights: {unmatched}
-",
-        service("backend", &[upstream.addr.port()])
-    )
+"
+    );
+    [
+        GATEWAY,
+        &service("backend", &[upstream.addr.port()]),
+        &virtual_service("vs", "backend", &routes),
+    ]
+    .join("---\n")
 }
 
 async fn send(client: &Client, method: &str, headers: &[(&str, &str)]) -> Reply {
@@ -164,35 +163,40 @@ async fn unmatched_preflights_are_answered_without_an_origin_when_ignored() {
 }
 
 fn mirror_config(main: &Upstream, mirror_port: u16, percentage: f64) -> String {
-    format!(
-        "{GATEWAY}---\n{}---\n{}---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: vs
-spec:
-  hosts: [backend]
-  gateways: [gw]
-  http:
-  - route:
+    let routes = format!(
+        "  - route:
     - destination: {{host: backend}}
     mirror: {{host: shadow}}
     mirrorPercentage: {{value: {percentage}}}
-",
-        service("backend", &[main.addr.port()]),
-        service("shadow", &[mirror_port])
-    )
+"
+    );
+    [
+        GATEWAY,
+        &service("backend", &[main.addr.port()]),
+        &service("shadow", &[mirror_port]),
+        &virtual_service("vs", "backend", &routes),
+    ]
+    .join("---\n")
 }
 
-/// Waits until `upstream` has `count` reports, or two seconds.
+/// Waits until `upstream` has `count` reports; returns them.
 async fn reports(upstream: &Upstream, count: usize) -> Vec<serde_json::Value> {
-    for _ in 0..40 {
-        if upstream.reports().len() >= count {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    upstream.reports()
+    eventually(format!("{count} reports"), || async {
+        let reports = upstream.reports();
+        (reports.len() >= count).then_some(reports)
+    })
+    .await
+}
+
+/// How many copies of requests the gateway has sent to the `shadow` mirror, as its admin
+/// API's metrics count them.
+async fn mirrored(admin: &Client) -> usize {
+    let metrics = admin.get("admin", "/metrics").await.text();
+    let sample = "portcullis_cluster_mirror_requests_total{cluster_name=\"outbound|80||shadow\"} ";
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(sample))
+        .map_or(0, |count| count.parse::<f64>().unwrap() as usize)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -262,13 +266,21 @@ async fn mirror_percentage_samples_requests() {
         Upstream::start("backend").await,
         Upstream::start("shadow").await,
     );
-    let gateway = Gateway::start(&mirror_config(&main, shadow.addr.port(), 25.0));
+    let config = mirror_config(&main, shadow.addr.port(), 25.0);
+    let gateway = Gateway::start_with(&config, |command| {
+        command.args(["--admin", "127.0.0.1:0"]);
+    });
     let client = Client::http1(gateway.addr("default/gw/http"));
     for _ in 0..400 {
         assert_eq!(client.get("backend", "/").await.status, 200);
     }
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let copies = shadow.hits();
+    // The gateway counts a copy as it sends it: every one counted reaches the shadow.
+    let sent = mirrored(&Client::http1(gateway.admin.unwrap())).await;
+    let copies = eventually(format!("{sent} copies at the shadow"), || async {
+        let copies = shadow.hits();
+        (copies >= sent).then_some(copies)
+    })
+    .await;
     // 25% of 400 is 100; five standard deviations (±43) either way.
     assert!(
         (57..=143).contains(&copies),
@@ -308,21 +320,12 @@ async fn a_dead_or_silent_mirror_does_not_touch_the_main_request() {
 }
 
 fn websocket_config(port: u16) -> String {
-    format!(
-        "{GATEWAY}---\n{}---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: vs
-spec:
-  hosts: [\"*\"]
-  gateways: [gw]
-  http:
-  - route:
-    - destination: {{host: ws}}
-",
-        service("ws", &[port])
-    )
+    [
+        GATEWAY,
+        &service("ws", &[port]),
+        &virtual_service("vs", "*", &route_to("ws")),
+    ]
+    .join("---\n")
 }
 
 type Ws<S> = tokio_tungstenite::WebSocketStream<S>;
@@ -364,7 +367,7 @@ where
 async fn websockets_are_proxied_over_http1_and_logged_when_they_close() {
     let server = support::websocket::echo_server().await;
     let gateway = Gateway::start_with(&websocket_config(server.port()), |command| {
-        command.args(["--access-log", "access.log"]);
+        command.args(["--access-log", "access.log", "--admin", "127.0.0.1:0"]);
     });
     let addr = gateway.addr("default/gw/http");
     let (mut ws, response) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
@@ -373,24 +376,15 @@ async fn websockets_are_proxied_over_http1_and_logged_when_they_close() {
     assert_eq!(response.status(), 101);
     // A reload in the middle leaves the connection alone.
     gateway.signal("HUP");
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    until_reloaded(&Client::http1(gateway.admin.unwrap()), 2, None).await;
     converse(&mut ws).await;
     drop(ws);
 
     let log = gateway.dir.path().join("access.log");
-    let mut line = None;
-    for _ in 0..40 {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        line = text
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-            .find(|l| l["path"] == "/ws");
-        if line.is_some() {
-            break;
-        }
-    }
-    let line = line.expect("the upgrade is logged once it closes");
+    let line = eventually("the upgrade is logged once it closes", || async {
+        access_log(&log).into_iter().find(|l| l["path"] == "/ws")
+    })
+    .await;
     assert_eq!(line["response_code"], 101, "{line}");
     assert!(
         line["bytes_received"].as_u64().unwrap() > 10 << 20,
@@ -500,7 +494,10 @@ async fn shutdown_drains_websockets_for_the_drain_timeout() {
         .await
         .unwrap();
     gateway.signal("TERM");
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    eventually("the listener still accepts after SIGTERM", || async {
+        tokio::net::TcpStream::connect(addr).await.err()
+    })
+    .await;
     ws.send(Message::text("still there?")).await.unwrap();
     assert_eq!(
         ws.next().await.unwrap().unwrap(),
@@ -513,31 +510,14 @@ async fn shutdown_drains_websockets_for_the_drain_timeout() {
 }
 
 fn protocol_config(upstream: &Upstream, http: &str) -> String {
-    format!(
-        "{GATEWAY}---\n{}---
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata:
-  name: backend
-spec:
-  host: backend
-  trafficPolicy:
-    connectionPool:
-      http: {{{http}}}
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: vs
-spec:
-  hosts: [backend]
-  gateways: [gw]
-  http:
-  - route:
-    - destination: {{host: backend}}
-",
-        service("backend", &[upstream.addr.port()])
-    )
+    let policy = format!("  trafficPolicy:\n    connectionPool:\n      http: {{{http}}}\n");
+    [
+        GATEWAY,
+        &service("backend", &[upstream.addr.port()]),
+        &destination_rule("backend", &policy),
+        &virtual_service("vs", "backend", &route_to("backend")),
+    ]
+    .join("---\n")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -573,22 +553,16 @@ async fn h2_upgrade_policy_and_use_client_protocol_pick_the_upstream_protocol() 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_named_match_names_the_route_in_the_access_log() {
     let upstream = Upstream::start("backend").await;
-    let config = format!(
-        "{GATEWAY}---\n{}---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: vs
-spec:
-  hosts: [backend]
-  gateways: [gw]
-  http:
-  - name: main
-    match: [{{name: api, uri: {{prefix: /api}}}}, {{uri: {{prefix: /v1}}}}]
-    route: [{{destination: {{host: backend}}}}]
-",
-        service("backend", &[upstream.addr.port()])
-    );
+    let routes = "  - name: main
+    match: [{name: api, uri: {prefix: /api}}, {uri: {prefix: /v1}}]
+    route: [{destination: {host: backend}}]
+";
+    let config = [
+        GATEWAY,
+        &service("backend", &[upstream.addr.port()]),
+        &virtual_service("vs", "backend", routes),
+    ]
+    .join("---\n");
     let gateway = Gateway::start_with(&config, |command| {
         command.args(["--access-log", "access.log"]);
     });
@@ -596,20 +570,19 @@ spec:
     assert_eq!(client.get("backend", "/api/x").await.status, 200);
     assert_eq!(client.get("backend", "/v1/x").await.status, 200);
     let log = gateway.dir.path().join("access.log");
-    let mut names = Vec::new();
-    for _ in 0..40 {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        names = text
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-            .map(|l| l["route_name"].as_str().unwrap_or_default().to_string())
-            .collect();
-        if names.len() == 2 {
-            break;
-        }
-    }
-    assert_eq!(names, ["main.api", "main"]);
+    let lines = eventually("two access log lines", || async {
+        let lines = access_log(&log);
+        (lines.len() >= 2).then_some(lines)
+    })
+    .await;
+    // Each request's line, in whichever order the workers wrote them.
+    let route_name = |path: &str| {
+        let line = lines.iter().find(|l| l["path"] == path);
+        line.map_or(serde_json::Value::Null, |l| l["route_name"].clone())
+    };
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(route_name("/api/x"), "main.api", "{lines:?}");
+    assert_eq!(route_name("/v1/x"), "main", "{lines:?}");
 }
 
 /// curl's status code for `args`, or `None` when curl is not installed.

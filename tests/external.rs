@@ -9,8 +9,9 @@ use std::time::Duration;
 use crate::support;
 use support::certs::TestCa;
 use support::client::Client;
-use support::config::GATEWAY;
+use support::config::{GATEWAY, destination_rule, route_to, virtual_service};
 use support::dns::DnsServer;
+use support::eventually::eventually;
 use support::gateway::Gateway;
 use support::upstream::{Upstream, UpstreamTls};
 
@@ -29,30 +30,15 @@ spec:
   ports: [{{number: 443, name: main, protocol: {protocol}}}]
   endpoints: [{{address: 127.0.0.1, ports: {{main: {port}}}}}]
 ---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: {host}}}
-spec:
-  hosts: [{host}]
-  gateways: [gw]
-  http: [{{route: [{{destination: {{host: {host}}}}}]}}]
-"
+{}",
+        virtual_service(host, host, &route_to(host))
     )
 }
 
 /// A DestinationRule for `host` with `tls`.
 fn tls_rule(host: &str, tls: &str) -> String {
-    format!(
-        "---
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {{name: {host}}}
-spec:
-  host: {host}
-  trafficPolicy:
-    tls: {tls}
-"
-    )
+    let policy = format!("  trafficPolicy:\n    tls: {tls}\n");
+    format!("---\n{}", destination_rule(host, &policy))
 }
 
 fn path(dir: &Path, file: &str) -> String {
@@ -197,14 +183,8 @@ spec:
   resolution: DNS
   ports: [{{number: {port}, name: http, protocol: HTTP}}]
 ---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: api}}
-spec:
-  hosts: [api.test]
-  gateways: [gw]
-  http: [{{route: [{{destination: {{host: api.test}}}}]}}]
-",
+{}",
+        virtual_service("api", "api.test", &route_to("api.test")),
         port = first.addr.port()
     );
     let gateway = Gateway::start_with(&config, |command| {
@@ -215,17 +195,13 @@ spec:
 
     // The answer changes: within a few TTLs, requests go to the new address.
     dns.set("api.test", &[Ipv4Addr::new(127, 0, 0, 2)], 1);
-    let mut moved = false;
-    for _ in 0..50 {
-        if client.get("api.test", "/").await.upstream() == "second" {
-            moved = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(moved, "the new DNS answer was not picked up within 5 s");
+    eventually("the new DNS answer was not picked up", || async {
+        (client.get("api.test", "/").await.upstream() == "second").then_some(())
+    })
+    .await;
 
-    // The DNS server fails: the last answer keeps serving, past several TTLs.
+    // The DNS server fails: the last answer keeps serving, past several TTLs (the sleeps
+    // let the outage last three seconds; they wait for no event).
     dns.set_failing(true);
     let queries = dns.queries();
     for _ in 0..15 {

@@ -6,9 +6,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt as _;
 use std::time::{Duration, Instant};
 
+use crate::assert_eventually;
 use crate::support;
 use support::client::Client;
-use support::config::{GATEWAY, service};
+use support::config::{GATEWAY, destination_rule, route_to, service, virtual_service};
 use support::gateway::Gateway;
 use support::upstream::Upstream;
 
@@ -66,21 +67,12 @@ fn an_oversized_config_is_refused_before_it_is_read_whole() {
 }
 
 fn config(upstream: &Upstream) -> String {
-    format!(
-        "{GATEWAY}---\n{}---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: vs
-spec:
-  hosts: [\"*\"]
-  gateways: [gw]
-  http:
-  - route:
-    - destination: {{host: backend}}
-",
-        service("backend", &[upstream.addr.port()])
-    )
+    [
+        GATEWAY,
+        &service("backend", &[upstream.addr.port()]),
+        &virtual_service("vs", "*", &route_to("backend")),
+    ]
+    .join("---\n")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -90,9 +82,13 @@ async fn a_hostile_config_written_over_a_live_one_leaves_it_serving() {
     let addr = gateway.addr("default/gw/http");
     let path = gateway.dir.path().join("gateway.yaml");
     for hostile in ["? ".repeat(9_000), "- ".repeat(9_000)] {
+        let failed = gateway.stderr_lines("reload failed");
         std::fs::write(&path, hostile + "x\n").unwrap();
         gateway.signal("HUP");
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eventually!(
+            gateway.stderr_lines("reload failed") > failed,
+            "the hostile config was never refused"
+        );
         let reply = Client::http1(addr).get("backend", "/").await;
         assert_eq!(reply.status, 200);
     }
@@ -183,6 +179,8 @@ async fn connections_are_bounded_per_listener_and_per_client() {
         ]);
     });
     let addr = gateway.addr("default/gw/http");
+    // The sleeps give the gateway time to accept (or see closed) the connections before
+    // the next check: nothing on the wire says when it has counted them.
     tokio::task::spawn_blocking(move || {
         let held: Vec<_> = (0..2).map(|_| connect_from([127, 0, 0, 1], addr)).collect();
         std::thread::sleep(Duration::from_millis(200));
@@ -233,6 +231,8 @@ async fn running_out_of_file_descriptors_sheds_idle_connections() {
         let held: Vec<_> = (0..120)
             .filter_map(|_| TcpStream::connect(addr).ok())
             .collect();
+        // Held for two seconds of exhaustion (the behaviour under test), then closed;
+        // nothing on the wire says when the gateway has seen them close.
         std::thread::sleep(Duration::from_secs(2));
         drop(held);
         std::thread::sleep(Duration::from_millis(300));
@@ -345,18 +345,13 @@ async fn the_https_redirect_keeps_the_host_as_sent() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_breaks_its_body_is_not_blamed_on_the_upstream() {
     let upstream = Upstream::start("backend").await;
+    let policy = "  trafficPolicy:
+    outlierDetection: {consecutive5xxErrors: 2, interval: 1s, baseEjectionTime: 30s, maxEjectionPercent: 100}
+";
     let config = format!(
-        "{}---
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata:
-  name: backend
-spec:
-  host: backend
-  trafficPolicy:
-    outlierDetection: {{consecutive5xxErrors: 2, interval: 1s, baseEjectionTime: 30s, maxEjectionPercent: 100}}
-",
-        config(&upstream)
+        "{}---\n{}",
+        config(&upstream),
+        destination_rule("backend", policy)
     );
     let gateway = Gateway::start(&config);
     let addr = gateway.addr("default/gw/http");

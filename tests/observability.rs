@@ -1,11 +1,14 @@
 //! End to end: the access log has Envoy's fields and response flags for routed requests
 //! and for each kind of local reply.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::assert_eventually;
 use crate::support;
+use support::access_log;
 use support::client::{Client, empty};
-use support::config::{GATEWAY, service};
+use support::config::{GATEWAY, destination_rule, gateway, service, virtual_service, wasm_plugin};
+use support::eventually::eventually;
 use support::gateway::Gateway;
 use support::upstream::Upstream;
 
@@ -13,31 +16,19 @@ use support::upstream::Upstream;
 /// `routes` (YAML under `http:`), in front of `upstream` as `backend`, and as `limited`
 /// behind a circuit breaker that admits one connection and one pending request.
 fn config(upstream: &Upstream, routes: &str) -> String {
-    format!(
-        "{GATEWAY}---\n{}---\n{}---
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata:
-  name: limited
-spec:
-  host: limited
-  trafficPolicy:
+    let breaker = "  trafficPolicy:
     connectionPool:
-      tcp: {{maxConnections: 1}}
-      http: {{http1MaxPendingRequests: 1}}
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: shop
-spec:
-  hosts: [shop.example.com]
-  gateways: [gw]
-  http:
-{routes}",
-        service("backend", &[upstream.addr.port()]),
-        service("limited", &[upstream.addr.port()]),
-    )
+      tcp: {maxConnections: 1}
+      http: {http1MaxPendingRequests: 1}
+";
+    [
+        GATEWAY,
+        &service("backend", &[upstream.addr.port()]),
+        &service("limited", &[upstream.addr.port()]),
+        &destination_rule("limited", breaker),
+        &virtual_service("shop", "shop.example.com", routes),
+    ]
+    .join("---\n")
 }
 
 /// The route to the `limited` service.
@@ -93,13 +84,18 @@ async fn start_response(gateway: std::net::SocketAddr, path: &str) -> tokio::net
     stream
 }
 
-/// Asks for a slow response and hangs up before it comes.
-async fn hang_up_before_response(gateway: std::net::SocketAddr) {
+/// Asks `upstream` for a slow response and hangs up once the request has reached it,
+/// before the response comes.
+async fn hang_up_before_response(gateway: std::net::SocketAddr, upstream: &Upstream) {
     use tokio::io::AsyncWriteExt as _;
+    let hits = upstream.hits();
     let mut stream = tokio::net::TcpStream::connect(gateway).await.unwrap();
     let request = "GET /gone/h1/slow/1500 HTTP/1.1\r\nhost: shop.example.com\r\n\r\n";
     stream.write_all(request.as_bytes()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eventually!(
+        upstream.hits() > hits,
+        "the request never reached the upstream"
+    );
 }
 
 /// Asks for a 50 MB body and hangs up after its first bytes: the client went away
@@ -173,7 +169,7 @@ async fn the_access_log_records_fields_and_response_flags() {
     overflow(gateway.addr("default/gw/http"), &upstream).await;
     hang_up_mid_body(gateway.addr("default/gw/http")).await;
     read_cut_off_body(gateway.addr("default/gw/http")).await;
-    hang_up_before_response(gateway.addr("default/gw/http")).await;
+    hang_up_before_response(gateway.addr("default/gw/http"), &upstream).await;
     let h2 = Client::http2(gateway.addr("default/gw/http"));
     let gone = h2.get("shop.example.com", "/gone/h2/slow/1500");
     assert!(
@@ -207,19 +203,7 @@ async fn the_access_log_records_fields_and_response_flags() {
         .to_string();
     assert_eq!(generated.len(), 36, "a UUID: {generated}");
 
-    let started = Instant::now();
-    let lines: Vec<serde_json::Value> = loop {
-        let text = std::fs::read_to_string(&path).unwrap();
-        let lines: Vec<_> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        if lines.len() >= 13 || started.elapsed() > Duration::from_secs(5) {
-            break lines;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    assert_eq!(lines.len(), 13, "{lines:#?}");
+    let lines = log_lines(&path, 13).await;
     let by_path = |path: &str| {
         lines
             .iter()
@@ -301,21 +285,24 @@ async fn the_access_log_records_fields_and_response_flags() {
     assert_eq!(by_path("/traced")["request_id"], generated.as_str());
 }
 
-/// Reads the JSON access log at `path` until it has `count` lines (5 s at most).
+/// Reads the JSON access log at `path` until it has `count` lines, and checks it has no
+/// more.
 async fn log_lines(path: &std::path::Path, count: usize) -> Vec<serde_json::Value> {
-    let started = Instant::now();
-    loop {
-        let text = std::fs::read_to_string(path).unwrap();
-        let lines: Vec<serde_json::Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        if lines.len() >= count || started.elapsed() > Duration::from_secs(5) {
-            assert_eq!(lines.len(), count, "{lines:#?}");
-            return lines;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let lines = eventually(format!("{count} access log lines"), || async {
+        let lines = access_log(path);
+        (lines.len() >= count).then_some(lines)
+    })
+    .await;
+    assert_eq!(lines.len(), count, "{lines:#?}");
+    lines
+}
+
+/// The sum of the `istio_requests_total` samples in the Prometheus text `text`.
+fn requests_counted(text: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with("istio_requests_total{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -339,35 +326,29 @@ async fn retries_that_run_out_on_connect_failures_are_flagged_urx() {
     let closed_port = closed.local_addr().unwrap().port();
     drop(closed);
     let ca_pem = dir.path().join("ca.pem").display().to_string();
+    let tls = format!(
+        "  trafficPolicy: {{tls: {{mode: SIMPLE, caCertificates: {ca_pem}, sni: refusing.test}}}}\n"
+    );
     let config = format!(
-        "{GATEWAY}---\n{}---\n{}---
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {{name: refusing}}
-spec:
-  host: refusing
-  trafficPolicy: {{tls: {{mode: SIMPLE, caCertificates: {ca_pem}, sni: refusing.test}}}}
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: shop}}
-spec:
-  hosts: [shop.example.com]
-  gateways: [gw]
-  http:
-  - name: explicit
-    match: [{{uri: {{prefix: /explicit}}}}]
-    retries: {{attempts: 3, retryOn: connect-failure}}
-    route: [{{destination: {{host: closed}}}}]
-  - name: refused
-    match: [{{uri: {{prefix: /refused}}}}]
-    retries: {{attempts: 2, retryOn: connect-failure}}
-    route: [{{destination: {{host: refusing}}}}]
-  - name: default
-    route: [{{destination: {{host: closed}}}}]
-",
+        "{GATEWAY}---\n{}---\n{}---\n{}---\n{}",
         service("closed", &[closed_port]),
         service("refusing", &[refusing.addr.port()]),
+        destination_rule("refusing", &tls),
+        virtual_service(
+            "shop",
+            "shop.example.com",
+            "  - name: explicit
+    match: [{uri: {prefix: /explicit}}]
+    retries: {attempts: 3, retryOn: connect-failure}
+    route: [{destination: {host: closed}}]
+  - name: refused
+    match: [{uri: {prefix: /refused}}]
+    retries: {attempts: 2, retryOn: connect-failure}
+    route: [{destination: {host: refusing}}]
+  - name: default
+    route: [{destination: {host: closed}}]
+"
+        ),
     );
     let log = tempfile::NamedTempFile::new().unwrap();
     let gateway = Gateway::start_with(&config, |command| {
@@ -433,19 +414,11 @@ async fn metrics_count_exactly_the_requests_sent_per_label_set() {
     overflow(gateway.addr("default/gw/http"), &upstream).await;
     // Workers count finished requests in batches, at least every 100 ms: scrape until
     // all 8 are in (3 routed, 2 without a route, the burst's 3).
-    let started = Instant::now();
-    let text = loop {
+    let text = eventually("8 requests in istio_requests_total", || async {
         let text = String::from_utf8(admin.get("admin", "/metrics").await.body.to_vec()).unwrap();
-        let counted: f64 = text
-            .lines()
-            .filter(|l| l.starts_with("istio_requests_total{"))
-            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
-            .sum();
-        if counted >= 8.0 || started.elapsed() > Duration::from_secs(5) {
-            break text;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+        (requests_counted(&text) >= 8.0).then_some(text)
+    })
+    .await;
 
     // Prometheus text: comments, and `name{labels} value` samples.
     let sample = regex::Regex::new(r#"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? [-+0-9.eEInfa]+$"#).unwrap();
@@ -638,17 +611,10 @@ async fn exports_a_span_per_request_and_passes_its_context_upstream() {
     assert_ne!(parts[2], parent);
 
     // The span reaches the collector as OTLP protobuf, naming both span ids.
-    let started = Instant::now();
-    let (path, kind, body) = loop {
-        if let Some(export) = received.lock().unwrap().first().cloned() {
-            break export;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no span exported"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let (path, kind, body) = eventually("no span exported", || async {
+        received.lock().unwrap().first().cloned()
+    })
+    .await;
     assert_eq!(path, "/v1/traces");
     assert_eq!(kind, "application/x-protobuf");
     for id in [trace, parent, parts[2]] {
@@ -663,25 +629,20 @@ async fn exports_a_span_per_request_and_passes_its_context_upstream() {
 /// Scrapes `/metrics` with `accept` until `istio_requests_total` adds up to `total`;
 /// returns the content type and the text.
 async fn scrape(admin: &Client, accept: &str, total: f64) -> (String, String) {
-    let started = Instant::now();
-    loop {
-        let request = admin
-            .request("GET", "admin", "/metrics")
-            .header("accept", accept);
-        let reply = admin.send(request.body(empty()).unwrap()).await;
-        let text = reply.text();
-        let counted: f64 = text
-            .lines()
-            .filter(|l| l.starts_with("istio_requests_total{"))
-            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
-            .sum();
-        // Workers count finished requests in batches, at least every 100 ms.
-        if counted >= total || started.elapsed() > Duration::from_secs(5) {
+    // Workers count finished requests in batches, at least every 100 ms.
+    eventually(
+        format!("{total} requests in istio_requests_total"),
+        || async {
+            let request = admin
+                .request("GET", "admin", "/metrics")
+                .header("accept", accept);
+            let reply = admin.send(request.body(empty()).unwrap()).await;
+            let text = reply.text();
             let kind = reply.headers["content-type"].to_str().unwrap().to_string();
-            return (kind, text);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+            (requests_counted(&text) >= total).then_some((kind, text))
+        },
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -711,15 +672,13 @@ spec:
   host: {host}
   subsets: [{{name: canary, labels: {{version: v1}}}}]
 ---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: shop
-spec:
-  hosts: [shop.example.com]
-  gateways: [gw]
-  http:
-  - name: aborted
+{vs}",
+        port = upstream.addr.port(),
+        vs = virtual_service(
+            "shop",
+            "shop.example.com",
+            &format!(
+                "  - name: aborted
     match: [{{uri: {{prefix: /aborted}}}}]
     fault: {{abort: {{httpStatus: 503, percentage: {{value: 100}}}}}}
     route: [{{destination: {{host: {host}, subset: canary}}}}]
@@ -728,8 +687,9 @@ spec:
     fault: {{abort: {{grpcStatus: UNAVAILABLE, percentage: {{value: 100}}}}}}
     route: [{{destination: {{host: {host}, subset: canary}}}}]
   - route: [{{destination: {{host: {host}, subset: canary}}}}]
-",
-        port = upstream.addr.port()
+"
+            )
+        ),
     );
     let gateway = Gateway::start_with(&config, |command| {
         command.args(["--admin", "127.0.0.1:0"]);
@@ -914,50 +874,32 @@ fn expiring_certificate(dir: &std::path::Path, days: i64) {
 /// A gateway with an HTTP and an HTTPS server for `shop.example.com`, two routes, and
 /// the hostile test filter (failing open) on the `plugged` route.
 fn dashboard_config(upstream: &Upstream) -> String {
-    let plugin =
-        std::path::Path::new(env!("PORTCULLIS_PLUGINS_DIR")).join("portcullis_hostile_filter.wasm");
-    format!(
-        "apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: gw
-spec:
-  servers:
-  - port: {{number: 0, name: http, protocol: HTTP}}
+    let routes = "  - name: plugged
+    match: [{uri: {prefix: /plugged}}]
+    route: [{destination: {host: backend}}]
+  - name: catalog
+    route: [{destination: {host: backend}}]
+";
+    let servers = "  - port: {number: 0, name: http, protocol: HTTP}
     bind: 127.0.0.1
     hosts: [\"*\"]
-  - port: {{number: 0, name: https, protocol: HTTPS}}
+  - port: {number: 0, name: https, protocol: HTTPS}
     bind: 127.0.0.1
     hosts: [shop.example.com]
-    tls: {{mode: SIMPLE, serverCertificate: certs/shop.pem, privateKey: certs/shop.key}}
----
-{}---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: shop
-spec:
-  hosts: [shop.example.com]
-  gateways: [gw]
-  http:
-  - name: plugged
-    match: [{{uri: {{prefix: /plugged}}}}]
-    route: [{{destination: {{host: backend}}}}]
-  - name: catalog
-    route: [{{destination: {{host: backend}}}}]
----
-apiVersion: extensions.istio.io/v1alpha1
-kind: WasmPlugin
-metadata:
-  name: hostile
-spec:
-  url: file://{}
-  failStrategy: FAIL_OPEN
-  targetRefs: [{{kind: VirtualService, name: shop, sectionName: plugged}}]
-",
+    tls: {mode: SIMPLE, serverCertificate: certs/shop.pem, privateKey: certs/shop.key}
+";
+    [
+        gateway(servers),
         service("backend", &[upstream.addr.port()]),
-        plugin.display()
-    )
+        virtual_service("shop", "shop.example.com", routes),
+        wasm_plugin(
+            "hostile",
+            support::plugin("portcullis_hostile_filter.wasm").display(),
+            &["shop/plugged"],
+            "  failStrategy: FAIL_OPEN\n",
+        ),
+    ]
+    .join("---\n")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -983,33 +925,27 @@ async fn the_dashboard_shows_routes_plugins_certificates_and_reloads_in_a_browse
     let config = gateway.dir.path().join("gateway.yaml");
     let good = std::fs::read_to_string(&config).unwrap();
     std::fs::write(&config, good.replace("name: catalog", "nmae: catalog")).unwrap();
-    let started = Instant::now();
-    let reloads = loop {
+    let reloads = eventually("the broken config's reload never failed", || async {
         let reloads = admin.get("admin", "/reloads").await.json();
-        if reloads["failures"] == 1 {
-            break reloads;
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "{reloads}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+        (reloads["failures"] == 1).then_some(reloads)
+    })
+    .await;
 
     // The JSON views the dashboard reads.
     let failed = reloads["history"][0]["error"].as_str().unwrap();
     assert!(failed.contains("gateway.yaml:"), "{failed}");
-    let routes = loop {
+    let routes = eventually("the catalog route's 5 requests", || async {
         let routes = admin.get("admin", "/routes").await.json();
         let catalog = routes
             .as_array()
             .unwrap()
             .iter()
             .find(|r| r["name"] == "catalog");
-        if catalog.is_some_and(|r| r["requests"] == 5)
-            || started.elapsed() > Duration::from_secs(20)
-        {
-            break routes;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+        catalog
+            .is_some_and(|r| r["requests"] == 5)
+            .then_some(routes)
+    })
+    .await;
     let route = |name: &str| {
         routes
             .as_array()

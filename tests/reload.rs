@@ -8,60 +8,41 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::support;
+use support::admin::{reload_status, until_reloaded};
 use support::client::Client;
+use support::config::{
+    GATEWAY, destination_rule, gateway, route_to, service, versioned_service, virtual_service,
+    wasm_plugin,
+};
+use support::eventually::eventually;
 use support::gateway::Gateway;
 use support::upstream::Upstream;
 
 fn config(v1: &Upstream, v2: &Upstream, weights: (u32, u32)) -> String {
     format!(
-        "apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: gw
-spec:
-  servers:
-  - port: {{number: 0, name: http, protocol: HTTP}}
-    bind: 127.0.0.1
-    hosts: [\"*\"]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: reviews
-spec:
-  hosts: [reviews]
-  resolution: STATIC
-  ports: [{{number: 80, name: http, protocol: HTTP}}]
-  endpoints:
-  - {{address: 127.0.0.1, ports: {{http: {p1}}}, labels: {{version: v1}}}}
-  - {{address: 127.0.0.1, ports: {{http: {p2}}}, labels: {{version: v2}}}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata:
-  name: reviews
-spec:
-  host: reviews
-  subsets:
-  - {{name: v1, labels: {{version: v1}}}}
-  - {{name: v2, labels: {{version: v2}}}}
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: reviews
-spec:
-  hosts: [\"*\"]
-  gateways: [gw]
-  http:
-  - route:
-    - {{destination: {{host: reviews, subset: v1}}, weight: {w1}}}
-    - {{destination: {{host: reviews, subset: v2}}, weight: {w2}}}
+        "{GATEWAY}---
+{service}---
+{subsets}---
+{vs}",
+        service = versioned_service("reviews", &[("v1", v1.addr.port()), ("v2", v2.addr.port())]),
+        subsets = destination_rule(
+            "reviews",
+            "  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+"
+        ),
+        vs = virtual_service(
+            "reviews",
+            "*",
+            &format!(
+                "  - route:
+    - {{destination: {{host: reviews, subset: v1}}, weight: {}}}
+    - {{destination: {{host: reviews, subset: v2}}, weight: {}}}
 ",
-        p1 = v1.addr.port(),
-        p2 = v2.addr.port(),
-        w1 = weights.0,
-        w2 = weights.1,
+                weights.0, weights.1
+            )
+        ),
     )
 }
 
@@ -131,23 +112,19 @@ fn configmap_swap(dir: &Path, version: &str, text: &str) {
     std::fs::rename(&link, dir.join("..data")).unwrap();
 }
 
-/// Polls until every one of 20 consecutive responses comes from `name`, for at most 10 s.
+/// Polls until every one of 20 consecutive responses comes from `name`; returns how long
+/// that took.
 async fn until_all_from(client: &Client, name: &str) -> Duration {
     let started = Instant::now();
-    loop {
+    eventually(format!("traffic never moved to {name}"), || async {
         let mut all = true;
         for _ in 0..20 {
             all &= client.get("reviews", "/").await.upstream() == name;
         }
-        if all {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "traffic never moved to {name}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        all.then_some(())
+    })
+    .await;
+    started.elapsed()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -180,7 +157,7 @@ async fn reloads_under_load_without_a_failed_request() {
         &data_dir.join("..v1/gateway.yaml"),
         "apiVersion: networking.istio.io/v1\nkind: [broken\n",
     );
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    until_reloaded(&admin, 2, Some("invalid YAML")).await;
     for _ in 0..20 {
         assert_eq!(client.get("reviews", "/").await.upstream(), "v2");
     }
@@ -211,14 +188,7 @@ async fn reloads_under_load_without_a_failed_request() {
 
     // SIGHUP reloads too.
     gateway.signal("HUP");
-    let started = Instant::now();
-    while admin.get("admin", "/config_dump").await.json()["status"]["generation"] != 4 {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "SIGHUP did not reload"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_reloaded(&admin, 4, None).await;
     let plugins = admin.get("admin", "/plugins").await.json();
     assert!(
         plugins["builtin"][0]["stats"]["calls"].as_u64().unwrap() > 0,
@@ -246,89 +216,38 @@ fn plugin_config(backend: &Upstream, extra_port: Option<u16>, sha256: Option<&st
         )
     });
     let sha256 = sha256.map_or(String::new(), |s| format!("  sha256: {s}\n"));
-    format!(
-        "apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: gw
-spec:
-  servers:
-  - port: {{number: 0, name: main, protocol: HTTP}}
+    let servers = format!(
+        "  - port: {{number: 0, name: main, protocol: HTTP}}
     bind: 127.0.0.1
     hosts: [\"*\"]
-{extra}---
-{service}---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: all
-spec:
-  hosts: [\"*\"]
-  gateways: [gw]
-  http:
-  - route: [{{destination: {{host: backend}}}}]
----
-apiVersion: extensions.istio.io/v1alpha1
-kind: WasmPlugin
-metadata:
-  name: swapped
-spec:
-  url: file://plugin.wasm
-{sha256}  targetRefs: [{{kind: VirtualService, name: all}}]
-  pluginConfig:
-    keys: {{unused: nobody}}
-    exempt: [/]
-",
-        service = support::config::service("backend", &[backend.addr.port()]),
-    )
+{extra}"
+    );
+    let spec = format!("{sha256}  pluginConfig:\n    keys: {{unused: nobody}}\n    exempt: [/]\n");
+    [
+        gateway(&servers).as_str(),
+        &service("backend", &[backend.addr.port()]),
+        &virtual_service("all", "*", &route_to("backend")),
+        &wasm_plugin("swapped", "plugin.wasm", &["all"], &spec),
+    ]
+    .join("---\n")
 }
 
 fn built(name: &str) -> Vec<u8> {
-    std::fs::read(Path::new(env!("PORTCULLIS_PLUGINS_DIR")).join(name)).unwrap()
+    std::fs::read(support::plugin(name)).unwrap()
 }
 
-/// Polls until `check` holds for a response to `path`, for at most 10 s.
+/// Polls until `check` holds for a response to `path`; returns how long that took.
 async fn until(
     client: &Client,
     path: &str,
     check: impl Fn(&support::client::Reply) -> bool,
 ) -> Duration {
     let started = Instant::now();
-    loop {
-        if check(&client.get("backend", path).await) {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the change never showed"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-/// Waits until the admin API reports `generation`, or a reload error containing `error`.
-async fn until_reloaded(admin: &Client, generation: u64, error: Option<&str>) {
-    let started = Instant::now();
-    loop {
-        let status = admin.get("admin", "/config_dump").await.json()["status"].clone();
-        let failed = status["last_error"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        match error {
-            Some(expected) if failed.contains(expected) => {
-                assert_eq!(status["generation"], generation);
-                return;
-            }
-            None if status["generation"] == generation => return,
-            _ => {}
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no reload: {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("the change never showed", || async {
+        check(&client.get("backend", path).await).then_some(())
+    })
+    .await;
+    started.elapsed()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -395,9 +314,7 @@ async fn swaps_components_and_listeners_and_keeps_connections_and_the_old_on_bad
     .unwrap();
     let cached = until(&client, "/", filtered).await;
     eprintln!("cached component change live after {cached:?}");
-    let generation = admin.get("admin", "/config_dump").await.json()["status"]["generation"]
-        .as_u64()
-        .unwrap();
+    let generation = reload_status(&admin).await["generation"].as_u64().unwrap();
 
     // A broken component, then a sha256 that does not match: the old one keeps serving.
     std::fs::write(data.join("plugin.wasm"), b"\0asm broken").unwrap();
@@ -458,21 +375,12 @@ async fn swaps_components_and_listeners_and_keeps_connections_and_the_old_on_bad
 async fn swaps_policy_overrides_live_and_keeps_the_last_good() {
     let backend = Upstream::start("backend").await;
     let policies = tempfile::tempdir().unwrap();
-    let config = format!(
-        "{}---\n{}---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: all
-spec:
-  hosts: [\"*\"]
-  gateways: [gw]
-  http:
-  - route: [{{destination: {{host: backend}}}}]
-",
-        support::config::GATEWAY,
-        support::config::service("backend", &[backend.addr.port()]),
-    );
+    let config = [
+        GATEWAY,
+        &service("backend", &[backend.addr.port()]),
+        &virtual_service("all", "*", &route_to("backend")),
+    ]
+    .join("---\n");
     let gateway = Gateway::start_with(&config, |command| {
         command.arg("--policy-dir").arg(policies.path());
         command.args(["--admin", "127.0.0.1:0"]);
@@ -489,9 +397,7 @@ spec:
     std::fs::write(&matcher, built("portcullis_hostile.wasm")).unwrap();
     let swapped = until(&client, "/trap", |r| r.status == 500).await;
     eprintln!("policy override live after {swapped:?}");
-    let generation = admin.get("admin", "/config_dump").await.json()["status"]["generation"]
-        .as_u64()
-        .unwrap();
+    let generation = reload_status(&admin).await["generation"].as_u64().unwrap();
     let dump = admin.get("admin", "/plugins").await.body;
     assert!(
         String::from_utf8_lossy(&dump).contains("match.wasm"),

@@ -5,9 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::assert_eventually;
 use crate::support;
+use support::admin::until_reloaded;
 use support::client::{Client, empty};
-use support::config::{GATEWAY, service};
+use support::config::{GATEWAY, destination_rule, service, virtual_service};
 use support::gateway::Gateway;
 use support::upstream::Upstream;
 
@@ -15,29 +17,15 @@ use support::upstream::Upstream;
 /// front of `backend` (the upstream) and `flaky` (a refusing endpoint, then the upstream).
 fn gateway(upstream: &Upstream, refused_port: u16, routes: &str) -> Gateway {
     let port = upstream.addr.port();
-    Gateway::start(&format!(
-        "{GATEWAY}---\n{}---\n{}---
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata:
-  name: flaky
-spec:
-  host: flaky
-  trafficPolicy:
-    loadBalancer: {{simple: ROUND_ROBIN}}
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: routes
-spec:
-  hosts: [\"*\"]
-  gateways: [gw]
-  http:
-{routes}",
-        service("backend", &[port]),
-        service("flaky", &[refused_port, port]),
-    ))
+    let round_robin = "  trafficPolicy:\n    loadBalancer: {simple: ROUND_ROBIN}\n";
+    let config = [
+        GATEWAY,
+        &service("backend", &[port]),
+        &service("flaky", &[refused_port, port]),
+        &destination_rule("flaky", round_robin),
+        &virtual_service("routes", "*", routes),
+    ];
+    Gateway::start(&config.join("---\n"))
 }
 
 /// A loopback port that refuses connections: bound, so that no other test takes it, and
@@ -236,27 +224,14 @@ async fn injects_faults_as_istio_does() {
 fn guarded(endpoints: &[&Upstream], policy: &str) -> Gateway {
     let ports: Vec<u16> = endpoints.iter().map(|u| u.addr.port()).collect();
     let config = format!(
-        "{GATEWAY}---\n{}---
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata:
-  name: svc
-spec:
-  host: svc
-  trafficPolicy:
-{policy}---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: svc
-spec:
-  hosts: [\"*\"]
-  gateways: [gw]
-  http:
-  - retries: {{attempts: 0}}
-    route: [{{destination: {{host: svc}}}}]
-",
+        "{GATEWAY}---\n{}---\n{}---\n{}",
         service("svc", &ports),
+        destination_rule("svc", &format!("  trafficPolicy:\n{policy}")),
+        virtual_service(
+            "svc",
+            "*",
+            "  - retries: {attempts: 0}\n    route: [{destination: {host: svc}}]\n"
+        ),
     );
     Gateway::start_with(&config, |command| {
         command.args(["--admin", "127.0.0.1:0"]);
@@ -360,11 +335,7 @@ async fn held_burst(
     let answered = Arc::new(AtomicUsize::new(0));
     let sent = burst_counting(client, "/hold", n, answered.clone());
     let release = async {
-        let started = Instant::now();
-        while answered.load(Ordering::SeqCst) < refused {
-            assert!(started.elapsed() < Duration::from_secs(30), "not refused");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        assert_eventually!(answered.load(Ordering::SeqCst) >= refused, "not refused");
         upstream.release();
     };
     tokio::join!(sent, release).0
@@ -390,12 +361,7 @@ async fn outlier_detection_ejects_failing_endpoints() {
     assert_eq!(failures, 3);
     // A reload does not bring it back before its ejection time is up.
     gateway.signal("HUP");
-    let admin = Client::http1(gateway.admin.unwrap());
-    let started = Instant::now();
-    while admin.get("admin", "/config_dump").await.json()["status"]["generation"] != 2 {
-        assert!(started.elapsed() < Duration::from_secs(10), "no reload");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_reloaded(&Client::http1(gateway.admin.unwrap()), 2, None).await;
     for _ in 0..10 {
         assert_eq!(client.get("svc", "/x").await.status, 200);
     }

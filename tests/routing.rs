@@ -5,47 +5,9 @@ use std::collections::HashMap;
 
 use crate::support;
 use support::client::{Client, empty};
+use support::config::{GATEWAY, destination_rule, versioned_service, virtual_service};
 use support::gateway::Gateway;
 use support::upstream::Upstream;
-
-/// A STATIC ServiceEntry `host` whose endpoints are the upstreams, labelled `version: <name>`.
-fn service(host: &str, upstreams: &[(&str, &Upstream)]) -> String {
-    let endpoints: String = upstreams
-        .iter()
-        .map(|(name, u)| format!("  - address: 127.0.0.1\n    ports:\n      http: {}\n    labels:\n      version: {name}\n", u.addr.port()))
-        .collect();
-    format!(
-        "apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: {host}
-spec:
-  hosts:
-  - {host}
-  resolution: STATIC
-  ports:
-  - number: 80
-    name: http
-    protocol: HTTP
-  endpoints:
-{endpoints}"
-    )
-}
-
-const GATEWAY: &str = "apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: gw
-spec:
-  servers:
-  - port:
-      number: 0
-      name: http
-      protocol: HTTP
-    bind: 127.0.0.1
-    hosts:
-    - \"*\"
-";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn routes_by_every_match_kind_in_order() {
@@ -54,19 +16,7 @@ async fn routes_by_every_match_kind_in_order() {
         Upstream::start("b").await,
         Upstream::start("c").await,
     );
-    let config = format!(
-        "{GATEWAY}---\n{}---\n{}---\n{}---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: shop
-spec:
-  hosts:
-  - shop.example.com
-  gateways:
-  - gw
-  http:
-  - name: header-exact
+    let shop_routes = r#"  - name: header-exact
     match:
     - headers:
         end-user:
@@ -90,7 +40,7 @@ spec:
         exact: DELETE
     - queryParams:
         debug:
-          exact: \"1\"
+          exact: "1"
     route:
     - destination:
         host: c.svc
@@ -107,7 +57,7 @@ spec:
     - uri:
         prefix: /private
       withoutHeaders:
-        authorization: {{}}
+        authorization: {}
     directResponse:
       status: 401
   - name: legacy
@@ -151,7 +101,7 @@ spec:
     rewrite:
       uriRegexRewrite:
         match: ^/search/(.*)$
-        rewrite: /find/\\1
+        rewrite: /find/\1
     route:
     - destination:
         host: c.svc
@@ -166,29 +116,24 @@ spec:
     route:
     - destination:
         host: a.svc
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: only-exact-paths
-spec:
-  hosts:
-  - strict.example.com
-  gateways:
-  - gw
-  http:
-  - match:
+"#;
+    let strict_routes = r#"  - match:
     - uri:
         exact: /here
       ignoreUriCase: true
     route:
     - destination:
         host: a.svc
-",
-        service("a.svc", &[("v1", &a)]),
-        service("b.svc", &[("v1", &b)]),
-        service("c.svc", &[("v1", &c)]),
-    );
+"#;
+    let config = [
+        GATEWAY,
+        &versioned_service("a.svc", &[("v1", a.addr.port())]),
+        &versioned_service("b.svc", &[("v1", b.addr.port())]),
+        &versioned_service("c.svc", &[("v1", c.addr.port())]),
+        &virtual_service("shop", "shop.example.com", shop_routes),
+        &virtual_service("only-exact-paths", "strict.example.com", strict_routes),
+    ]
+    .join("---\n");
     let gateway = Gateway::start(&config);
     let client = Client::http1(gateway.addr("default/gw/http"));
     let shop = "shop.example.com";
@@ -323,15 +268,7 @@ async fn splits_by_weight_and_balances_endpoints() {
         Upstream::start("v2").await,
         Upstream::start("v3").await,
     ];
-    let config = format!(
-        "{GATEWAY}---\n{}---
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata:
-  name: reviews
-spec:
-  host: reviews
-  trafficPolicy:
+    let policy = "  trafficPolicy:
     loadBalancer:
       simple: ROUND_ROBIN
   subsets:
@@ -344,18 +281,22 @@ spec:
   - name: v3
     labels:
       version: v3
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: reviews
-spec:
-  hosts:
-  - \"*\"
-  gateways:
-  - gw
-  http:
-  - match:
+";
+    let config = format!(
+        "{GATEWAY}---\n{}---\n{}---\n{}",
+        versioned_service(
+            "reviews",
+            &[
+                ("v1", ups[0].addr.port()),
+                ("v2", ups[1].addr.port()),
+                ("v3", ups[2].addr.port()),
+            ]
+        ),
+        destination_rule("reviews", policy),
+        virtual_service(
+            "reviews",
+            "*",
+            r#"  - match:
     - uri:
         prefix: /split
     route:
@@ -386,10 +327,7 @@ spec:
   - route:
     - destination:
         host: reviews
-",
-        service(
-            "reviews",
-            &[("v1", &ups[0]), ("v2", &ups[1]), ("v3", &ups[2])]
+"#
         ),
     );
     let gateway = Gateway::start(&config);

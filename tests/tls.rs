@@ -9,8 +9,11 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 
 use crate::support;
+use support::admin::until_reloaded;
 use support::certs::TestCa;
-use support::config::service;
+use support::client::Client;
+use support::config::{route_to, service, virtual_service, wasm_plugin};
+use support::eventually::eventually;
 use support::gateway::Gateway;
 use support::upstream::Upstream;
 use tokio::net::TcpStream;
@@ -23,14 +26,8 @@ fn gateway(upstream: &Upstream, dir: &Path) -> Gateway {
     ca.issue("client", &["client.example.com"]);
     ca.issue("intruder", &["intruder.example.com"]);
     let cert = |name: &str| dir.join(name).display().to_string();
-    let config = format!(
-        "apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: gw
-spec:
-  servers:
-  - port: {{number: 0, name: https, protocol: HTTPS}}
+    let servers = format!(
+        "  - port: {{number: 0, name: https, protocol: HTTPS}}
     bind: 127.0.0.1
     hosts: [a.example.com]
     tls: {{mode: SIMPLE, serverCertificate: {a_pem}, privateKey: {a_key}}}
@@ -50,26 +47,22 @@ spec:
     bind: 127.0.0.1
     hosts: [\"*\"]
     tls: {{mode: MUTUAL, serverCertificate: {a_pem}, privateKey: {a_key}, caCertificates: {ca}, subjectAltNames: [client.example.com]}}
----
-{backend}---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: backend
-spec:
-  hosts: [\"*\"]
-  gateways: [gw]
-  http:
-  - route: [{{destination: {{host: backend}}}}]
 ",
         a_pem = cert("a.pem"),
         a_key = cert("a.key"),
         b_pem = cert("b.pem"),
         b_key = cert("b.key"),
         ca = cert("ca.pem"),
-        backend = service("backend", &[upstream.addr.port()]),
     );
-    Gateway::start(&config)
+    let config = [
+        support::config::gateway(&servers),
+        service("backend", &[upstream.addr.port()]),
+        virtual_service("backend", "*", &route_to("backend")),
+    ]
+    .join("---\n");
+    Gateway::start_with(&config, |command| {
+        command.args(["--admin", "127.0.0.1:0"]);
+    })
 }
 
 /// A client trusting the test CA, offering `versions` and `alpn`, with an optional
@@ -257,8 +250,9 @@ async fn picks_up_a_rotated_certificate_and_keeps_the_old_one_when_the_new_is_br
     assert_eq!(get(&h1, https, "a.example.com").await.unwrap().1, 200);
 
     // A broken certificate is refused and the old one keeps serving.
+    let admin = Client::http1(gateway.admin.unwrap());
     std::fs::write(dir.path().join("a.pem"), "not a certificate").unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    until_reloaded(&admin, 1, Some("a.pem")).await;
     assert_eq!(get(&h1, https, "a.example.com").await.unwrap().1, 200);
 
     // A new CA issues a new certificate: once it is on disk, new handshakes see it (the
@@ -269,14 +263,10 @@ async fn picks_up_a_rotated_certificate_and_keeps_the_old_one_when_the_new_is_br
     std::fs::copy(renewed.path().join("a.key"), dir.path().join("a.key")).unwrap();
     std::fs::copy(renewed.path().join("a.pem"), dir.path().join("a.pem")).unwrap();
     let new_client = client(renewed.path(), rustls::ALL_VERSIONS, &[b"http/1.1"], None);
-    let started = std::time::Instant::now();
-    while get(&new_client, https, "a.example.com").await.is_err() {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(10),
-            "the new certificate was never served"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    eventually("the new certificate was never served", || async {
+        get(&new_client, https, "a.example.com").await.ok()
+    })
+    .await;
     assert!(get(&h1, https, "a.example.com").await.is_err());
 }
 
@@ -315,48 +305,28 @@ async fn hands_the_verified_client_identity_to_plugins_over_curl() {
     ca.issue("a", &["a.example.com"]);
     ca.issue("client", &["client.example.com"]);
     let file = |name: &str| dir.path().join(name).display().to_string();
-    let plugin = Path::new(env!("PORTCULLIS_PLUGINS_DIR")).join("rust_api_key.wasm");
-    let config = format!(
-        "apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: gw
-spec:
-  servers:
-  - port: {{number: 0, name: https, protocol: HTTPS}}
+    let server = format!(
+        "  - port: {{number: 0, name: https, protocol: HTTPS}}
     bind: 127.0.0.1
     hosts: [a.example.com]
     tls: {{mode: OPTIONAL_MUTUAL, serverCertificate: {a_pem}, privateKey: {a_key}, caCertificates: {ca}}}
----
-{backend}---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: api
-spec:
-  hosts: [a.example.com]
-  gateways: [gw]
-  http:
-  - route: [{{destination: {{host: backend}}}}]
----
-apiVersion: extensions.istio.io/v1alpha1
-kind: WasmPlugin
-metadata:
-  name: api-key
-spec:
-  url: file://{plugin}
-  phase: AUTHN
-  targetRefs: [{{kind: VirtualService, name: api}}]
-  pluginConfig:
-    keys: {{k1: bob}}
-    clients: {{client.example.com: alice}}
 ",
         a_pem = file("a.pem"),
         a_key = file("a.key"),
         ca = file("ca.pem"),
-        backend = service("backend", &[upstream.addr.port()]),
-        plugin = plugin.display(),
     );
+    let config = [
+        support::config::gateway(&server),
+        service("backend", &[upstream.addr.port()]),
+        virtual_service("api", "a.example.com", &route_to("backend")),
+        wasm_plugin(
+            "api-key",
+            support::plugin("rust_api_key.wasm").display(),
+            &["api"],
+            "  phase: AUTHN\n  pluginConfig:\n    keys: {k1: bob}\n    clients: {client.example.com: alice}\n",
+        ),
+    ]
+    .join("---\n");
     let gateway = Gateway::start(&config);
     let addr = gateway.addr("default/gw/https");
     let url = format!("https://a.example.com:{}/who", addr.port());

@@ -1,10 +1,12 @@
 //! Helpers shared by the end-to-end tests: fixtures on disk and the real binary.
 
+pub mod admin;
 pub mod browser;
 pub mod certs;
 pub mod client;
 pub mod config;
 pub mod dns;
+pub mod eventually;
 pub mod examples;
 pub mod gateway;
 pub mod upstream;
@@ -16,6 +18,12 @@ use std::process::{Command, Output};
 /// The `portcullis` binary cargo built for these tests.
 pub fn portcullis() -> Command {
     Command::new(env!("CARGO_BIN_EXE_portcullis"))
+}
+
+/// The component `file` (e.g. `portcullis_hostile_filter.wasm`) as the build compiled it
+/// from `plugins/`.
+pub fn plugin(file: &str) -> std::path::PathBuf {
+    Path::new(env!("PORTCULLIS_PLUGINS_DIR")).join(file)
 }
 
 /// Compiled components are cached across test runs here.
@@ -30,6 +38,14 @@ pub fn fuzz_cases(default: u32) -> u32 {
         .ok()
         .and_then(|cases| cases.parse().ok())
         .unwrap_or(default)
+}
+
+/// The lines of the JSON access log at `path` so far (none before the file exists).
+pub fn access_log(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
 }
 
 /// Runs `portcullis validate -c FILE` in `dir`.
