@@ -84,7 +84,7 @@ fn chain(c: &mut Criterion) {
     .join("---\n");
     let (_runtime, generation) = support::generation(&yaml, &rt);
     let view = Arc::new(request());
-    let vhost = generation.tables[0][0].virtual_hosts[0].id;
+    let vhost = &generation.tables[0][0].virtual_hosts[0];
     let endpoints = [
         EndpointState {
             in_flight: 3,
@@ -98,28 +98,39 @@ fn chain(c: &mut Criterion) {
         },
     ];
 
-    let policies = &generation.policies;
+    // Through the generation, as the data path calls them: each phase goes to the
+    // component its chain names (here the built-ins).
+    let generation = &generation;
+    let entry = |id: u32| vhost.routes.iter().find(|r| r.id == id).unwrap();
+    let weighted = &vhost.routes[2];
     c.bench_function("route-match", |b| {
         b.to_async(&rt)
-            .iter(|| async { policies.select_route(&view, vhost).await.unwrap() });
+            .iter(|| async { generation.select_route(vhost, &view).await.unwrap() });
     });
     c.bench_function("destination", |b| {
         b.to_async(&rt)
-            .iter(|| async { policies.pick_destination(&view, 2).await.unwrap() });
+            .iter(|| async { generation.pick_destination(weighted, &view).await.unwrap() });
     });
     c.bench_function("endpoint", |b| {
-        b.to_async(&rt)
-            .iter(|| async { policies.pick_endpoint(&view, 1, &endpoints).await.unwrap() });
+        b.to_async(&rt).iter(|| async {
+            generation
+                .pick_endpoint(1, &view, &endpoints)
+                .await
+                .unwrap()
+        });
     });
     c.bench_function("chain: match + weight + lb", |b| {
         b.to_async(&rt).iter(|| async {
-            let selected = policies.select_route(&view, vhost).await.unwrap().unwrap();
-            let destination = policies
-                .pick_destination(&view, selected.route)
+            let selected = generation
+                .select_route(vhost, &view)
                 .await
+                .unwrap()
                 .unwrap();
-            policies
-                .pick_endpoint(&view, destination, &endpoints)
+            let route = entry(selected.route);
+            let destination = generation.pick_destination(route, &view).await.unwrap();
+            let cluster = route.clusters[destination as usize];
+            generation
+                .pick_endpoint(cluster, &view, &endpoints)
                 .await
                 .unwrap()
         });

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod composition;
 mod config_fuzz;
 mod config_validation;
 mod data_path;

@@ -71,7 +71,11 @@ impl Admin {
         let body = match path {
             "/ready" => return text(StatusCode::OK, ready(&status)),
             "/metrics" => return self.metrics(request),
-            "/config_dump" => json!({ "status": status, "config": generation.config }),
+            "/config_dump" => json!({
+                "status": status,
+                "config": generation.config,
+                "chains": views::chains::view(&generation),
+            }),
             "/plugins" => views::plugins::view(&generation, &status),
             "/listeners" => views::listeners::view(&generation, &self.listeners),
             "/routes" => {

@@ -89,8 +89,8 @@ impl Attempts<'_> {
         let (lease, load) = UpstreamLease::reserve(&self.cluster().load);
         if self.cluster().limited
             && !self
-                .policies()
-                .admit_request(&self.view, self.cluster as u32, load)
+                .generation
+                .admit_request(self.cluster, &self.view, load)
                 .await?
         {
             return Err(self.overflow());
@@ -139,10 +139,12 @@ impl Attempts<'_> {
             return Ok(None);
         }
         let decision = self
-            .policies()
-            .should_retry(&self.view, self.routed.entry.id, attempt, outcome)
+            .generation
+            .should_retry(self.routed.entry, &self.view, attempt, outcome)
             .await?;
-        noted.note(access_log::Policy::Retry, || match decision.retry {
+        let plugin = self.routed.entry.chain.retry;
+        let policy = plugin.map_or(access_log::Policy::Retry, access_log::Policy::Plugin);
+        noted.note(policy, || match decision.retry {
             true => Said::Text(format!(
                 "attempt {attempt} failed: retry in {} ms",
                 decision.backoff_ms
@@ -185,10 +187,6 @@ impl Attempts<'_> {
                 "101 to a request that asked for no upgrade".into(),
             )),
         }
-    }
-
-    fn policies(&self) -> &crate::wasm::policies::Policies {
-        &self.generation.policies
     }
 
     /// A way to the endpoint: an idle or new HTTP/1.1 connection for `head` (queueing while the
@@ -258,8 +256,8 @@ impl Attempts<'_> {
         let admission = match cluster.limited {
             false => Ok(Admission::Admit),
             true => {
-                self.policies()
-                    .admit_connection(&self.view, self.cluster as u32, load)
+                self.generation
+                    .admit_connection(self.cluster, &self.view, load)
                     .await
             }
         };
@@ -287,8 +285,8 @@ impl Attempts<'_> {
             return Ok(true);
         }
         Ok(self
-            .policies()
-            .admit_retry(&self.view, self.cluster as u32, cluster.load.view())
+            .generation
+            .admit_retry(self.cluster, &self.view, cluster.load.view())
             .await?)
     }
 
@@ -321,14 +319,13 @@ impl Attempts<'_> {
         let ejected = endpoints.iter().filter(|e| e.ejected(now)).count() as u32;
         let total = endpoints.len() as u32;
         let eject_ms = self
-            .policies()
+            .generation
             .record_result(
+                self.cluster,
                 &self.view,
-                self.cluster as u32,
                 &target.name,
                 result,
-                ejected,
-                total,
+                (ejected, total),
             )
             .await?;
         if eject_ms > 0 {
@@ -380,8 +377,8 @@ impl Attempts<'_> {
             }
         }
         let picked = self
-            .policies()
-            .pick_endpoint(&self.view, self.cluster as u32, &states)
+            .generation
+            .pick_endpoint(self.cluster, &self.view, &states)
             .await?;
         picked
             .and_then(|i| endpoints.get(i as usize).cloned())

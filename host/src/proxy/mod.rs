@@ -159,15 +159,15 @@ async fn route(
         tls: downstream.tls.clone(),
     });
     let selected = generation
-        .policies
-        .select_route(&view, vhost.id)
+        .select_route(vhost, &view)
         .await?
         .ok_or(ProxyError::NoRoute)?;
     let entry = route_entry(vhost, selected.route)?;
     let route = &entry.route;
     outcome.route = Some(entry.id);
     outcome.match_block = selected.match_block;
-    outcome.note(Policy::Match, || Said::Route(entry.id));
+    let matcher = vhost.matcher.map_or(Policy::Match, Policy::Plugin);
+    outcome.note(matcher, || Said::Route(entry.id));
     let matched_uri = route
         .matches
         .get(selected.match_block as usize)
@@ -257,8 +257,9 @@ async fn inject_fault(
     generation: &Generation,
     outcome: &mut Outcome,
 ) -> Result<Option<Response<Body>>, ProxyError> {
-    let injection = generation.policies.inject_fault(view, entry.id).await?;
-    outcome.note(Policy::Fault, || {
+    let injection = generation.inject_fault(entry, view).await?;
+    let policy = entry.chain.fault.map_or(Policy::Fault, Policy::Plugin);
+    outcome.note(policy, || {
         match (
             injection.delay_ms,
             injection.abort_http,
@@ -351,11 +352,7 @@ async fn aborted_destination(
     };
     let index = match destinations.len() {
         1 => 0,
-        _ => generation
-            .policies
-            .pick_destination(view, entry.id)
-            .await
-            .ok()? as usize,
+        _ => generation.pick_destination(entry, view).await.ok()? as usize,
     };
     let cluster = *entry.clusters.get(index)?;
     Some(generation.clusters[cluster].destination)
@@ -457,8 +454,12 @@ async fn pick_destination(
         (Some(index), _) => Ok(index),
         (None, 1) => Ok(0),
         (None, _) => {
-            let picked = generation.policies.pick_destination(view, entry.id).await? as usize;
-            outcome.note(Policy::Destination, || {
+            let picked = generation.pick_destination(entry, view).await? as usize;
+            let policy = entry
+                .chain
+                .destination
+                .map_or(Policy::Destination, Policy::Plugin);
+            outcome.note(policy, || {
                 Said::Text(
                     destinations
                         .get(picked)

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
+use super::chain::{self, ClusterChain};
 use super::clusters::ClusterState;
-use super::policy_config::RoutePolicies;
+use super::policy_config::{PolicyConfigs, RoutePolicies};
 use super::route_entry::Attachment;
 pub use super::route_entry::{RouteAt, RouteEntry};
 use super::route_key::{RouteKey, RouteKeyId};
@@ -21,7 +22,7 @@ use crate::upstream::ClusterLoad;
 use crate::upstream::dns::Dns;
 use crate::wasm::WasmEngine;
 use crate::wasm::counters::Counters;
-use crate::wasm::plugins::LoadedPlugin;
+use crate::wasm::plugins::{CompiledPlugin, LoadedPlugin};
 use crate::wasm::policies::Policies;
 use crate::wasm::stats::PolicyStats;
 
@@ -67,6 +68,8 @@ impl Runtime {
 pub struct VirtualHostEntry {
     /// Global id, as the match policy knows it.
     pub id: u32,
+    /// The plugin that replaces the built-in matcher here, if one does.
+    pub matcher: Option<usize>,
     /// Plain-HTTP requests are redirected to HTTPS.
     pub require_tls: bool,
     /// Routes in match order.
@@ -91,8 +94,10 @@ pub struct Generation {
     pub clusters: Vec<ClusterState>,
     /// The built-in policy components' instance pools.
     pub policies: Policies,
-    /// Custom plugins from WasmPlugin resources.
+    /// Plugins from WasmPlugin resources: filters and policies.
     pub plugins: Vec<LoadedPlugin>,
+    /// Per cluster, the plugins that replace its built-in policies.
+    pub cluster_chains: Vec<ClusterChain>,
     /// Per listener, its TLS servers (`None` for plain-text listeners).
     pub tls: Vec<Option<TlsServers>>,
     /// Route names, by [`RouteEntry::id`].
@@ -136,13 +141,18 @@ impl Generation {
             .iter()
             .map(|l| TlsServers::build(l).with_context(|| format!("TLS for {}", l.servers[0].name)))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let plugins = load_plugins(&config, runtime).await?;
-        let mut routes = Routes::new(&config, &plugins);
+        let compiled = compile_plugins(&config, runtime).await?;
+        let mut routes = Routes::new(&config, &compiled);
         let tables = config
             .listeners
             .iter()
             .enumerate()
             .map(|(index, listener)| routes.listener(index, listener))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let cluster_chains = config
+            .clusters
+            .values()
+            .map(|cluster| chain::cluster(&compiled, cluster))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let Routes {
             policies,
@@ -151,7 +161,9 @@ impl Generation {
             match_names,
             ..
         } = routes;
-        let policies = policies.build(&config.clusters, runtime).await?;
+        let configs = policies.finish(&config.clusters);
+        let plugins = configure_plugins(compiled, &configs, runtime).await?;
+        let policies = configs.builtins(runtime).await?;
         let mut clusters = Vec::with_capacity(config.clusters.len());
         for cluster in config.clusters.values() {
             let load = runtime.cluster_loads.get(cluster.name.as_str());
@@ -168,6 +180,7 @@ impl Generation {
             clusters,
             policies,
             plugins,
+            cluster_chains,
             tls,
             route_names,
             route_keys,
@@ -175,22 +188,44 @@ impl Generation {
     }
 }
 
-/// Loads the config's WasmPlugins.
-async fn load_plugins(
+/// Compiles the config's WasmPlugins and reads which phase each serves.
+async fn compile_plugins(
     config: &ResolvedConfig,
     runtime: &Runtime,
-) -> anyhow::Result<Vec<LoadedPlugin>> {
+) -> anyhow::Result<Vec<CompiledPlugin>> {
     let mut plugins = Vec::with_capacity(config.plugins.len());
     for plugin in &config.plugins {
-        let stats = runtime.policy_stats.get(plugin.name.as_str());
-        let loaded = LoadedPlugin::load(
-            plugin.clone(),
-            &runtime.wasm,
-            runtime.counters.clone(),
-            stats,
-        )
-        .await
-        .with_context(|| format!("loading WasmPlugin {}", plugin.name))?;
+        let name = plugin.name.clone();
+        let compiled = CompiledPlugin::compile(plugin.clone(), &runtime.wasm)
+            .await
+            .with_context(|| format!("loading WasmPlugin {name}"))?;
+        chain::check(&compiled)?;
+        plugins.push(compiled);
+    }
+    Ok(plugins)
+}
+
+/// Configures the compiled plugins: a filter with its `pluginConfig`, a policy with the
+/// settings its built-in would take beside it.
+async fn configure_plugins(
+    compiled: Vec<CompiledPlugin>,
+    configs: &PolicyConfigs,
+    runtime: &Runtime,
+) -> anyhow::Result<Vec<LoadedPlugin>> {
+    let mut plugins = Vec::with_capacity(compiled.len());
+    for plugin in compiled {
+        let name = plugin.plugin.name.clone();
+        let config = configs.for_plugin(plugin.kind, &plugin.plugin.config);
+        let stats = runtime.policy_stats.get(name.as_str());
+        let loaded = plugin
+            .configure(
+                &runtime.wasm,
+                runtime.counters.clone(),
+                stats,
+                config.to_string(),
+            )
+            .await
+            .with_context(|| format!("loading WasmPlugin {name}"))?;
         plugins.push(loaded);
     }
     Ok(plugins)
@@ -200,7 +235,7 @@ async fn load_plugins(
 struct Routes<'a> {
     config: &'a ResolvedConfig,
     cluster_names: Vec<&'a String>,
-    plugins: &'a [LoadedPlugin],
+    plugins: &'a [CompiledPlugin],
     policies: RoutePolicies,
     names: Vec<String>,
     keys: Vec<RouteKeyId>,
@@ -208,7 +243,7 @@ struct Routes<'a> {
 }
 
 impl<'a> Routes<'a> {
-    fn new(config: &'a ResolvedConfig, plugins: &'a [LoadedPlugin]) -> Self {
+    fn new(config: &'a ResolvedConfig, plugins: &'a [CompiledPlugin]) -> Self {
         Self {
             config,
             cluster_names: config.clusters.keys().collect(),
@@ -265,6 +300,7 @@ impl<'a> Routes<'a> {
         gateways: &[&str],
     ) -> anyhow::Result<VirtualHostEntry> {
         let id = self.policies.add_virtual_host(vhost);
+        let matcher = chain::matcher(self.plugins, &vhost.routes, gateways, &vhost.domains)?;
         let mut routes = Vec::with_capacity(vhost.routes.len());
         for (index, route) in vhost.routes.iter().enumerate() {
             let at = RouteAt { route: index, ..at };
@@ -272,6 +308,7 @@ impl<'a> Routes<'a> {
         }
         Ok(VirtualHostEntry {
             id,
+            matcher,
             require_tls: vhost.require_tls,
             routes,
         })

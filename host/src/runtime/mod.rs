@@ -1,7 +1,9 @@
 //! The running gateway's state: generations built from resolved configs.
 
+pub mod chain;
 pub mod clusters;
 pub mod cors;
+mod decide;
 pub mod destination;
 pub mod generation;
 mod policy_config;

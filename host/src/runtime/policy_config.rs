@@ -10,6 +10,7 @@ use super::Runtime;
 use crate::config::resolved::{AbortStatus, Cluster, Fault, RetryPolicy, Route, VirtualHost};
 use crate::wasm::Limits;
 use crate::wasm::builtin::{self, Builtin};
+use crate::wasm::kinds::PolicyKind;
 use crate::wasm::policies::Policies;
 use crate::wasm::pool::{Kind, Pool, Setup};
 
@@ -46,31 +47,76 @@ impl RoutePolicies {
         id
     }
 
-    /// Configures every built-in policy: these routes' and `clusters`'.
-    pub async fn build(
-        self,
-        clusters: &BTreeMap<String, Cluster>,
-        runtime: &Runtime,
-    ) -> anyhow::Result<Policies> {
-        let breakers: Vec<Value> = clusters.values().map(breaker_json).collect();
-        let outliers: Vec<Option<Value>> = clusters.values().map(outlier_json).collect();
+    /// Every kind's configuration: these routes' and `clusters`'.
+    pub fn finish(self, clusters: &BTreeMap<String, Cluster>) -> PolicyConfigs {
         let balancers: Vec<Value> = clusters
             .values()
             .map(|c| json!({ "name": c.name, "load_balancer": c.policy.load_balancer }))
             .collect();
+        let breakers: Vec<Value> = clusters.values().map(breaker_json).collect();
+        let outliers: Vec<Option<Value>> = clusters.values().map(outlier_json).collect();
+        PolicyConfigs {
+            route_match: json!({ "virtual_hosts": self.matches }),
+            destination: json!({ "routes": self.weights }),
+            endpoint: json!({ "clusters": balancers }),
+            fault: json!({ "routes": self.faults }),
+            retry: json!({ "routes": self.retries }),
+            breaker: json!({ "clusters": breakers }),
+            outlier: json!({ "clusters": outliers }),
+        }
+    }
+}
+
+/// What each policy kind's `configure` gets: the table of every route's (or cluster's)
+/// settings, indexed by the ids the data path passes.
+pub(super) struct PolicyConfigs {
+    route_match: Value,
+    destination: Value,
+    endpoint: Value,
+    fault: Value,
+    retry: Value,
+    breaker: Value,
+    outlier: Value,
+}
+
+impl PolicyConfigs {
+    /// The table `kind`'s built-in takes (a filter has none).
+    fn table(&self, kind: PolicyKind) -> Option<&Value> {
+        Some(match kind {
+            PolicyKind::RouteMatch => &self.route_match,
+            PolicyKind::Destination => &self.destination,
+            PolicyKind::Endpoint => &self.endpoint,
+            PolicyKind::Fault => &self.fault,
+            PolicyKind::Retry => &self.retry,
+            PolicyKind::Breaker => &self.breaker,
+            PolicyKind::Outlier => &self.outlier,
+            PolicyKind::Filter => return None,
+        })
+    }
+
+    /// What a plugin of `kind` is configured with: a filter, its `pluginConfig`; a policy,
+    /// the table its built-in takes, with the `pluginConfig` beside it as `plugin_config`.
+    pub fn for_plugin(&self, kind: PolicyKind, plugin_config: &Value) -> Value {
+        match self.table(kind) {
+            Some(Value::Object(table)) => {
+                let mut config = table.clone();
+                config.insert("plugin_config".into(), plugin_config.clone());
+                Value::Object(config)
+            }
+            _ => plugin_config.clone(),
+        }
+    }
+
+    /// Loads and configures every built-in policy (or its `--policy-dir` override).
+    pub async fn builtins(&self, runtime: &Runtime) -> anyhow::Result<Policies> {
         Ok(Policies {
-            route_match: pool(
-                &builtin::MATCH,
-                json!({ "virtual_hosts": self.matches }),
-                runtime,
-            )
-            .await?,
-            destination: pool(&builtin::WEIGHT, json!({ "routes": self.weights }), runtime).await?,
-            endpoint: pool(&builtin::LB, json!({ "clusters": balancers }), runtime).await?,
-            fault: pool(&builtin::FAULT, json!({ "routes": self.faults }), runtime).await?,
-            retry: pool(&builtin::RETRY, json!({ "routes": self.retries }), runtime).await?,
-            breaker: pool(&builtin::BREAKER, json!({ "clusters": breakers }), runtime).await?,
-            outlier: pool(&builtin::OUTLIER, json!({ "clusters": outliers }), runtime).await?,
+            route_match: pool(&builtin::MATCH, &self.route_match, runtime).await?,
+            destination: pool(&builtin::WEIGHT, &self.destination, runtime).await?,
+            endpoint: pool(&builtin::LB, &self.endpoint, runtime).await?,
+            fault: pool(&builtin::FAULT, &self.fault, runtime).await?,
+            retry: pool(&builtin::RETRY, &self.retry, runtime).await?,
+            breaker: pool(&builtin::BREAKER, &self.breaker, runtime).await?,
+            outlier: pool(&builtin::OUTLIER, &self.outlier, runtime).await?,
         })
     }
 }
@@ -127,7 +173,7 @@ fn retry_json(retry: &RetryPolicy) -> Value {
 /// Loads, compiles and configures one built-in policy (or its override).
 async fn pool<K: Kind>(
     builtin: &Builtin,
-    config: Value,
+    config: &Value,
     runtime: &Runtime,
 ) -> anyhow::Result<Pool<K>> {
     let (bytes, source) = builtin

@@ -3,9 +3,10 @@
 
 use anyhow::Context as _;
 
+use super::chain::{self, RouteChain};
 use super::cors::CorsPolicy;
-use crate::config::resolved::{PluginTarget, Route};
-use crate::wasm::plugins::LoadedPlugin;
+use crate::config::resolved::Route;
+use crate::wasm::plugins::CompiledPlugin;
 
 /// A route and what the data path needs of it.
 pub struct RouteEntry {
@@ -17,9 +18,12 @@ pub struct RouteEntry {
     pub clusters: Vec<usize>,
     /// Compiled `uriRegexRewrite`, with `\1` groups turned into `${1}`.
     pub uri_regex: Option<(regex::Regex, String)>,
-    /// The custom plugins that apply, in the order they run (indices into
-    /// [`Generation::plugins`]).
+    /// The filters that apply, in the order they run (indices into
+    /// [`super::Generation::plugins`]).
     pub plugins: Vec<usize>,
+    /// The plugins that replace the route's built-in fault, destination and retry
+    /// policies.
+    pub chain: RouteChain,
     /// The route's `corsPolicy`, compiled.
     pub cors: Option<CorsPolicy>,
     /// The clusters that get a copy of the route's requests, with the share of requests
@@ -51,7 +55,7 @@ impl RouteEntry {
         route: &Route,
         at: RouteAt,
         site: &Attachment<'_>,
-        plugins: &[LoadedPlugin],
+        plugins: &[CompiledPlugin],
         cluster_id: impl Fn(&str) -> usize,
     ) -> anyhow::Result<Self> {
         let uri_regex = match route.rewrite.as_ref().and_then(|r| r.uri_regex.as_ref()) {
@@ -70,7 +74,8 @@ impl RouteEntry {
             route: route.clone(),
             clusters: site.clusters.to_vec(),
             uri_regex,
-            plugins: chain(plugins, site),
+            plugins: chain::filters(plugins, site),
+            chain: chain::route(plugins, site)?,
             cors,
             mirrors: route
                 .mirrors
@@ -94,28 +99,6 @@ pub(super) struct Attachment<'a> {
     pub clusters: &'a [usize],
     /// Hosts of the route's destinations.
     pub hosts: &'a [&'a str],
-}
-
-/// The plugins attached to a route, in running order.
-fn chain(plugins: &[LoadedPlugin], site: &Attachment<'_>) -> Vec<usize> {
-    let mut chain: Vec<usize> = (0..plugins.len())
-        .filter(|&i| {
-            let plugin = &plugins[i].plugin;
-            let port = plugin.ports.is_empty() || plugin.ports.contains(&site.port);
-            let target = plugin.targets.is_empty()
-                || plugin.targets.iter().any(|target| match target {
-                    PluginTarget::Gateway(name) => site.gateways.contains(&name.as_str()),
-                    PluginTarget::VirtualService { name, route } => {
-                        *name == site.route.virtual_service
-                            && route.as_ref().is_none_or(|r| *r == site.route.name)
-                    }
-                    PluginTarget::Service(host) => site.hosts.contains(&host.as_str()),
-                });
-            port && target
-        })
-        .collect();
-    chain.sort_by(|&a, &b| plugins[a].order().cmp(&plugins[b].order()));
-    chain
 }
 
 /// Istio writes regex groups as `\1`; the regex crate as `${1}`.

@@ -5,6 +5,7 @@ pub mod builtin;
 pub mod counters;
 pub mod engine;
 pub mod error;
+pub mod kinds;
 pub mod log_budget;
 pub mod plugin_output;
 pub mod plugins;

@@ -1,20 +1,187 @@
-//! Custom plugins declared by WasmPlugin resources: loading, calling, and what their
-//! `failStrategy` makes of a failure.
+//! Plugins declared by WasmPlugin resources: loading, what kind of policy each serves,
+//! calling them, and what their `failStrategy` makes of a failure.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
 
 use super::counters::Counters;
+use super::kinds::PolicyKind;
 use super::plugin_output;
-use super::policies::{Action, Filter};
+use super::policies::{
+    Action, Breaker, Destination, Endpoint, Fault, Filter, Outlier, Retry, RouteMatch,
+};
 use super::pool::{Pool, Setup};
 use super::quarantine::{QUARANTINE_AFTER, Quarantine};
 use super::stats::PolicyStats;
 use super::{PolicyError, RequestView, WasmEngine};
 use crate::config::resolved::{FailStrategy, Phase, Plugin};
+
+/// Makes a call to a plugin under its quarantine and fail strategy (the call is made
+/// again on a fresh instance when it fails and the plugin reloads on failure); comes to
+/// `Ok(None)` when the plugin failed, or is quarantined, and fails open.
+macro_rules! guarded {
+    ($plugin:expr, $call:expr) => {{
+        let plugin: &$crate::wasm::plugins::LoadedPlugin = $plugin;
+        let result = match plugin.quarantined() {
+            Some(error) => Err(error),
+            None => {
+                let mut result = $call.await;
+                if result.is_err() && plugin.reloads_on_failure() {
+                    result = $call.await;
+                }
+                plugin.count(result.is_ok());
+                result
+            }
+        };
+        plugin.settle(result)
+    }};
+}
+pub(crate) use guarded;
+
+/// Where a filter runs in a route's chain: phase first, then descending priority, then
+/// name.
+pub fn chain_order(plugin: &Plugin) -> (u8, i64, &str) {
+    let phase = match plugin.phase {
+        Phase::Authn => 0,
+        Phase::Authz => 1,
+        Phase::UnspecifiedPhase => 2,
+        Phase::Stats => 3,
+    };
+    (phase, -plugin.priority, &plugin.name)
+}
+
+/// A plugin's component, compiled and checked, not yet configured.
+pub struct CompiledPlugin {
+    /// The plugin as configured.
+    pub plugin: Plugin,
+    /// The sha256 of the component as loaded.
+    pub sha256: String,
+    /// The phase the component serves, by the interface it exports.
+    pub kind: PolicyKind,
+    component: Component,
+}
+
+impl CompiledPlugin {
+    /// Reads, checks and compiles the plugin's component, and reads its kind.
+    pub async fn compile(plugin: Plugin, wasm: &WasmEngine) -> anyhow::Result<Self> {
+        let bytes = std::fs::read(&plugin.path)
+            .with_context(|| format!("reading {}", plugin.path.display()))?;
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        if let Some(expected) = &plugin.sha256 {
+            anyhow::ensure!(
+                &sha256 == expected,
+                "{} has sha256 {sha256}, not {expected}",
+                plugin.path.display()
+            );
+        }
+        let component = wasm.compile(&plugin.name, bytes).await?;
+        let kind = PolicyKind::of(&component, wasm.engine())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", plugin.path.display()))?;
+        Ok(Self {
+            plugin,
+            sha256,
+            kind,
+            component,
+        })
+    }
+
+    /// Instantiates and configures the component; `config` is what its `configure` gets.
+    pub async fn configure(
+        self,
+        wasm: &WasmEngine,
+        counters: Arc<Counters>,
+        stats: Arc<PolicyStats>,
+        config: String,
+    ) -> anyhow::Result<LoadedPlugin> {
+        let setup = Setup {
+            config,
+            env: self.plugin.env.clone().into(),
+        };
+        let limits = self.plugin.limits.into();
+        let name = self.plugin.name.as_str();
+        macro_rules! pool {
+            ($variant:ident) => {
+                PluginPool::$variant(
+                    Pool::new(name, wasm, &self.component, setup, counters, limits, stats).await?,
+                )
+            };
+        }
+        let pool = match self.kind {
+            PolicyKind::RouteMatch => pool!(RouteMatch),
+            PolicyKind::Destination => pool!(Destination),
+            PolicyKind::Endpoint => pool!(Endpoint),
+            PolicyKind::Fault => pool!(Fault),
+            PolicyKind::Retry => pool!(Retry),
+            PolicyKind::Breaker => pool!(Breaker),
+            PolicyKind::Outlier => pool!(Outlier),
+            PolicyKind::Filter => pool!(Filter),
+        };
+        Ok(LoadedPlugin {
+            plugin: self.plugin,
+            sha256: self.sha256,
+            kind: self.kind,
+            pool,
+            quarantine: Quarantine::default(),
+        })
+    }
+}
+
+/// A plugin's configured instances, typed by the phase it serves.
+pub enum PluginPool {
+    /// A route matcher.
+    RouteMatch(Pool<RouteMatch>),
+    /// A destination picker.
+    Destination(Pool<Destination>),
+    /// A load balancer.
+    Endpoint(Pool<Endpoint>),
+    /// A fault injector.
+    Fault(Pool<Fault>),
+    /// A retry policy.
+    Retry(Pool<Retry>),
+    /// A circuit breaker.
+    Breaker(Pool<Breaker>),
+    /// An outlier detector.
+    Outlier(Pool<Outlier>),
+    /// A custom filter.
+    Filter(Pool<Filter>),
+}
+
+macro_rules! typed {
+    ($($method:ident: $variant:ident),* $(,)?) => {
+        impl PluginPool {
+            $(
+                #[doc = concat!("The pool, when the plugin is a `", stringify!($method), "` policy.")]
+                pub fn $method(&self) -> Option<&Pool<$variant>> {
+                    match self {
+                        Self::$variant(pool) => Some(pool),
+                        _ => None,
+                    }
+                }
+            )*
+
+            fn stats(&self) -> &Arc<PolicyStats> {
+                match self {
+                    $(Self::$variant(pool) => &pool.stats,)*
+                }
+            }
+        }
+    };
+}
+
+typed!(
+    route_match: RouteMatch,
+    destination: Destination,
+    endpoint: Endpoint,
+    fault: Fault,
+    retry: Retry,
+    breaker: Breaker,
+    outlier: Outlier,
+    filter: Filter,
+);
 
 /// A loaded plugin and its configured instances.
 pub struct LoadedPlugin {
@@ -22,7 +189,10 @@ pub struct LoadedPlugin {
     pub plugin: Plugin,
     /// The sha256 of the component as loaded.
     pub sha256: String,
-    pool: Pool<Filter>,
+    /// The phase it serves.
+    pub kind: PolicyKind,
+    /// Its instances.
+    pub pool: PluginPool,
     quarantine: Quarantine,
 }
 
@@ -35,101 +205,62 @@ pub enum Verdict {
 }
 
 impl LoadedPlugin {
-    /// Reads, checks, compiles and configures the plugin's component.
-    pub async fn load(
-        plugin: Plugin,
-        wasm: &WasmEngine,
-        counters: Arc<Counters>,
-        stats: Arc<PolicyStats>,
-    ) -> anyhow::Result<Self> {
-        let bytes = std::fs::read(&plugin.path)
-            .with_context(|| format!("reading {}", plugin.path.display()))?;
-        let sha256 = hex::encode(Sha256::digest(&bytes));
-        if let Some(expected) = &plugin.sha256 {
-            anyhow::ensure!(
-                &sha256 == expected,
-                "{} has sha256 {sha256}, not {expected}",
-                plugin.path.display()
-            );
-        }
-        let component = wasm.compile(&plugin.name, bytes).await?;
-        let pool = Pool::new(
-            &plugin.name,
-            wasm,
-            &component,
-            Setup {
-                config: plugin.config.to_string(),
-                env: plugin.env.clone().into(),
-            },
-            counters,
-            plugin.limits.into(),
-            stats,
-        )
-        .await?;
-        Ok(Self {
-            plugin,
-            sha256,
-            pool,
-            quarantine: Quarantine::default(),
-        })
-    }
-
     /// The plugin's `namespace/name`.
-    pub fn name(&self) -> &Arc<str> {
-        self.pool.name()
+    pub fn name(&self) -> &str {
+        &self.plugin.name
     }
 
     /// Calls and failures so far.
     pub fn stats(&self) -> &PolicyStats {
-        &self.pool.stats
+        self.pool.stats()
     }
 
-    /// Where the plugin runs in a chain: phase first, then descending priority, then name.
-    pub fn order(&self) -> (u8, i64, &str) {
-        let phase = match self.plugin.phase {
-            Phase::Authn => 0,
-            Phase::Authz => 1,
-            Phase::UnspecifiedPhase => 2,
-            Phase::Stats => 3,
-        };
-        (phase, -self.plugin.priority, &self.plugin.name)
+    /// The error a call gets while the plugin is quarantined.
+    pub fn quarantined(&self) -> Option<PolicyError> {
+        self.quarantine.active().then(|| PolicyError::Quarantined {
+            policy: self.plugin.name.as_str().into(),
+            failures: QUARANTINE_AFTER,
+        })
     }
 
-    /// Calls the plugin on the request; a failure, or the plugin being quarantined,
-    /// follows the plugin's fail strategy.
-    pub async fn on_request(&self, request: &Arc<RequestView>) -> Result<Verdict, PolicyError> {
-        let result = match self.quarantine.active() {
-            true => Err(PolicyError::Quarantined {
-                policy: self.name().clone(),
-                failures: QUARANTINE_AFTER,
-            }),
-            false => {
-                let mut result = self.call(request).await;
-                if result.is_err() && self.plugin.fail_strategy == FailStrategy::FailReload {
-                    // The failed instance is gone; one more try on a fresh one.
-                    result = self.call(request).await;
-                }
-                match &result {
-                    Ok(_) => self.quarantine.succeeded(),
-                    Err(_) => {
-                        if let Some(backoff) = self.quarantine.failed() {
-                            self.pool.stats.quarantines.fetch_add(1, Ordering::Relaxed);
-                            tracing::warn!(plugin = %self.plugin.name, "failed {QUARANTINE_AFTER} calls in a row; quarantined for {backoff:?}");
-                        }
-                    }
-                }
-                result
-            }
-        };
+    /// Whether a failed call is tried once more on a fresh instance (FAIL_RELOAD).
+    pub fn reloads_on_failure(&self) -> bool {
+        self.plugin.fail_strategy == FailStrategy::FailReload
+    }
+
+    /// What a call's result comes to under the fail strategy: `Ok(None)` when it failed
+    /// and the plugin fails open.
+    pub fn settle<T>(&self, result: Result<T, PolicyError>) -> Result<Option<T>, PolicyError> {
         match (result, self.plugin.fail_strategy) {
-            (Ok(action), _) => Ok(Verdict::Act(action)),
-            (Err(_), FailStrategy::FailOpen) => Ok(Verdict::Skip),
+            (Ok(decided), _) => Ok(Some(decided)),
+            (Err(_), FailStrategy::FailOpen) => Ok(None),
             (Err(error), _) => Err(error),
         }
     }
 
+    /// Counts a call's success or failure towards quarantine.
+    pub fn count(&self, succeeded: bool) {
+        if succeeded {
+            self.quarantine.succeeded();
+        } else if let Some(backoff) = self.quarantine.failed() {
+            self.stats().quarantines.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(plugin = %self.plugin.name, "failed {QUARANTINE_AFTER} calls in a row; quarantined for {backoff:?}");
+        }
+    }
+
+    /// Calls the filter on the request; a failure, or the plugin being quarantined,
+    /// follows the plugin's fail strategy.
+    pub async fn on_request(&self, request: &Arc<RequestView>) -> Result<Verdict, PolicyError> {
+        let action = guarded!(self, self.call(request))?;
+        Ok(action.map_or(Verdict::Skip, Verdict::Act))
+    }
+
     async fn call(&self, request: &Arc<RequestView>) -> Result<Action, PolicyError> {
-        let mut lease = self.pool.lease(request).await?;
+        let pool = self.pool.filter().ok_or_else(|| PolicyError::Trap {
+            policy: self.plugin.name.as_str().into(),
+            reason: format!("a {} policy is not a filter", self.kind.interface()),
+        })?;
+        let mut lease = pool.lease(request).await?;
         let deadline = lease.deadline();
         let (instance, store) = lease.parts();
         let call = instance.portcullis_policy_filter().call_on_request(store);

@@ -118,29 +118,33 @@ pub struct Policies {
     pub outlier: Pool<Outlier>,
 }
 
-impl Policies {
+impl Pool<RouteMatch> {
     /// The first route of `virtual_host` matching the request.
     pub async fn select_route(
         &self,
         request: &Arc<RequestView>,
         virtual_host: u32,
     ) -> Result<Option<Selected>, PolicyError> {
-        call!(self.route_match, request, |instance, store| instance
+        call!(self, request, |instance, store| instance
             .portcullis_policy_route_match()
             .call_select_route(store, virtual_host))
     }
+}
 
+impl Pool<Destination> {
     /// The index of the destination of `route` to use.
     pub async fn pick_destination(
         &self,
         request: &Arc<RequestView>,
         route: u32,
     ) -> Result<u32, PolicyError> {
-        call!(self.destination, request, |instance, store| instance
+        call!(self, request, |instance, store| instance
             .portcullis_policy_destination()
             .call_pick_destination(store, route))
     }
+}
 
+impl Pool<Endpoint> {
     /// The index of the endpoint of `cluster` to use, or none when none is healthy.
     pub async fn pick_endpoint(
         &self,
@@ -148,22 +152,26 @@ impl Policies {
         cluster: u32,
         endpoints: &[EndpointState],
     ) -> Result<Option<u32>, PolicyError> {
-        call!(self.endpoint, request, |instance, store| instance
+        call!(self, request, |instance, store| instance
             .portcullis_policy_endpoint()
             .call_pick_endpoint(store, cluster, endpoints))
     }
+}
 
+impl Pool<Fault> {
     /// What fault to inject into this request on `route`.
     pub async fn inject_fault(
         &self,
         request: &Arc<RequestView>,
         route: u32,
     ) -> Result<Injection, PolicyError> {
-        call!(self.fault, request, |instance, store| instance
+        call!(self, request, |instance, store| instance
             .portcullis_policy_fault()
             .call_inject(store, route))
     }
+}
 
+impl Pool<Retry> {
     /// Whether to retry after attempt `attempt` of `route` ended with `outcome`.
     pub async fn should_retry(
         &self,
@@ -172,11 +180,13 @@ impl Policies {
         attempt: u32,
         outcome: Outcome,
     ) -> Result<Decision, PolicyError> {
-        call!(self.retry, request, |instance, store| instance
+        call!(self, request, |instance, store| instance
             .portcullis_policy_retry()
             .call_should_retry(store, route, attempt, outcome))
     }
+}
 
+impl Pool<Breaker> {
     /// Whether a request to `cluster` may start under its `http2MaxRequests`.
     pub async fn admit_request(
         &self,
@@ -184,7 +194,7 @@ impl Policies {
         cluster: u32,
         load: ClusterLoadView,
     ) -> Result<bool, PolicyError> {
-        call!(self.breaker, request, |instance, store| instance
+        call!(self, request, |instance, store| instance
             .portcullis_policy_breaker()
             .call_admit_request(store, cluster, load))
     }
@@ -196,7 +206,7 @@ impl Policies {
         cluster: u32,
         load: ClusterLoadView,
     ) -> Result<Admission, PolicyError> {
-        call!(self.breaker, request, |instance, store| instance
+        call!(self, request, |instance, store| instance
             .portcullis_policy_breaker()
             .call_admit_connection(store, cluster, load))
     }
@@ -208,11 +218,13 @@ impl Policies {
         cluster: u32,
         load: ClusterLoadView,
     ) -> Result<bool, PolicyError> {
-        call!(self.breaker, request, |instance, store| instance
+        call!(self, request, |instance, store| instance
             .portcullis_policy_breaker()
             .call_admit_retry(store, cluster, load))
     }
+}
 
+impl Pool<Outlier> {
     /// Records how a request to `endpoint` ended; returns how long to eject it (ms).
     pub async fn record_result(
         &self,
@@ -223,7 +235,7 @@ impl Policies {
         ejected: u32,
         total: u32,
     ) -> Result<u64, PolicyError> {
-        call!(self.outlier, request, |instance, store| instance
+        call!(self, request, |instance, store| instance
             .portcullis_policy_outlier()
             .call_record_result(
                 store, cluster, endpoint, outcome, ejected, total

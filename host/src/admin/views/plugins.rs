@@ -29,6 +29,7 @@ pub fn view(generation: &Generation, status: &ReloadStatus) -> Value {
         .map(|p| {
             json!({
                 "name": p.plugin.name,
+                "kind": p.kind,
                 "path": p.plugin.path,
                 "sha256": p.sha256,
                 "phase": p.plugin.phase,

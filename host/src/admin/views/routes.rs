@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::config::resolved::RouteAction;
 use crate::runtime::Generation;
-use crate::runtime::generation::RouteEntry;
+use crate::runtime::generation::{RouteEntry, VirtualHostEntry};
 use crate::runtime::route_key::RouteKeyId;
 use crate::telemetry::metrics::RouteTotals;
 
@@ -25,7 +25,7 @@ pub fn view(generation: &Generation, totals: &HashMap<RouteKeyId, RouteTotals>) 
                     let key = generation.route_keys[entry.id as usize];
                     let route = routes.entry(key).or_insert_with(|| {
                         order.push(key);
-                        describe(entry, generation, totals.get(&key))
+                        describe(entry, vhost, generation, totals.get(&key))
                     });
                     add_unique(&mut route["listeners"], &listener.servers[0].name);
                     for host in hosts {
@@ -39,7 +39,12 @@ pub fn view(generation: &Generation, totals: &HashMap<RouteKeyId, RouteTotals>) 
 }
 
 /// A route's entry, before its listeners and hosts are added.
-fn describe(entry: &RouteEntry, generation: &Generation, totals: Option<&RouteTotals>) -> Value {
+fn describe(
+    entry: &RouteEntry,
+    vhost: &VirtualHostEntry,
+    generation: &Generation,
+    totals: Option<&RouteTotals>,
+) -> Value {
     let (bounds, counts, count) = match totals {
         Some(totals) => totals.duration.cumulative(),
         None => (&[][..], Vec::new(), 0),
@@ -50,7 +55,7 @@ fn describe(entry: &RouteEntry, generation: &Generation, totals: Option<&RouteTo
         "listeners": [],
         "hosts": [],
         "action": action(entry, generation),
-        "policies": policies(entry, generation),
+        "policies": policies(entry, vhost, generation),
         "requests": totals.map_or(0, |t| t.requests),
         "errors": totals.map_or(0, |t| t.errors),
         "duration_ms": { "bounds": bounds, "counts": counts, "count": count },
@@ -85,35 +90,50 @@ fn action(entry: &RouteEntry, generation: &Generation) -> String {
     }
 }
 
-/// The policies a request on the route may pass, in order: the built-in components
-/// that apply, the host's CORS and mirror steps, and the custom plugins.
-fn policies(entry: &RouteEntry, generation: &Generation) -> Vec<String> {
+/// The policies a request on the route may pass, in order: the component serving each
+/// phase that applies (a plugin where one replaces the built-in), the host's CORS and
+/// mirror steps, and the filters.
+fn policies(entry: &RouteEntry, vhost: &VirtualHostEntry, generation: &Generation) -> Vec<String> {
     let policies = &generation.policies;
-    let mut chain = vec![policies.route_match.name().to_string()];
-    let mut add = |applies: bool, name: &str| {
-        if applies {
-            chain.push(name.to_string());
+    let name = |plugin: Option<usize>, builtin: &str| match plugin {
+        Some(p) => generation.plugins[p].name().to_string(),
+        None => builtin.to_string(),
+    };
+    let mut chain = vec![name(vhost.matcher, policies.route_match.name())];
+    let mut add = |applies: bool, name: String| {
+        if applies && !chain.contains(&name) {
+            chain.push(name);
         }
     };
-    add(entry.route.fault.is_some(), policies.fault.name());
-    add(entry.cors.is_some(), "host:cors");
+    add(
+        entry.route.fault.is_some(),
+        name(entry.chain.fault, policies.fault.name()),
+    );
+    add(entry.cors.is_some(), "host:cors".into());
     if let RouteAction::Forward(destinations) = &entry.route.action {
-        let clusters = || entry.clusters.iter().map(|&c| &generation.clusters[c]);
-        add(destinations.len() > 1, policies.destination.name());
-        add(!entry.mirrors.is_empty(), "host:mirror");
-        add(true, policies.endpoint.name());
-        add(entry.route.retry.attempts > 0, policies.retry.name());
-        add(clusters().any(|c| c.limited), policies.breaker.name());
-        add(
-            clusters().any(crate::runtime::clusters::ClusterState::detects_outliers),
-            policies.outlier.name(),
-        );
+        let destination = name(entry.chain.destination, policies.destination.name());
+        add(destinations.len() > 1, destination);
+        add(!entry.mirrors.is_empty(), "host:mirror".into());
+        for &c in &entry.clusters {
+            let (cluster, plugins) = (&generation.clusters[c], generation.cluster_chains[c]);
+            add(true, name(plugins.endpoint, policies.endpoint.name()));
+            add(
+                cluster.limited,
+                name(plugins.breaker, policies.breaker.name()),
+            );
+            add(
+                cluster.detects_outliers(),
+                name(plugins.outlier, policies.outlier.name()),
+            );
+        }
+        let retry = name(entry.chain.retry, policies.retry.name());
+        add(entry.route.retry.attempts > 0, retry);
     }
     chain.extend(
         entry
             .plugins
             .iter()
-            .map(|&p| generation.plugins[p].plugin.name.clone()),
+            .map(|&p| generation.plugins[p].name().to_string()),
     );
     chain
 }

@@ -1,0 +1,129 @@
+//! What a component is: the policy interface it exports says which phase it can serve.
+
+use serde::Serialize;
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// A phase a component serves, named as its WIT interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PolicyKind {
+    /// `route-match`: which route of a virtual host a request takes.
+    RouteMatch,
+    /// `destination`: which weighted destination of a route.
+    Destination,
+    /// `endpoint`: which endpoint of a cluster (the load balancer).
+    Endpoint,
+    /// `fault`: what fault to inject.
+    Fault,
+    /// `retry`: whether to try again.
+    Retry,
+    /// `breaker`: circuit-breaker admission.
+    Breaker,
+    /// `outlier`: endpoint ejection.
+    Outlier,
+    /// `filter`: a custom plugin, one of a route's chain.
+    Filter,
+}
+
+/// What a kind of component is attached to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// A virtual host's routes (the matcher).
+    VirtualHost,
+    /// One route.
+    Route,
+    /// One cluster: a service host (and subset).
+    Cluster,
+}
+
+impl PolicyKind {
+    /// Every kind, in request order.
+    pub const ALL: [Self; 8] = [
+        Self::RouteMatch,
+        Self::Fault,
+        Self::Filter,
+        Self::Destination,
+        Self::Endpoint,
+        Self::Breaker,
+        Self::Retry,
+        Self::Outlier,
+    ];
+
+    /// The WIT interface the kind exports.
+    pub fn interface(self) -> &'static str {
+        match self {
+            Self::RouteMatch => "route-match",
+            Self::Destination => "destination",
+            Self::Endpoint => "endpoint",
+            Self::Fault => "fault",
+            Self::Retry => "retry",
+            Self::Breaker => "breaker",
+            Self::Outlier => "outlier",
+            Self::Filter => "filter",
+        }
+    }
+
+    /// What the kind is attached to.
+    pub fn reach(self) -> Reach {
+        match self {
+            Self::RouteMatch => Reach::VirtualHost,
+            Self::Destination | Self::Fault | Self::Retry | Self::Filter => Reach::Route,
+            Self::Endpoint | Self::Breaker | Self::Outlier => Reach::Cluster,
+        }
+    }
+
+    /// The kind `component` serves: the one `portcullis:policy` phase interface it
+    /// exports.
+    pub fn of(component: &Component, engine: &Engine) -> Result<Self, String> {
+        let exported: Vec<Self> = component
+            .component_type()
+            .exports(engine)
+            .filter_map(|(name, _)| Self::exported_as(name))
+            .collect();
+        match exported.as_slice() {
+            [kind] => Ok(*kind),
+            [] => Err(format!(
+                "the component exports no portcullis:policy interface (one of {})",
+                Self::ALL.map(Self::interface).join(", ")
+            )),
+            several => Err(format!(
+                "the component exports several policy interfaces ({}): one component serves one phase",
+                several
+                    .iter()
+                    .map(|k| k.interface())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+
+    /// The kind an export named `portcullis:policy/<interface>@<version>` serves.
+    fn exported_as(name: &str) -> Option<Self> {
+        let interface = name.strip_prefix("portcullis:policy/")?;
+        let interface = interface.split_once('@').map_or(interface, |(i, _)| i);
+        Self::ALL.into_iter().find(|k| k.interface() == interface)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PolicyKind;
+
+    #[test]
+    fn reads_the_kind_from_the_export_name() {
+        assert_eq!(
+            PolicyKind::exported_as("portcullis:policy/retry@0.1.0"),
+            Some(PolicyKind::Retry)
+        );
+        assert_eq!(
+            PolicyKind::exported_as("portcullis:policy/route-match@0.2.0"),
+            Some(PolicyKind::RouteMatch)
+        );
+        assert_eq!(PolicyKind::exported_as("wasi:http/handler@0.2.0"), None);
+        assert_eq!(
+            PolicyKind::exported_as("portcullis:policy/host@0.1.0"),
+            None
+        );
+    }
+}
