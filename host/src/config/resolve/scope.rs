@@ -62,3 +62,27 @@ impl<'r> Scope<'r> {
         self.reporter.error_count()
     }
 }
+
+/// Runs `f` at the root of a test resource; returns what it came to and what it reported.
+#[cfg(test)]
+pub fn probe<T>(f: impl FnOnce(&Scope<'_>) -> T) -> (T, crate::config::Diagnostics) {
+    let reporter = Reporter::new("test.yaml", Vec::new());
+    let site = Site {
+        document: 0,
+        resource: "Test/probe".into(),
+    };
+    let result = f(&Scope::new(&reporter, &site, ""));
+    (result, reporter.finish())
+}
+
+/// The field paths of the errors in `reported`, in order.
+#[cfg(test)]
+pub fn errors_at(reported: &crate::config::Diagnostics) -> Vec<&str> {
+    reported.errors().map(|d| d.path.as_str()).collect()
+}
+
+/// The field paths of the warnings in `reported`, in order.
+#[cfg(test)]
+pub fn warnings_at(reported: &crate::config::Diagnostics) -> Vec<&str> {
+    reported.warnings().map(|d| d.path.as_str()).collect()
+}

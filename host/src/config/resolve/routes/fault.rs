@@ -121,3 +121,58 @@ fn share(percentage: Option<Percent>, percent: Option<i64>, what: &str, at: &Sco
     }
     checks::percentage(percentage, &at.field("percentage"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::fault;
+    use crate::config::Diagnostics;
+    use crate::config::model::virtual_service::HttpFaultInjection;
+    use crate::config::resolve::scope::{errors_at, probe, warnings_at};
+    use crate::config::resolved::{AbortStatus, Fault};
+
+    fn resolve(yaml: &str) -> (Option<Fault>, Diagnostics) {
+        let spec: HttpFaultInjection = serde_yaml::from_str(yaml).unwrap();
+        probe(|at| fault(&spec, &at.field("fault")))
+    }
+
+    #[test]
+    fn a_delay_and_an_abort_are_sampled_each_on_its_own_share() {
+        let (fault, reported) = resolve(
+            "delay: {fixedDelay: 1s, percentage: {value: 10}}\nabort: {httpStatus: 503, percentage: {value: 0.5}}",
+        );
+        let fault = fault.unwrap();
+        let delay = fault.delay.unwrap();
+        assert_eq!((delay.fixed_delay.as_secs(), delay.percentage), (1, 10.0));
+        let abort = fault.abort.unwrap();
+        assert!(matches!(abort.status, AbortStatus::Http(503)));
+        assert_eq!(abort.percentage, 0.5);
+        assert!(errors_at(&reported).is_empty() && warnings_at(&reported).is_empty());
+    }
+
+    #[test]
+    fn without_a_percentage_nothing_is_injected_and_it_says_so() {
+        let (fault, reported) = resolve("abort: {grpcStatus: UNAVAILABLE}");
+        let abort = fault.unwrap().abort.unwrap();
+        assert!(matches!(abort.status, AbortStatus::Grpc(14)));
+        assert_eq!(abort.percentage, 0.0);
+        assert_eq!(warnings_at(&reported), ["fault.abort.percentage"]);
+    }
+
+    #[test]
+    fn the_deprecated_integer_percent_still_counts() {
+        let (fault, reported) = resolve("delay: {fixedDelay: 5ms, percent: 30}");
+        assert_eq!(fault.unwrap().delay.unwrap().percentage, 30.0);
+        assert_eq!(warnings_at(&reported), ["fault.delay.percent"]);
+    }
+
+    #[test]
+    fn bad_statuses_and_empty_faults_are_errors_at_their_fields() {
+        let (_, reported) = resolve("abort: {httpStatus: 700, percentage: {value: 1}}");
+        assert_eq!(errors_at(&reported), ["fault.abort.httpStatus"]);
+        let (_, reported) = resolve("abort: {grpcStatus: SOMETIMES, percentage: {value: 1}}");
+        assert_eq!(errors_at(&reported), ["fault.abort.grpcStatus"]);
+        let (fault, reported) = resolve("{}");
+        assert!(fault.is_none());
+        assert_eq!(errors_at(&reported), ["fault"]);
+    }
+}

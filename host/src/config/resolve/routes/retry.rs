@@ -98,3 +98,76 @@ fn conditions(retry_on: &str, policy: &mut RetryPolicy, at: &Scope<'_>) {
         policy.retry_on.push("retriable-status-codes".into());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::retry;
+    use crate::config::Diagnostics;
+    use crate::config::model::virtual_service::HttpRetry;
+    use crate::config::resolve::scope::{errors_at, probe, warnings_at};
+    use crate::config::resolved::RetryPolicy;
+
+    fn resolve(yaml: &str) -> (RetryPolicy, Diagnostics) {
+        let spec: HttpRetry = serde_yaml::from_str(yaml).unwrap();
+        probe(|at| retry(Some(&spec), &at.field("retries")))
+    }
+
+    #[test]
+    fn no_retries_block_is_istios_default() {
+        let (policy, reported) = probe(|at| retry(None, at));
+        assert_eq!(policy, RetryPolicy::default());
+        assert_eq!(policy.attempts, 2);
+        assert_eq!(
+            policy.retry_on,
+            [
+                "connect-failure",
+                "refused-stream",
+                "unavailable",
+                "cancelled",
+                "retriable-status-codes"
+            ]
+        );
+        assert_eq!(policy.backoff_base.as_millis(), 25);
+        assert!(policy.ignore_previous_hosts);
+        assert!(!reported.has_errors());
+    }
+
+    #[test]
+    fn status_codes_in_retry_on_become_retriable_status_codes() {
+        let (policy, reported) = resolve("attempts: 3\nretryOn: 5xx, 503,gateway-error");
+        assert_eq!(policy.attempts, 3);
+        assert_eq!(
+            policy.retry_on,
+            ["5xx", "gateway-error", "retriable-status-codes"]
+        );
+        assert_eq!(policy.retriable_status_codes, [503]);
+        assert!(warnings_at(&reported).is_empty());
+    }
+
+    #[test]
+    fn an_unknown_condition_is_an_error_at_retry_on() {
+        let (_, reported) = resolve("attempts: 1\nretryOn: sometimes");
+        assert_eq!(errors_at(&reported), ["retries.retryOn"]);
+    }
+
+    #[test]
+    fn conditions_never_met_are_kept_with_a_warning() {
+        let (policy, reported) = resolve("attempts: 1\nretryOn: envoy-ratelimited");
+        assert_eq!(policy.retry_on, ["envoy-ratelimited"]);
+        assert_eq!(warnings_at(&reported), ["retries.retryOn"]);
+    }
+
+    #[test]
+    fn a_block_without_attempts_disables_retries_and_says_so() {
+        let (policy, reported) = resolve("retryOn: 5xx\nperTryTimeout: 2s");
+        assert_eq!(policy.attempts, 0);
+        assert_eq!(policy.per_try_timeout.map(|t| t.as_secs()), Some(2));
+        assert_eq!(warnings_at(&reported), ["retries.attempts"]);
+    }
+
+    #[test]
+    fn negative_attempts_are_an_error() {
+        let (_, reported) = resolve("attempts: -1");
+        assert_eq!(errors_at(&reported), ["retries.attempts"]);
+    }
+}
