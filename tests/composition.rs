@@ -114,3 +114,103 @@ fn two_plugins_for_one_phase_of_one_route_are_an_error_naming_both() {
         "{stderr}"
     );
 }
+
+/// Which upstreams (by name) served `count` requests for `host`.
+async fn served_by(client: &Client, host: &str, count: usize) -> Vec<String> {
+    let mut names = Vec::new();
+    for _ in 0..count {
+        let reply = client.get(host, "/").await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+        let name = reply.json()["name"].as_str().unwrap().to_string();
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_balancer_plugin_serves_its_service_only_and_swaps_live() {
+    let upstreams = [
+        Upstream::start("a1").await,
+        Upstream::start("a2").await,
+        Upstream::start("b1").await,
+        Upstream::start("b2").await,
+    ];
+    let port = |i: usize| upstreams[i].addr.port();
+    let dir = tempfile::tempdir().unwrap();
+    let balancer = dir.path().join("balancer.wasm");
+    std::fs::copy(support::plugin("rust_failover.wasm"), &balancer).unwrap();
+    let config = format!(
+        "{GATEWAY}---\n{}---\n{}---\n{}---\n{}",
+        service("a", &[port(0), port(1)]),
+        service("b", &[port(2), port(3)]),
+        support::config::virtual_service(
+            "shop",
+            "*",
+            "  - match: [{authority: {exact: a}}]\n    route: [{destination: {host: a}}]\n  - route: [{destination: {host: b}}]\n",
+        ),
+        "apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata:
+  name: failover
+spec:
+  url: file://balancer.wasm
+  targetRefs: [{kind: ServiceEntry, name: a}]
+",
+    );
+    std::fs::write(dir.path().join("gateway.yaml"), config).unwrap();
+    let gateway = Gateway::launch(dir, "gateway.yaml", |command| {
+        command.args(["--admin", "127.0.0.1:0"]);
+    });
+    let addr = gateway.addr("default/gw/http");
+    let client = Client::http1(addr);
+    assert_eq!(served_by(&client, "a", 20).await, ["a1"]);
+    assert_eq!(served_by(&client, "b", 20).await, ["b1", "b2"]);
+    let admin = Client::http1(gateway.admin.expect("the admin API is on"));
+    let chains = admin.get("admin", "/config_dump").await.json()["chains"]["clusters"].clone();
+    let endpoint = |cluster: &str| {
+        chains
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["cluster"] == cluster)
+            .map(|c| c["endpoint"].clone())
+            .unwrap_or_else(|| panic!("no chain for {cluster}: {chains}"))
+    };
+    assert_eq!(endpoint("outbound|80||a")["plugin"], "default/failover");
+    assert_eq!(endpoint("outbound|80||b")["builtin"], "builtin:lb");
+
+    // Under load, the file becomes another balancer (the built-in one, which spreads
+    // requests): the change shows, and no request fails.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let client = Client::http1(addr);
+            let (mut sent, mut failed) = (0, 0);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && sent < 100_000 {
+                if client.get("a", "/").await.status != 200 {
+                    failed += 1;
+                }
+                sent += 1;
+            }
+            (sent, failed)
+        }
+    });
+    let replacement = gateway.dir.path().join("balancer.wasm.new");
+    std::fs::copy(support::plugin("portcullis_lb.wasm"), &replacement).unwrap();
+    std::fs::rename(&replacement, gateway.dir.path().join("balancer.wasm")).unwrap();
+    crate::assert_eventually!(
+        served_by(&client, "a", 10).await.len() == 2,
+        "the swapped balancer never spread service a's requests"
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (sent, failed) = load.await.unwrap();
+    assert!(sent > 10, "the load ran ({sent} requests)");
+    assert_eq!(
+        failed, 0,
+        "{failed} of {sent} requests failed during the swap"
+    );
+}
