@@ -196,7 +196,7 @@ fn telemetry(
     }
     // The request clock calibrates itself (about a millisecond) on first use: not on
     // the first request.
-    crate::telemetry::access_log::Instant::now();
+    crate::telemetry::access_log::Stamp::now();
     Ok(Some(Box::leak(Box::new(Telemetry {
         log,
         metrics,

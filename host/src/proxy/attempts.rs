@@ -16,13 +16,13 @@ use super::local_reply::ProxyError;
 use super::replay::RequestBody;
 use super::upgrade::Requested;
 use crate::runtime::Generation;
-use crate::runtime::clusters::{ClusterState, Endpoint, now_ms};
+use crate::runtime::clusters::{ClusterState, LiveEndpoint, now_ms};
 use crate::telemetry::access_log::{self, Said};
 use crate::upstream::lease::UpstreamLease;
 use crate::upstream::load::Counted;
 use crate::upstream::{Checkout, EndpointPool};
 use crate::wasm::RequestView;
-use crate::wasm::policies::{Admission, EndpointResult, Outcome, ResponseStatus};
+use crate::wasm::policies::{Admission, AttemptOutcome, EndpointResult, ResponseStatus};
 use crate::wire::body::Body;
 
 /// Everything the attempts of one request share.
@@ -110,7 +110,7 @@ impl Attempts<'_> {
         let attempt_body = body
             .next()
             .expect("a body is available while attempts are allowed");
-        let sent_at = noted.logged().then(access_log::Instant::now);
+        let sent_at = noted.logged().then(access_log::Stamp::now);
         let result = match self.upstream(&endpoint, head, per_try).await? {
             Ok(upstream) => {
                 let head = forward::clone_head(head);
@@ -131,7 +131,7 @@ impl Attempts<'_> {
         &self,
         attempt: u32,
         body: &RequestBody,
-        outcome: Outcome,
+        outcome: AttemptOutcome,
         noted: &mut access_log::Outcome,
     ) -> Result<Option<Duration>, ProxyError> {
         let retry = &self.routed.entry.route.retry;
@@ -194,7 +194,7 @@ impl Attempts<'_> {
     /// request (overflow); the inner one is a failed attempt.
     async fn upstream<'e>(
         &'e self,
-        endpoint: &'e Endpoint,
+        endpoint: &'e LiveEndpoint,
         head: &http::request::Parts,
         wait: Option<Duration>,
     ) -> Result<Result<Upstream<'e>, AttemptError>, ProxyError> {
@@ -300,13 +300,17 @@ impl Attempts<'_> {
     }
 
     /// Reports the attempt to outlier detection and ejects the endpoint if it says so.
-    async fn detect_outlier(&self, target: &Endpoint, outcome: &Outcome) -> Result<(), ProxyError> {
+    async fn detect_outlier(
+        &self,
+        target: &LiveEndpoint,
+        outcome: &AttemptOutcome,
+    ) -> Result<(), ProxyError> {
         let cluster = self.cluster();
         if !cluster.detects_outliers() {
             return Ok(());
         }
         let result = match outcome {
-            Outcome::Response(response) => EndpointResult::Status(response.status),
+            AttemptOutcome::Response(response) => EndpointResult::Status(response.status),
             _ => EndpointResult::LocalFailure,
         };
         // A success only ends a failure streak: with none under way there is nothing to tell.
@@ -341,7 +345,7 @@ impl Attempts<'_> {
 
     /// The endpoint for the next attempt, avoiding those already tried when another is
     /// available (Istio's `retryIgnorePreviousHosts`).
-    async fn pick_endpoint(&self, tried: &[SocketAddr]) -> Result<Arc<Endpoint>, ProxyError> {
+    async fn pick_endpoint(&self, tried: &[SocketAddr]) -> Result<Arc<LiveEndpoint>, ProxyError> {
         let cluster = self.cluster();
         let endpoints = cluster.endpoints();
         let now = now_ms();
@@ -388,31 +392,31 @@ impl Attempts<'_> {
 
 /// One attempt's endpoint, result, and when its request was sent (when logged).
 struct Sent {
-    endpoint: Arc<Endpoint>,
+    endpoint: Arc<LiveEndpoint>,
     result: Result<(Response<Incoming>, UpstreamLease), AttemptError>,
-    sent_at: Option<access_log::Instant>,
+    sent_at: Option<access_log::Stamp>,
 }
 
 /// What the retry policy and outlier detection are told of an attempt.
-fn classify(result: &Result<(Response<Incoming>, UpstreamLease), AttemptError>) -> Outcome {
+fn classify(result: &Result<(Response<Incoming>, UpstreamLease), AttemptError>) -> AttemptOutcome {
     match result {
-        Ok((response, _)) => Outcome::Response(ResponseStatus {
+        Ok((response, _)) => AttemptOutcome::Response(ResponseStatus {
             status: response.status().as_u16(),
             grpc_status: response
                 .headers()
                 .get("grpc-status")
                 .and_then(|v| v.to_str().ok()?.parse().ok()),
         }),
-        Err(AttemptError::ConnectFailure(_)) => Outcome::ConnectFailure,
-        Err(AttemptError::Reset(_)) => Outcome::Reset,
-        Err(AttemptError::Timeout) => Outcome::Timeout,
+        Err(AttemptError::ConnectFailure(_)) => AttemptOutcome::ConnectFailure,
+        Err(AttemptError::Reset(_)) => AttemptOutcome::Reset,
+        Err(AttemptError::Timeout) => AttemptOutcome::Timeout,
     }
 }
 
 /// Whether an attempt failed: no response, a 4xx or 5xx status, or a gRPC error status.
-fn failed(outcome: &Outcome) -> bool {
+fn failed(outcome: &AttemptOutcome) -> bool {
     match outcome {
-        Outcome::Response(response) => {
+        AttemptOutcome::Response(response) => {
             response.status >= 400 || response.grpc_status.is_some_and(|code| code != 0)
         }
         _ => true,
@@ -461,7 +465,7 @@ mod tests {
     #[test]
     fn only_failures_go_to_the_retry_policy() {
         let response = |status, grpc_status| {
-            Outcome::Response(ResponseStatus {
+            AttemptOutcome::Response(ResponseStatus {
                 status,
                 grpc_status,
             })
@@ -471,7 +475,7 @@ mod tests {
         assert!(failed(&response(200, Some(14))));
         assert!(failed(&response(409, None)));
         assert!(failed(&response(503, None)));
-        assert!(failed(&Outcome::ConnectFailure));
-        assert!(failed(&Outcome::Timeout));
+        assert!(failed(&AttemptOutcome::ConnectFailure));
+        assert!(failed(&AttemptOutcome::Timeout));
     }
 }

@@ -11,7 +11,7 @@ use super::Downstream;
 use super::headers;
 use super::paths::{self, Origin};
 use crate::config::resolved::{StringMatcher, WeightedCluster};
-use crate::runtime::clusters::Endpoint;
+use crate::runtime::clusters::LiveEndpoint;
 use crate::runtime::generation::RouteEntry;
 use crate::upstream::h2::H2Client;
 use crate::upstream::lease::{self, UpstreamLease};
@@ -102,7 +102,7 @@ pub enum Upstream<'a> {
 /// Sends `parts` with `body` to `endpoint`, waiting at most `timeout` for the response head.
 pub async fn send(
     upstream: Upstream<'_>,
-    endpoint: &Endpoint,
+    endpoint: &LiveEndpoint,
     mut lease: UpstreamLease,
     mut parts: http::request::Parts,
     body: Body,

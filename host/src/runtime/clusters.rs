@@ -27,7 +27,7 @@ pub fn now_ms() -> u64 {
 }
 
 /// One endpoint's address, load, connections and health.
-pub struct Endpoint {
+pub struct LiveEndpoint {
     /// Where to connect.
     pub address: SocketAddr,
     /// `address` as a URI authority.
@@ -49,7 +49,7 @@ pub struct Endpoint {
     pub health: Arc<EndpointHealth>,
 }
 
-impl Endpoint {
+impl LiveEndpoint {
     /// Whether outlier detection has it ejected now.
     pub fn ejected(&self, now: u64) -> bool {
         self.health.ejected_until.load(Ordering::Relaxed) > now
@@ -66,7 +66,7 @@ impl Endpoint {
 }
 
 /// The endpoints of a cluster at one moment; DNS refreshes replace the whole set.
-pub type Endpoints = Vec<Arc<Endpoint>>;
+pub type Endpoints = Vec<Arc<LiveEndpoint>>;
 
 /// The shortest wait between two resolutions of a DNS cluster, whatever the TTL.
 const MIN_REFRESH: Duration = Duration::from_secs(1);
@@ -194,7 +194,7 @@ impl Resolver {
     /// Resolves every endpoint of the cluster, keeping the `current` endpoint (its pool,
     /// load and health) for every address that stays, and the last answer of a name whose
     /// lookup fails. Also says when to resolve again.
-    async fn resolve_all(&self, current: &[Arc<Endpoint>]) -> (Endpoints, Instant) {
+    async fn resolve_all(&self, current: &[Arc<LiveEndpoint>]) -> (Endpoints, Instant) {
         let mut endpoints = Vec::new();
         let mut next = Instant::now() + MAX_REFRESH;
         for (source, endpoint) in self.cluster.endpoints.iter().enumerate() {
@@ -228,7 +228,7 @@ impl Resolver {
                     e.address == address && e.weight == endpoint.weight && e.source == source
                 });
                 endpoints.push(kept.cloned().unwrap_or_else(|| {
-                    Arc::new(Endpoint {
+                    Arc::new(LiveEndpoint {
                         address,
                         authority: Authority::try_from(address.to_string())
                             .expect("a socket address is an authority"),

@@ -9,8 +9,8 @@ use super::generation::VirtualHostEntry;
 use super::route_entry::RouteEntry;
 use crate::wasm::plugins::guarded;
 use crate::wasm::policies::{
-    Admission, ClusterLoadView, Decision, EndpointResult, EndpointState, Injection, Outcome,
-    Selected,
+    Admission, AttemptOutcome, ClusterLoadView, EndpointResult, EndpointState, Injection,
+    RetryDecision, Selected,
 };
 use crate::wasm::{PolicyError, RequestView};
 
@@ -77,8 +77,8 @@ impl Generation {
         entry: &RouteEntry,
         request: &Arc<RequestView>,
         attempt: u32,
-        outcome: Outcome,
-    ) -> Result<Decision, PolicyError> {
+        outcome: AttemptOutcome,
+    ) -> Result<RetryDecision, PolicyError> {
         decide!(self, entry.chain.retry, retry, retry, |pool| pool
             .should_retry(request, entry.id, attempt, outcome))
     }

@@ -12,7 +12,7 @@ use crate::wasm::Limits;
 use crate::wasm::builtin::{self, Builtin};
 use crate::wasm::kinds::PolicyKind;
 use crate::wasm::policies::Policies;
-use crate::wasm::pool::{Kind, Pool, Setup};
+use crate::wasm::pool::{PolicyWorld, Pool, Setup};
 
 /// The per-virtual-host and per-route settings of the route-level policies, indexed by
 /// the ids the data path passes to them.
@@ -171,7 +171,7 @@ fn retry_json(retry: &RetryPolicy) -> Value {
 }
 
 /// Loads, compiles and configures one built-in policy (or its override).
-async fn pool<K: Kind>(
+async fn pool<K: PolicyWorld>(
     builtin: &Builtin,
     config: &Value,
     runtime: &Runtime,

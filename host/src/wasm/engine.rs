@@ -3,7 +3,6 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
@@ -11,11 +10,9 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::bindings::Imports;
+use super::limits::EPOCH_TICK;
 use super::state::PolicyState;
 use crate::config::resolved::PluginLimits;
-
-/// How often the epoch advances: the unit of a call's CPU deadline.
-pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Linear memory a pooled instance may reach at most (each instance's own limit, 64 MiB
 /// by default, is lower).

@@ -12,7 +12,8 @@ use super::counters::Counters;
 use super::kinds::PolicyKind;
 use super::plugin_output;
 use super::policies::{
-    Action, Breaker, Destination, Endpoint, Fault, Filter, Outlier, Retry, RouteMatch,
+    Action, BalancerWorld, DetectorWorld, InjectorWorld, LimiterWorld, MatcherWorld, PluginWorld,
+    RetrierWorld, WeighterWorld,
 };
 use super::pool::{Pool, Setup};
 use super::quarantine::{QUARANTINE_AFTER, Quarantine};
@@ -133,29 +134,29 @@ impl CompiledPlugin {
 /// A plugin's configured instances, typed by the phase it serves.
 pub enum PluginPool {
     /// A route matcher.
-    RouteMatch(Pool<RouteMatch>),
+    RouteMatch(Pool<MatcherWorld>),
     /// A destination picker.
-    Destination(Pool<Destination>),
+    Destination(Pool<WeighterWorld>),
     /// A load balancer.
-    Endpoint(Pool<Endpoint>),
+    Endpoint(Pool<BalancerWorld>),
     /// A fault injector.
-    Fault(Pool<Fault>),
+    Fault(Pool<InjectorWorld>),
     /// A retry policy.
-    Retry(Pool<Retry>),
+    Retry(Pool<RetrierWorld>),
     /// A circuit breaker.
-    Breaker(Pool<Breaker>),
+    Breaker(Pool<LimiterWorld>),
     /// An outlier detector.
-    Outlier(Pool<Outlier>),
+    Outlier(Pool<DetectorWorld>),
     /// A custom filter.
-    Filter(Pool<Filter>),
+    Filter(Pool<PluginWorld>),
 }
 
 macro_rules! typed {
-    ($($method:ident: $variant:ident),* $(,)?) => {
+    ($($method:ident: $variant:ident($world:ident)),* $(,)?) => {
         impl PluginPool {
             $(
                 #[doc = concat!("The pool, when the plugin is a `", stringify!($method), "` policy.")]
-                pub fn $method(&self) -> Option<&Pool<$variant>> {
+                pub fn $method(&self) -> Option<&Pool<$world>> {
                     match self {
                         Self::$variant(pool) => Some(pool),
                         _ => None,
@@ -173,14 +174,14 @@ macro_rules! typed {
 }
 
 typed!(
-    route_match: RouteMatch,
-    destination: Destination,
-    endpoint: Endpoint,
-    fault: Fault,
-    retry: Retry,
-    breaker: Breaker,
-    outlier: Outlier,
-    filter: Filter,
+    route_match: RouteMatch(MatcherWorld),
+    destination: Destination(WeighterWorld),
+    endpoint: Endpoint(BalancerWorld),
+    fault: Fault(InjectorWorld),
+    retry: Retry(RetrierWorld),
+    breaker: Breaker(LimiterWorld),
+    outlier: Outlier(DetectorWorld),
+    filter: Filter(PluginWorld),
 );
 
 /// A loaded plugin and its configured instances.

@@ -1,6 +1,6 @@
-//! The policy kinds and their typed calls: route match, destination weighting, endpoint
-//! load balancing, fault injection, retry decisions, circuit breaking, outlier detection,
-//! and custom filters.
+//! The worlds of the policy kinds (a marker type each) and their typed calls: route match,
+//! destination weighting, endpoint load balancing, fault injection, retry decisions,
+//! circuit breaking, outlier detection, and custom filters.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,8 +10,9 @@ use wasmtime::component::InstancePre;
 
 use super::bindings::{balancer, detector, injector, limiter, matcher, plugin, retrier, weighter};
 use super::error::PolicyError;
-use super::pool::{Kind, Pool};
-use super::state::{PolicyState, RequestView};
+use super::pool::{PolicyWorld, Pool};
+use super::request_view::RequestView;
+use super::state::PolicyState;
 
 pub use balancer::exports::portcullis::policy::endpoint::EndpointState;
 pub use detector::exports::portcullis::policy::outlier::EndpointResult;
@@ -21,15 +22,17 @@ pub use limiter::exports::portcullis::policy::breaker::{
 };
 pub use matcher::exports::portcullis::policy::route_match::Selected;
 pub use plugin::exports::portcullis::policy::filter::{Action, Edits, Header, Rejection};
-pub use retrier::exports::portcullis::policy::retry::{Decision, Outcome, ResponseStatus};
+pub use retrier::exports::portcullis::policy::retry::{
+    Decision as RetryDecision, Outcome as AttemptOutcome, ResponseStatus,
+};
 
-/// Implements [`Kind`] for a world whose bindings live in `$module`.
-macro_rules! kind {
+/// A marker type for a world whose bindings live in `$module`, and its [`PolicyWorld`].
+macro_rules! world {
     ($(#[$doc:meta])* $kind:ident, $module:ident :: $pre:ident, $instance:ident, $interface:ident) => {
         $(#[$doc])*
         pub struct $kind;
 
-        impl Kind for $kind {
+        impl PolicyWorld for $kind {
             type Pre = $module::$pre<PolicyState>;
             type Instance = $module::$instance;
 
@@ -55,37 +58,37 @@ macro_rules! kind {
     };
 }
 
-kind!(
+world!(
     /// The `matcher` world.
-    RouteMatch, matcher::MatcherPre, Matcher, portcullis_policy_route_match
+    MatcherWorld, matcher::MatcherPre, Matcher, portcullis_policy_route_match
 );
-kind!(
+world!(
     /// The `weighter` world.
-    Destination, weighter::WeighterPre, Weighter, portcullis_policy_destination
+    WeighterWorld, weighter::WeighterPre, Weighter, portcullis_policy_destination
 );
-kind!(
+world!(
     /// The `balancer` world.
-    Endpoint, balancer::BalancerPre, Balancer, portcullis_policy_endpoint
+    BalancerWorld, balancer::BalancerPre, Balancer, portcullis_policy_endpoint
 );
-kind!(
+world!(
     /// The `injector` world.
-    Fault, injector::InjectorPre, Injector, portcullis_policy_fault
+    InjectorWorld, injector::InjectorPre, Injector, portcullis_policy_fault
 );
-kind!(
+world!(
     /// The `retrier` world.
-    Retry, retrier::RetrierPre, Retrier, portcullis_policy_retry
+    RetrierWorld, retrier::RetrierPre, Retrier, portcullis_policy_retry
 );
-kind!(
+world!(
     /// The `limiter` world.
-    Breaker, limiter::LimiterPre, Limiter, portcullis_policy_breaker
+    LimiterWorld, limiter::LimiterPre, Limiter, portcullis_policy_breaker
 );
-kind!(
+world!(
     /// The `detector` world.
-    Outlier, detector::DetectorPre, Detector, portcullis_policy_outlier
+    DetectorWorld, detector::DetectorPre, Detector, portcullis_policy_outlier
 );
-kind!(
+world!(
     /// The `plugin` world: custom plugins.
-    Filter, plugin::PluginPre, Plugin, portcullis_policy_filter
+    PluginWorld, plugin::PluginPre, Plugin, portcullis_policy_filter
 );
 
 /// Lends an instance of `$pool` for one call about `$request`, makes the call, and hands
@@ -103,22 +106,22 @@ macro_rules! call {
 /// The policies of one configuration generation.
 pub struct Policies {
     /// Route matching.
-    pub route_match: Pool<RouteMatch>,
+    pub route_match: Pool<MatcherWorld>,
     /// Weighted destination choice.
-    pub destination: Pool<Destination>,
+    pub destination: Pool<WeighterWorld>,
     /// Endpoint load balancing.
-    pub endpoint: Pool<Endpoint>,
+    pub endpoint: Pool<BalancerWorld>,
     /// Fault injection.
-    pub fault: Pool<Fault>,
+    pub fault: Pool<InjectorWorld>,
     /// Retry decisions.
-    pub retry: Pool<Retry>,
+    pub retry: Pool<RetrierWorld>,
     /// Circuit breaking.
-    pub breaker: Pool<Breaker>,
+    pub breaker: Pool<LimiterWorld>,
     /// Outlier detection.
-    pub outlier: Pool<Outlier>,
+    pub outlier: Pool<DetectorWorld>,
 }
 
-impl Pool<RouteMatch> {
+impl Pool<MatcherWorld> {
     /// The first route of `virtual_host` matching the request.
     pub async fn select_route(
         &self,
@@ -131,7 +134,7 @@ impl Pool<RouteMatch> {
     }
 }
 
-impl Pool<Destination> {
+impl Pool<WeighterWorld> {
     /// The index of the destination of `route` to use.
     pub async fn pick_destination(
         &self,
@@ -144,7 +147,7 @@ impl Pool<Destination> {
     }
 }
 
-impl Pool<Endpoint> {
+impl Pool<BalancerWorld> {
     /// The index of the endpoint of `cluster` to use, or none when none is healthy.
     pub async fn pick_endpoint(
         &self,
@@ -158,7 +161,7 @@ impl Pool<Endpoint> {
     }
 }
 
-impl Pool<Fault> {
+impl Pool<InjectorWorld> {
     /// What fault to inject into this request on `route`.
     pub async fn inject_fault(
         &self,
@@ -171,22 +174,22 @@ impl Pool<Fault> {
     }
 }
 
-impl Pool<Retry> {
+impl Pool<RetrierWorld> {
     /// Whether to retry after attempt `attempt` of `route` ended with `outcome`.
     pub async fn should_retry(
         &self,
         request: &Arc<RequestView>,
         route: u32,
         attempt: u32,
-        outcome: Outcome,
-    ) -> Result<Decision, PolicyError> {
+        outcome: AttemptOutcome,
+    ) -> Result<RetryDecision, PolicyError> {
         call!(self, request, |instance, store| instance
             .portcullis_policy_retry()
             .call_should_retry(store, route, attempt, outcome))
     }
 }
 
-impl Pool<Breaker> {
+impl Pool<LimiterWorld> {
     /// Whether a request to `cluster` may start under its `http2MaxRequests`.
     pub async fn admit_request(
         &self,
@@ -224,7 +227,7 @@ impl Pool<Breaker> {
     }
 }
 
-impl Pool<Outlier> {
+impl Pool<DetectorWorld> {
     /// Records how a request to `endpoint` ended; returns how long to eject it (ms).
     pub async fn record_result(
         &self,

@@ -15,14 +15,16 @@ use wasmtime::component::{Component, InstancePre};
 use super::counters::Counters;
 use super::engine::WasmEngine;
 use super::error::PolicyError;
-use super::state::{Limits, PolicyState, RequestView};
+use super::limits::Limits;
+use super::request_view::RequestView;
+use super::state::PolicyState;
 use super::stats::PolicyStats;
 
 /// Calls after which an instance is replaced, so that a leaking guest cannot grow forever.
 const CALLS_PER_INSTANCE: u64 = 100_000;
 
-/// A policy kind: one world of the WIT package.
-pub trait Kind: Send + Sync + 'static {
+/// One world of the WIT package (a policy kind), as its marker type in `policies.rs` names it.
+pub trait PolicyWorld: Send + Sync + 'static {
     /// Pre-instantiated bindings.
     type Pre: Send + Sync;
     /// An instance's bindings.
@@ -45,7 +47,7 @@ pub trait Kind: Send + Sync + 'static {
     ) -> impl Future<Output = wasmtime::Result<Result<(), String>>> + Send + 'a;
 }
 
-struct Slot<K: Kind> {
+struct Slot<K: PolicyWorld> {
     store: Store<PolicyState>,
     instance: K::Instance,
     calls: u64,
@@ -71,7 +73,7 @@ impl Setup {
 }
 
 /// Configured instances of one component.
-pub struct Pool<K: Kind> {
+pub struct Pool<K: PolicyWorld> {
     name: Arc<str>,
     engine: wasmtime::Engine,
     pre: K::Pre,
@@ -83,7 +85,7 @@ pub struct Pool<K: Kind> {
     pub stats: Arc<PolicyStats>,
 }
 
-impl<K: Kind> Pool<K> {
+impl<K: PolicyWorld> Pool<K> {
     /// Pre-instantiates `component` and configures a first instance as `setup` says, so
     /// that a component that does not fit the world or rejects its config fails here.
     /// What its instances do is counted in `stats`.
@@ -234,14 +236,14 @@ fn is_interrupt(error: &wasmtime::Error) -> bool {
 
 /// An instance lent for one call. Unless [`Lease::finish`] sees the call succeed, the
 /// instance is dropped rather than reused.
-pub struct Lease<'p, K: Kind> {
+pub struct Lease<'p, K: PolicyWorld> {
     pool: &'p Pool<K>,
     slot: Option<Slot<K>>,
     healthy: bool,
     started: Instant,
 }
 
-impl<K: Kind> Lease<'_, K> {
+impl<K: PolicyWorld> Lease<'_, K> {
     /// The wall-clock bound of the call (see [`within`]).
     pub fn deadline(&self) -> std::time::Duration {
         self.pool.limits.wall_deadline()
@@ -277,7 +279,7 @@ impl<K: Kind> Lease<'_, K> {
     }
 }
 
-impl<K: Kind> Drop for Lease<'_, K> {
+impl<K: PolicyWorld> Drop for Lease<'_, K> {
     fn drop(&mut self) {
         let Some(mut slot) = self.slot.take() else {
             return;

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::runtime::Generation;
-use crate::wasm::pool::{Kind, Pool};
+use crate::wasm::pool::{PolicyWorld, Pool};
 
 /// The chains of `generation`, as `/config_dump` shows them.
 pub fn view(generation: &Generation) -> Value {
@@ -56,6 +56,6 @@ pub fn view(generation: &Generation) -> Value {
     json!({ "routes": routes, "clusters": clusters })
 }
 
-fn name<K: Kind>(pool: &Pool<K>) -> &str {
+fn name<K: PolicyWorld>(pool: &Pool<K>) -> &str {
     pool.name()
 }

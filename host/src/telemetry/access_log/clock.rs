@@ -8,17 +8,19 @@
 use std::cell::Cell;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub use quanta::Instant;
+/// A point in time as the access log reads it: cheap, monotonic, mapped to the wall
+/// clock by [`since_epoch`].
+pub use quanta::Instant as Stamp;
 
 thread_local! {
     /// A monotonic instant and the wall-clock time (since the Unix epoch) read with it.
-    static ANCHOR: Cell<(Instant, Duration)> = Cell::new(now());
+    static ANCHOR: Cell<(Stamp, Duration)> = Cell::new(now());
 }
 
 /// The counter, then the wall clock: the counter's first read calibrates it, which must
 /// not come between the two.
-fn now() -> (Instant, Duration) {
-    let instant = Instant::now();
+fn now() -> (Stamp, Duration) {
+    let instant = Stamp::now();
     let wall = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
@@ -26,7 +28,7 @@ fn now() -> (Instant, Duration) {
 }
 
 /// The wall-clock time of `instant`, since the Unix epoch.
-pub fn since_epoch(instant: Instant) -> Duration {
+pub fn since_epoch(instant: Stamp) -> Duration {
     let (anchor, wall) = ANCHOR.get();
     match instant.checked_duration_since(anchor) {
         Some(after) => wall + after,

@@ -18,7 +18,7 @@ use crate::wire::names::{X_FORWARDED_FOR, X_REQUEST_ID};
 
 /// What a request's line needs of the request, captured when it arrives.
 struct Entry {
-    started: clock::Instant,
+    started: clock::Stamp,
     method: http::Method,
     protocol: &'static str,
     bytes_received: Option<u64>,
@@ -73,7 +73,7 @@ impl Entry {
             *authority = request.uri().authority().map(http::uri::Authority::as_str);
         }
         Self {
-            started: clock::Instant::now(),
+            started: clock::Stamp::now(),
             method: request.method().clone(),
             protocol: match request.version() {
                 http::Version::HTTP_2 => "HTTP/2",

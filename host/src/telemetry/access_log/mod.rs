@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub use clock::Instant;
+pub use clock::Stamp;
 use entry::Done;
 pub use entry::Pending;
 pub use format::Format;

@@ -37,7 +37,7 @@ pub struct RequestLabels {
 }
 
 /// What one label set's requests had in common.
-pub struct Outcome<'a> {
+pub struct Served<'a> {
     pub destination: Option<DestinationId>,
     /// The client's verified identity, if it presented a certificate.
     pub principal: Option<&'a str>,
@@ -51,7 +51,7 @@ pub struct Outcome<'a> {
 const GATEWAY: &str = "istio-ingressgateway";
 
 impl RequestLabels {
-    pub fn new(outcome: &Outcome<'_>) -> Self {
+    pub fn new(outcome: &Served<'_>) -> Self {
         let destination = outcome
             .destination
             .map_or_else(|| Destination::unknown().into(), DestinationId::get);

@@ -110,7 +110,7 @@ impl From<&KeyRef<'_>> for Key {
 impl KeyRef<'_> {
     /// The Istio labels of the key's requests.
     fn labels(&self) -> RequestLabels {
-        RequestLabels::new(&labels::Outcome {
+        RequestLabels::new(&labels::Served {
             destination: self.destination,
             principal: self.principal,
             grpc: self.grpc,
