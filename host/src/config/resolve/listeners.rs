@@ -220,3 +220,113 @@ fn finish(mut listener: Listener) -> Listener {
     }
     listener
 }
+
+#[cfg(test)]
+mod tests {
+    use super::build;
+    use crate::config::Diagnostics;
+    use crate::config::diag::Reporter;
+    use crate::config::model::gateway::GatewaySpec;
+    use crate::config::resolve::scope::errors_at;
+    use crate::config::resolve::tls::test_files;
+    use crate::config::resolve::{Context, Input, gateways};
+    use crate::config::resolved::Listener;
+
+    /// The listeners of the Gateway `edge/gw` with these servers, and what was reported.
+    fn listeners(servers: &str) -> (Vec<Listener>, Diagnostics) {
+        let spec: GatewaySpec = serde_yaml::from_str(&format!("servers:\n{servers}")).unwrap();
+        let dir = test_files();
+        let ctx = Context {
+            base_dir: dir.path(),
+        };
+        let reporter = Reporter::new("test.yaml", Vec::new());
+        let input = Input::test(&spec, "Gateway", "edge", "gw");
+        let gateways = gateways::resolve(&[input], &ctx, &reporter);
+        let listeners = build(&gateways, &[], &reporter);
+        (listeners, reporter.finish())
+    }
+
+    fn server_names(listener: &Listener) -> Vec<&str> {
+        listener.servers.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    #[test]
+    fn plain_servers_on_one_port_share_a_listener_and_route_table() {
+        let (listeners, reported) = listeners(
+            "
+- {name: a, port: {number: 8080, name: http, protocol: HTTP}, hosts: [a.example.com]}
+- {name: b, port: {number: 8080, name: http, protocol: HTTP}, hosts: [b.example.com]}
+- {name: c, port: {number: 8081, name: http, protocol: HTTP}, hosts: [a.example.com]}
+",
+        );
+        assert!(!reported.has_errors());
+        assert_eq!(listeners.len(), 2);
+        assert_eq!(server_names(&listeners[0]), ["a", "b"]);
+        assert_eq!(listeners[0].route_tables.len(), 1);
+        assert!(listeners[0].servers.iter().all(|s| s.route_table == 0));
+        assert_eq!(listeners[1].address.to_string(), "0.0.0.0:8081");
+    }
+
+    #[test]
+    fn tls_and_plain_text_cannot_share_a_port() {
+        let (listeners, reported) = listeners(
+            "
+- {name: a, port: {number: 8443, name: https, protocol: HTTPS}, hosts: [a.example.com], tls: {mode: SIMPLE, credentialName: cred}}
+- {name: b, port: {number: 8443, name: http, protocol: HTTP}, hosts: [b.example.com]}
+",
+        );
+        assert_eq!(errors_at(&reported), ["spec.servers[1].port"]);
+        assert_eq!(server_names(&listeners[0]), ["a"]);
+    }
+
+    #[test]
+    fn a_host_is_served_once_per_port() {
+        let (listeners, reported) = listeners(
+            "
+- {name: a, port: {number: 8080, name: http, protocol: HTTP}, hosts: [a.example.com]}
+- {name: b, port: {number: 8080, name: http, protocol: HTTP}, hosts: [b.example.com, a.example.com]}
+",
+        );
+        assert_eq!(errors_at(&reported), ["spec.servers[1].hosts"]);
+        assert_eq!(server_names(&listeners[0]), ["a"]);
+    }
+
+    #[test]
+    fn servers_sharing_a_port_agree_on_proxy_protocol() {
+        let (_, reported) = listeners(
+            "
+- {name: a, port: {number: 8080, name: http, protocol: HTTP}, hosts: [a.example.com], proxyProtocol: true}
+- {name: b, port: {number: 8080, name: http, protocol: HTTP}, hosts: [b.example.com]}
+",
+        );
+        assert_eq!(errors_at(&reported), ["spec.servers[1].proxyProtocol"]);
+    }
+
+    #[test]
+    fn a_port_is_bound_on_one_address_or_on_every_one() {
+        let (listeners, reported) = listeners(
+            "
+- {name: a, bind: 127.0.0.1, port: {number: 8080, name: http, protocol: HTTP}, hosts: [a.example.com]}
+- {name: b, port: {number: 8080, name: http, protocol: HTTP}, hosts: [b.example.com]}
+- {name: c, bind: 127.0.0.2, port: {number: 8080, name: http, protocol: HTTP}, hosts: [c.example.com]}
+",
+        );
+        assert_eq!(errors_at(&reported), ["spec.servers[1].bind"]);
+        let addresses: Vec<String> = listeners.iter().map(|l| l.address.to_string()).collect();
+        assert_eq!(addresses, ["127.0.0.1:8080", "127.0.0.2:8080"]);
+    }
+
+    #[test]
+    fn port_0_servers_group_by_port_name() {
+        let (listeners, reported) = listeners(
+            "
+- {name: a, port: {number: 0, name: web, protocol: HTTP}, hosts: [a.example.com]}
+- {name: b, port: {number: 0, name: web, protocol: HTTP}, hosts: [b.example.com]}
+- {name: c, port: {number: 0, name: api, protocol: HTTP}, hosts: [a.example.com]}
+",
+        );
+        assert!(!reported.has_errors());
+        let groups: Vec<Vec<&str>> = listeners.iter().map(server_names).collect();
+        assert_eq!(groups, [vec!["a", "b"], vec!["c"]]);
+    }
+}

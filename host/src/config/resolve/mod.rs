@@ -42,6 +42,22 @@ impl<T> Input<'_, T> {
     }
 }
 
+#[cfg(test)]
+impl<'a, T> Input<'a, T> {
+    /// A test resource `kind/name` in `namespace`, the first document of its file.
+    pub fn test(spec: &'a T, kind: &str, namespace: &'a str, name: &'a str) -> Self {
+        Self {
+            spec,
+            name,
+            namespace,
+            site: Site {
+                document: 0,
+                resource: format!("{kind}/{name}"),
+            },
+        }
+    }
+}
+
 /// What the resolver needs to know about the file's surroundings.
 pub struct Context<'a> {
     /// The config file's folder: relative paths in the config are relative to it.

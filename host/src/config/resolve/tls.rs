@@ -63,3 +63,26 @@ pub fn readable(ctx: &Context<'_>, file: &str, at: &Scope<'_>) -> Option<PathBuf
         }
     }
 }
+
+/// A folder of test TLS files: `server.crt` and `server.key` (a self-signed certificate
+/// for `api.example.com`), `ca.crt` (the same certificate), and the credential `cred`
+/// (`cred/tls.crt`, `cred/tls.key`, `cred/ca.crt`).
+#[cfg(test)]
+pub fn test_files() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec!["api.example.com".to_string()]).unwrap();
+    let (certificate, key) = (params.self_signed(&key).unwrap().pem(), key.serialize_pem());
+    std::fs::create_dir(dir.path().join("cred")).unwrap();
+    for (file, pem) in [
+        ("server.crt", &certificate),
+        ("server.key", &key),
+        ("ca.crt", &certificate),
+        ("cred/tls.crt", &certificate),
+        ("cred/tls.key", &key),
+        ("cred/ca.crt", &certificate),
+    ] {
+        std::fs::write(dir.path().join(file), pem).unwrap();
+    }
+    dir
+}

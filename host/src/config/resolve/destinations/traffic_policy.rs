@@ -1,0 +1,254 @@
+//! A traffic policy's layers: the policy's own settings and its per-port overrides,
+//! merged field by field over Istio's defaults.
+
+use std::collections::BTreeMap;
+
+use super::connection_pool::connection_pool;
+use super::load_balancer::load_balancer;
+use super::outlier::outlier_detection;
+use super::upstream_tls::upstream_tls;
+use super::{Context, Scope, Service, checks};
+use crate::config::model::common::Percent;
+use crate::config::model::destination_rule::{
+    ClientTlsSettings, ConnectionPoolSettings, LoadBalancerSettings,
+    OutlierDetection as OutlierSpec, PortTrafficPolicy, TrafficPolicy as PolicySpec,
+};
+use crate::config::resolved::{
+    ConnectionPool, LoadBalancer, OutlierDetection, TrafficPolicy, UpstreamTls,
+};
+
+/// The policy fields one layer (top level, port, subset) sets; later layers replace
+/// whole fields, as Istio merges them.
+#[derive(Debug, Clone, Default)]
+struct Layer {
+    load_balancer: Option<LoadBalancer>,
+    connection_pool: Option<ConnectionPool>,
+    outlier_detection: Option<OutlierDetection>,
+    tls: Option<UpstreamTls>,
+}
+
+impl Layer {
+    /// Sets in `policy` the fields this layer sets.
+    fn apply(&self, policy: &mut TrafficPolicy) {
+        if let Some(lb) = &self.load_balancer {
+            policy.load_balancer = lb.clone();
+        }
+        if let Some(pool) = &self.connection_pool {
+            policy.connection_pool = pool.clone();
+        }
+        if let Some(outlier) = &self.outlier_detection {
+            policy.outlier_detection = Some(outlier.clone());
+        }
+        if let Some(tls) = &self.tls {
+            policy.tls = tls.clone();
+        }
+    }
+}
+
+/// A traffic policy layer and its per-port overrides.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Policy {
+    base: Layer,
+    ports: BTreeMap<u16, Layer>,
+}
+
+impl Policy {
+    /// Sets in `policy` the fields this policy sets for `port`.
+    pub(super) fn apply(&self, port: u16, policy: &mut TrafficPolicy) {
+        self.base.apply(policy);
+        if let Some(layer) = self.ports.get(&port) {
+            layer.apply(policy);
+        }
+    }
+}
+
+/// A traffic policy: its settings, and its per-port overrides.
+pub(super) fn traffic_policy(
+    spec: &PolicySpec,
+    service: Option<&Service>,
+    ctx: &Context<'_>,
+    at: &Scope<'_>,
+) -> Policy {
+    let base = layer(
+        spec.load_balancer.as_ref(),
+        spec.connection_pool.as_ref(),
+        spec.outlier_detection.as_ref(),
+        spec.tls.as_ref(),
+        ctx,
+        at,
+    );
+    let ports = port_level_settings(
+        &spec.port_level_settings,
+        service,
+        ctx,
+        &at.field("portLevelSettings"),
+    );
+    if spec.tunnel.is_some() {
+        at.field("tunnel")
+            .warn("CONNECT tunnelling of TCP traffic is not supported; ignored");
+    }
+    if spec.proxy_protocol.is_some() {
+        at.field("proxyProtocol")
+            .warn("sending PROXY protocol to upstreams is not supported yet; ignored");
+    }
+    if let Some(budget) = &spec.retry_budget {
+        let budget_at = at.field("retryBudget");
+        checks::percentage(
+            budget.percent.map(|value| Percent { value }),
+            &budget_at.field("percent"),
+        );
+        budget_at
+            .warn("retry budgets are not enforced (connectionPool.http.maxRetries is); ignored");
+    }
+    Policy { base, ports }
+}
+
+/// The settings of one layer (a policy, or one port of it), each checked.
+fn layer(
+    load_balancer: Option<&LoadBalancerSettings>,
+    connection_pool: Option<&ConnectionPoolSettings>,
+    outlier_detection: Option<&OutlierSpec>,
+    tls: Option<&ClientTlsSettings>,
+    ctx: &Context<'_>,
+    at: &Scope<'_>,
+) -> Layer {
+    Layer {
+        load_balancer: load_balancer
+            .and_then(|l| self::load_balancer(l, &at.field("loadBalancer"))),
+        connection_pool: connection_pool
+            .and_then(|p| self::connection_pool(p, &at.field("connectionPool"))),
+        outlier_detection: outlier_detection
+            .map(|o| self::outlier_detection(o, &at.field("outlierDetection"))),
+        tls: tls.and_then(|t| upstream_tls(t, ctx, &at.field("tls"))),
+    }
+}
+
+/// The per-port layers, at most one per port.
+fn port_level_settings(
+    settings: &[PortTrafficPolicy],
+    service: Option<&Service>,
+    ctx: &Context<'_>,
+    at: &Scope<'_>,
+) -> BTreeMap<u16, Layer> {
+    let mut ports = BTreeMap::new();
+    for (i, settings) in settings.iter().enumerate() {
+        let settings_at = at.index(i);
+        let Some(number) = settings.port.and_then(|p| p.number) else {
+            settings_at
+                .field("port")
+                .error("port-level settings need a port number");
+            continue;
+        };
+        let number_at = settings_at.field("port").field("number");
+        let Some(number) = checks::port(number, &number_at) else {
+            continue;
+        };
+        if let Some(service) = service.filter(|s| s.port(number).is_none()) {
+            number_at.warn(format!(
+                "service {:?} has no port {number} (ports: {}); these settings have no effect",
+                service.host,
+                service.port_list()
+            ));
+        }
+        let resolved = layer(
+            settings.load_balancer.as_ref(),
+            settings.connection_pool.as_ref(),
+            settings.outlier_detection.as_ref(),
+            settings.tls.as_ref(),
+            ctx,
+            &settings_at,
+        );
+        if ports.insert(number, resolved).is_some() {
+            number_at.error(format!("port {number} already has port-level settings"));
+        }
+    }
+    ports
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::{Policy, traffic_policy};
+    use crate::config::Diagnostics;
+    use crate::config::model::destination_rule::TrafficPolicy as PolicySpec;
+    use crate::config::resolve::Context;
+    use crate::config::resolve::scope::{errors_at, probe, warnings_at};
+    use crate::config::resolved::{LoadBalancer, TrafficPolicy};
+
+    fn resolve(yaml: &str) -> (Policy, Diagnostics) {
+        let spec: PolicySpec = serde_yaml::from_str(yaml).unwrap();
+        let ctx = Context {
+            base_dir: Path::new("."),
+        };
+        probe(|at| traffic_policy(&spec, None, &ctx, &at.field("trafficPolicy")))
+    }
+
+    /// The policy of `port` under `policy`, from the defaults.
+    fn applied(policy: &Policy, port: u16) -> TrafficPolicy {
+        let mut applied = TrafficPolicy::default();
+        policy.apply(port, &mut applied);
+        applied
+    }
+
+    #[test]
+    fn an_empty_policy_changes_nothing() {
+        let (policy, reported) = resolve("{}");
+        let applied = applied(&policy, 80);
+        assert_eq!(applied.load_balancer, LoadBalancer::LeastRequest);
+        assert_eq!(applied.connection_pool, Default::default());
+        assert_eq!(applied.outlier_detection, None);
+        assert!(!reported.has_errors() && warnings_at(&reported).is_empty());
+    }
+
+    #[test]
+    fn a_port_layer_goes_over_the_base_for_its_port() {
+        let (policy, _) = resolve(
+            "{loadBalancer: {simple: RANDOM}, portLevelSettings: [{port: {number: 81}, loadBalancer: {simple: ROUND_ROBIN}, connectionPool: {tcp: {maxConnections: 1}}}]}",
+        );
+        assert_eq!(applied(&policy, 80).load_balancer, LoadBalancer::Random);
+        let port_81 = applied(&policy, 81);
+        assert_eq!(port_81.load_balancer, LoadBalancer::RoundRobin);
+        assert_eq!(port_81.connection_pool.max_connections, 1);
+    }
+
+    #[test]
+    fn port_level_settings_need_one_valid_port_each() {
+        let (policy, reported) = resolve(
+            "portLevelSettings: [{loadBalancer: {simple: RANDOM}}, {port: {number: 70000}}, {port: {number: 80}}, {port: {number: 80}, loadBalancer: {simple: RANDOM}}]",
+        );
+        assert_eq!(
+            errors_at(&reported),
+            [
+                "trafficPolicy.portLevelSettings[0].port",
+                "trafficPolicy.portLevelSettings[1].port.number",
+                "trafficPolicy.portLevelSettings[3].port.number"
+            ]
+        );
+        // The later settings for a port replace the earlier ones.
+        assert_eq!(applied(&policy, 80).load_balancer, LoadBalancer::Random);
+    }
+
+    #[test]
+    fn unsupported_policy_parts_warn_at_their_fields() {
+        let (_, reported) = resolve(
+            "{tunnel: {protocol: CONNECT}, proxyProtocol: {version: V2}, retryBudget: {percent: 20}}",
+        );
+        assert!(errors_at(&reported).is_empty());
+        assert_eq!(
+            warnings_at(&reported),
+            [
+                "trafficPolicy.tunnel",
+                "trafficPolicy.proxyProtocol",
+                "trafficPolicy.retryBudget"
+            ]
+        );
+        let (_, reported) = resolve("retryBudget: {percent: 120}");
+        // Checked as a Percent message, so reported at `.value`, although Istio's
+        // retryBudget.percent is a plain number with no such field.
+        assert_eq!(
+            errors_at(&reported),
+            ["trafficPolicy.retryBudget.percent.value"]
+        );
+    }
+}
