@@ -4,6 +4,7 @@
 
 mod support;
 
+mod builtins;
 mod composition;
 mod config_fuzz;
 mod config_validation;
