@@ -120,7 +120,8 @@ fn server(
         ));
         return None;
     }
-    if at.error_count() > errors {
+    if at.error_count() > errors || (protocol == Protocol::Https && tls.is_none()) {
+        // An HTTPS server that terminates no TLS (PASSTHROUGH, warned) is not served.
         return None;
     }
     Some(GatewayServer {
@@ -341,17 +342,15 @@ mod tests {
         assert_eq!(errors_at(&reported), ["spec.servers[0].tls"]);
     }
 
-    /// Pins a defect: the warning says the server is not served, yet it is kept, with
-    /// no TLS, so its port is bound and speaks plain HTTP.
+    /// PASSTHROUGH (also the default mode) is not served: no port speaks plain HTTP
+    /// where the config asked for TLS.
     #[test]
-    fn passthrough_the_default_mode_terminates_no_tls_and_warns() {
+    fn passthrough_the_default_mode_is_not_served_and_says_so() {
         let (servers, reported) =
             gateway(&one_server("443/HTTPS", "hosts: [a.example.com], tls: {}"));
         assert!(errors_at(&reported).is_empty());
         assert_eq!(warnings_at(&reported), ["spec.servers[0].tls.mode"]);
-        assert_eq!(servers.len(), 1);
-        assert_eq!(servers[0].protocol, Protocol::Https);
-        assert!(servers[0].tls.is_none());
+        assert!(servers.is_empty());
     }
 
     #[test]
