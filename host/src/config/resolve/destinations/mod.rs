@@ -90,12 +90,13 @@ fn cluster(
     if port.protocol == Protocol::Https {
         policy.tls.mode = UpstreamTlsMode::Simple;
     }
+    let defaults = policy.clone();
     if let Some((top, _)) = &rules.policy {
-        top.apply(port.number, &mut policy);
+        top.apply(port.number, &mut policy, &defaults);
     }
     let subset_rule = subset.and_then(|s| rules.subsets.get(s)).map(|(r, _)| r);
     if let Some(rule) = subset_rule {
-        rule.policy.apply(port.number, &mut policy);
+        rule.policy.apply(port.number, &mut policy, &defaults);
     }
     let endpoints = service
         .endpoints
@@ -362,7 +363,7 @@ subsets:
     /// Pins a deviation: Istio resets the fields a port's settings leave unset to their
     /// defaults; here they keep the value of the policy the settings are in.
     #[test]
-    fn port_level_settings_keep_the_fields_they_leave_unset() {
+    fn port_level_settings_do_not_inherit_the_fields_they_leave_unset() {
         let (clusters, _) = clusters(&["
 host: api.example.com
 trafficPolicy:
@@ -371,9 +372,18 @@ trafficPolicy:
   - port: {number: 8443}
     loadBalancer: {simple: ROUND_ROBIN}
 "]);
+        // Istio: "default values will be applied to fields omitted in port-level traffic
+        // policies"; the other ports keep the top level's.
         let policy = &clusters["outbound|8443||api.example.com"].policy;
         assert_eq!(policy.load_balancer, LoadBalancer::RoundRobin);
-        assert_eq!(policy.connection_pool.max_connections, 10);
+        assert_eq!(policy.connection_pool.max_connections, u32::MAX);
+        let other = clusters
+            .iter()
+            .find(|(name, _)| !name.contains("|8443|"))
+            .map(|(_, c)| &c.policy)
+            .expect("another port");
+        assert_eq!(other.connection_pool.max_connections, 10);
+        assert_eq!(other.load_balancer, LoadBalancer::LeastRequest);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! A traffic policy's layers: the policy's own settings and its per-port overrides,
-//! merged field by field over Istio's defaults.
+//! A traffic policy's layers: the policy's own settings, merged field by field over the
+//! layer below, and its per-port overrides, which replace all four fields (unset ones
+//! back to Istio's defaults: port-level settings do not inherit, as Istio documents).
 
 use std::collections::BTreeMap;
 
@@ -43,6 +44,21 @@ impl Layer {
             policy.tls = tls.clone();
         }
     }
+
+    /// Sets in `policy` all four fields: this layer's, or `defaults`' where it sets none.
+    fn replace(&self, policy: &mut TrafficPolicy, defaults: &TrafficPolicy) {
+        let Self {
+            load_balancer,
+            connection_pool,
+            outlier_detection,
+            tls,
+        } = self.clone();
+        policy.load_balancer = load_balancer.unwrap_or_else(|| defaults.load_balancer.clone());
+        policy.connection_pool =
+            connection_pool.unwrap_or_else(|| defaults.connection_pool.clone());
+        policy.outlier_detection = outlier_detection.or_else(|| defaults.outlier_detection.clone());
+        policy.tls = tls.unwrap_or_else(|| defaults.tls.clone());
+    }
 }
 
 /// A traffic policy layer and its per-port overrides.
@@ -53,11 +69,12 @@ pub(super) struct Policy {
 }
 
 impl Policy {
-    /// Sets in `policy` the fields this policy sets for `port`.
-    pub(super) fn apply(&self, port: u16, policy: &mut TrafficPolicy) {
+    /// Sets in `policy` the fields this policy sets for `port`; a port-level layer for
+    /// `port` sets all four, from `defaults` where it leaves one unset.
+    pub(super) fn apply(&self, port: u16, policy: &mut TrafficPolicy, defaults: &TrafficPolicy) {
         self.base.apply(policy);
         if let Some(layer) = self.ports.get(&port) {
-            layer.apply(policy);
+            layer.replace(policy, defaults);
         }
     }
 }
@@ -187,7 +204,7 @@ mod tests {
     /// The policy of `port` under `policy`, from the defaults.
     fn applied(policy: &Policy, port: u16) -> TrafficPolicy {
         let mut applied = TrafficPolicy::default();
-        policy.apply(port, &mut applied);
+        policy.apply(port, &mut applied, &TrafficPolicy::default());
         applied
     }
 
