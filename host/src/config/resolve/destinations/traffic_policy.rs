@@ -9,7 +9,6 @@ use super::load_balancer::load_balancer;
 use super::outlier::outlier_detection;
 use super::upstream_tls::upstream_tls;
 use super::{Context, Scope, Service, checks};
-use crate::config::model::common::Percent;
 use crate::config::model::destination_rule::{
     ClientTlsSettings, ConnectionPoolSettings, LoadBalancerSettings,
     OutlierDetection as OutlierSpec, PortTrafficPolicy, TrafficPolicy as PolicySpec,
@@ -110,10 +109,12 @@ pub(super) fn traffic_policy(
     }
     if let Some(budget) = &spec.retry_budget {
         let budget_at = at.field("retryBudget");
-        checks::percentage(
-            budget.percent.map(|value| Percent { value }),
-            &budget_at.field("percent"),
-        );
+        // A plain number in Istio, not a `Percent` message: checked at its own field.
+        if let Some(percent) = budget.percent.filter(|p| !(0.0..=100.0).contains(p)) {
+            budget_at
+                .field("percent")
+                .error(format!("percent {percent} must be between 0 and 100"));
+        }
         budget_at
             .warn("retry budgets are not enforced (connectionPool.http.maxRetries is); ignored");
     }
@@ -261,11 +262,7 @@ mod tests {
             ]
         );
         let (_, reported) = resolve("retryBudget: {percent: 120}");
-        // Checked as a Percent message, so reported at `.value`, although Istio's
-        // retryBudget.percent is a plain number with no such field.
-        assert_eq!(
-            errors_at(&reported),
-            ["trafficPolicy.retryBudget.percent.value"]
-        );
+        // A plain number in Istio: reported at its own field.
+        assert_eq!(errors_at(&reported), ["trafficPolicy.retryBudget.percent"]);
     }
 }
