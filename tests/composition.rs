@@ -214,3 +214,54 @@ spec:
         "{failed} of {sent} requests failed during the swap"
     );
 }
+
+/// Two VirtualServices for hosts `a` and `b` (`b_host`), each to `backend`; the
+/// WasmPlugins in `plugins` follow.
+fn two_hosts(backend_port: u16, b_host: &str, plugins: &str) -> String {
+    format!(
+        "{GATEWAY}---\n{}---\n{}---\n{}{plugins}",
+        service("backend", &[backend_port]),
+        support::config::virtual_service("a", "a", &support::config::route_to("backend")),
+        support::config::virtual_service("b", b_host, &support::config::route_to("backend")),
+    )
+}
+
+/// The hostile test matcher (it traps on `/trap`) as a WasmPlugin on VirtualService `a`.
+fn hostile_matcher() -> String {
+    format!(
+        "---
+apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata:
+  name: matcher
+spec:
+  url: file://{}
+  targetRefs: [{{kind: VirtualService, name: a}}]
+",
+        support::plugin("portcullis_hostile.wasm").display()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_matcher_plugin_decides_for_its_virtual_service_only() {
+    let backend = Upstream::start("backend").await;
+    let gateway = Gateway::start(&two_hosts(backend.addr.port(), "b", &hostile_matcher()));
+    let client = Client::http1(gateway.addr("default/gw/http"));
+    assert_eq!(client.get("a", "/fine").await.status, 200);
+    // The plugin's matcher traps on /trap (FAIL_CLOSE: 500); b's built-in routes it.
+    assert_eq!(client.get("a", "/trap").await.status, 500);
+    assert_eq!(client.get("b", "/trap").await.status, 200);
+
+    // A matcher decides for whole virtual hosts: one shared with another
+    // VirtualService's routes is an error.
+    let dir = tempfile::tempdir().unwrap();
+    let shared = two_hosts(9, "a", &hostile_matcher());
+    std::fs::write(dir.path().join("gateway.yaml"), shared).unwrap();
+    let output = support::validate(dir.path(), "gateway.yaml");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("a matcher decides for whole virtual hosts"),
+        "{stderr}"
+    );
+}
