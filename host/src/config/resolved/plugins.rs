@@ -1,0 +1,86 @@
+//! WasmPlugins: where they attach, their limits and fail strategy.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::{FailStrategy, Phase};
+
+/// A WasmPlugin ready to load.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plugin {
+    /// `namespace/name`.
+    pub name: String,
+    /// The component file, from the `file://` URL.
+    pub path: PathBuf,
+    /// Lowercase hex sha256 the file must have.
+    pub sha256: Option<String>,
+    /// Where in the chain it runs (UNSPECIFIED_PHASE unless set).
+    #[serde(serialize_with = "debug_string")]
+    pub phase: Phase,
+    /// Order within the phase, highest first (0 unless set).
+    pub priority: i64,
+    /// What a plugin failure does to requests (FAIL_CLOSE unless set).
+    #[serde(serialize_with = "debug_string")]
+    pub fail_strategy: FailStrategy,
+    /// `pluginConfig` as JSON.
+    pub config: serde_json::Value,
+    /// Where it applies; empty means every route.
+    pub targets: Vec<PluginTarget>,
+    /// Listener ports it applies to; empty means all.
+    pub ports: Vec<u16>,
+    /// Environment variables, as names and values.
+    pub env: Vec<(String, String)>,
+    /// Sandbox limits of its instances.
+    pub limits: PluginLimits,
+}
+
+/// The sandbox limits of a plugin's instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PluginLimits {
+    /// Linear memory per instance, in bytes.
+    pub memory: usize,
+    /// Time one call may run.
+    pub timeout: Duration,
+}
+
+impl PluginLimits {
+    /// The most memory an instance may be given (the engine reserves this much).
+    pub const MAX_MEMORY: usize = 256 << 20;
+    /// The longest a call may be given.
+    pub const MAX_TIMEOUT: Duration = Duration::from_secs(10);
+}
+
+impl Default for PluginLimits {
+    fn default() -> Self {
+        Self {
+            memory: 64 << 20,
+            timeout: Duration::from_millis(100),
+        }
+    }
+}
+
+/// One attachment point of a plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PluginTarget {
+    /// `namespace/name` of a Gateway.
+    Gateway(String),
+    /// `namespace/name` of a VirtualService, and optionally one route name in it.
+    VirtualService {
+        /// `namespace/name` of the VirtualService.
+        name: String,
+        /// One route's name in it; `None` means every route.
+        route: Option<String>,
+    },
+    /// A ServiceEntry host: requests routed to it.
+    Service(String),
+}
+
+fn debug_string<T: std::fmt::Debug, S: serde::Serializer>(
+    value: &T,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{value:?}"))
+}
