@@ -68,7 +68,7 @@ async fn a_retry_plugin_replaces_the_builtin_on_its_route_only() {
     let gateway = Gateway::start_with(
         &config(backend.addr.port(), &retry_plugin("retry-5xx", "checkout")),
         |command| {
-            command.args(["--admin", "127.0.0.1:0"]);
+            command.args(["--admin", "127.0.0.1:0", "--access-log", "access.log"]);
         },
     );
     let client = Client::http1(gateway.addr("default/gw/http"));
@@ -96,6 +96,32 @@ async fn a_retry_plugin_replaces_the_builtin_on_its_route_only() {
     assert_eq!(checkout["retry"]["sha256"].as_str().map(str::len), Some(64));
     assert_eq!(route("rest")["retry"]["builtin"], "builtin:retry");
     assert_eq!(checkout["fault"]["builtin"], "builtin:fault");
+
+    // The access log names the plugin where it decided.
+    let log = gateway.dir.path().join("access.log");
+    let retried = crate::support::eventually::eventually("the checkout line", || async {
+        support::access_log(&log)
+            .into_iter()
+            .find(|line| line["route_name"] == "checkout")
+    })
+    .await;
+    let said: Vec<&str> = retried["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["policy"] == "default/retry-5xx")
+        .map(|d| d["decision"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        said,
+        [
+            "attempt 1 failed: retry in 0 ms",
+            "attempt 2 failed: retry in 0 ms",
+            "attempt 3 failed: retry in 0 ms",
+            "attempt 4 failed: no retry"
+        ],
+        "{retried}"
+    );
 }
 
 #[test]
