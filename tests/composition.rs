@@ -227,11 +227,13 @@ spec:
     });
     let replacement = gateway.dir.path().join("balancer.wasm.new");
     std::fs::copy(support::plugin("portcullis_lb.wasm"), &replacement).unwrap();
+    let written = std::time::Instant::now();
     std::fs::rename(&replacement, gateway.dir.path().join("balancer.wasm")).unwrap();
     crate::assert_eventually!(
         served_by(&client, "a", 10).await.len() == 2,
         "the swapped balancer never spread service a's requests"
     );
+    eprintln!("balancer swap live after {:?}", written.elapsed());
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (sent, failed) = load.await.unwrap();
     assert!(sent > 10, "the load ran ({sent} requests)");
