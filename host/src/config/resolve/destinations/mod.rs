@@ -19,6 +19,7 @@ use crate::config::diag::{Reporter, Site};
 use crate::config::model::destination_rule::DestinationRuleSpec;
 use crate::config::resolved::{Cluster, Endpoint, Protocol, TrafficPolicy, UpstreamTlsMode};
 use rules::HostRules;
+use traffic_policy::Written;
 
 /// The subset names each host's DestinationRule defines.
 pub type Subsets = BTreeMap<String, BTreeSet<String>>;
@@ -51,38 +52,38 @@ pub fn resolve(
             let mut names: Vec<Option<&str>> = vec![None];
             names.extend(rules.subsets.keys().map(|s| Some(s.as_str())));
             for subset in names {
-                let cluster = cluster(host, service, port, subset, &rules);
+                let (cluster, pool_at) = cluster(host, service, port, subset, &rules);
                 let pool = &cluster.policy.connection_pool;
-                if let Some((_, site)) = &rules.policy
+                if let Some(written) = pool_at
                     && (port.protocol.is_http2() || pool.h2_upgrade)
                 {
-                    warned_h2.extend(
-                        connection_pool::http1_only_limits(pool).map(|field| {
-                            (site.document, site.resource.clone(), field, host.clone())
-                        }),
-                    );
+                    warned_h2.extend(connection_pool::http1_only_limits(pool).map(|field| {
+                        let Written { site, path } = written.clone();
+                        (site.document, site.resource, path, field, host.clone())
+                    }));
                 }
                 clusters.insert(cluster.name.clone(), cluster);
             }
         }
     }
-    for (document, resource, field, host) in warned_h2 {
+    for (document, resource, path, field, host) in warned_h2 {
         let site = Site { document, resource };
-        let at = Scope::new(reporter, &site, "spec.trafficPolicy.connectionPool");
+        let at = Scope::new(reporter, &site, path);
         at.field(field).warn(format!("host {host:?} is spoken to over HTTP/2, where this HTTP/1.1 connection limit is not enforced; ignored"));
     }
     (clusters, subsets)
 }
 
 /// The cluster of one port of a service, for one subset (`None`: every endpoint), with
-/// Istio's defaults under the rules' policies.
+/// Istio's defaults under the rules' policies, and where its connection pool is written
+/// (`None`: Istio's defaults).
 fn cluster(
     host: &str,
     service: &Service,
     port: &ServicePort,
     subset: Option<&str>,
     rules: &HostRules,
-) -> Cluster {
+) -> (Cluster, Option<Written>) {
     let mut policy = TrafficPolicy::default();
     // An HTTPS port speaks TLS: without a DestinationRule saying otherwise the
     // gateway originates it (SIMPLE, system roots, the request's host as SNI),
@@ -91,12 +92,14 @@ fn cluster(
         policy.tls.mode = UpstreamTlsMode::Simple;
     }
     let defaults = policy.clone();
+    let mut pool_at = None;
     if let Some((top, _)) = &rules.policy {
-        top.apply(port.number, &mut policy, &defaults);
+        top.apply(port.number, &mut policy, &defaults, &mut pool_at);
     }
     let subset_rule = subset.and_then(|s| rules.subsets.get(s)).map(|(r, _)| r);
     if let Some(rule) = subset_rule {
-        rule.policy.apply(port.number, &mut policy, &defaults);
+        rule.policy
+            .apply(port.number, &mut policy, &defaults, &mut pool_at);
     }
     let endpoints = service
         .endpoints
@@ -110,7 +113,7 @@ fn cluster(
             locality: e.locality.clone(),
         })
         .collect();
-    Cluster {
+    let cluster = Cluster {
         name: cluster_name(host, port.number, subset),
         host: host.to_string(),
         namespace: service.namespace.clone(),
@@ -120,7 +123,8 @@ fn cluster(
         resolution: service.resolution,
         endpoints,
         policy,
-    }
+    };
+    (cluster, pool_at)
 }
 
 #[cfg(test)]
@@ -495,5 +499,57 @@ subsets: [{name: v1, labels: {version: v1}}]
             .policy
             .connection_pool;
         assert_eq!((pool.max_connections, pool.http2_max_requests), (10, 50));
+    }
+
+    const GRPC_SERVICE: &str = "
+hosts: [api.example.com]
+resolution: STATIC
+ports: [{number: 9000, name: grpc, protocol: GRPC}]
+endpoints: [{address: 10.0.0.1, labels: {version: v1}}]
+";
+
+    /// HTTP/1.1-only limits on an HTTP/2 port are warned about where they are written:
+    /// at the top level, in a subset without a top-level policy, or on a port.
+    #[test]
+    fn http1_only_limits_on_http2_ports_are_warned_where_written() {
+        let (_, reported) = clusters_of(
+            GRPC_SERVICE,
+            &["
+host: api.example.com
+trafficPolicy: {connectionPool: {tcp: {maxConnections: 5}}}
+"],
+        );
+        assert_eq!(
+            warnings_at(&reported),
+            ["spec.trafficPolicy.connectionPool.tcp.maxConnections"]
+        );
+        let (_, reported) = clusters_of(
+            GRPC_SERVICE,
+            &["
+host: api.example.com
+subsets:
+- name: v1
+  labels: {version: v1}
+  trafficPolicy: {connectionPool: {http: {http1MaxPendingRequests: 3}}}
+"],
+        );
+        assert_eq!(
+            warnings_at(&reported),
+            ["spec.subsets[0].trafficPolicy.connectionPool.http.http1MaxPendingRequests"]
+        );
+        let (_, reported) = clusters_of(
+            GRPC_SERVICE,
+            &["
+host: api.example.com
+trafficPolicy:
+  portLevelSettings:
+  - port: {number: 9000}
+    connectionPool: {tcp: {maxConnections: 2}}
+"],
+        );
+        assert_eq!(
+            warnings_at(&reported),
+            ["spec.trafficPolicy.portLevelSettings[0].connectionPool.tcp.maxConnections"]
+        );
     }
 }

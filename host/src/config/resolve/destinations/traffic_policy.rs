@@ -9,6 +9,7 @@ use super::load_balancer::load_balancer;
 use super::outlier::outlier_detection;
 use super::upstream_tls::upstream_tls;
 use super::{Context, Scope, Service, checks};
+use crate::config::diag::Site;
 use crate::config::model::destination_rule::{
     ClientTlsSettings, ConnectionPoolSettings, LoadBalancerSettings,
     OutlierDetection as OutlierSpec, PortTrafficPolicy, TrafficPolicy as PolicySpec,
@@ -16,6 +17,15 @@ use crate::config::model::destination_rule::{
 use crate::config::resolved::{
     ConnectionPool, LoadBalancer, OutlierDetection, TrafficPolicy, UpstreamTls,
 };
+
+/// Where a setting is written: its resource and field path.
+#[derive(Debug, Clone)]
+pub(super) struct Written {
+    /// The resource.
+    pub site: Site,
+    /// The field path in it.
+    pub path: String,
+}
 
 /// The policy fields one layer (top level, port, subset) sets; later layers replace
 /// whole fields, as Istio merges them.
@@ -25,11 +35,17 @@ struct Layer {
     connection_pool: Option<ConnectionPool>,
     outlier_detection: Option<OutlierDetection>,
     tls: Option<UpstreamTls>,
+    /// Where `connection_pool` is written, when the layer sets it.
+    pool_at: Option<Written>,
 }
 
 impl Layer {
-    /// Sets in `policy` the fields this layer sets.
-    fn apply(&self, policy: &mut TrafficPolicy) {
+    /// Sets in `policy` the fields this layer sets; notes in `pool_at` where the
+    /// connection pool it sets is written.
+    fn apply(&self, policy: &mut TrafficPolicy, pool_at: &mut Option<Written>) {
+        if self.connection_pool.is_some() {
+            pool_at.clone_from(&self.pool_at);
+        }
         if let Some(lb) = &self.load_balancer {
             policy.load_balancer = lb.clone();
         }
@@ -45,13 +61,20 @@ impl Layer {
     }
 
     /// Sets in `policy` all four fields: this layer's, or `defaults`' where it sets none.
-    fn replace(&self, policy: &mut TrafficPolicy, defaults: &TrafficPolicy) {
+    fn replace(
+        &self,
+        policy: &mut TrafficPolicy,
+        defaults: &TrafficPolicy,
+        pool_at: &mut Option<Written>,
+    ) {
         let Self {
             load_balancer,
             connection_pool,
             outlier_detection,
             tls,
+            pool_at: written,
         } = self.clone();
+        *pool_at = written;
         policy.load_balancer = load_balancer.unwrap_or_else(|| defaults.load_balancer.clone());
         policy.connection_pool =
             connection_pool.unwrap_or_else(|| defaults.connection_pool.clone());
@@ -70,10 +93,17 @@ pub(super) struct Policy {
 impl Policy {
     /// Sets in `policy` the fields this policy sets for `port`; a port-level layer for
     /// `port` sets all four, from `defaults` where it leaves one unset.
-    pub(super) fn apply(&self, port: u16, policy: &mut TrafficPolicy, defaults: &TrafficPolicy) {
-        self.base.apply(policy);
+    /// `pool_at` notes where the connection pool in force is written.
+    pub(super) fn apply(
+        &self,
+        port: u16,
+        policy: &mut TrafficPolicy,
+        defaults: &TrafficPolicy,
+        pool_at: &mut Option<Written>,
+    ) {
+        self.base.apply(policy, pool_at);
         if let Some(layer) = self.ports.get(&port) {
-            layer.replace(policy, defaults);
+            layer.replace(policy, defaults, pool_at);
         }
     }
 }
@@ -130,11 +160,16 @@ fn layer(
     ctx: &Context<'_>,
     at: &Scope<'_>,
 ) -> Layer {
+    let pool_at = at.field("connectionPool");
+    let connection_pool = connection_pool.and_then(|p| self::connection_pool(p, &pool_at));
     Layer {
         load_balancer: load_balancer
             .and_then(|l| self::load_balancer(l, &at.field("loadBalancer"))),
-        connection_pool: connection_pool
-            .and_then(|p| self::connection_pool(p, &at.field("connectionPool"))),
+        pool_at: connection_pool.is_some().then(|| Written {
+            site: pool_at.site().clone(),
+            path: pool_at.path().to_string(),
+        }),
+        connection_pool,
         outlier_detection: outlier_detection
             .map(|o| self::outlier_detection(o, &at.field("outlierDetection"))),
         tls: tls.and_then(|t| upstream_tls(t, ctx, &at.field("tls"))),
@@ -205,7 +240,7 @@ mod tests {
     /// The policy of `port` under `policy`, from the defaults.
     fn applied(policy: &Policy, port: u16) -> TrafficPolicy {
         let mut applied = TrafficPolicy::default();
-        policy.apply(port, &mut applied, &TrafficPolicy::default());
+        policy.apply(port, &mut applied, &TrafficPolicy::default(), &mut None);
         applied
     }
 
