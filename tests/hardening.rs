@@ -656,3 +656,23 @@ fn normalized_admin(target: &str) -> bool {
     let path = url.path().replace("%61", "a").replace("%41", "A");
     path == "/admin" || path.starts_with("/admin/")
 }
+
+/// The signal handlers are in place when the ready line is printed: a SIGHUP at once
+/// reloads (it used to race the handler's installation, and lose to the default action,
+/// which ends the process).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sighup_right_after_ready_reloads_instead_of_ending_the_gateway() {
+    let upstream = Upstream::start("backend").await;
+    for _ in 0..3 {
+        let gateway = Gateway::start(&config(&upstream));
+        gateway.signal("HUP");
+        assert_eventually!(
+            gateway.stderr_lines("config reloaded") > 0,
+            "the SIGHUP never reloaded"
+        );
+        let reply = Client::http1(gateway.addr("default/gw/http"))
+            .get("backend", "/")
+            .await;
+        assert_eq!(reply.status, 200);
+    }
+}

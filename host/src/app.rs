@@ -91,11 +91,14 @@ pub fn run(options: Options, config: ResolvedConfig) -> anyhow::Result<()> {
             Some(address) => Some(start_admin(address, &shared, metrics.clone()).await?),
             None => None,
         };
-        start_reloader(options.config.clone(), &shared);
+        start_reloader(options.config.clone(), &shared)?;
         let telemetry = telemetry(&options, metrics)?;
         let (stop, stopped) = watch::channel(false);
+        // Installed before the ready line: a signal that comes right after it is handled,
+        // not met by the default action.
+        let shutdown = shutdown_signal()?;
         tokio::spawn(async move {
-            shutdown_signal().await;
+            shutdown.await;
             tracing::info!("shutting down");
             let _ = stop.send(true);
         });
@@ -143,15 +146,14 @@ async fn start_admin(
     Ok(bound)
 }
 
-/// Reloads `config` when its files change or on SIGHUP.
-fn start_reloader(config: PathBuf, shared: &Shared) {
+/// Reloads `config` when its files change or on SIGHUP (its handler installed before
+/// this returns, so a SIGHUP right after the ready line reloads rather than kills).
+fn start_reloader(config: PathBuf, shared: &Shared) -> anyhow::Result<()> {
     let (triggers, reloads) = mpsc::unbounded_channel();
     let on_hangup = triggers.clone();
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("installing the SIGHUP handler")?;
     tokio::spawn(async move {
-        let hangup = tokio::signal::unix::SignalKind::hangup();
-        let Ok(mut hangup) = tokio::signal::unix::signal(hangup) else {
-            return;
-        };
         while hangup.recv().await.is_some() {
             tracing::info!("SIGHUP: reloading");
             let _ = on_hangup.send(());
@@ -165,6 +167,7 @@ fn start_reloader(config: PathBuf, shared: &Shared) {
         listeners: shared.listeners.clone(),
     };
     reloader.start(triggers, reloads);
+    Ok(())
 }
 
 /// The access log, metrics and spans, if any is on. It lives as long as the process:
@@ -267,12 +270,16 @@ fn raise_file_limit() {
     }
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing the SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
-    }
+/// A future that resolves on SIGINT or SIGTERM, both handlers installed when this returns.
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate =
+        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    })
 }
