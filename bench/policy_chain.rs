@@ -121,14 +121,10 @@ fn chain(c: &mut Criterion) {
     });
     c.bench_function("chain: match + weight + lb", |b| {
         b.to_async(&rt).iter(|| async {
-            let selected = generation
-                .select_route(vhost, &view)
-                .await
-                .unwrap()
-                .unwrap();
-            let route = entry(selected.route);
+            let selected = generation.select_route(vhost, &view).await.unwrap();
+            let route = entry(selected.value.unwrap().route);
             let destination = generation.pick_destination(route, &view).await.unwrap();
-            let cluster = route.clusters[destination as usize];
+            let cluster = route.clusters[destination.value as usize];
             generation
                 .pick_endpoint(cluster, &view, &endpoints)
                 .await

@@ -293,3 +293,31 @@ async fn a_matcher_plugin_decides_for_its_virtual_service_only() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_fail_open_plugin_leaves_the_decision_to_the_builtin() {
+    let backend = Upstream::start("backend").await;
+    let plugin = hostile_matcher() + "  failStrategy: FAIL_OPEN\n";
+    let gateway = Gateway::start_with(&two_hosts(backend.addr.port(), "b", &plugin), |command| {
+        command.args(["--access-log", "access.log"]);
+    });
+    let client = Client::http1(gateway.addr("default/gw/http"));
+    // The plugin traps on /trap; failing open, the built-in matcher routes it.
+    assert_eq!(client.get("a", "/trap").await.status, 200);
+    assert_eq!(client.get("a", "/fine").await.status, 200);
+    let log = gateway.dir.path().join("access.log");
+    let matched_by = |path: &'static str| {
+        let log = log.clone();
+        async move {
+            crate::support::eventually::eventually(format!("the {path} line"), || async {
+                support::access_log(&log)
+                    .into_iter()
+                    .find(|line| line["path"] == path)
+            })
+            .await["policies"][0]["policy"]
+                .clone()
+        }
+    };
+    assert_eq!(matched_by("/trap").await, "builtin:match");
+    assert_eq!(matched_by("/fine").await, "default/matcher");
+}

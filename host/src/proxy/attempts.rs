@@ -138,12 +138,12 @@ impl Attempts<'_> {
         if retry.attempts == 0 || !body.replayable() || !failed(&outcome) {
             return Ok(None);
         }
-        let decision = self
+        let decided = self
             .generation
             .should_retry(self.routed.entry, &self.view, attempt, outcome)
             .await?;
-        let plugin = self.routed.entry.chain.retry;
-        let policy = plugin.map_or(access_log::Policy::Retry, access_log::Policy::Plugin);
+        let (decision, by) = (decided.value, decided.by);
+        let policy = by.map_or(access_log::Policy::Retry, access_log::Policy::Plugin);
         noted.note(policy, || match decision.retry {
             true => Said::Text(format!(
                 "attempt {attempt} failed: retry in {} ms",

@@ -158,15 +158,13 @@ async fn route(
         client: downstream.client,
         tls: downstream.tls.clone(),
     });
-    let selected = generation
-        .select_route(vhost, &view)
-        .await?
-        .ok_or(ProxyError::NoRoute)?;
+    let decided = generation.select_route(vhost, &view).await?;
+    let selected = decided.value.ok_or(ProxyError::NoRoute)?;
     let entry = route_entry(vhost, selected.route)?;
     let route = &entry.route;
     outcome.route = Some(entry.id);
     outcome.match_block = selected.match_block;
-    let matcher = vhost.matcher.map_or(Policy::Match, Policy::Plugin);
+    let matcher = decided.by.map_or(Policy::Match, Policy::Plugin);
     outcome.note(matcher, || Said::Route(entry.id));
     let matched_uri = route
         .matches
@@ -257,8 +255,11 @@ async fn inject_fault(
     generation: &Generation,
     outcome: &mut Outcome,
 ) -> Result<Option<Response<Body>>, ProxyError> {
-    let injection = generation.inject_fault(entry, view).await?;
-    let policy = entry.chain.fault.map_or(Policy::Fault, Policy::Plugin);
+    let decided = generation.inject_fault(entry, view).await?;
+    let (injection, policy) = (
+        decided.value,
+        decided.by.map_or(Policy::Fault, Policy::Plugin),
+    );
     outcome.note(policy, || {
         match (
             injection.delay_ms,
@@ -352,7 +353,7 @@ async fn aborted_destination(
     };
     let index = match destinations.len() {
         1 => 0,
-        _ => generation.pick_destination(entry, view).await.ok()? as usize,
+        _ => generation.pick_destination(entry, view).await.ok()?.value as usize,
     };
     let cluster = *entry.clusters.get(index)?;
     Some(generation.clusters[cluster].destination)
@@ -454,11 +455,9 @@ async fn pick_destination(
         (Some(index), _) => Ok(index),
         (None, 1) => Ok(0),
         (None, _) => {
-            let picked = generation.pick_destination(entry, view).await? as usize;
-            let policy = entry
-                .chain
-                .destination
-                .map_or(Policy::Destination, Policy::Plugin);
+            let decided = generation.pick_destination(entry, view).await?;
+            let picked = decided.value as usize;
+            let policy = decided.by.map_or(Policy::Destination, Policy::Plugin);
             outcome.note(policy, || {
                 Said::Text(
                     destinations

@@ -1,6 +1,7 @@
 //! The policy calls of the data path, each made to the component that serves the phase
 //! where the request is: the plugin its chain names, or the built-in. A plugin that
-//! fails and fails open leaves the decision to the built-in.
+//! fails and fails open leaves the decision to the built-in; the route-level calls say
+//! which decided, for the access log.
 
 use std::sync::Arc;
 
@@ -14,22 +15,35 @@ use crate::wasm::policies::{
 };
 use crate::wasm::{PolicyError, RequestView};
 
+/// A decision, and the plugin that made it (`None`: the built-in).
+#[derive(Debug, Clone, Copy)]
+pub struct Decided<T> {
+    /// What was decided.
+    pub value: T,
+    /// The index of the plugin that decided, in the generation's plugins.
+    pub by: Option<usize>,
+}
+
 /// Calls `$call` on `$pool`: the pool of plugin `$plugin` (through the typed accessor
 /// `$typed`) when there is one, else (or when it fails open) the built-in `$builtin`.
+/// Comes to a [`Decided`].
 macro_rules! decide {
     ($generation:expr, $plugin:expr, $builtin:ident, $typed:ident, |$pool:ident| $call:expr) => {{
         let generation: &Generation = $generation;
-        let plugin = $plugin.map(|i: usize| &generation.plugins[i]);
-        let chosen = plugin.and_then(|p| p.pool.$typed().map(|pool| (p, pool)));
+        let plugin = $plugin.map(|i: usize| (i, &generation.plugins[i]));
+        let chosen = plugin.and_then(|(i, p)| p.pool.$typed().map(|pool| (i, p, pool)));
         let decided = match chosen {
-            Some((plugin, $pool)) => guarded!(plugin, $call)?,
+            Some((index, plugin, $pool)) => guarded!(plugin, $call)?.map(|value| Decided {
+                value,
+                by: Some(index),
+            }),
             None => None,
         };
         match decided {
             Some(decided) => Ok(decided),
             None => {
                 let $pool = &generation.policies.$builtin;
-                $call.await
+                $call.await.map(|value| Decided { value, by: None })
             }
         }
     }};
@@ -41,7 +55,7 @@ impl Generation {
         &self,
         vhost: &VirtualHostEntry,
         request: &Arc<RequestView>,
-    ) -> Result<Option<Selected>, PolicyError> {
+    ) -> Result<Decided<Option<Selected>>, PolicyError> {
         decide!(self, vhost.matcher, route_match, route_match, |pool| pool
             .select_route(request, vhost.id))
     }
@@ -51,7 +65,7 @@ impl Generation {
         &self,
         entry: &RouteEntry,
         request: &Arc<RequestView>,
-    ) -> Result<u32, PolicyError> {
+    ) -> Result<Decided<u32>, PolicyError> {
         decide!(
             self,
             entry.chain.destination,
@@ -66,7 +80,7 @@ impl Generation {
         &self,
         entry: &RouteEntry,
         request: &Arc<RequestView>,
-    ) -> Result<Injection, PolicyError> {
+    ) -> Result<Decided<Injection>, PolicyError> {
         decide!(self, entry.chain.fault, fault, fault, |pool| pool
             .inject_fault(request, entry.id))
     }
@@ -78,7 +92,7 @@ impl Generation {
         request: &Arc<RequestView>,
         attempt: u32,
         outcome: AttemptOutcome,
-    ) -> Result<RetryDecision, PolicyError> {
+    ) -> Result<Decided<RetryDecision>, PolicyError> {
         decide!(self, entry.chain.retry, retry, retry, |pool| pool
             .should_retry(request, entry.id, attempt, outcome))
     }
@@ -91,11 +105,9 @@ impl Generation {
         endpoints: &[EndpointState],
     ) -> Result<Option<u32>, PolicyError> {
         let plugin = self.cluster_chains[cluster].endpoint;
-        decide!(self, plugin, endpoint, endpoint, |pool| pool.pick_endpoint(
-            request,
-            cluster as u32,
-            endpoints
-        ))
+        let decided: Decided<_> = decide!(self, plugin, endpoint, endpoint, |pool| pool
+            .pick_endpoint(request, cluster as u32, endpoints))?;
+        Ok(decided.value)
     }
 
     /// Whether a request to `cluster` may start under its `http2MaxRequests`.
@@ -106,11 +118,9 @@ impl Generation {
         load: ClusterLoadView,
     ) -> Result<bool, PolicyError> {
         let plugin = self.cluster_chains[cluster].breaker;
-        decide!(self, plugin, breaker, breaker, |pool| pool.admit_request(
-            request,
-            cluster as u32,
-            load
-        ))
+        let decided: Decided<_> = decide!(self, plugin, breaker, breaker, |pool| pool
+            .admit_request(request, cluster as u32, load))?;
+        Ok(decided.value)
     }
 
     /// Whether a request to `cluster` may open a connection, must queue, or overflows.
@@ -121,8 +131,9 @@ impl Generation {
         load: ClusterLoadView,
     ) -> Result<Admission, PolicyError> {
         let plugin = self.cluster_chains[cluster].breaker;
-        decide!(self, plugin, breaker, breaker, |pool| pool
-            .admit_connection(request, cluster as u32, load))
+        let decided: Decided<_> = decide!(self, plugin, breaker, breaker, |pool| pool
+            .admit_connection(request, cluster as u32, load))?;
+        Ok(decided.value)
     }
 
     /// Whether a retry to `cluster` may start under its `maxRetries`.
@@ -133,11 +144,9 @@ impl Generation {
         load: ClusterLoadView,
     ) -> Result<bool, PolicyError> {
         let plugin = self.cluster_chains[cluster].breaker;
-        decide!(self, plugin, breaker, breaker, |pool| pool.admit_retry(
-            request,
-            cluster as u32,
-            load
-        ))
+        let decided: Decided<_> = decide!(self, plugin, breaker, breaker, |pool| pool
+            .admit_retry(request, cluster as u32, load))?;
+        Ok(decided.value)
     }
 
     /// Records how a request to `endpoint` of `cluster` ended; returns how long to eject
@@ -151,13 +160,13 @@ impl Generation {
         (ejected, total): (u32, u32),
     ) -> Result<u64, PolicyError> {
         let plugin = self.cluster_chains[cluster].outlier;
-        decide!(self, plugin, outlier, outlier, |pool| pool.record_result(
-            request,
-            cluster as u32,
-            endpoint,
-            result,
-            ejected,
-            total
-        ))
+        let decided: Result<Decided<_>, PolicyError> = decide!(
+            self,
+            plugin,
+            outlier,
+            outlier,
+            |pool| pool.record_result(request, cluster as u32, endpoint, result, ejected, total)
+        );
+        decided.map(|d| d.value)
     }
 }
