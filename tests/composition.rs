@@ -1,12 +1,11 @@
 //! Policies composed per route: a WasmPlugin whose component serves a policy phase
 //! replaces the built-in for the routes (or services) its targetRefs reach, and only there.
 
-use std::path::Path;
-
 use crate::support;
 use support::client::Client;
-use support::config::{GATEWAY, service};
+use support::config::{GATEWAY, service, wasm_plugin};
 use support::gateway::Gateway;
+use support::load::Load;
 use support::upstream::Upstream;
 
 /// Two routes to `backend` (on `backend_port`): `checkout` (requests with `x-route: checkout`) and `rest`;
@@ -34,20 +33,15 @@ spec:
 
 /// A WasmPlugin `name` of the retry-5xx example on route `route` of `shop`.
 fn retry_plugin(name: &str, route: &str) -> String {
-    let file = Path::new(env!("PORTCULLIS_PLUGINS_DIR")).join("rust_retry_5xx.wasm");
-    format!(
-        "---
-apiVersion: extensions.istio.io/v1alpha1
-kind: WasmPlugin
-metadata:
-  name: {name}
-spec:
-  url: file://{}
-  targetRefs: [{{kind: VirtualService, name: shop, sectionName: {route}}}]
-  pluginConfig: {{attempts: 3}}
-",
-        file.display()
-    )
+    let file = support::plugin("rust_retry_5xx.wasm");
+    let target = format!("shop/{route}");
+    let plugin = wasm_plugin(
+        name,
+        file.display(),
+        &[&target],
+        "  pluginConfig: {attempts: 3}\n",
+    );
+    format!("---\n{plugin}")
 }
 
 /// How many times the upstream is asked for one request that fails with 503 there.
@@ -210,21 +204,7 @@ spec:
 
     // Under load, the file becomes another balancer (the built-in one, which spreads
     // requests): the change shows, and no request fails.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let load = tokio::spawn({
-        let stop = stop.clone();
-        async move {
-            let client = Client::http1(addr);
-            let (mut sent, mut failed) = (0, 0);
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) && sent < 100_000 {
-                if client.get("a", "/").await.status != 200 {
-                    failed += 1;
-                }
-                sent += 1;
-            }
-            (sent, failed)
-        }
-    });
+    let load = Load::start(addr, "a", 1);
     let replacement = gateway.dir.path().join("balancer.wasm.new");
     std::fs::copy(support::plugin("portcullis_lb.wasm"), &replacement).unwrap();
     let written = std::time::Instant::now();
@@ -234,8 +214,7 @@ spec:
         "the swapped balancer never spread service a's requests"
     );
     eprintln!("balancer swap live after {:?}", written.elapsed());
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (sent, failed) = load.await.unwrap();
+    let (sent, failed) = load.finish().await;
     assert!(sent > 10, "the load ran ({sent} requests)");
     assert_eq!(
         failed, 0,
@@ -256,17 +235,10 @@ fn two_hosts(backend_port: u16, b_host: &str, plugins: &str) -> String {
 
 /// The hostile test matcher (it traps on `/trap`) as a WasmPlugin on VirtualService `a`.
 fn hostile_matcher() -> String {
+    let file = support::plugin("portcullis_hostile.wasm");
     format!(
-        "---
-apiVersion: extensions.istio.io/v1alpha1
-kind: WasmPlugin
-metadata:
-  name: matcher
-spec:
-  url: file://{}
-  targetRefs: [{{kind: VirtualService, name: a}}]
-",
-        support::plugin("portcullis_hostile.wasm").display()
+        "---\n{}",
+        wasm_plugin("matcher", file.display(), &["a"], "")
     )
 }
 

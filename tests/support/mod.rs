@@ -9,6 +9,7 @@ pub mod dns;
 pub mod eventually;
 pub mod examples;
 pub mod gateway;
+pub mod load;
 pub mod upstream;
 pub mod websocket;
 

@@ -1,6 +1,7 @@
 //! Upstream clusters at run time: resolved endpoints with their load, pools and ejection
 //! state, and the cluster-wide counters the circuit breaker reads.
 
+use super::chain::ClusterChain;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
@@ -88,6 +89,8 @@ pub struct ClusterState {
     pub load: Arc<ClusterLoad>,
     /// Whether any circuit-breaker limit is set (else the breaker is not consulted).
     pub limited: bool,
+    /// The plugins that replace the cluster's built-in policies.
+    pub chain: ClusterChain,
     /// HTTP/2 clusters multiplex on hyper's pooled client, one per worker.
     h2_clients: Vec<H2Client>,
 }
@@ -167,6 +170,7 @@ impl ClusterState {
             endpoints,
             load,
             h2_clients,
+            chain: ClusterChain::default(),
         })
     }
 }

@@ -104,7 +104,7 @@ impl Generation {
         request: &Arc<RequestView>,
         endpoints: &[EndpointState],
     ) -> Result<Option<u32>, PolicyError> {
-        let plugin = self.cluster_chains[cluster].endpoint;
+        let plugin = self.clusters[cluster].chain.endpoint;
         let decided: Decided<_> = decide!(self, plugin, endpoint, endpoint, |pool| pool
             .pick_endpoint(request, cluster as u32, endpoints))?;
         Ok(decided.value)
@@ -117,7 +117,7 @@ impl Generation {
         request: &Arc<RequestView>,
         load: ClusterLoadView,
     ) -> Result<bool, PolicyError> {
-        let plugin = self.cluster_chains[cluster].breaker;
+        let plugin = self.clusters[cluster].chain.breaker;
         let decided: Decided<_> = decide!(self, plugin, breaker, breaker, |pool| pool
             .admit_request(request, cluster as u32, load))?;
         Ok(decided.value)
@@ -130,7 +130,7 @@ impl Generation {
         request: &Arc<RequestView>,
         load: ClusterLoadView,
     ) -> Result<Admission, PolicyError> {
-        let plugin = self.cluster_chains[cluster].breaker;
+        let plugin = self.clusters[cluster].chain.breaker;
         let decided: Decided<_> = decide!(self, plugin, breaker, breaker, |pool| pool
             .admit_connection(request, cluster as u32, load))?;
         Ok(decided.value)
@@ -143,7 +143,7 @@ impl Generation {
         request: &Arc<RequestView>,
         load: ClusterLoadView,
     ) -> Result<bool, PolicyError> {
-        let plugin = self.cluster_chains[cluster].breaker;
+        let plugin = self.clusters[cluster].chain.breaker;
         let decided: Decided<_> = decide!(self, plugin, breaker, breaker, |pool| pool
             .admit_retry(request, cluster as u32, load))?;
         Ok(decided.value)
@@ -159,7 +159,7 @@ impl Generation {
         result: EndpointResult,
         (ejected, total): (u32, u32),
     ) -> Result<u64, PolicyError> {
-        let plugin = self.cluster_chains[cluster].outlier;
+        let plugin = self.clusters[cluster].chain.outlier;
         let decided: Result<Decided<_>, PolicyError> = decide!(
             self,
             plugin,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use super::chain::{self, ClusterChain};
+use super::chain;
 use super::clusters::ClusterState;
 use super::policy_config::{PolicyConfigs, RoutePolicies};
 use super::route_entry::Attachment;
@@ -96,8 +96,6 @@ pub struct Generation {
     pub policies: Policies,
     /// Plugins from WasmPlugin resources: filters and policies.
     pub plugins: Vec<LoadedPlugin>,
-    /// Per cluster, the plugins that replace its built-in policies.
-    pub cluster_chains: Vec<ClusterChain>,
     /// Per listener, its TLS servers (`None` for plain-text listeners).
     pub tls: Vec<Option<TlsServers>>,
     /// Route names, by [`RouteEntry::id`].
@@ -165,12 +163,13 @@ impl Generation {
         let plugins = configure_plugins(compiled, &configs, runtime).await?;
         let policies = configs.builtins(runtime).await?;
         let mut clusters = Vec::with_capacity(config.clusters.len());
-        for cluster in config.clusters.values() {
+        for (cluster, chain) in config.clusters.values().zip(cluster_chains) {
             let load = runtime.cluster_loads.get(cluster.name.as_str());
-            let state =
+            let mut state =
                 ClusterState::new(cluster.clone(), load, runtime.workers, runtime.dns.clone())
                     .await
                     .with_context(|| format!("cluster {}: upstream TLS", cluster.name))?;
+            state.chain = chain;
             clusters.push(state);
         }
         Ok(Self {
@@ -180,7 +179,6 @@ impl Generation {
             clusters,
             policies,
             plugins,
-            cluster_chains,
             tls,
             route_names,
             route_keys,

@@ -4,7 +4,6 @@
 use serde_json::{Value, json};
 
 use crate::runtime::Generation;
-use crate::wasm::pool::{PolicyWorld, Pool};
 
 /// The chains of `generation`, as `/config_dump` shows them.
 pub fn view(generation: &Generation) -> Value {
@@ -32,30 +31,26 @@ pub fn view(generation: &Generation) -> Value {
             routes.push(json!({
                 "route": entry.route.name,
                 "virtual_service": entry.route.virtual_service,
-                "route-match": component(vhost.matcher, name(&policies.route_match)),
-                "fault": component(entry.chain.fault, name(&policies.fault)),
+                "route-match": component(vhost.matcher, policies.route_match.name()),
+                "fault": component(entry.chain.fault, policies.fault.name()),
                 "filters": filters,
-                "destination": component(entry.chain.destination, name(&policies.destination)),
-                "retry": component(entry.chain.retry, name(&policies.retry)),
+                "destination": component(entry.chain.destination, policies.destination.name()),
+                "retry": component(entry.chain.retry, policies.retry.name()),
             }));
         }
     }
     let clusters: Vec<Value> = generation
         .clusters
         .iter()
-        .zip(&generation.cluster_chains)
-        .map(|(cluster, chain)| {
+        .map(|cluster| {
+            let chain = &cluster.chain;
             json!({
                 "cluster": cluster.cluster.name,
-                "endpoint": component(chain.endpoint, name(&policies.endpoint)),
-                "breaker": component(chain.breaker, name(&policies.breaker)),
-                "outlier": component(chain.outlier, name(&policies.outlier)),
+                "endpoint": component(chain.endpoint, policies.endpoint.name()),
+                "breaker": component(chain.breaker, policies.breaker.name()),
+                "outlier": component(chain.outlier, policies.outlier.name()),
             })
         })
         .collect();
     json!({ "routes": routes, "clusters": clusters })
-}
-
-fn name<K: PolicyWorld>(pool: &Pool<K>) -> &str {
-    pool.name()
 }

@@ -115,7 +115,8 @@ fn policies(entry: &RouteEntry, vhost: &VirtualHostEntry, generation: &Generatio
         add(destinations.len() > 1, destination);
         add(!entry.mirrors.is_empty(), "host:mirror".into());
         for &c in &entry.clusters {
-            let (cluster, plugins) = (&generation.clusters[c], generation.cluster_chains[c]);
+            let cluster = &generation.clusters[c];
+            let plugins = cluster.chain;
             add(true, name(plugins.endpoint, policies.endpoint.name()));
             add(
                 cluster.limited,
