@@ -135,6 +135,32 @@ fn two_plugins_for_one_phase_of_one_route_are_an_error_naming_both() {
     );
 }
 
+/// Phase and priority order filters only, and cluster-level phases target services:
+/// a policy plugin that says otherwise is an error, not a silent no-op.
+#[test]
+fn policy_plugins_refuse_what_they_cannot_mean() {
+    let refused = |plugin: String, expected: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("gateway.yaml"), config(9, &plugin)).unwrap();
+        let output = support::validate(dir.path(), "gateway.yaml");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+    };
+    refused(
+        retry_plugin("ordered", "checkout") + "  priority: 5\n",
+        "phase and priority order filters only",
+    );
+    let balancer = support::plugin("rust_failover.wasm");
+    refused(
+        format!(
+            "---\n{}",
+            wasm_plugin("misplaced", balancer.display(), &["shop"], "")
+        ),
+        "target ServiceEntry hosts",
+    );
+}
+
 /// Which upstreams (by name) served `count` requests for `host`.
 async fn served_by(client: &Client, host: &str, count: usize) -> Vec<String> {
     let mut names = Vec::new();
