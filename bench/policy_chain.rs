@@ -87,14 +87,18 @@ fn chain(c: &mut Criterion) {
     let vhost = &generation.tables[0][0].virtual_hosts[0];
     let endpoints = [
         EndpointState {
-            in_flight: 3,
+            id: 0,
             weight: 1,
+            in_flight: 3,
             healthy: true,
+            latency_us: Some(900),
         },
         EndpointState {
-            in_flight: 1,
+            id: 1,
             weight: 1,
+            in_flight: 1,
             healthy: true,
+            latency_us: None,
         },
     ];
 

@@ -4,24 +4,31 @@
 
 use std::sync::Arc;
 
-use portcullis::config::resolved::{HashKey, LoadBalancer};
 use portcullis::wasm::builtin::{self, Builtin};
 use portcullis::wasm::policies::{
-    Admission, AttemptOutcome, BalancerWorld, ClusterLoadView, DetectorWorld, EndpointResult,
-    EndpointState, InjectorWorld, LimiterWorld, ResponseStatus, RetrierWorld, WeighterWorld,
+    Abort, Admission, Algorithm, AttemptOutcome, BalancerCluster, BalancerHashKey, BreakerLimits,
+    BreakerWorld, ClusterLoadView, Delay, DestinationRoute, DestinationWorld, Detection,
+    EndpointResult, EndpointState, EndpointWorld, FaultStatus, FaultWorld, OutlierCluster,
+    OutlierWorld, PhaseConfig, ResponseStatus, RetryDecision, RetrySettings, RetryWorld,
+    RouteFault, Weighted,
 };
 use portcullis::wasm::pool::{PolicyWorld, Pool, Setup};
 use portcullis::wasm::{Limits, RequestView, WasmEngine};
-use serde_json::json;
 
 use crate::support;
 
-/// The built-in `builtin`, configured with `config`.
-async fn pool<W: PolicyWorld>(builtin: &Builtin, config: serde_json::Value) -> Pool<W> {
+/// The built-in `builtin`, configured with `table` as a generation would.
+async fn pool<W, T>(builtin: &Builtin, table: Vec<T>) -> Pool<W>
+where
+    W: PolicyWorld<Config = PhaseConfig<T>>,
+{
     let engine = WasmEngine::new(Some(support::cache_dir())).unwrap();
     let (bytes, source) = builtin.load(None).unwrap();
     let component = engine.compile(&source, bytes).await.unwrap();
-    let setup = Setup::config(config.to_string());
+    let setup = Setup::config(PhaseConfig {
+        table,
+        plugin_config: None,
+    });
     Pool::new(
         &source,
         &engine,
@@ -60,82 +67,123 @@ fn response(status: u16, grpc_status: Option<u32>) -> AttemptOutcome {
 
 #[tokio::test]
 async fn retry_follows_retry_on_and_the_attempt_count() {
-    let route = |retry_on: &[&str], codes: &[u16]| json!({"attempts": 2, "retry_on": retry_on, "retriable_status_codes": codes, "backoff_base_ms": 25});
-    let routes = json!({"routes": [
+    let route = |retry_on: &[&str], codes: &[u16]| RetrySettings {
+        attempts: 2,
+        retry_on: retry_on.iter().map(ToString::to_string).collect(),
+        retriable_status_codes: codes.to_vec(),
+        backoff_base: 25,
+        per_try_timeout: None,
+    };
+    let routes = vec![
         route(&["5xx"], &[]),
-        route(&["connect-failure", "refused-stream", "unavailable", "cancelled", "retriable-status-codes"], &[]),
+        route(
+            &[
+                "connect-failure",
+                "refused-stream",
+                "unavailable",
+                "cancelled",
+                "retriable-status-codes",
+            ],
+            &[],
+        ),
         route(&["retriable-status-codes"], &[409]),
         route(&["gateway-error"], &[]),
-    ]});
-    let retry: Pool<RetrierWorld> = pool(&builtin::RETRY, routes).await;
+    ];
+    let retry: Pool<RetryWorld> = pool(&builtin::RETRY, routes).await;
     let view = request(&[]);
-    let decide = async |route, attempt, outcome| {
-        retry
-            .should_retry(&view, route, attempt, outcome)
-            .await
-            .unwrap()
+    // The back-off of a retry, or none for no retry.
+    let decide = async |route, attempt, outcome| match retry
+        .should_retry(&view, route, attempt, outcome)
+        .await
+        .unwrap()
+    {
+        RetryDecision::RetryAfter(ms) => Some(ms),
+        RetryDecision::Stop => None,
     };
     // 5xx: any 5xx and any failure to get a response.
     let first = decide(0, 1, response(503, None)).await;
-    assert!(first.retry);
-    assert!(first.backoff_ms <= 25, "{}", first.backoff_ms);
-    assert!(decide(0, 1, AttemptOutcome::ConnectFailure).await.retry);
-    assert!(!decide(0, 1, response(404, None)).await.retry);
+    assert!(first.is_some_and(|ms| ms <= 25), "{first:?}");
+    assert!(decide(0, 1, AttemptOutcome::ConnectFailure).await.is_some());
+    assert!(decide(0, 1, response(404, None)).await.is_none());
     assert!(
-        !decide(0, 3, response(503, None)).await.retry,
+        decide(0, 3, response(503, None)).await.is_none(),
         "two retries at most"
     );
     // Istio's default: not a 503 response, but a refused connection and gRPC UNAVAILABLE.
-    assert!(!decide(1, 1, response(503, None)).await.retry);
-    assert!(decide(1, 1, AttemptOutcome::ConnectFailure).await.retry);
-    assert!(decide(1, 1, response(200, Some(14))).await.retry);
-    assert!(!decide(1, 1, response(200, Some(5))).await.retry);
+    assert!(decide(1, 1, response(503, None)).await.is_none());
+    assert!(decide(1, 1, AttemptOutcome::ConnectFailure).await.is_some());
+    assert!(decide(1, 1, response(200, Some(14))).await.is_some());
+    assert!(decide(1, 1, response(200, Some(5))).await.is_none());
     // Listed status codes, and gateway errors only.
-    assert!(decide(2, 1, response(409, None)).await.retry);
-    assert!(!decide(2, 1, response(503, None)).await.retry);
-    assert!(decide(3, 1, response(502, None)).await.retry);
-    assert!(!decide(3, 1, response(500, None)).await.retry);
+    assert!(decide(2, 1, response(409, None)).await.is_some());
+    assert!(decide(2, 1, response(503, None)).await.is_none());
+    assert!(decide(3, 1, response(502, None)).await.is_some());
+    assert!(decide(3, 1, response(500, None)).await.is_none());
     // The jittered back-off grows with the attempt, capped at ten times the base.
     let mut longest = 0;
     for _ in 0..200 {
-        longest = longest.max(decide(0, 2, response(503, None)).await.backoff_ms);
+        longest = longest.max(decide(0, 2, response(503, None)).await.unwrap());
     }
     assert!((26..=50).contains(&longest), "{longest}");
 }
 
 #[tokio::test]
 async fn faults_are_sampled_at_their_percentages() {
-    let routes = json!({"routes": [
-        {"delay": {"ms": 40, "percentage": 100.0}, "abort": null},
-        {"delay": null, "abort": {"status": {"http": 503}, "percentage": 100.0}},
-        {"delay": null, "abort": {"status": {"grpc": 14}, "percentage": 25.0}},
-        null,
-    ]});
-    let fault: Pool<InjectorWorld> = pool(&builtin::FAULT, routes).await;
+    let abort = |status, percentage| RouteFault {
+        delay: None,
+        abort: Some(Abort { status, percentage }),
+    };
+    let routes = vec![
+        Some(RouteFault {
+            delay: Some(Delay {
+                fixed: 40,
+                percentage: 100.0,
+            }),
+            abort: None,
+        }),
+        Some(abort(FaultStatus::Http(503), 100.0)),
+        Some(abort(FaultStatus::Grpc(14), 25.0)),
+        None,
+    ];
+    let fault: Pool<FaultWorld> = pool(&builtin::FAULT, routes).await;
     let view = request(&[]);
     let delay = fault.inject_fault(&view, 0).await.unwrap();
-    assert_eq!((delay.delay_ms, delay.abort_http), (40, None));
+    assert!(matches!((delay.delay, delay.abort), (Some(40), None)));
     let abort = fault.inject_fault(&view, 1).await.unwrap();
-    assert_eq!((abort.delay_ms, abort.abort_http), (0, Some(503)));
+    assert!(matches!(
+        (abort.delay, abort.abort),
+        (None, Some(FaultStatus::Http(503)))
+    ));
     let mut aborted = 0;
     for _ in 0..2000 {
-        if fault.inject_fault(&view, 2).await.unwrap().abort_grpc == Some(14) {
+        let injection = fault.inject_fault(&view, 2).await.unwrap();
+        if matches!(injection.abort, Some(FaultStatus::Grpc(14))) {
             aborted += 1;
         }
     }
     // 25% of 2000 is 500; five standard deviations (±97) either way.
     assert!((403..=597).contains(&aborted), "{aborted} of 2000 at 25%");
     let none = fault.inject_fault(&view, 3).await.unwrap();
-    assert_eq!(
-        (none.delay_ms, none.abort_http, none.abort_grpc),
-        (0, None, None)
-    );
+    assert!(matches!((none.delay, none.abort), (None, None)));
 }
 
 #[tokio::test]
 async fn weights_split_requests_in_proportion() {
-    let weight: Pool<WeighterWorld> =
-        pool(&builtin::WEIGHT, json!({"routes": [[80, 20], [0, 1]]})).await;
+    let route = |weights: &[u32]| DestinationRoute {
+        destinations: weights
+            .iter()
+            .map(|&weight| Weighted {
+                host: "reviews".into(),
+                subset: None,
+                weight,
+            })
+            .collect(),
+    };
+    let weight: Pool<DestinationWorld> = pool(
+        &builtin::DESTINATION,
+        vec![route(&[80, 20]), route(&[0, 1])],
+    )
+    .await;
     let view = request(&[]);
     let mut first = 0;
     for _ in 0..2000 {
@@ -150,17 +198,29 @@ async fn weights_split_requests_in_proportion() {
 
 #[tokio::test]
 async fn balancers_pick_by_their_algorithm_and_skip_the_ejected() {
-    let cluster = |name: &str, lb: LoadBalancer| json!({"name": name, "load_balancer": lb});
-    let clusters = json!({"clusters": [
-        cluster("rr", LoadBalancer::RoundRobin),
-        cluster("least", LoadBalancer::LeastRequest),
-        cluster("hash", LoadBalancer::ConsistentHash(HashKey::Header("x-user".into()))),
-    ]});
-    let lb: Pool<BalancerWorld> = pool(&builtin::LB, clusters).await;
-    let endpoint = |in_flight, healthy| EndpointState {
-        in_flight,
-        weight: 1,
-        healthy,
+    let cluster = |name: &str, algorithm| BalancerCluster {
+        name: name.into(),
+        algorithm,
+    };
+    let clusters = vec![
+        cluster("rr", Algorithm::RoundRobin),
+        cluster("least", Algorithm::LeastRequest),
+        cluster(
+            "hash",
+            Algorithm::ConsistentHash(BalancerHashKey::Header("x-user".into())),
+        ),
+    ];
+    let lb: Pool<EndpointWorld> = pool(&builtin::ENDPOINT, clusters).await;
+    let mut next_id = 0;
+    let mut endpoint = |in_flight, healthy| {
+        next_id += 1;
+        EndpointState {
+            id: next_id,
+            weight: 1,
+            in_flight,
+            healthy,
+            latency_us: None,
+        }
     };
     let view = request(&[]);
     // Round robin takes turns, and never picks an ejected endpoint.
@@ -199,11 +259,13 @@ async fn balancers_pick_by_their_algorithm_and_skip_the_ejected() {
 
 #[tokio::test]
 async fn the_breaker_admits_queues_and_overflows_at_its_limits() {
-    let limits = json!({"clusters": [{
-        "max_connections": 2, "http1_max_pending_requests": 1,
-        "http2_max_requests": 3, "max_retries": 1,
-    }]});
-    let breaker: Pool<LimiterWorld> = pool(&builtin::BREAKER, limits).await;
+    let limits = vec![BreakerLimits {
+        max_connections: Some(2),
+        http1_max_pending_requests: Some(1),
+        http2_max_requests: Some(3),
+        max_retries: Some(1),
+    }];
+    let breaker: Pool<BreakerWorld> = pool(&builtin::BREAKER, limits).await;
     let view = request(&[]);
     let load = |requests, pending, connections, retries| ClusterLoadView {
         active_requests: requests,
@@ -259,41 +321,55 @@ async fn the_breaker_admits_queues_and_overflows_at_its_limits() {
 
 #[tokio::test]
 async fn outlier_detection_ejects_after_consecutive_errors_for_longer_each_time() {
-    let settings = json!({"clusters": [{
-        "name": "reviews", "consecutive_5xx_errors": 3, "consecutive_gateway_errors": 0,
-        "split_external_local_origin_errors": false, "consecutive_local_origin_failures": 5,
-        "base_ejection_time_ms": 1000, "max_ejection_percent": 50,
-    }, null]});
-    let outlier: Pool<DetectorWorld> = pool(&builtin::OUTLIER, settings).await;
+    let detection = Detection {
+        consecutive_5xx_errors: Some(3),
+        consecutive_gateway_errors: None,
+        split_external_local_origin_errors: false,
+        consecutive_local_origin_failures: Some(5),
+        base_ejection_time: 1000,
+        max_ejection_percent: 50,
+    };
+    let settings = vec![
+        OutlierCluster {
+            name: "reviews".into(),
+            detection: Some(detection),
+        },
+        OutlierCluster {
+            name: "ratings".into(),
+            detection: None,
+        },
+    ];
+    let outlier: Pool<OutlierWorld> = pool(&builtin::OUTLIER, settings).await;
     let view = request(&[]);
-    let record = async |endpoint: &str, result, ejected| {
+    let (a, b, c) = (1, 2, 3);
+    let record = async |endpoint: u32, result, ejected| {
         outlier
             .record_result(&view, 0, endpoint, result, ejected, 4)
             .await
             .unwrap()
     };
     let failure = || EndpointResult::Status(503);
-    assert_eq!(record("a", failure(), 0).await, 0);
-    assert_eq!(record("a", failure(), 0).await, 0);
+    assert_eq!(record(a, failure(), 0).await, None);
+    assert_eq!(record(a, failure(), 0).await, None);
     // A success ends the streak.
-    assert_eq!(record("a", EndpointResult::Status(200), 0).await, 0);
-    assert_eq!(record("a", failure(), 0).await, 0);
-    assert_eq!(record("a", EndpointResult::LocalFailure, 0).await, 0);
-    assert_eq!(record("a", failure(), 0).await, 1000, "third in a row");
+    assert_eq!(record(a, EndpointResult::Status(200), 0).await, None);
+    assert_eq!(record(a, failure(), 0).await, None);
+    assert_eq!(record(a, EndpointResult::LocalFailure, 0).await, None);
+    assert_eq!(record(a, failure(), 0).await, Some(1000), "third in a row");
     // The second ejection lasts twice as long.
     for _ in 0..2 {
-        assert_eq!(record("a", failure(), 0).await, 0);
+        assert_eq!(record(a, failure(), 0).await, None);
     }
-    assert_eq!(record("a", failure(), 0).await, 2000);
+    assert_eq!(record(a, failure(), 0).await, Some(2000));
     // Not past maxEjectionPercent: with 2 of 4 out, a third is kept.
     for _ in 0..2 {
-        record("b", failure(), 2).await;
+        record(b, failure(), 2).await;
     }
-    assert_eq!(record("b", failure(), 2).await, 0);
+    assert_eq!(record(b, failure(), 2).await, None);
     // A cluster without outlier detection never ejects.
     let none = outlier
-        .record_result(&view, 1, "c", failure(), 0, 4)
+        .record_result(&view, 1, c, failure(), 0, 4)
         .await
         .unwrap();
-    assert_eq!(none, 0);
+    assert_eq!(none, None);
 }

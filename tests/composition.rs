@@ -1,6 +1,8 @@
 //! Policies composed per route: a WasmPlugin whose component serves a policy phase
 //! replaces the built-in for the routes (or services) its targetRefs reach, and only there.
 
+use std::collections::BTreeMap;
+
 use crate::support;
 use support::client::Client;
 use support::config::{GATEWAY, service, wasm_plugin};
@@ -226,13 +228,13 @@ spec:
             .unwrap_or_else(|| panic!("no chain for {cluster}: {chains}"))
     };
     assert_eq!(endpoint("outbound|80||a")["plugin"], "default/failover");
-    assert_eq!(endpoint("outbound|80||b")["builtin"], "builtin:lb");
+    assert_eq!(endpoint("outbound|80||b")["builtin"], "builtin:endpoint");
 
     // Under load, the file becomes another balancer (the built-in one, which spreads
     // requests): the change shows, and no request fails.
     let load = Load::start(addr, "a", 1);
     let replacement = gateway.dir.path().join("balancer.wasm.new");
-    std::fs::copy(support::plugin("portcullis_lb.wasm"), &replacement).unwrap();
+    std::fs::copy(support::plugin("portcullis_endpoint.wasm"), &replacement).unwrap();
     let written = std::time::Instant::now();
     std::fs::rename(&replacement, gateway.dir.path().join("balancer.wasm")).unwrap();
     crate::assert_eventually!(
@@ -316,6 +318,50 @@ async fn a_failing_fail_open_plugin_leaves_the_decision_to_the_builtin() {
                 .clone()
         }
     };
-    assert_eq!(matched_by("/trap").await, "builtin:match");
+    assert_eq!(matched_by("/trap").await, "builtin:route-match");
     assert_eq!(matched_by("/fine").await, "default/matcher");
+}
+
+/// How many of `count` requests for `host` each upstream (by name) served.
+async fn spread(client: &Client, host: &str, count: usize) -> BTreeMap<String, usize> {
+    let mut served = BTreeMap::new();
+    for _ in 0..count {
+        let reply = client.get(host, "/").await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+        let name = reply.json()["name"].as_str().unwrap().to_string();
+        *served.entry(name).or_default() += 1;
+    }
+    served
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_latency_aware_balancer_steers_one_service_away_from_its_slow_endpoint() {
+    let fast = Upstream::start("fast").await;
+    let slow = Upstream::slow("slow", 40).await;
+    let endpoints = [fast.addr.port(), slow.addr.port()];
+    let plugin = wasm_plugin(
+        "peak-ewma",
+        support::plugin("rust_peak_ewma.wasm").display(),
+        &[],
+        "  targetRefs: [{kind: ServiceEntry, name: a}]\n",
+    );
+    let config = format!(
+        "{GATEWAY}---\n{}---\n{}---\n{}---\n{plugin}",
+        service("a", &endpoints),
+        service("b", &endpoints),
+        support::config::virtual_service(
+            "shop",
+            "*",
+            "  - match: [{authority: {exact: a}}]\n    route: [{destination: {host: a}}]\n  - route: [{destination: {host: b}}]\n",
+        ),
+    );
+    let gateway = Gateway::start(&config);
+    let client = Client::http1(gateway.addr("default/gw/http"));
+    // Each endpoint is tried once while it has no latency; then the fast one wins.
+    let a = spread(&client, "a", 40).await;
+    assert!(a.get("slow").copied().unwrap_or(0) <= 3, "service a: {a:?}");
+    // Service b keeps the built-in LEAST_REQUEST, blind to latency: one request at a
+    // time ties, and the slow endpoint gets about half.
+    let b = spread(&client, "b", 40).await;
+    assert!(b.get("slow").copied().unwrap_or(0) >= 8, "service b: {b:?}");
 }

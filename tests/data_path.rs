@@ -168,7 +168,7 @@ async fn a_failing_policy_fails_only_its_request() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(
         policies.join("portcullis_hostile.wasm"),
-        dir.path().join("match.wasm"),
+        dir.path().join("route-match.wasm"),
     )
     .unwrap();
     let gateway = Gateway::start_with(&config(&upstream), |command| {

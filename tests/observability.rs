@@ -229,12 +229,12 @@ async fn the_access_log_records_fields_and_response_flags() {
 
     assert_eq!(
         routed["policies"],
-        serde_json::json!([{"policy": "builtin:match", "decision": "route main"}])
+        serde_json::json!([{"policy": "builtin:route-match", "decision": "route main"}])
     );
     assert_eq!(
         by_path("/abort")["policies"],
         serde_json::json!([
-            {"policy": "builtin:match", "decision": "route aborted"},
+            {"policy": "builtin:route-match", "decision": "route aborted"},
             {"policy": "builtin:fault", "decision": "abort 418"},
         ])
     );
@@ -517,7 +517,7 @@ async fn metrics_count_exactly_the_requests_sent_per_label_set() {
     let lines: Vec<&str> = log.lines().collect();
     assert_eq!(lines.len(), 8, "{log}");
     let routed = regex::Regex::new(&format!(
-        r#"^\[\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z\] "GET / HTTP/1.1" 200 - 0 \d+ \d+ \d+ "127.0.0.1" "-" "[0-9a-f-]{{36}}" "shop.example.com" "{}" shop.1 "builtin:match=route shop.1"$"#,
+        r#"^\[\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z\] "GET / HTTP/1.1" 200 - 0 \d+ \d+ \d+ "127.0.0.1" "-" "[0-9a-f-]{{36}}" "shop.example.com" "{}" shop.1 "builtin:route-match=route shop.1"$"#,
         upstream.addr
     ))
     .unwrap();
@@ -960,7 +960,7 @@ async fn the_dashboard_shows_routes_plugins_certificates_and_reloads_in_a_browse
     assert_eq!(route("plugged")["requests"], 3, "{routes}");
     let chain = route("plugged")["policies"].to_string();
     assert!(
-        chain.contains("builtin:match") && chain.contains("hostile"),
+        chain.contains("builtin:route-match") && chain.contains("hostile"),
         "{chain}"
     );
     let listeners = admin.get("admin", "/listeners").await.json();

@@ -343,14 +343,14 @@ async fn swaps_policy_overrides_live_and_keeps_the_last_good() {
     let load = Load::start(addr, "backend", 2);
 
     // The hostile matcher traps on /trap (a 500), and serves / as before.
-    let matcher = policies.path().join("match.wasm");
+    let matcher = policies.path().join("route-match.wasm");
     std::fs::write(&matcher, built("portcullis_hostile.wasm")).unwrap();
     let swapped = until(&client, "/trap", |r| r.status == 500).await;
     eprintln!("policy override live after {swapped:?}");
     let generation = reload_status(&admin).await["generation"].as_u64().unwrap();
     let dump = admin.get("admin", "/plugins").await.body;
     assert!(
-        String::from_utf8_lossy(&dump).contains("match.wasm"),
+        String::from_utf8_lossy(&dump).contains("route-match.wasm"),
         "the override is listed: {}",
         String::from_utf8_lossy(&dump)
     );

@@ -58,8 +58,8 @@ enum PluginCommand {
 /// Where the components come from: shared by `run` and `validate`.
 #[derive(Debug, Args)]
 struct ComponentArgs {
-    /// A folder whose match.wasm, weight.wasm, lb.wasm, fault.wasm, retry.wasm,
-    /// breaker.wasm or outlier.wasm replace the built-in policies.
+    /// A folder whose route-match.wasm, destination.wasm, endpoint.wasm, fault.wasm,
+    /// retry.wasm, breaker.wasm or outlier.wasm replace the built-in policies.
     #[arg(long, env = "PORTCULLIS_POLICY_DIR")]
     policy_dir: Option<PathBuf>,
     /// Where compiled components are cached (default: ~/.cache/portcullis).

@@ -50,6 +50,15 @@ impl<T: Eq + Hash> Interner<T> {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         table.all[id as usize].clone()
     }
+
+    /// The value numbered `id`, or none for a number never given out.
+    pub fn try_get(&self, id: u32) -> Option<Arc<T>> {
+        let table = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        table.all.get(id as usize).cloned()
+    }
 }
 
 #[cfg(test)]
@@ -64,5 +73,6 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(interner.intern("a".to_string()), a);
         assert_eq!(*interner.get(b), "b");
+        assert_eq!(interner.try_get(7), None);
     }
 }

@@ -12,8 +12,26 @@ pub enum Language {
     Rust,
 }
 
-/// The WIT interface every plugin is built against.
-const WIT: &str = include_str!("../../wit/policy.wit");
+/// `(path, text)` of each file of the WIT package every plugin is built against.
+macro_rules! wit {
+    ($($file:literal),* $(,)?) => {
+        [$((concat!("wit/", $file), include_str!(concat!("../../wit/", $file)))),*]
+    };
+}
+const WIT: [(&str, &str); 12] = wit!(
+    "types.wit",
+    "request.wit",
+    "host.wit",
+    "route-match.wit",
+    "destination.wit",
+    "endpoint.wit",
+    "fault.wit",
+    "retry.wit",
+    "breaker.wit",
+    "outlier.wit",
+    "filter.wit",
+    "worlds.wit",
+);
 
 /// `(path, template)` of each file of a Rust project.
 const RUST: [(&str, &str); 3] = [
@@ -47,7 +65,7 @@ pub fn new_plugin(language: Language, name: &str, parent: &Path) -> anyhow::Resu
         Language::Rust => RUST,
     };
     let file_stem = name.replace('-', "_");
-    for (path, template) in files.iter().chain(&[("wit/policy.wit", WIT)]) {
+    for (path, template) in files.iter().chain(&WIT) {
         let target = root.join(path);
         if let Some(folder) = target.parent() {
             std::fs::create_dir_all(folder)

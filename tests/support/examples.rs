@@ -1,6 +1,8 @@
 //! The JavaScript and Python example plugins, built for the tests with their pinned
 //! tool-chains (componentize-js from npm, componentize-py from PyPI), which are installed
-//! once into `target/tools`. Needs `npm` and `python3` (with venv).
+//! once into `target/tools`. Needs `npm` and `python3` (with venv). Both stay on the
+//! frozen `portcullis:policy@0.1.0` (`wit/v0.1.0`), proving that filters built for it
+//! still load.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -43,7 +45,7 @@ pub fn js_canary() -> PathBuf {
     run(Command::new(bin)
         .arg(example.join("canary.js"))
         .arg("--wit")
-        .arg(repo().join("wit"))
+        .arg(repo().join("wit/v0.1.0"))
         .args([
             "--world-name",
             "plugin",
@@ -70,7 +72,7 @@ pub fn python_api_key() -> PathBuf {
     let wasm = tools().join("python_api_key.wasm");
     run(Command::new(bin)
         .arg("-d")
-        .arg(repo().join("wit"))
+        .arg(repo().join("wit/v0.1.0"))
         .args(["-w", "plugin", "componentize", "app", "-o"])
         .arg(&wasm)
         .current_dir(&example));

@@ -83,7 +83,12 @@ impl Upstream {
 
     /// Starts a server that answers every request with `status`.
     pub async fn failing(name: &str, status: u16) -> Self {
-        Self::serve(name, Some(status)).await
+        Self::serve(name, Some(format!("/status/{status}"))).await
+    }
+
+    /// Starts a server that waits `ms` milliseconds before answering every request.
+    pub async fn slow(name: &str, ms: u64) -> Self {
+        Self::serve(name, Some(format!("/slow/{ms}"))).await
     }
 
     /// Starts a TLS server named `name` (ALPN h2 and http/1.1) on an ephemeral loopback port.
@@ -135,7 +140,8 @@ impl Upstream {
         Self::listen(listener, name, None, None)
     }
 
-    async fn serve(name: &str, always: Option<u16>) -> Self {
+    /// `always`: a path whose behaviour every request gets, whatever its own.
+    async fn serve(name: &str, always: Option<String>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         Self::listen(listener, name, always, None)
     }
@@ -143,7 +149,7 @@ impl Upstream {
     fn listen(
         listener: TcpListener,
         name: &str,
-        always: Option<u16>,
+        always: Option<String>,
         tls: Option<TlsAcceptor>,
     ) -> Self {
         let addr = listener.local_addr().unwrap();
@@ -163,7 +169,7 @@ impl Upstream {
                 };
                 let now = open.0.fetch_add(1, Ordering::SeqCst) + 1;
                 open.1.fetch_max(now, Ordering::SeqCst);
-                let (name, counter, failures, open, tls, recorded, held) = (
+                let (name, counter, failures, open, tls, recorded, held, always) = (
                     name.clone(),
                     counter.clone(),
                     failures.clone(),
@@ -171,15 +177,13 @@ impl Upstream {
                     tls.clone(),
                     recorded.clone(),
                     held.clone(),
+                    always.clone(),
                 );
                 tokio::spawn(async move {
                     let serve = |info: Option<serde_json::Value>| {
                         service_fn(move |mut request: Request<Incoming>| {
                             counter.fetch_add(1, Ordering::Relaxed);
-                            let path = match always {
-                                Some(status) => format!("/status/{status}"),
-                                None => String::new(),
-                            };
+                            let path = always.clone().unwrap_or_default();
                             if let Some(info) = &info {
                                 request.extensions_mut().insert(TlsInfo(info.clone()));
                             }

@@ -22,7 +22,9 @@ use crate::upstream::lease::UpstreamLease;
 use crate::upstream::load::Counted;
 use crate::upstream::{Checkout, EndpointPool};
 use crate::wasm::RequestView;
-use crate::wasm::policies::{Admission, AttemptOutcome, EndpointResult, ResponseStatus};
+use crate::wasm::policies::{
+    Admission, AttemptOutcome, EndpointResult, ResponseStatus, RetryDecision,
+};
 use crate::wire::body::Body;
 
 /// Everything the attempts of one request share.
@@ -111,6 +113,7 @@ impl Attempts<'_> {
             .next()
             .expect("a body is available while attempts are allowed");
         let sent_at = noted.logged().then(access_log::Stamp::now);
+        let started = Instant::now();
         let result = match self.upstream(&endpoint, head, per_try).await? {
             Ok(upstream) => {
                 let head = forward::clone_head(head);
@@ -118,6 +121,9 @@ impl Attempts<'_> {
             }
             Err(failure) => Err(failure),
         };
+        if result.is_ok() {
+            endpoint.health.record_latency(started.elapsed());
+        }
         Ok(Sent {
             endpoint,
             result,
@@ -144,16 +150,15 @@ impl Attempts<'_> {
             .await?;
         let (decision, by) = (decided.value, decided.by);
         let policy = by.map_or(access_log::Policy::Retry, access_log::Policy::Plugin);
-        noted.note(policy, || match decision.retry {
-            true => Said::Text(format!(
-                "attempt {attempt} failed: retry in {} ms",
-                decision.backoff_ms
-            )),
-            false => Said::Text(format!("attempt {attempt} failed: no retry")),
+        noted.note(policy, || match decision {
+            RetryDecision::RetryAfter(ms) => {
+                Said::Text(format!("attempt {attempt} failed: retry in {ms} ms"))
+            }
+            RetryDecision::Stop => Said::Text(format!("attempt {attempt} failed: no retry")),
         });
-        if decision.retry {
+        if let RetryDecision::RetryAfter(ms) = decision {
             let admitted = self.admit_retry().await?;
-            return Ok(admitted.then(|| Duration::from_millis(decision.backoff_ms)));
+            return Ok(admitted.then(|| Duration::from_millis(ms)));
         }
         // Envoy's URX: the policy would go on, but the route's attempts ran out.
         if attempt > retry.attempts {
@@ -327,12 +332,12 @@ impl Attempts<'_> {
             .record_result(
                 self.cluster,
                 &self.view,
-                &target.name,
+                target.id,
                 result,
                 (ejected, total),
             )
             .await?;
-        if eject_ms > 0 {
+        if let Some(eject_ms) = eject_ms.filter(|&ms| ms > 0) {
             cluster.load.ejections.fetch_add(1, Ordering::Relaxed);
             target
                 .health

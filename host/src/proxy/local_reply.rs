@@ -5,6 +5,7 @@ use http::{Response, StatusCode, header};
 use super::authority::BadHost;
 use crate::telemetry::access_log::Outcome;
 use crate::wasm::PolicyError;
+use crate::wasm::policies::FaultStatus;
 use crate::wire::body::{Body, full};
 
 /// Why the gateway answers a request itself.
@@ -143,28 +144,26 @@ impl ProxyError {
 
 /// The answer to a request aborted by fault injection (Envoy flag FI): the HTTP status, or
 /// for gRPC a 200 carrying `grpc-status`.
-pub fn fault_abort(http: Option<u16>, grpc: Option<u8>, outcome: &mut Outcome) -> Response<Body> {
+pub fn fault_abort(status: FaultStatus, outcome: &mut Outcome) -> Response<Body> {
     outcome.flags.push("FI");
     let mut response = Response::builder();
-    if let Some(code) = grpc {
-        response = response
-            .status(StatusCode::OK)
-            .header(header::CONTENT_TYPE, "application/grpc")
-            .header("grpc-status", code.to_string())
-            .header("grpc-message", "fault filter abort");
-    } else {
-        let status = http
-            .and_then(|c| StatusCode::from_u16(c).ok())
-            .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-        response = response
-            .status(status)
-            .header(header::CONTENT_TYPE, "text/plain");
+    let grpc = matches!(status, FaultStatus::Grpc(_));
+    match status {
+        FaultStatus::Grpc(code) => {
+            response = response
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "application/grpc")
+                .header("grpc-status", code.to_string())
+                .header("grpc-message", "fault filter abort");
+        }
+        FaultStatus::Http(code) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            response = response
+                .status(status)
+                .header(header::CONTENT_TYPE, "text/plain");
+        }
     }
-    let body = if grpc.is_some() {
-        ""
-    } else {
-        "fault filter abort"
-    };
+    let body = if grpc { "" } else { "fault filter abort" };
     response
         .body(full(body))
         .expect("a fault response is valid")

@@ -32,7 +32,7 @@ use crate::telemetry::access_log::{self, Outcome, Policy, Said};
 use crate::tls::session::TlsSession;
 use crate::wasm::RequestView;
 use crate::wasm::plugins::Verdict;
-use crate::wasm::policies::Action;
+use crate::wasm::policies::{Action, FaultStatus};
 use crate::wire::body::{self, Body, full};
 use crate::wire::grpc_messages;
 
@@ -228,7 +228,7 @@ async fn serve_route(
         host,
         matched_uri,
     } = matched;
-    if entry.route.fault.is_some()
+    if (entry.route.fault.is_some() || entry.chain.fault.is_some())
         && let Some(aborted) = inject_fault(entry, &view, generation, outcome).await?
     {
         return Ok(aborted);
@@ -260,31 +260,21 @@ async fn inject_fault(
         decided.value,
         decided.by.map_or(Policy::Fault, Policy::Plugin),
     );
-    outcome.note(policy, || {
-        match (
-            injection.delay_ms,
-            injection.abort_http,
-            injection.abort_grpc,
-        ) {
-            (_, Some(status), _) => Said::Text(format!("abort {status}")),
-            (_, _, Some(status)) => Said::Text(format!("abort grpc {status}")),
-            (0, None, None) => Said::Static("none"),
-            (ms, None, None) => Said::Text(format!("delay {ms}ms")),
-        }
+    outcome.note(policy, || match (injection.delay, &injection.abort) {
+        (_, Some(FaultStatus::Http(status))) => Said::Text(format!("abort {status}")),
+        (_, Some(FaultStatus::Grpc(status))) => Said::Text(format!("abort grpc {status}")),
+        (None | Some(0), None) => Said::Static("none"),
+        (Some(ms), None) => Said::Text(format!("delay {ms}ms")),
     });
-    if injection.delay_ms > 0 {
+    if let Some(ms) = injection.delay.filter(|&ms| ms > 0) {
         outcome.flags.push("DI");
-        tokio::time::sleep(std::time::Duration::from_millis(injection.delay_ms)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
-    if injection.abort_http.is_none() && injection.abort_grpc.is_none() {
+    let Some(status) = injection.abort else {
         return Ok(None);
-    }
+    };
     outcome.destination = aborted_destination(entry, view, generation).await;
-    Ok(Some(local_reply::fault_abort(
-        injection.abort_http,
-        injection.abort_grpc,
-        outcome,
-    )))
+    Ok(Some(local_reply::fault_abort(status, outcome)))
 }
 
 /// What the route's plugins came to.

@@ -19,6 +19,7 @@ use crate::upstream::h2::H2Client;
 use crate::upstream::load::EndpointHealth;
 use crate::upstream::tls::{Origination, OriginationError};
 use crate::upstream::{ClusterLoad, EndpointPool};
+use crate::wasm::endpoints;
 use crate::wasm::policies::EndpointState;
 
 /// Milliseconds since the process started: the clock of ejections.
@@ -33,8 +34,10 @@ pub struct LiveEndpoint {
     pub address: SocketAddr,
     /// `address` as a URI authority.
     pub authority: Authority,
-    /// `address` as text, the key outlier detection counts under.
+    /// `address` as text, for logs.
     pub name: String,
+    /// Its identity as policies see it ([`crate::wasm::endpoints`]).
+    pub id: u32,
     /// Its load-balancing weight.
     pub weight: u32,
     /// The index of the configured endpoint it was resolved from.
@@ -59,9 +62,11 @@ impl LiveEndpoint {
     /// What the load balancer sees of it.
     pub fn state(&self, now: u64) -> EndpointState {
         EndpointState {
-            in_flight: self.in_flight.load(Ordering::Relaxed),
+            id: self.id,
             weight: self.weight,
+            in_flight: self.in_flight.load(Ordering::Relaxed),
             healthy: !self.ejected(now),
+            latency_us: self.health.latency_us(),
         }
     }
 }
@@ -87,7 +92,8 @@ pub struct ClusterState {
     endpoints: Arc<ArcSwap<Endpoints>>,
     /// Live request and connection counts.
     pub load: Arc<ClusterLoad>,
-    /// Whether any circuit-breaker limit is set (else the breaker is not consulted).
+    /// Whether any circuit-breaker limit is set or a plugin serves the breaker phase (else
+    /// the breaker is not consulted).
     pub limited: bool,
     /// The plugins that replace the cluster's built-in policies.
     pub chain: ClusterChain,
@@ -237,6 +243,7 @@ impl Resolver {
                         authority: Authority::try_from(address.to_string())
                             .expect("a socket address is an authority"),
                         name: address.to_string(),
+                        id: endpoints::id(address),
                         weight: endpoint.weight,
                         source,
                         destination: Destination::new(

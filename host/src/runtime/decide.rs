@@ -155,10 +155,10 @@ impl Generation {
         &self,
         cluster: usize,
         request: &Arc<RequestView>,
-        endpoint: &str,
+        endpoint: u32,
         result: EndpointResult,
         (ejected, total): (u32, u32),
-    ) -> Result<u64, PolicyError> {
+    ) -> Result<Option<u64>, PolicyError> {
         let plugin = self.clusters[cluster].chain.outlier;
         let decided: Result<Decided<_>, PolicyError> = decide!(
             self,

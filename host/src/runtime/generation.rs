@@ -8,14 +8,14 @@ use anyhow::Context as _;
 
 use super::chain;
 use super::clusters::ClusterState;
-use super::policy_config::{PolicyConfigs, RoutePolicies};
+use super::policy_config::{self, RoutePolicies};
 use super::route_entry::Attachment;
 pub use super::route_entry::{RouteAt, RouteEntry};
 use super::route_key::{RouteKey, RouteKeyId};
 use super::tls_servers::TlsServers;
 use super::vhosts::DomainIndex;
 use crate::config::resolved::{
-    Listener, ListenerId, ResolvedConfig, Route, RouteAction, VirtualHost,
+    Cluster, Listener, ListenerId, ResolvedConfig, Route, RouteAction, VirtualHost,
 };
 use crate::registry::Registry;
 use crate::upstream::ClusterLoad;
@@ -23,7 +23,7 @@ use crate::upstream::dns::Dns;
 use crate::wasm::WasmEngine;
 use crate::wasm::counters::Counters;
 use crate::wasm::plugins::{CompiledPlugin, LoadedPlugin};
-use crate::wasm::policies::Policies;
+use crate::wasm::policies::{PhaseTables, Policies};
 use crate::wasm::stats::PolicyStats;
 
 /// What outlives generations: the Wasm engine, host counters, where overrides live.
@@ -159,9 +159,9 @@ impl Generation {
             match_names,
             ..
         } = routes;
-        let configs = policies.finish(&config.clusters);
-        let plugins = configure_plugins(compiled, &configs, runtime).await?;
-        let policies = configs.builtins(runtime).await?;
+        let phases = policies.finish(&config.clusters);
+        let plugins = configure_plugins(compiled, &phases, runtime).await?;
+        let policies = policy_config::builtins(&phases, runtime).await?;
         let mut clusters = Vec::with_capacity(config.clusters.len());
         for (cluster, chain) in config.clusters.values().zip(cluster_chains) {
             let load = runtime.cluster_loads.get(cluster.name.as_str());
@@ -169,6 +169,8 @@ impl Generation {
                 ClusterState::new(cluster.clone(), load, runtime.workers, runtime.dns.clone())
                     .await
                     .with_context(|| format!("cluster {}: upstream TLS", cluster.name))?;
+            // A breaker plugin is asked whatever the Istio limits say.
+            state.limited |= chain.breaker.is_some();
             state.chain = chain;
             clusters.push(state);
         }
@@ -207,21 +209,15 @@ async fn compile_plugins(
 /// settings its built-in would take beside it.
 async fn configure_plugins(
     compiled: Vec<CompiledPlugin>,
-    configs: &PolicyConfigs,
+    tables: &PhaseTables,
     runtime: &Runtime,
 ) -> anyhow::Result<Vec<LoadedPlugin>> {
     let mut plugins = Vec::with_capacity(compiled.len());
     for plugin in compiled {
         let name = plugin.plugin.name.clone();
-        let config = configs.for_plugin(plugin.kind, &plugin.plugin.config);
         let stats = runtime.policy_stats.get(name.as_str());
         let loaded = plugin
-            .configure(
-                &runtime.wasm,
-                runtime.counters.clone(),
-                stats,
-                config.to_string(),
-            )
+            .configure(&runtime.wasm, runtime.counters.clone(), stats, tables)
             .await
             .with_context(|| format!("loading WasmPlugin {name}"))?;
         plugins.push(loaded);
@@ -338,7 +334,12 @@ impl<'a> Routes<'a> {
             clusters: &clusters,
             hosts: &hosts,
         };
-        let id = self.policies.add_route(route, weights);
+        let destinations: Vec<(&Cluster, u32)> = clusters
+            .iter()
+            .zip(&weights)
+            .map(|(&c, &weight)| (&self.config.clusters[self.cluster_names[c]], weight))
+            .collect();
+        let id = self.policies.add_route(route, &destinations);
         let entry = RouteEntry::new(id, route, at, &site, self.plugins, |c| self.cluster_id(c))?;
         self.names.push(route.name.clone());
         let key = RouteKey {

@@ -44,6 +44,21 @@ pub struct EndpointHealth {
     pub ejected_until: AtomicU64,
     /// Its last result reported to outlier detection was a failure.
     pub failing: AtomicBool,
+    /// How long its last response took to start, in microseconds (0: none yet).
+    latency_us: AtomicU32,
+}
+
+impl EndpointHealth {
+    /// Notes how long a response took to start, from the attempt's start.
+    pub fn record_latency(&self, took: std::time::Duration) {
+        let micros = u32::try_from(took.as_micros()).unwrap_or(u32::MAX).max(1);
+        self.latency_us.store(micros, Ordering::Relaxed);
+    }
+
+    /// How long its last response took to start, in microseconds.
+    pub fn latency_us(&self) -> Option<u32> {
+        Some(self.latency_us.load(Ordering::Relaxed)).filter(|&us| us > 0)
+    }
 }
 
 impl ClusterLoad {

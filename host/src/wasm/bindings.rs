@@ -1,6 +1,7 @@
-//! The one place the host generates bindings from `wit/`: the shared imports, and one
-//! world per policy kind reusing them. The generated items carry the WIT's own docs
-//! where it has them; the rest are documented in `wit/`.
+//! The one place the host generates bindings from `wit/`: the shared imports, one world
+//! per policy kind reusing them, and the frozen 0.1.0 `plugin` world that older filters
+//! were built for. The generated items carry the WIT's own docs where it has them; the
+//! rest are documented in `wit/`.
 #![allow(missing_docs)]
 
 mod imports {
@@ -14,108 +15,86 @@ mod imports {
 }
 
 pub use imports::Imports;
-pub use imports::portcullis::policy::{host, request};
+pub use imports::portcullis::policy::{host, request, types};
 
-/// The `matcher` world: route selection.
-pub mod matcher {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "matcher",
-        exports: { default: async },
-        with: {
-            "portcullis:policy/request": super::request,
-            "portcullis:policy/host": super::host,
-        },
-    });
+/// Bindings of the world `<kind>-policy` of `wit/`, reusing the shared imports.
+macro_rules! policy_world {
+    ($(#[$doc:meta])* $module:ident, $world:literal) => {
+        $(#[$doc])*
+        pub mod $module {
+            wasmtime::component::bindgen!({
+                path: "../wit",
+                world: $world,
+                exports: { default: async },
+                with: {
+                    "portcullis:policy/types": super::types,
+                    "portcullis:policy/request": super::request,
+                    "portcullis:policy/host": super::host,
+                },
+            });
+        }
+    };
 }
 
-/// The `weighter` world: weighted destination selection.
-pub mod weighter {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "weighter",
-        exports: { default: async },
-        with: {
-            "portcullis:policy/request": super::request,
-            "portcullis:policy/host": super::host,
-        },
-    });
-}
+policy_world!(
+    /// Route selection.
+    route_match, "route-match-policy"
+);
+policy_world!(
+    /// Weighted destination selection.
+    destination, "destination-policy"
+);
+policy_world!(
+    /// Endpoint selection.
+    endpoint, "endpoint-policy"
+);
+policy_world!(
+    /// Fault injection.
+    fault, "fault-policy"
+);
+policy_world!(
+    /// Retry decisions.
+    retry, "retry-policy"
+);
+policy_world!(
+    /// Circuit breaking.
+    breaker, "breaker-policy"
+);
+policy_world!(
+    /// Outlier detection.
+    outlier, "outlier-policy"
+);
+policy_world!(
+    /// Custom filters declared by WasmPlugin resources.
+    filter, "filter-policy"
+);
 
-/// The `balancer` world: endpoint selection.
-pub mod balancer {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "balancer",
-        exports: { default: async },
-        with: {
-            "portcullis:policy/request": super::request,
-            "portcullis:policy/host": super::host,
-        },
-    });
-}
+/// `portcullis:policy@0.1.0`, frozen: the imports and the `plugin` world of filters built
+/// before 0.2.0.
+pub mod v0_1 {
+    mod imports {
+        wasmtime::component::bindgen!({
+            path: "../wit/v0.1.0",
+            world: "imports",
+            imports: {
+                "portcullis:policy/host.counter-add": trappable,
+            },
+        });
+    }
 
-/// The `injector` world: fault injection.
-pub mod injector {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "injector",
-        exports: { default: async },
-        with: {
-            "portcullis:policy/request": super::request,
-            "portcullis:policy/host": super::host,
-        },
-    });
-}
+    pub use imports::Imports;
+    pub use imports::portcullis::policy::{host, request};
 
-/// The `retrier` world: retry decisions.
-pub mod retrier {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "retrier",
-        exports: { default: async },
-        with: {
-            "portcullis:policy/request": super::request,
-            "portcullis:policy/host": super::host,
-        },
-    });
-}
-
-/// The `limiter` world: circuit breaking.
-pub mod limiter {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "limiter",
-        exports: { default: async },
-        with: {
-            "portcullis:policy/request": super::request,
-            "portcullis:policy/host": super::host,
-        },
-    });
-}
-
-/// The `detector` world: outlier detection.
-pub mod detector {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "detector",
-        exports: { default: async },
-        with: {
-            "portcullis:policy/request": super::request,
-            "portcullis:policy/host": super::host,
-        },
-    });
-}
-
-/// The `plugin` world: custom plugins declared by WasmPlugin resources.
-pub mod plugin {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "plugin",
-        exports: { default: async },
-        with: {
-            "portcullis:policy/request": super::request,
-            "portcullis:policy/host": super::host,
-        },
-    });
+    /// The 0.1.0 `plugin` world: a custom filter.
+    pub mod plugin {
+        wasmtime::component::bindgen!({
+            path: "../wit/v0.1.0",
+            world: "plugin",
+            exports: { default: async },
+            with: {
+                "portcullis:policy/request": super::request,
+                "portcullis:policy/host": super::host,
+            },
+        });
+    }
 }

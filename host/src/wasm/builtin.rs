@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-/// A built-in component: its file name and embedded bytes.
+/// A built-in component: its name (the phase it serves) and embedded bytes.
 pub struct Builtin {
     /// Its name; `--policy-dir` overrides it with `<name>.wasm`.
     pub name: &'static str,
@@ -20,11 +20,11 @@ macro_rules! builtin {
 }
 
 /// Route matching.
-pub const MATCH: Builtin = builtin!("match", "portcullis_match.wasm");
+pub const ROUTE_MATCH: Builtin = builtin!("route-match", "portcullis_route_match.wasm");
 /// Weighted destinations.
-pub const WEIGHT: Builtin = builtin!("weight", "portcullis_weight.wasm");
+pub const DESTINATION: Builtin = builtin!("destination", "portcullis_destination.wasm");
 /// Load balancing.
-pub const LB: Builtin = builtin!("lb", "portcullis_lb.wasm");
+pub const ENDPOINT: Builtin = builtin!("endpoint", "portcullis_endpoint.wasm");
 /// Fault injection.
 pub const FAULT: Builtin = builtin!("fault", "portcullis_fault.wasm");
 /// Retry decisions.
@@ -35,7 +35,15 @@ pub const BREAKER: Builtin = builtin!("breaker", "portcullis_breaker.wasm");
 pub const OUTLIER: Builtin = builtin!("outlier", "portcullis_outlier.wasm");
 
 /// Every built-in.
-pub const ALL: [&Builtin; 7] = [&MATCH, &WEIGHT, &LB, &FAULT, &RETRY, &BREAKER, &OUTLIER];
+pub const ALL: [&Builtin; 7] = [
+    &ROUTE_MATCH,
+    &DESTINATION,
+    &ENDPOINT,
+    &FAULT,
+    &RETRY,
+    &BREAKER,
+    &OUTLIER,
+];
 
 impl Builtin {
     /// The file in `dir` that replaces the built-in when it exists.

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use super::bindings::Imports;
+use super::bindings::{Imports, v0_1};
 use super::limits::EPOCH_TICK;
 use super::state::PolicyState;
 use crate::config::resolved::PluginLimits;
@@ -57,6 +57,9 @@ impl WasmEngine {
         Imports::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(anyhow::Error::from)
             .context("linking the policy imports")?;
+        v0_1::Imports::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(anyhow::Error::from)
+            .context("linking the 0.1.0 policy imports")?;
         if let Some(dir) = &cache_dir
             && let Err(e) = std::fs::create_dir_all(dir)
         {

@@ -1,7 +1,7 @@
-//! The host functions a policy imports (`request` and `host` in `wit/policy.wit`),
-//! implemented over its store's state.
+//! The host functions a policy imports (`request` and `host` in `wit/`), implemented
+//! over its store's state; 0.1.0's are the same functions.
 
-use super::bindings::{host, request};
+use super::bindings::{host, request, types, v0_1};
 use super::log_budget::{Allowance, LINES_PER_SECOND, bounded};
 use super::state::PolicyState;
 
@@ -95,5 +95,73 @@ impl host::Host for PolicyState {
 
     fn counter_add(&mut self, name: String, delta: i64) -> wasmtime::Result<i64> {
         Ok(self.counters.add(&self.name, &name, delta)?)
+    }
+
+    fn endpoint_address(&mut self, endpoint: u32) -> Option<String> {
+        super::endpoints::address(endpoint).map(|a| a.to_string())
+    }
+}
+
+impl types::Host for PolicyState {}
+
+impl v0_1::request::Host for PolicyState {
+    fn method(&mut self) -> String {
+        request::Host::method(self)
+    }
+
+    fn scheme(&mut self) -> String {
+        request::Host::scheme(self)
+    }
+
+    fn authority(&mut self) -> String {
+        request::Host::authority(self)
+    }
+
+    fn path(&mut self) -> String {
+        request::Host::path(self)
+    }
+
+    fn port(&mut self) -> u16 {
+        request::Host::port(self)
+    }
+
+    fn header(&mut self, name: String) -> Option<String> {
+        request::Host::header(self, name)
+    }
+
+    fn client_address(&mut self) -> String {
+        request::Host::client_address(self)
+    }
+
+    fn tls(&mut self) -> Option<v0_1::request::TlsSession> {
+        let session = request::Host::tls(self)?;
+        Some(v0_1::request::TlsSession {
+            server_name: session.server_name,
+            peer: session.peer.map(|p| v0_1::request::PeerCertificate {
+                subject: p.subject,
+                subject_alt_names: p.subject_alt_names,
+                sha256: p.sha256,
+            }),
+        })
+    }
+}
+
+impl v0_1::host::Host for PolicyState {
+    fn log(&mut self, level: v0_1::host::LogLevel, message: String) {
+        let level = match level {
+            v0_1::host::LogLevel::Debug => host::LogLevel::Debug,
+            v0_1::host::LogLevel::Info => host::LogLevel::Info,
+            v0_1::host::LogLevel::Warn => host::LogLevel::Warn,
+            v0_1::host::LogLevel::Error => host::LogLevel::Error,
+        };
+        host::Host::log(self, level, message);
+    }
+
+    fn random(&mut self) -> u64 {
+        host::Host::random(self)
+    }
+
+    fn counter_add(&mut self, name: String, delta: i64) -> wasmtime::Result<i64> {
+        host::Host::counter_add(self, name, delta)
     }
 }

@@ -73,16 +73,22 @@ impl PolicyKind {
         }
     }
 
-    /// The kind `component` serves: the one `portcullis:policy` phase interface it
-    /// exports.
-    pub fn of(component: &Component, engine: &Engine) -> Result<Self, String> {
-        let exported: Vec<Self> = component
+    /// The kind `component` serves, by the one `portcullis:policy` phase interface it
+    /// exports, and whether it was built against 0.1.0 (only 0.1.0 filters still load).
+    pub fn of(component: &Component, engine: &Engine) -> Result<(Self, Contract), String> {
+        let exported: Vec<(Self, Contract)> = component
             .component_type()
             .exports(engine)
             .filter_map(|(name, _)| Self::exported_as(name))
             .collect();
         match exported.as_slice() {
-            [kind] => Ok(*kind),
+            [(Self::Filter, contract)] => Ok((Self::Filter, *contract)),
+            [(kind, Contract::V0_1)] => Err(format!(
+                "the component exports `{}` of portcullis:policy@0.1.0, whose settings were JSON: \
+                 only 0.1.0 filters still load; rebuild it against 0.2.0 (wit/ and the SDK)",
+                kind.interface()
+            )),
+            [(kind, contract)] => Ok((*kind, *contract)),
             [] => Err(format!(
                 "the component exports no portcullis:policy interface (one of {})",
                 Self::ALL.map(Self::interface).join(", ")
@@ -91,7 +97,7 @@ impl PolicyKind {
                 "the component exports several policy interfaces ({}): one component serves one phase",
                 several
                     .iter()
-                    .map(|k| k.interface())
+                    .map(|(k, _)| k.interface())
                     .collect::<Vec<_>>()
                     .join(", ")
             )),
@@ -99,30 +105,44 @@ impl PolicyKind {
     }
 
     /// The kind an export named `portcullis:policy/<interface>@<version>` serves.
-    fn exported_as(name: &str) -> Option<Self> {
+    fn exported_as(name: &str) -> Option<(Self, Contract)> {
         let interface = name.strip_prefix("portcullis:policy/")?;
-        let interface = interface.split_once('@').map_or(interface, |(i, _)| i);
-        Self::ALL.into_iter().find(|k| k.interface() == interface)
+        let (interface, version) = interface.split_once('@').unwrap_or((interface, ""));
+        let contract = match version {
+            "0.1.0" => Contract::V0_1,
+            _ => Contract::V0_2,
+        };
+        let kind = Self::ALL.into_iter().find(|k| k.interface() == interface)?;
+        Some((kind, contract))
     }
+}
+
+/// The version of `portcullis:policy` a component was built against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contract {
+    /// 0.1.0, frozen in `wit/v0.1.0`: filters only.
+    V0_1,
+    /// 0.2.0, `wit/`.
+    V0_2,
 }
 
 #[cfg(test)]
 mod tests {
-    use super::PolicyKind;
+    use super::{Contract, PolicyKind};
 
     #[test]
     fn reads_the_kind_from_the_export_name() {
         assert_eq!(
-            PolicyKind::exported_as("portcullis:policy/retry@0.1.0"),
-            Some(PolicyKind::Retry)
+            PolicyKind::exported_as("portcullis:policy/filter@0.1.0"),
+            Some((PolicyKind::Filter, Contract::V0_1))
         );
         assert_eq!(
             PolicyKind::exported_as("portcullis:policy/route-match@0.2.0"),
-            Some(PolicyKind::RouteMatch)
+            Some((PolicyKind::RouteMatch, Contract::V0_2))
         );
         assert_eq!(PolicyKind::exported_as("wasi:http/handler@0.2.0"), None);
         assert_eq!(
-            PolicyKind::exported_as("portcullis:policy/host@0.1.0"),
+            PolicyKind::exported_as("portcullis:policy/host@0.2.0"),
             None
         );
     }

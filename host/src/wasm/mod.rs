@@ -3,10 +3,12 @@
 pub mod bindings;
 pub mod builtin;
 pub mod counters;
+pub mod endpoints;
 pub mod engine;
 pub mod error;
 mod host_impl;
 pub mod kinds;
+mod legacy;
 pub mod limits;
 pub mod log_budget;
 pub mod plugin_output;

@@ -9,11 +9,13 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 
 use super::counters::Counters;
-use super::kinds::PolicyKind;
+use super::kinds::{Contract, PolicyKind};
+use super::legacy;
 use super::plugin_output;
+use super::policies::call;
 use super::policies::{
-    Action, BalancerWorld, DetectorWorld, InjectorWorld, LimiterWorld, MatcherWorld, PluginWorld,
-    RetrierWorld, WeighterWorld,
+    Action, BreakerWorld, DestinationWorld, EndpointWorld, FaultWorld, FilterWorld,
+    LegacyFilterWorld, OutlierWorld, PhaseConfig, PhaseTables, RetryWorld, RouteMatchWorld,
 };
 use super::pool::{Pool, Setup};
 use super::quarantine::{QUARANTINE_AFTER, Quarantine};
@@ -63,6 +65,8 @@ pub struct CompiledPlugin {
     pub sha256: String,
     /// The phase the component serves, by the interface it exports.
     pub kind: PolicyKind,
+    /// The contract version it was built against.
+    pub contract: Contract,
     component: Component,
 }
 
@@ -80,46 +84,62 @@ impl CompiledPlugin {
             );
         }
         let component = wasm.compile(&plugin.name, bytes).await?;
-        let kind = PolicyKind::of(&component, wasm.engine())
+        let (kind, contract) = PolicyKind::of(&component, wasm.engine())
             .map_err(|e| anyhow::anyhow!("{}: {e}", plugin.path.display()))?;
         Ok(Self {
             plugin,
             sha256,
             kind,
+            contract,
             component,
         })
     }
 
-    /// Instantiates and configures the component; `config` is what its `configure` gets.
+    /// Instantiates and configures the component: a filter with its `pluginConfig`, a
+    /// policy with its phase's table in `tables` and the `pluginConfig` beside it.
     pub async fn configure(
         self,
         wasm: &WasmEngine,
         counters: Arc<Counters>,
         stats: Arc<PolicyStats>,
-        config: String,
+        tables: &PhaseTables,
     ) -> anyhow::Result<LoadedPlugin> {
-        let setup = Setup {
-            config,
-            env: self.plugin.env.clone().into(),
-        };
+        let env: Arc<[(String, String)]> = self.plugin.env.clone().into();
         let limits = self.plugin.limits.into();
         let name = self.plugin.name.as_str();
+        let plugin_config = Some(self.plugin.config.to_string());
         macro_rules! pool {
-            ($variant:ident) => {
+            ($variant:ident, $config:expr) => {{
+                let setup = Setup {
+                    config: $config,
+                    env,
+                };
                 PluginPool::$variant(
                     Pool::new(name, wasm, &self.component, setup, counters, limits, stats).await?,
                 )
+            }};
+        }
+        macro_rules! table {
+            ($variant:ident, $table:ident) => {
+                pool!(
+                    $variant,
+                    PhaseConfig {
+                        table: tables.$table.clone(),
+                        plugin_config,
+                    }
+                )
             };
         }
-        let pool = match self.kind {
-            PolicyKind::RouteMatch => pool!(RouteMatch),
-            PolicyKind::Destination => pool!(Destination),
-            PolicyKind::Endpoint => pool!(Endpoint),
-            PolicyKind::Fault => pool!(Fault),
-            PolicyKind::Retry => pool!(Retry),
-            PolicyKind::Breaker => pool!(Breaker),
-            PolicyKind::Outlier => pool!(Outlier),
-            PolicyKind::Filter => pool!(Filter),
+        let pool = match (self.kind, self.contract) {
+            (PolicyKind::RouteMatch, _) => table!(RouteMatch, route_match),
+            (PolicyKind::Destination, _) => table!(Destination, destination),
+            (PolicyKind::Endpoint, _) => table!(Endpoint, endpoint),
+            (PolicyKind::Fault, _) => table!(Fault, fault),
+            (PolicyKind::Retry, _) => table!(Retry, retry),
+            (PolicyKind::Breaker, _) => table!(Breaker, breaker),
+            (PolicyKind::Outlier, _) => table!(Outlier, outlier),
+            (PolicyKind::Filter, Contract::V0_2) => pool!(Filter, plugin_config),
+            (PolicyKind::Filter, Contract::V0_1) => pool!(LegacyFilter, plugin_config),
         };
         Ok(LoadedPlugin {
             plugin: self.plugin,
@@ -134,28 +154,30 @@ impl CompiledPlugin {
 /// A plugin's configured instances, typed by the phase it serves.
 pub enum PluginPool {
     /// A route matcher.
-    RouteMatch(Pool<MatcherWorld>),
+    RouteMatch(Pool<RouteMatchWorld>),
     /// A destination picker.
-    Destination(Pool<WeighterWorld>),
+    Destination(Pool<DestinationWorld>),
     /// A load balancer.
-    Endpoint(Pool<BalancerWorld>),
+    Endpoint(Pool<EndpointWorld>),
     /// A fault injector.
-    Fault(Pool<InjectorWorld>),
+    Fault(Pool<FaultWorld>),
     /// A retry policy.
-    Retry(Pool<RetrierWorld>),
+    Retry(Pool<RetryWorld>),
     /// A circuit breaker.
-    Breaker(Pool<LimiterWorld>),
+    Breaker(Pool<BreakerWorld>),
     /// An outlier detector.
-    Outlier(Pool<DetectorWorld>),
+    Outlier(Pool<OutlierWorld>),
     /// A custom filter.
-    Filter(Pool<PluginWorld>),
+    Filter(Pool<FilterWorld>),
+    /// A custom filter built against 0.1.0.
+    LegacyFilter(Pool<LegacyFilterWorld>),
 }
 
 macro_rules! typed {
     ($($method:ident: $variant:ident($world:ident)),* $(,)?) => {
         impl PluginPool {
             $(
-                #[doc = concat!("The pool, when the plugin is a `", stringify!($method), "` policy.")]
+                #[doc = concat!("The pool, when the plugin serves the `", stringify!($method), "` phase.")]
                 pub fn $method(&self) -> Option<&Pool<$world>> {
                     match self {
                         Self::$variant(pool) => Some(pool),
@@ -167,6 +189,8 @@ macro_rules! typed {
             fn stats(&self) -> &Arc<PolicyStats> {
                 match self {
                     $(Self::$variant(pool) => &pool.stats,)*
+                    Self::Filter(pool) => &pool.stats,
+                    Self::LegacyFilter(pool) => &pool.stats,
                 }
             }
         }
@@ -174,14 +198,13 @@ macro_rules! typed {
 }
 
 typed!(
-    route_match: RouteMatch(MatcherWorld),
-    destination: Destination(WeighterWorld),
-    endpoint: Endpoint(BalancerWorld),
-    fault: Fault(InjectorWorld),
-    retry: Retry(RetrierWorld),
-    breaker: Breaker(LimiterWorld),
-    outlier: Outlier(DetectorWorld),
-    filter: Filter(PluginWorld),
+    route_match: RouteMatch(RouteMatchWorld),
+    destination: Destination(DestinationWorld),
+    endpoint: Endpoint(EndpointWorld),
+    fault: Fault(FaultWorld),
+    retry: Retry(RetryWorld),
+    breaker: Breaker(BreakerWorld),
+    outlier: Outlier(OutlierWorld),
 );
 
 /// A loaded plugin and its configured instances.
@@ -257,16 +280,24 @@ impl LoadedPlugin {
     }
 
     async fn call(&self, request: &Arc<RequestView>) -> Result<Action, PolicyError> {
-        let pool = self.pool.filter().ok_or_else(|| PolicyError::Trap {
-            policy: self.plugin.name.as_str().into(),
-            reason: format!("a {} policy is not a filter", self.kind.interface()),
-        })?;
-        let mut lease = pool.lease(request).await?;
-        let deadline = lease.deadline();
-        let (instance, store) = lease.parts();
-        let call = instance.portcullis_policy_filter().call_on_request(store);
-        let result = super::pool::within(deadline, call).await;
-        let action = lease.finish(result)?;
+        let action = match &self.pool {
+            PluginPool::Filter(pool) => call!(pool, request, |instance, store| instance
+                .portcullis_policy_filter()
+                .call_on_request(store))?,
+            PluginPool::LegacyFilter(pool) => {
+                let action: legacy::LegacyAction =
+                    call!(pool, request, |instance, store| instance
+                        .portcullis_policy_filter()
+                        .call_on_request(store))?;
+                action.into()
+            }
+            _ => {
+                return Err(PolicyError::Trap {
+                    policy: self.plugin.name.as_str().into(),
+                    reason: format!("a {} policy is not a filter", self.kind.interface()),
+                });
+            }
+        };
         plugin_output::check(&action).map_err(|reason| PolicyError::Trap {
             policy: self.plugin.name.as_str().into(),
             reason,

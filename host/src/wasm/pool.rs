@@ -29,6 +29,8 @@ pub trait PolicyWorld: Send + Sync + 'static {
     type Pre: Send + Sync;
     /// An instance's bindings.
     type Instance: Send;
+    /// What the phase's `configure` takes.
+    type Config: Send + Sync;
 
     /// Types the pre-instantiated component against the world.
     fn pre(pre: InstancePre<PolicyState>) -> wasmtime::Result<Self::Pre>;
@@ -43,7 +45,7 @@ pub trait PolicyWorld: Send + Sync + 'static {
     fn configure<'a>(
         instance: &'a Self::Instance,
         store: &'a mut Store<PolicyState>,
-        config: &'a str,
+        config: &'a Self::Config,
     ) -> impl Future<Output = wasmtime::Result<Result<(), String>>> + Send + 'a;
 }
 
@@ -55,16 +57,16 @@ struct Slot<K: PolicyWorld> {
 
 /// What each instance of a component starts with.
 #[derive(Debug, Clone, Default)]
-pub struct Setup {
-    /// The argument of its `configure`.
-    pub config: String,
+pub struct Setup<C> {
+    /// What its `configure` gets.
+    pub config: C,
     /// Its environment variables (WasmPlugin `vmConfig.env`).
     pub env: Arc<[(String, String)]>,
 }
 
-impl Setup {
+impl<C> Setup<C> {
     /// `configure`'s argument, and no environment.
-    pub fn config(config: String) -> Self {
+    pub fn config(config: C) -> Self {
         Self {
             config,
             env: Arc::new([]),
@@ -77,7 +79,7 @@ pub struct Pool<K: PolicyWorld> {
     name: Arc<str>,
     engine: wasmtime::Engine,
     pre: K::Pre,
-    setup: Setup,
+    setup: Setup<K::Config>,
     counters: Arc<Counters>,
     limits: Limits,
     idle: Mutex<Vec<Slot<K>>>,
@@ -93,7 +95,7 @@ impl<K: PolicyWorld> Pool<K> {
         name: &str,
         wasm: &WasmEngine,
         component: &Component,
-        setup: Setup,
+        setup: Setup<K::Config>,
         counters: Arc<Counters>,
         limits: Limits,
         stats: Arc<PolicyStats>,

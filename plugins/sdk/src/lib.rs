@@ -1,32 +1,60 @@
-//! Write Portcullis policy components in Rust: custom plugins (feature `filter`, world
-//! `plugin`, declared by a WasmPlugin) and the built-in policy kinds.
+//! Write Portcullis policy components in Rust: the built-in policy kinds and custom
+//! filters (declared by a WasmPlugin).
 //!
-//! Each policy kind is a world of the `portcullis:policy` WIT package (`wit/` at the root
-//! of the repository documents every function). Enable the kind's cargo feature, implement
-//! its trait, export your type with the kind's macro, and build with
+//! Each policy kind is one interface of the `portcullis:policy@0.2.0` WIT package (`wit/`
+//! at the root of the repository documents every function and record) and one world
+//! named after it with `-policy`. The SDK names each kind once: the cargo feature
+//! `retry`, the module `retry`, the trait `retry::Retry` and the macro
+//! `retry::export!`; likewise `route-match`, `destination`, `endpoint`, `fault`,
+//! `breaker`, `outlier` and `filter`.
+//!
+//! Enable the kind's feature, implement its trait on your type — `configure` builds it
+//! from the Istio settings (one entry per route, virtual host or cluster) and the
+//! WasmPlugin's `pluginConfig`; the other methods decide, with `&mut self` — and export
+//! it with the kind's macro. The macro keeps the configured value for the instance's
+//! life and delegates every call to it. Build with
 //! `cargo build --release --target wasm32-wasip2`:
 //!
 //! ```ignore
-//! // Cargo.toml: portcullis-sdk = { path = "…", features = ["destination"] }
-//! use portcullis_sdk::destination::{self, Destination};
+//! // Cargo.toml: portcullis-sdk = { path = "…", features = ["retry"] }
+//! use portcullis_sdk::PluginConfig;
+//! use portcullis_sdk::retry::{self, Decision, Outcome, Retry, RetryPolicy};
 //!
-//! struct AlwaysFirst;
+//! #[derive(serde::Deserialize, Default)]
+//! struct Settings {
+//!     backoff_ms: u64,
+//! }
 //!
-//! impl Destination for AlwaysFirst {
-//!     fn configure(_config: String) -> Result<(), String> {
-//!         Ok(())
+//! struct RetryOnce {
+//!     settings: Settings,
+//! }
+//!
+//! impl Retry for RetryOnce {
+//!     fn configure(_routes: Vec<RetryPolicy>, config: PluginConfig) -> Result<Self, String> {
+//!         Ok(Self { settings: config.parse()? })
 //!     }
-//!     fn pick_destination(_route: u32) -> u32 {
-//!         0
+//!
+//!     fn should_retry(&mut self, _route: u32, attempt: u32, _outcome: Outcome) -> Decision {
+//!         if attempt == 1 {
+//!             Decision::RetryAfter(self.settings.backoff_ms)
+//!         } else {
+//!             Decision::Stop
+//!         }
 //!     }
 //! }
 //!
-//! destination::export!(AlwaysFirst);
+//! retry::export!(RetryOnce);
 //! ```
 //!
 //! Every kind can read the request in progress ([`request`]) and use the host's services
-//! ([`host`]).
+//! ([`host`]: log lines, random numbers, counters shared by all instances, endpoint
+//! addresses). An instance serves one call at a time and is reused across requests, so
+//! `&mut self` may keep state between calls; instances may be replaced at any time and
+//! several serve at once, so state they must share belongs in host counters.
 
+#![warn(missing_docs)]
+
+#[allow(missing_docs)]
 mod imports {
     wit_bindgen::generate!({
         path: "../../wit",
@@ -34,176 +62,67 @@ mod imports {
     });
 }
 
-pub use imports::portcullis::policy::{host, request};
-
-/// Bindings of the `matcher` world.
-#[cfg(feature = "route-match")]
-pub mod route_match {
-    wit_bindgen::generate!({
-        path: "../../wit",
-        world: "matcher",
-        with: {
-            "portcullis:policy/request@0.1.0": crate::request,
-            "portcullis:policy/host@0.1.0": crate::host,
-        },
-        pub_export_macro: true,
-        export_macro_name: "export",
-        default_bindings_module: "portcullis_sdk::route_match",
-    });
-}
-
-/// Bindings of the `weighter` world.
-#[cfg(feature = "destination")]
-pub mod destination {
-    wit_bindgen::generate!({
-        path: "../../wit",
-        world: "weighter",
-        with: {
-            "portcullis:policy/request@0.1.0": crate::request,
-            "portcullis:policy/host@0.1.0": crate::host,
-        },
-        pub_export_macro: true,
-        export_macro_name: "export",
-        default_bindings_module: "portcullis_sdk::destination",
-    });
-}
-
-/// Bindings of the `balancer` world.
-#[cfg(feature = "endpoint")]
-pub mod endpoint {
-    wit_bindgen::generate!({
-        path: "../../wit",
-        world: "balancer",
-        with: {
-            "portcullis:policy/request@0.1.0": crate::request,
-            "portcullis:policy/host@0.1.0": crate::host,
-        },
-        pub_export_macro: true,
-        export_macro_name: "export",
-        default_bindings_module: "portcullis_sdk::endpoint",
-    });
-}
-
-/// Bindings of the `injector` world.
-#[cfg(feature = "fault")]
-pub mod fault {
-    wit_bindgen::generate!({
-        path: "../../wit",
-        world: "injector",
-        with: {
-            "portcullis:policy/request@0.1.0": crate::request,
-            "portcullis:policy/host@0.1.0": crate::host,
-        },
-        pub_export_macro: true,
-        export_macro_name: "export",
-        default_bindings_module: "portcullis_sdk::fault",
-    });
-}
-
-/// Bindings of the `retrier` world.
-#[cfg(feature = "retry")]
-pub mod retry {
-    wit_bindgen::generate!({
-        path: "../../wit",
-        world: "retrier",
-        with: {
-            "portcullis:policy/request@0.1.0": crate::request,
-            "portcullis:policy/host@0.1.0": crate::host,
-        },
-        pub_export_macro: true,
-        export_macro_name: "export",
-        default_bindings_module: "portcullis_sdk::retry",
-    });
-}
-
-/// Bindings of the `limiter` world.
-#[cfg(feature = "breaker")]
-pub mod breaker {
-    wit_bindgen::generate!({
-        path: "../../wit",
-        world: "limiter",
-        with: {
-            "portcullis:policy/request@0.1.0": crate::request,
-            "portcullis:policy/host@0.1.0": crate::host,
-        },
-        pub_export_macro: true,
-        export_macro_name: "export",
-        default_bindings_module: "portcullis_sdk::breaker",
-    });
-}
-
-/// Bindings of the `detector` world.
-#[cfg(feature = "outlier")]
-pub mod outlier {
-    wit_bindgen::generate!({
-        path: "../../wit",
-        world: "detector",
-        with: {
-            "portcullis:policy/request@0.1.0": crate::request,
-            "portcullis:policy/host@0.1.0": crate::host,
-        },
-        pub_export_macro: true,
-        export_macro_name: "export",
-        default_bindings_module: "portcullis_sdk::outlier",
-    });
-}
-
-/// Bindings of the `plugin` world: custom plugins.
-#[cfg(feature = "filter")]
-pub mod plugin {
-    wit_bindgen::generate!({
-        path: "../../wit",
-        world: "plugin",
-        with: {
-            "portcullis:policy/request@0.1.0": crate::request,
-            "portcullis:policy/host@0.1.0": crate::host,
-        },
-        pub_export_macro: true,
-        export_macro_name: "export",
-        default_bindings_module: "portcullis_sdk::plugin",
-    });
-}
-
-#[cfg(feature = "route-match")]
-pub use route_match::exports::portcullis::policy::route_match::{Guest as RouteMatch, Selected};
-
-#[cfg(feature = "destination")]
-pub use destination::exports::portcullis::policy::destination::Guest as Destination;
-
-#[cfg(feature = "endpoint")]
-pub use endpoint::exports::portcullis::policy::endpoint::{EndpointState, Guest as Endpoint};
-
-#[cfg(feature = "fault")]
-pub use fault::exports::portcullis::policy::fault::{Guest as Fault, Injection};
-
-#[cfg(feature = "retry")]
-pub use retry::exports::portcullis::policy::retry::{
-    Decision, Guest as Retry, Outcome, ResponseStatus,
-};
+pub use imports::portcullis::policy::{host, request, types};
 
 #[cfg(feature = "breaker")]
-pub use breaker::exports::portcullis::policy::breaker::{Admission, ClusterLoad, Guest as Breaker};
-
+pub mod breaker;
+#[cfg(feature = "destination")]
+pub mod destination;
+#[cfg(feature = "endpoint")]
+pub mod endpoint;
+#[cfg(feature = "fault")]
+pub mod fault;
+#[cfg(feature = "filter")]
+pub mod filter;
 #[cfg(feature = "outlier")]
-pub use outlier::exports::portcullis::policy::outlier::{EndpointResult, Guest as Outlier};
+pub mod outlier;
+#[cfg(feature = "retry")]
+pub mod retry;
+#[cfg(feature = "route-match")]
+pub mod route_match;
 
-#[cfg(feature = "filter")]
-pub use plugin::exports::portcullis::policy::filter::{
-    Action, Edits, Guest as Plugin, Header, Rejection,
-};
+/// The WasmPlugin's `pluginConfig`, as the JSON text the host passed to `configure`.
+///
+/// A built-in gets none; a WasmPlugin without `pluginConfig` gets `null`. Both read as
+/// "not set".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PluginConfig(Option<String>);
 
-/// No edits: `Edits { set_request_headers: …, ..Edits::default() }` names only what changes.
-#[cfg(feature = "filter")]
-impl Default for Edits {
-    fn default() -> Self {
-        Self {
-            set_request_headers: Vec::new(),
-            add_request_headers: Vec::new(),
-            remove_request_headers: Vec::new(),
-            set_response_headers: Vec::new(),
-            add_response_headers: Vec::new(),
-            remove_response_headers: Vec::new(),
-            destination: None,
+impl PluginConfig {
+    /// Wraps what `configure` received.
+    pub fn new(json: Option<String>) -> Self {
+        Self(json)
+    }
+
+    /// The JSON text as the host passed it (none for a built-in).
+    pub fn raw(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+
+    /// Whether there is a configuration: neither none nor `null`.
+    pub fn is_set(&self) -> bool {
+        self.0.as_deref().is_some_and(|json| json.trim() != "null")
+    }
+
+    /// Deserializes the configuration; none or `null` gives `T::default()`. The error is
+    /// serde's message.
+    pub fn parse<T: serde::de::DeserializeOwned + Default>(&self) -> Result<T, String> {
+        match self.0.as_deref() {
+            None => Ok(T::default()),
+            Some(json) => serde_json::from_str::<Option<T>>(json)
+                .map(Option::unwrap_or_default)
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Deserializes a configuration the component cannot do without: none or `null` is
+    /// the error `pluginConfig is required`; otherwise as [`PluginConfig::parse`].
+    pub fn parse_required<T: serde::de::DeserializeOwned>(&self) -> Result<T, String> {
+        let json = self.0.as_deref().unwrap_or("null");
+        match serde_json::from_str::<Option<T>>(json) {
+            Ok(Some(config)) => Ok(config),
+            Ok(None) => Err("pluginConfig is required".into()),
+            Err(e) => Err(e.to_string()),
         }
     }
 }
@@ -239,5 +158,71 @@ impl Rng {
     /// True with probability `percent / 100`.
     pub fn percent(&mut self, percent: f64) -> bool {
         percent > 0.0 && self.next_f64() * 100.0 < percent
+    }
+}
+
+/// What the kinds' `export!` macros expand to; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use std::cell::RefCell;
+    use std::thread::LocalKey;
+
+    /// Where an instance keeps its configured policy.
+    pub type Slot<T> = RefCell<Option<T>>;
+
+    /// Keeps the policy `configure` built.
+    pub fn install<T: 'static>(slot: &'static LocalKey<Slot<T>>, policy: T) {
+        slot.with(|s| *s.borrow_mut() = Some(policy));
+    }
+
+    /// Runs `call` on the configured policy; traps if `configure` has not succeeded.
+    pub fn with<T: 'static, R>(
+        slot: &'static LocalKey<Slot<T>>,
+        function: &str,
+        call: impl FnOnce(&mut T) -> R,
+    ) -> R {
+        slot.with(|s| match s.borrow_mut().as_mut() {
+            Some(policy) => call(policy),
+            None => panic!("portcullis-sdk: `{function}` was called before `configure` succeeded"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PluginConfig;
+
+    #[derive(serde::Deserialize, Default, Debug, PartialEq)]
+    struct Settings {
+        n: u32,
+    }
+
+    fn config(json: Option<&str>) -> PluginConfig {
+        PluginConfig::new(json.map(String::from))
+    }
+
+    #[test]
+    fn none_and_null_parse_as_the_default() {
+        for json in [None, Some("null"), Some(" null\n")] {
+            assert_eq!(config(json).parse::<Settings>(), Ok(Settings::default()));
+            assert!(!config(json).is_set());
+            assert_eq!(
+                config(json).parse_required::<Settings>(),
+                Err("pluginConfig is required".into())
+            );
+        }
+    }
+
+    #[test]
+    fn a_value_parses_and_an_error_is_serdes_message() {
+        let set = config(Some(r#"{"n": 3}"#));
+        assert!(set.is_set());
+        assert_eq!(set.raw(), Some(r#"{"n": 3}"#));
+        assert_eq!(set.parse::<Settings>(), Ok(Settings { n: 3 }));
+        assert_eq!(set.parse_required::<Settings>(), Ok(Settings { n: 3 }));
+        let bad = config(Some(r#"{"n": -1}"#))
+            .parse::<Settings>()
+            .unwrap_err();
+        assert!(bad.starts_with("invalid value: integer `-1`"), "{bad}");
     }
 }

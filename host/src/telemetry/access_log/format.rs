@@ -325,7 +325,7 @@ mod tests {
     #[test]
     fn json_lines_parse_with_every_field() {
         let policies = [Written {
-            policy: "builtin:match",
+            policy: "builtin:route-match",
             prefix: "route ",
             said: "r.0",
         }];
@@ -351,7 +351,7 @@ mod tests {
                 "authority": "a.test",
                 "upstream_host": "127.0.0.1:8080",
                 "route_name": "r.0",
-                "policies": [{"policy": "builtin:match", "decision": "route r.0"}],
+                "policies": [{"policy": "builtin:route-match", "decision": "route r.0"}],
             })
         );
     }
@@ -377,7 +377,7 @@ mod tests {
     fn text_lines_follow_envoys_default_format() {
         let policies = [
             Written {
-                policy: "builtin:match",
+                policy: "builtin:route-match",
                 prefix: "route ",
                 said: "r.0",
             },
@@ -391,7 +391,7 @@ mod tests {
             written(Format::Text, line(&policies)),
             "[2026-11-18T11:06:40.042Z] \"GET /a?b=\"c\" HTTP/1.1\" 503 UF,URX 0 19 7 - \"-\" \
              \"curl/8\" \"id-1\" \"a.test\" \"127.0.0.1:8080\" r.0 \
-             \"builtin:match=route r.0; api-key=proceed\"\n"
+             \"builtin:route-match=route r.0; api-key=proceed\"\n"
         );
     }
 }

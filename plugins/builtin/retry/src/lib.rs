@@ -1,23 +1,11 @@
 //! The built-in retry policy: Envoy's `retry_on` conditions as Istio programs them, with
 //! fully jittered exponential back-off (base 25 ms by default, capped at 10× the base).
+//!
+//! `attempts` bounds the retries after the first attempt; the host enforces the per-try
+//! and route timeouts.
 
-use std::cell::RefCell;
-
-use portcullis_sdk::{Decision, Outcome, Retry, Rng, retry};
-use serde::Deserialize;
-
-#[derive(Deserialize)]
-struct Policy {
-    attempts: u32,
-    retry_on: Vec<String>,
-    retriable_status_codes: Vec<u16>,
-    backoff_base_ms: u64,
-}
-
-#[derive(Deserialize)]
-struct Config {
-    routes: Vec<Policy>,
-}
+use portcullis_sdk::Rng;
+use portcullis_sdk::retry::{self, Decision, Outcome, PluginConfig, Retry, RetryPolicy};
 
 /// gRPC status codes by retry condition name.
 const GRPC: &[(&str, u32)] = &[
@@ -28,79 +16,59 @@ const GRPC: &[(&str, u32)] = &[
     ("unavailable", 14),
 ];
 
-impl Policy {
-    fn on(&self, condition: &str) -> bool {
-        self.retry_on.iter().any(|c| c == condition)
-    }
+/// Whether `policy` lists the condition `condition`.
+fn on(policy: &RetryPolicy, condition: &str) -> bool {
+    policy.retry_on.iter().any(|c| c == condition)
+}
 
-    /// Whether `outcome` is one the policy retries.
-    fn retriable(&self, outcome: &Outcome) -> bool {
-        let any_failure = self.on("5xx") || self.on("gateway-error") || self.on("reset");
-        match outcome {
-            Outcome::ConnectFailure => any_failure || self.on("connect-failure"),
-            Outcome::Reset | Outcome::Timeout => any_failure,
-            Outcome::RefusedStream => any_failure || self.on("refused-stream"),
-            Outcome::Response(response) => {
-                let status = response.status;
-                (self.on("5xx") && status >= 500)
-                    || (self.on("gateway-error") && matches!(status, 502..=504))
-                    || (self.on("retriable-4xx") && status == 409)
-                    || (self.on("retriable-status-codes")
-                        && self.retriable_status_codes.contains(&status))
-                    || response.grpc_status.is_some_and(|code| {
-                        GRPC.iter().any(|(name, c)| *c == code && self.on(name))
-                    })
-            }
+/// Whether `outcome` is one `policy` retries.
+fn retriable(policy: &RetryPolicy, outcome: &Outcome) -> bool {
+    let on = |condition| on(policy, condition);
+    let any_failure = on("5xx") || on("gateway-error") || on("reset");
+    match outcome {
+        Outcome::ConnectFailure => any_failure || on("connect-failure"),
+        Outcome::Reset | Outcome::Timeout => any_failure,
+        Outcome::RefusedStream => any_failure || on("refused-stream"),
+        Outcome::Response(response) => {
+            let status = response.status;
+            (on("5xx") && status >= 500)
+                || (on("gateway-error") && matches!(status, 502..=504))
+                || (on("retriable-4xx") && status == 409)
+                || (on("retriable-status-codes") && policy.retriable_status_codes.contains(&status))
+                || response
+                    .grpc_status
+                    .is_some_and(|code| GRPC.iter().any(|(name, c)| *c == code && on(name)))
         }
     }
 }
 
-struct State {
-    routes: Vec<Policy>,
+/// Every route's policy, and the generator.
+struct Builtin {
+    routes: Vec<RetryPolicy>,
     rng: Rng,
 }
 
-thread_local! {
-    static STATE: RefCell<State> = const { RefCell::new(State { routes: Vec::new(), rng: Rng::new(1) }) };
-}
-
-struct Builtin;
-
 impl Retry for Builtin {
-    fn configure(config: String) -> Result<(), String> {
-        let config: Config = serde_json::from_str(&config).map_err(|e| e.to_string())?;
-        STATE.with(|s| {
-            *s.borrow_mut() = State {
-                routes: config.routes,
-                rng: Rng::from_host(),
-            }
-        });
-        Ok(())
+    fn configure(routes: Vec<RetryPolicy>, _config: PluginConfig) -> Result<Self, String> {
+        Ok(Builtin {
+            routes,
+            rng: Rng::from_host(),
+        })
     }
 
-    fn should_retry(route: u32, attempt: u32, outcome: Outcome) -> Decision {
-        STATE.with(|s| {
-            let s = &mut *s.borrow_mut();
-            let no = Decision {
-                retry: false,
-                backoff_ms: 0,
-            };
-            let Some(policy) = s.routes.get(route as usize) else {
-                return no;
-            };
-            if attempt > policy.attempts || !policy.retriable(&outcome) {
-                return no;
-            }
-            // Envoy: a random wait in [0, min(base × 2^(n-1), 10 × base)).
-            let base = policy.backoff_base_ms.max(1);
-            let ceiling = base
-                .saturating_mul(1 << (attempt - 1).min(20))
-                .min(base * 10);
-            Decision {
-                retry: true,
-                backoff_ms: s.rng.next_u64() % ceiling,
-            }
-        })
+    fn should_retry(&mut self, route: u32, attempt: u32, outcome: Outcome) -> Decision {
+        let Some(policy) = self.routes.get(route as usize) else {
+            return Decision::Stop;
+        };
+        if attempt > policy.attempts || !retriable(policy, &outcome) {
+            return Decision::Stop;
+        }
+        // Envoy: a random wait in [0, min(base × 2^(n-1), 10 × base)).
+        let base = policy.backoff_base.max(1);
+        let ceiling = base
+            .saturating_mul(1 << attempt.saturating_sub(1).min(20))
+            .min(base.saturating_mul(10));
+        Decision::RetryAfter(self.rng.next_u64() % ceiling)
     }
 }
 

@@ -3,57 +3,43 @@
 //! `pluginConfig.attempts` retries, after `pluginConfig.backoff_ms`. Each retry is counted
 //! in the host counter `retries`, which outlives instances and reloads.
 
-use std::cell::Cell;
-
-use portcullis_sdk::{Decision, Outcome, Retry, host, retry};
+use portcullis_sdk::host;
+use portcullis_sdk::retry::{self, Decision, Millis, Outcome, PluginConfig, Retry, RetryPolicy};
 use serde::Deserialize;
 
-/// The WasmPlugin's `pluginConfig`.
+/// The WasmPlugin's `pluginConfig`; `attempts` is required.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PluginConfig {
+struct Settings {
     attempts: u32,
     #[serde(default)]
-    backoff_ms: u64,
+    backoff_ms: Millis,
 }
 
-/// What a retry policy is configured with: the built-in's settings of every route
-/// (unused here) and the plugin's own config.
-#[derive(Deserialize)]
-struct Config {
-    plugin_config: PluginConfig,
+/// The policy: the `pluginConfig` alone (the routes' own retry settings are unused).
+struct Retry5xx {
+    settings: Settings,
 }
-
-thread_local! {
-    static SETTINGS: Cell<(u32, u64)> = const { Cell::new((0, 0)) };
-}
-
-struct Retry5xx;
 
 impl Retry for Retry5xx {
-    fn configure(config: String) -> Result<(), String> {
-        let config: Config =
-            serde_json::from_str(&config).map_err(|e| format!("pluginConfig: {e}"))?;
-        let PluginConfig {
-            attempts,
-            backoff_ms,
-        } = config.plugin_config;
-        SETTINGS.set((attempts, backoff_ms));
-        Ok(())
+    fn configure(_routes: Vec<RetryPolicy>, config: PluginConfig) -> Result<Self, String> {
+        Ok(Retry5xx {
+            settings: config.parse_required()?,
+        })
     }
 
-    fn should_retry(_route: u32, attempt: u32, outcome: Outcome) -> Decision {
-        let (attempts, backoff_ms) = SETTINGS.get();
+    fn should_retry(&mut self, _route: u32, attempt: u32, outcome: Outcome) -> Decision {
         let failed = match outcome {
             Outcome::Response(response) => response.status >= 500,
             Outcome::ConnectFailure | Outcome::Reset | Outcome::RefusedStream => true,
             Outcome::Timeout => false,
         };
-        let retry = failed && attempt <= attempts;
-        if retry {
+        if failed && attempt <= self.settings.attempts {
             host::counter_add("retries", 1);
+            Decision::RetryAfter(self.settings.backoff_ms)
+        } else {
+            Decision::Stop
         }
-        Decision { retry, backoff_ms }
     }
 }
 

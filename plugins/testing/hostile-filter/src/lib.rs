@@ -1,4 +1,4 @@
-//! A custom plugin for the gateway's tests. A `pluginConfig` that mentions
+//! A filter for the gateway's tests. A `pluginConfig` that mentions
 //! `sleep-in-configure` makes `configure` wait 30 s inside a WASI call. The plugin tags responses with `x-filtered: yes`,
 //! except that paths ending in `/trap` trap, `/loop` spin forever, `/grow` allocate
 //! without bound, `/huge` ask for a 1 MiB header, `/sleep` waits 30 s inside a WASI call,
@@ -9,19 +9,23 @@
 //! responses, sends the request to the destination named by `x-choose-destination`, and
 //! removes the response header named by `x-remove-response-header`.
 
-use portcullis_sdk::{Action, Edits, Header, Plugin, Rejection, host, plugin, request};
+use portcullis_sdk::filter::{self, Action, Edits, Filter, Header, PluginConfig, Rejection};
+use portcullis_sdk::{host, request};
 
 struct Hostile;
 
-impl Plugin for Hostile {
-    fn configure(config: String) -> Result<(), String> {
-        if config.contains("sleep-in-configure") {
+impl Filter for Hostile {
+    fn configure(config: PluginConfig) -> Result<Self, String> {
+        if config
+            .raw()
+            .is_some_and(|json| json.contains("sleep-in-configure"))
+        {
             std::thread::sleep(std::time::Duration::from_secs(30));
         }
-        Ok(())
+        Ok(Hostile)
     }
 
-    fn on_request() -> Action {
+    fn on_request(&mut self) -> Action {
         let mut edits = Edits {
             destination: request::header("x-choose-destination"),
             remove_response_headers: request::header("x-remove-response-header")
@@ -91,4 +95,4 @@ fn reject(status: u16, headers: Vec<Header>, body: String) -> Action {
     })
 }
 
-plugin::export!(Hostile);
+filter::export!(Hostile);

@@ -1,16 +1,17 @@
 //! A matcher for the gateway's tests: it selects the first route of every virtual host,
 //! except that `/trap` traps, `/loop` spins forever and `/grow` allocates without bound.
 
-use portcullis_sdk::{RouteMatch, Selected, request, route_match};
+use portcullis_sdk::request;
+use portcullis_sdk::route_match::{self, PluginConfig, RouteMatch, Selected, VirtualHost};
 
 struct Hostile;
 
 impl RouteMatch for Hostile {
-    fn configure(_config: String) -> Result<(), String> {
-        Ok(())
+    fn configure(_virtual_hosts: Vec<VirtualHost>, _config: PluginConfig) -> Result<Self, String> {
+        Ok(Hostile)
     }
 
-    fn select_route(_virtual_host: u32) -> Option<Selected> {
+    fn select_route(&mut self, _virtual_host: u32) -> Option<Selected> {
         match request::path().as_str() {
             "/trap" => panic!("trapping as asked"),
             "/loop" => loop {

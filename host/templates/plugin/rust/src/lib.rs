@@ -4,15 +4,16 @@
 //! `on_request` for every request on the routes the plugin is attached to; `wit/` lists
 //! everything a plugin can read and do.
 
-wit_bindgen::generate!({ world: "plugin", path: "wit" });
+wit_bindgen::generate!({ world: "filter-policy", path: "wit" });
 
-use exports::portcullis::policy::filter::{Action, Edits, Guest, Header, Rejection};
+use exports::portcullis::policy::filter::{Action, Edits, Guest, Rejection};
 use portcullis::policy::request;
+use portcullis::policy::types::Header;
 
 struct Plugin;
 
 impl Guest for Plugin {
-    fn configure(_config: String) -> Result<(), String> {
+    fn configure(_plugin_config: Option<String>) -> Result<(), String> {
         Ok(())
     }
 

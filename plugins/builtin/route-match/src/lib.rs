@@ -5,20 +5,11 @@
 //! also matches `/foobar`), `regex` is RE2 syntax and must match the whole value, and
 //! `ignoreUriCase` makes `exact` and `prefix` URI matches case-insensitive.
 
-use std::cell::RefCell;
-
-use portcullis_sdk::{RouteMatch, Selected, request, route_match};
+use portcullis_sdk::request;
+use portcullis_sdk::route_match::{
+    self, MatchBlock, PluginConfig, RouteMatch, Selected, StringMatch, VirtualHost,
+};
 use regex::Regex;
-use serde::Deserialize;
-
-/// A StringMatch as the host sends it.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-enum StringMatch {
-    Exact(String),
-    Prefix(String),
-    Regex(String),
-}
 
 /// A compiled StringMatch.
 enum Matcher {
@@ -59,40 +50,6 @@ impl Matcher {
     }
 }
 
-#[derive(Deserialize)]
-struct HeaderSpec {
-    name: String,
-    value: Option<StringMatch>,
-    #[serde(default)]
-    invert: bool,
-}
-
-#[derive(Deserialize)]
-struct MatchSpec {
-    uri: Option<StringMatch>,
-    scheme: Option<StringMatch>,
-    method: Option<StringMatch>,
-    authority: Option<StringMatch>,
-    #[serde(default)]
-    headers: Vec<HeaderSpec>,
-    #[serde(default)]
-    query_params: Vec<(String, Option<StringMatch>)>,
-    port: Option<u16>,
-    #[serde(default)]
-    ignore_uri_case: bool,
-}
-
-#[derive(Deserialize)]
-struct RouteSpec {
-    #[serde(default)]
-    matches: Vec<MatchSpec>,
-}
-
-#[derive(Deserialize)]
-struct Config {
-    virtual_hosts: Vec<Vec<RouteSpec>>,
-}
-
 /// One compiled match block.
 struct Block {
     uri: Option<Matcher>,
@@ -106,7 +63,7 @@ struct Block {
 }
 
 impl Block {
-    fn compile(spec: MatchSpec) -> Result<Self, String> {
+    fn compile(spec: MatchBlock) -> Result<Self, String> {
         let opt = |m: Option<StringMatch>, fold| m.map(|m| Matcher::compile(m, fold)).transpose();
         Ok(Block {
             uri: opt(spec.uri, spec.ignore_uri_case)?,
@@ -121,7 +78,7 @@ impl Block {
             query_params: spec
                 .query_params
                 .into_iter()
-                .map(|(k, v)| Ok((k, opt(v, false)?)))
+                .map(|q| Ok((q.name, opt(q.value, false)?)))
                 .collect::<Result<_, String>>()?,
             port: spec.port,
             ignore_uri_case: spec.ignore_uri_case,
@@ -178,46 +135,40 @@ impl Target {
     }
 }
 
-thread_local! {
-    static VIRTUAL_HOSTS: RefCell<Vec<Vec<Vec<Block>>>> = const { RefCell::new(Vec::new()) };
+/// The compiled match blocks of every route of every virtual host.
+struct Builtin {
+    virtual_hosts: Vec<Vec<Vec<Block>>>,
 }
 
-struct Builtin;
-
 impl RouteMatch for Builtin {
-    fn configure(config: String) -> Result<(), String> {
-        let config: Config = serde_json::from_str(&config).map_err(|e| e.to_string())?;
-        let compiled = config
-            .virtual_hosts
+    fn configure(virtual_hosts: Vec<VirtualHost>, _config: PluginConfig) -> Result<Self, String> {
+        let virtual_hosts = virtual_hosts
             .into_iter()
-            .map(|routes| {
-                routes
+            .map(|vhost| {
+                vhost
+                    .routes
                     .into_iter()
                     .map(|r| r.matches.into_iter().map(Block::compile).collect())
                     .collect::<Result<Vec<_>, String>>()
             })
             .collect::<Result<Vec<_>, String>>()?;
-        VIRTUAL_HOSTS.with(|v| *v.borrow_mut() = compiled);
-        Ok(())
+        Ok(Builtin { virtual_hosts })
     }
 
-    fn select_route(virtual_host: u32) -> Option<Selected> {
-        VIRTUAL_HOSTS.with(|v| {
-            let v = v.borrow();
-            let routes = v.get(virtual_host as usize)?;
-            let target = Target {
-                full: request::path(),
+    fn select_route(&mut self, virtual_host: u32) -> Option<Selected> {
+        let routes = self.virtual_hosts.get(virtual_host as usize)?;
+        let target = Target {
+            full: request::path(),
+        };
+        routes.iter().enumerate().find_map(|(route, blocks)| {
+            let block = if blocks.is_empty() {
+                0
+            } else {
+                blocks.iter().position(|b| b.matches(&target))?
             };
-            routes.iter().enumerate().find_map(|(route, blocks)| {
-                let block = if blocks.is_empty() {
-                    0
-                } else {
-                    blocks.iter().position(|b| b.matches(&target))?
-                };
-                Some(Selected {
-                    route: route as u32,
-                    match_block: block as u32,
-                })
+            Some(Selected {
+                route: route as u32,
+                match_block: block as u32,
             })
         })
     }
