@@ -365,3 +365,42 @@ async fn a_latency_aware_balancer_steers_one_service_away_from_its_slow_endpoint
     let b = spread(&client, "b", 40).await;
     assert!(b.get("slow").copied().unwrap_or(0) >= 8, "service b: {b:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_budget_plugin_caps_one_routes_retries_while_the_other_retries_each_failure() {
+    let backend = Upstream::failing("backend", 503).await;
+    let retries = "    retries: {attempts: 3, retryOn: 5xx}\n";
+    let routes = format!(
+        "  - name: budget\n    match: [{{uri: {{prefix: /budget}}}}]\n{retries}    route: [{{destination: {{host: backend}}}}]\n  - name: rest\n{retries}    route: [{{destination: {{host: backend}}}}]\n"
+    );
+    let plugin = wasm_plugin(
+        "retry-budget",
+        support::plugin("rust_retry_budget.wasm").display(),
+        &["shop/budget"],
+        "  pluginConfig: {percent: 0, min_per_second: 2}\n",
+    );
+    let config = format!(
+        "{GATEWAY}---\n{}---\n{}---\n{plugin}",
+        service("backend", &[backend.addr.port()]),
+        support::config::virtual_service("shop", "*", &routes),
+    );
+    let gateway = Gateway::start(&config);
+    let client = Client::http1(gateway.addr("default/gw/http"));
+    let hits = async |path: &str| {
+        let before = backend.hits();
+        for _ in 0..10 {
+            assert_eq!(client.get("backend", path).await.status, 503);
+        }
+        backend.hits() - before
+    };
+    // The built-in retries every failure three times.
+    assert_eq!(hits("/rest").await, 40);
+    // The budget grants two retries per one-second window, whatever the failures.
+    let started = std::time::Instant::now();
+    let budgeted = hits("/budget").await;
+    let windows = started.elapsed().as_secs() as usize + 2;
+    assert!(
+        (11..=10 + 2 * windows).contains(&budgeted),
+        "{budgeted} attempts for 10 requests over {windows} windows at most"
+    );
+}
