@@ -161,6 +161,20 @@ fn policy_plugins_refuse_what_they_cannot_mean() {
         ),
         "target ServiceEntry hosts",
     );
+    let retry = support::plugin("rust_retry_5xx.wasm");
+    refused(
+        format!(
+            "---\n{}---\n{}",
+            support::config::destination_rule("backend", "  subsets: [{name: v1}]\n"),
+            wasm_plugin(
+                "subset-retry",
+                retry.display(),
+                &[],
+                "  targetRefs: [{kind: ServiceEntry, name: backend, sectionName: v1}]\n",
+            )
+        ),
+        "narrows the services of cluster-level phases only",
+    );
 }
 
 /// Which upstreams (by name) served `count` requests for `host`.
@@ -402,5 +416,122 @@ async fn a_retry_budget_plugin_caps_one_routes_retries_while_the_other_retries_e
     assert!(
         (11..=10 + 2 * windows).contains(&budgeted),
         "{budgeted} attempts for 10 requests over {windows} windows at most"
+    );
+}
+
+/// Service `a` on the three upstreams, `a1` labelled v1 and the others v2, with a subset
+/// per version; host `whole` routes to the whole service, any other to subset v2. The
+/// failover balancer's WasmPlugin targets `a` with `section` as its `sectionName`.
+fn subset_config(ports: [u16; 3], section: &str) -> String {
+    let plugin = wasm_plugin(
+        "failover",
+        support::plugin("rust_failover.wasm").display(),
+        &[],
+        &format!("  targetRefs: [{{kind: ServiceEntry, name: a, sectionName: {section}}}]\n"),
+    );
+    format!(
+        "{GATEWAY}---\n{}---\n{}---\n{}---\n{plugin}",
+        support::config::versioned_service(
+            "a",
+            &[("v1", ports[0]), ("v2", ports[1]), ("v2", ports[2])]
+        ),
+        support::config::destination_rule(
+            "a",
+            "  subsets:\n  - {name: v1, labels: {version: v1}}\n  - {name: v2, labels: {version: v2}}\n",
+        ),
+        support::config::virtual_service(
+            "shop",
+            "*",
+            "  - match: [{authority: {exact: whole}}]\n    route: [{destination: {host: a}}]\n  - route: [{destination: {host: a, subset: v2}}]\n",
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_balancer_plugin_can_serve_one_subset_of_a_service() {
+    let upstreams = [
+        Upstream::start("a1").await,
+        Upstream::start("a2").await,
+        Upstream::start("a3").await,
+    ];
+    let ports = [0, 1, 2].map(|i| upstreams[i].addr.port());
+    let gateway = Gateway::start(&subset_config(ports, "v2"));
+    let client = Client::http1(gateway.addr("default/gw/http"));
+    // Subset v2 (a2, a3) is balanced active–passive by the plugin...
+    assert_eq!(served_by(&client, "v2", 20).await, ["a2"]);
+    // ...while the whole service keeps the built-in, spreading over all three.
+    assert_eq!(served_by(&client, "whole", 40).await, ["a1", "a2", "a3"]);
+
+    // A subset no DestinationRule defines is an error at the sectionName.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gateway.yaml"), subset_config(ports, "v3")).unwrap();
+    let output = support::validate(dir.path(), "gateway.yaml");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("sectionName")
+            && stderr.contains("no DestinationRule defines a subset \"v3\""),
+        "{stderr}"
+    );
+}
+
+/// Services `a` and `b`, each on both upstreams, host `a` routed to `a` and any other to
+/// `b`; the WasmPlugins in `plugins` follow.
+fn two_services(ports: [u16; 2], plugins: &str) -> String {
+    format!(
+        "{GATEWAY}---\n{}---\n{}---\n{}{plugins}",
+        service("a", &ports),
+        service("b", &ports),
+        support::config::virtual_service(
+            "shop",
+            "*",
+            "  - match: [{authority: {exact: a}}]\n    route: [{destination: {host: a}}]\n  - route: [{destination: {host: b}}]\n",
+        ),
+    )
+}
+
+/// The hostile balancer (last healthy endpoint; traps on `/trap`) as WasmPlugin `name` on
+/// ServiceEntry `service`, with `spec` after its targets.
+fn hostile_balancer(name: &str, service: &str, spec: &str) -> String {
+    let file = support::plugin("portcullis_hostile_balancer.wasm");
+    let targets = format!("  targetRefs: [{{kind: ServiceEntry, name: {service}}}]\n");
+    format!(
+        "---\n{}",
+        wasm_plugin(name, file.display(), &[], &(targets + spec))
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_balancer_plugin_fails_its_request_or_leaves_it_to_the_builtin() {
+    let upstreams = [Upstream::start("e1").await, Upstream::start("e2").await];
+    let ports = upstreams.each_ref().map(|u| u.addr.port());
+    let plugins = hostile_balancer("open", "a", "  failStrategy: FAIL_OPEN\n")
+        + &hostile_balancer("closed", "b", "");
+    let gateway = Gateway::start(&two_services(ports, &plugins));
+    let client = Client::http1(gateway.addr("default/gw/http"));
+    assert_eq!(served_by(&client, "a", 10).await, ["e2"]);
+    assert_eq!(served_by(&client, "b", 10).await, ["e2"]);
+    // Failing open, the built-in balancer picks (and spreads); failing closed, a 500.
+    let mut spread = std::collections::BTreeSet::new();
+    for _ in 0..20 {
+        let reply = client.get("a", "/trap").await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+        spread.insert(reply.json()["name"].as_str().unwrap().to_string());
+    }
+    assert_eq!(spread.len(), 2, "the built-in spread /trap over {spread:?}");
+    assert_eq!(client.get("b", "/trap").await.status, 500);
+
+    // Two balancers for one service are an error naming both.
+    let dir = tempfile::tempdir().unwrap();
+    let both = hostile_balancer("first", "a", "") + &hostile_balancer("second", "a", "");
+    std::fs::write(dir.path().join("gateway.yaml"), two_services(ports, &both)).unwrap();
+    let output = support::validate(dir.path(), "gateway.yaml");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("default/first")
+            && stderr.contains("default/second")
+            && stderr.contains("endpoint phase of cluster outbound|80||a"),
+        "{stderr}"
     );
 }

@@ -47,6 +47,24 @@ pub(super) fn check(plugin: &CompiledPlugin) -> anyhow::Result<()> {
             "WasmPlugin {name} serves the {interface} phase: phase and priority order filters only; remove them"
         );
     }
+    if kind.reach() != Reach::Cluster
+        && let Some(PluginTarget::Service {
+            host,
+            subset: Some(subset),
+        }) = config.targets.iter().find(|t| {
+            matches!(
+                t,
+                PluginTarget::Service {
+                    subset: Some(_),
+                    ..
+                }
+            )
+        })
+    {
+        bail!(
+            "WasmPlugin {name} serves the {interface} phase of routes: a subset ({host} {subset}, sectionName) narrows the services of cluster-level phases only"
+        );
+    }
     if kind.reach() == Reach::Cluster {
         if !config.ports.is_empty() {
             bail!(
@@ -56,7 +74,7 @@ pub(super) fn check(plugin: &CompiledPlugin) -> anyhow::Result<()> {
         if let Some(target) = config
             .targets
             .iter()
-            .find(|t| !matches!(t, PluginTarget::Service(_)))
+            .find(|t| !matches!(t, PluginTarget::Service { .. }))
         {
             bail!(
                 "WasmPlugin {name} serves the {interface} phase of services: target ServiceEntry hosts, not {target:?}"
@@ -77,7 +95,7 @@ fn reaches_route(plugin: &CompiledPlugin, site: &Attachment<'_>) -> bool {
                 *name == site.route.virtual_service
                     && route.as_ref().is_none_or(|r| *r == site.route.name)
             }
-            PluginTarget::Service(host) => site.hosts.contains(&host.as_str()),
+            PluginTarget::Service { host, .. } => site.hosts.contains(&host.as_str()),
         });
     port && target
 }
@@ -127,9 +145,15 @@ pub(super) fn cluster(
         };
         let targets = &plugin.plugin.targets;
         let reaches = targets.is_empty()
-            || targets
-                .iter()
-                .any(|t| matches!(t, PluginTarget::Service(host) if *host == cluster.host));
+            || targets.iter().any(|t| match t {
+                PluginTarget::Service { host, subset } => {
+                    *host == cluster.host
+                        && subset
+                            .as_ref()
+                            .is_none_or(|s| Some(s) == cluster.subset.as_ref())
+                }
+                _ => false,
+            });
         if reaches {
             claim(slot, i, plugins, &format!("cluster {}", cluster.name))?;
         }
@@ -167,7 +191,8 @@ pub(super) fn matcher(
                     }
                     reaches |= owned > 0;
                 }
-                PluginTarget::VirtualService { route: Some(_), .. } | PluginTarget::Service(_) => {
+                PluginTarget::VirtualService { route: Some(_), .. }
+                | PluginTarget::Service { .. } => {
                     bail!(
                         "WasmPlugin {} serves the route-match phase: target a Gateway or a whole VirtualService",
                         plugin.plugin.name

@@ -111,7 +111,7 @@ pub fn resolve(
     };
     let bound = routes::resolve(&route_inputs, &targets, reporter);
     let listeners = listeners::build(&gateways, &bound, reporter);
-    let attachable = attachable(&gateways, &route_inputs, &service_inputs);
+    let attachable = attachable(&gateways, &route_inputs, &service_inputs, &subsets);
     let plugins = plugins::resolve(&plugin_inputs, &attachable, ctx, reporter);
     ResolvedConfig {
         listeners,
@@ -145,12 +145,13 @@ fn unique<'a>(resources: &'a [Resource], reporter: &Reporter) -> Vec<&'a Resourc
 }
 
 /// What WasmPlugins may attach to: Gateways, VirtualServices (and their routes'
-/// names) and ServiceEntries (and their hosts).
-fn attachable(
+/// names) and ServiceEntries (and their hosts, and those hosts' subsets).
+fn attachable<'a>(
     gateways: &BTreeMap<String, Vec<gateways::GatewayServer>>,
     virtual_services: &[Input<'_, VirtualServiceSpec>],
     service_entries: &[Input<'_, ServiceEntrySpec>],
-) -> plugins::Attachable {
+    subsets: &'a destinations::Subsets,
+) -> plugins::Attachable<'a> {
     plugins::Attachable {
         gateways: gateways.keys().cloned().collect(),
         virtual_services: virtual_services
@@ -170,6 +171,7 @@ fn attachable(
             .iter()
             .map(|se| (se.key(), se.spec.hosts.clone()))
             .collect(),
+        subsets,
     }
 }
 

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
+use super::destinations::Subsets;
 use super::scope::Scope;
 use super::{Context, Input};
 use crate::config::diag::Reporter;
@@ -14,14 +15,16 @@ use crate::config::model::wasm_plugin::{
 use crate::config::resolved::{Plugin, PluginLimits, PluginTarget};
 
 /// The names plugins may attach to.
-#[derive(Debug, Default)]
-pub struct Attachable {
+#[derive(Debug)]
+pub struct Attachable<'a> {
     /// Gateway keys (`namespace/name`).
     pub gateways: Vec<String>,
     /// VirtualService keys and their route names.
     pub virtual_services: BTreeMap<String, Vec<String>>,
     /// ServiceEntry keys and their hosts.
     pub service_entries: BTreeMap<String, Vec<String>>,
+    /// Each host's DestinationRule subsets.
+    pub subsets: &'a Subsets,
 }
 
 /// Checks every WasmPlugin.
@@ -318,6 +321,43 @@ fn targets(
     targets
 }
 
+/// The targets a ServiceEntry reference names, into `targets`: its hosts, or with a
+/// `sectionName` the DestinationRule subset of that name of those hosts that have one.
+fn services(
+    hosts: &[String],
+    subset: Option<&str>,
+    attachable: &Attachable,
+    at: &Scope<'_>,
+    targets: &mut Vec<PluginTarget>,
+) {
+    let Some(subset) = subset else {
+        targets.extend(hosts.iter().map(|host| PluginTarget::Service {
+            host: host.clone(),
+            subset: None,
+        }));
+        return;
+    };
+    let with_subset: Vec<&String> = hosts
+        .iter()
+        .filter(|h| {
+            attachable
+                .subsets
+                .get(*h)
+                .is_some_and(|s| s.contains(subset))
+        })
+        .collect();
+    if with_subset.is_empty() {
+        at.field("sectionName").error(format!(
+            "no DestinationRule defines a subset {subset:?} for {}: sectionName names a subset of the ServiceEntry's hosts",
+            hosts.join(", ")
+        ));
+    }
+    targets.extend(with_subset.into_iter().map(|host| PluginTarget::Service {
+        host: host.clone(),
+        subset: Some(subset.to_string()),
+    }));
+}
+
 /// The targets one reference names, into `targets`.
 fn target(
     target: &TargetRef,
@@ -352,15 +392,19 @@ fn target(
             }),
             (None, _) => None,
         },
-        "ServiceEntry" => attachable.service_entries.get(&key).map(|hosts| {
-            targets.extend(
-                hosts
-                    .iter()
-                    .skip(1)
-                    .map(|h| PluginTarget::Service(h.clone())),
-            );
-            PluginTarget::Service(hosts[0].clone())
-        }),
+        "ServiceEntry" => match attachable.service_entries.get(&key) {
+            Some(hosts) => {
+                services(
+                    hosts,
+                    target.section_name.as_deref(),
+                    attachable,
+                    at,
+                    targets,
+                );
+                return;
+            }
+            None => None,
+        },
         "GatewayClass" => {
             at.field("kind")
                 .warn("Portcullis is its only GatewayClass: the plugin applies to every Gateway");

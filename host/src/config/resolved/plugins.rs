@@ -74,8 +74,14 @@ pub enum PluginTarget {
         /// One route's name in it; `None` means every route.
         route: Option<String>,
     },
-    /// A ServiceEntry host: requests routed to it.
-    Service(String),
+    /// A ServiceEntry host, or one DestinationRule subset of it (the `sectionName` of a
+    /// ServiceEntry reference): requests routed there.
+    Service {
+        /// The host.
+        host: String,
+        /// The subset; `None` means the whole service.
+        subset: Option<String>,
+    },
 }
 
 fn debug_string<T: std::fmt::Debug, S: serde::Serializer>(
