@@ -223,8 +223,11 @@ spec:
 ",
     );
     std::fs::write(dir.path().join("gateway.yaml"), config).unwrap();
+    // A cache of its own, so that the swapped-in component is compiled cold.
+    let cache = dir.path().join("cache");
     let gateway = Gateway::launch(dir, "gateway.yaml", |command| {
         command.args(["--admin", "127.0.0.1:0"]);
+        command.env("PORTCULLIS_CACHE_DIR", &cache);
     });
     let addr = gateway.addr("default/gw/http");
     let client = Client::http1(addr);
@@ -244,18 +247,22 @@ spec:
     assert_eq!(endpoint("outbound|80||a")["plugin"], "default/failover");
     assert_eq!(endpoint("outbound|80||b")["builtin"], "builtin:endpoint");
 
-    // Under load, the file becomes another balancer (the built-in one, which spreads
-    // requests): the change shows, and no request fails.
+    // Under load, the file becomes another balancer (peak-EWMA, which tries every
+    // endpoint while it has no latency for it), compiled cold: the change shows, and no
+    // request fails.
     let load = Load::start(addr, "a", 1);
     let replacement = gateway.dir.path().join("balancer.wasm.new");
-    std::fs::copy(support::plugin("portcullis_endpoint.wasm"), &replacement).unwrap();
+    std::fs::copy(support::plugin("rust_peak_ewma.wasm"), &replacement).unwrap();
     let written = std::time::Instant::now();
     std::fs::rename(&replacement, gateway.dir.path().join("balancer.wasm")).unwrap();
     crate::assert_eventually!(
         served_by(&client, "a", 10).await.len() == 2,
         "the swapped balancer never spread service a's requests"
     );
-    eprintln!("balancer swap live after {:?}", written.elapsed());
+    eprintln!(
+        "balancer swap (cold compile) live after {:?}",
+        written.elapsed()
+    );
     let (sent, failed) = load.finish().await;
     assert!(sent > 10, "the load ran ({sent} requests)");
     assert_eq!(
