@@ -219,11 +219,18 @@ const SETUP_DEADLINE_FACTOR: u32 = 50;
 
 /// Waits at most `deadline` for a call into a component. The epoch stops Wasm code that
 /// runs too long; this stops a call waiting inside a host call (a WASI sleep or poll),
-/// which is abandoned as if interrupted: its instance is never reused.
+/// which is abandoned as if interrupted: its instance is never reused. Most calls never
+/// wait and finish in their first poll, so the timer is armed only when one does (the
+/// epoch bounds the time before that).
 pub async fn within<R>(
     deadline: std::time::Duration,
     call: impl std::future::Future<Output = wasmtime::Result<R>>,
 ) -> wasmtime::Result<R> {
+    let mut call = std::pin::pin!(call);
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(call.as_mut().poll(cx))).await;
+    if let std::task::Poll::Ready(result) = first {
+        return result;
+    }
     tokio::time::timeout(deadline, call)
         .await
         .unwrap_or_else(|_| Err(wasmtime::Trap::Interrupt.into()))
