@@ -513,19 +513,7 @@ mod request_fuzz {
 
     use super::*;
     use proptest::prelude::*;
-    use std::sync::OnceLock;
-
-    /// One gateway (and upstream) for every case, on a runtime that outlives them.
-    fn gateway() -> SocketAddr {
-        static GATEWAY: OnceLock<(tokio::runtime::Runtime, Upstream, Gateway)> = OnceLock::new();
-        let (_, _, gateway) = GATEWAY.get_or_init(|| {
-            let runtime = tokio::runtime::Runtime::new().unwrap();
-            let upstream = runtime.block_on(Upstream::start("backend"));
-            let gateway = Gateway::start(&super::guarded(&upstream));
-            (runtime, upstream, gateway)
-        });
-        gateway.addr("default/gw/http")
-    }
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
     fn method() -> impl Strategy<Value = String> {
         prop_oneof![
@@ -588,10 +576,10 @@ mod request_fuzz {
         (name, value)
     }
 
-    /// Sends `request` on a fresh connection; the response's status, if one came within
-    /// half a second (an incomplete request is left waiting for the rest).
-    fn exchange(request: &[u8]) -> Option<u16> {
-        let mut stream = TcpStream::connect(gateway()).unwrap();
+    /// Sends `request` to `gateway` on a fresh connection; the response's status, if one
+    /// came within half a second (an incomplete request is left waiting for the rest).
+    fn exchange(gateway: SocketAddr, request: &[u8]) -> Option<u16> {
+        let mut stream = TcpStream::connect(gateway).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_millis(500)))
             .unwrap();
@@ -610,35 +598,52 @@ mod request_fuzz {
         )
     }
 
-    proptest! {
-        #![proptest_config(ProptestConfig {
+    /// One hostile request, then a good one: each gets a well-formed response or a
+    /// close, no guarded path is served, and the gateway still serves.
+    fn case(
+        gateway: SocketAddr,
+        (method, target, headers, body): (String, String, Vec<(String, String)>, Vec<u8>),
+    ) -> Result<(), TestCaseError> {
+        let mut request = format!("{method} {target} HTTP/1.1\r\n").into_bytes();
+        for (name, value) in &headers {
+            request.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+        }
+        request.extend_from_slice(b"connection: close\r\n\r\n");
+        request.extend_from_slice(&body);
+        if let Some(status) = exchange(gateway, &request) {
+            prop_assert!((100..600).contains(&status));
+            // A guarded path is never served from the upstream, however it is spelled.
+            let guard_passed = status == 200 && super::normalized_admin(&target);
+            prop_assert!(!guard_passed, "{target} passed the guard");
+        }
+        let ok = exchange(
+            gateway,
+            b"GET /ok HTTP/1.1\r\nhost: backend\r\nconnection: close\r\n\r\n",
+        );
+        prop_assert_eq!(ok, Some(200));
+        Ok(())
+    }
+
+    /// One gateway for every case, owned by the test so that it stops with it.
+    #[test]
+    fn hostile_requests_get_a_response_or_a_close() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let upstream = runtime.block_on(Upstream::start("backend"));
+        let gateway = Gateway::start(&super::guarded(&upstream));
+        let addr = gateway.addr("default/gw/http");
+        let mut runner = TestRunner::new(Config {
             cases: support::fuzz_cases(256),
             failure_persistence: None,
-            ..ProptestConfig::default()
-        })]
-
-        #[test]
-        fn hostile_requests_get_a_response_or_a_close(
-            method in method(),
-            target in target(),
-            headers in prop::collection::vec(header(), 0..8),
-            body in prop::collection::vec(any::<u8>(), 0..64),
-        ) {
-            let mut request = format!("{method} {target} HTTP/1.1\r\n").into_bytes();
-            for (name, value) in &headers {
-                request.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
-            }
-            request.extend_from_slice(b"connection: close\r\n\r\n");
-            request.extend_from_slice(&body);
-            if let Some(status) = exchange(&request) {
-                prop_assert!((100..600).contains(&status));
-                // A guarded path is never served from the upstream, however it is spelled.
-                let guard_passed = status == 200
-                    && super::normalized_admin(&target);
-                prop_assert!(!guard_passed, "{target} passed the guard");
-            }
-            let ok = exchange(b"GET /ok HTTP/1.1\r\nhost: backend\r\nconnection: close\r\n\r\n");
-            prop_assert_eq!(ok, Some(200));
+            ..Config::default()
+        });
+        let requests = (
+            method(),
+            target(),
+            prop::collection::vec(header(), 0..8),
+            prop::collection::vec(any::<u8>(), 0..64),
+        );
+        if let Err(failure) = runner.run(&requests, |request| case(addr, request)) {
+            panic!("{failure}");
         }
     }
 }
