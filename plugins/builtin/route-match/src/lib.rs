@@ -4,7 +4,12 @@
 //! of the virtual host wins. `exact` and `prefix` compare plain strings (a prefix `/foo`
 //! also matches `/foobar`), `regex` is RE2 syntax and must match the whole value, and
 //! `ignoreUriCase` makes `exact` and `prefix` URI matches case-insensitive.
+//!
+//! Routes pinned to paths are looked up rather than scanned ([`index`]).
 
+mod index;
+
+use index::{PathKey, RouteIndex};
 use portcullis_sdk::request;
 use portcullis_sdk::route_match::{
     self, MatchBlock, PluginConfig, RouteMatch, Selected, StringMatch, VirtualHost,
@@ -85,6 +90,15 @@ impl Block {
         })
     }
 
+    /// What the block says about the path, when a lookup can use it.
+    fn path_key(&self) -> Option<PathKey<'_>> {
+        match (&self.uri, self.ignore_uri_case) {
+            (Some(Matcher::Exact(path)), false) => Some(PathKey::Exact(path)),
+            (Some(Matcher::Prefix(path)), false) => Some(PathKey::Prefix(path)),
+            _ => None,
+        }
+    }
+
     /// Whether the request in progress satisfies every condition of the block.
     fn matches(&self, target: &Target) -> bool {
         let string = |m: &Option<Matcher>, value: &dyn Fn() -> String| {
@@ -135,9 +149,26 @@ impl Target {
     }
 }
 
-/// The compiled match blocks of every route of every virtual host.
+/// A virtual host's routes (each its compiled match blocks) and their index.
+struct Routes {
+    routes: Vec<Vec<Block>>,
+    index: RouteIndex,
+}
+
+impl Routes {
+    fn new(routes: Vec<Vec<Block>>) -> Self {
+        let keys = routes
+            .iter()
+            .map(|blocks| blocks.iter().map(Block::path_key).collect());
+        let index = RouteIndex::new(keys);
+        Self { routes, index }
+    }
+}
+
+/// Every virtual host's routes, and a buffer for the candidates of a call.
 struct Builtin {
-    virtual_hosts: Vec<Vec<Vec<Block>>>,
+    virtual_hosts: Vec<Routes>,
+    candidates: Vec<u32>,
 }
 
 impl RouteMatch for Builtin {
@@ -150,24 +181,30 @@ impl RouteMatch for Builtin {
                     .into_iter()
                     .map(|r| r.matches.into_iter().map(Block::compile).collect())
                     .collect::<Result<Vec<_>, String>>()
+                    .map(Routes::new)
             })
             .collect::<Result<Vec<_>, String>>()?;
-        Ok(Builtin { virtual_hosts })
+        Ok(Builtin {
+            virtual_hosts,
+            candidates: Vec::new(),
+        })
     }
 
     fn select_route(&mut self, virtual_host: u32) -> Option<Selected> {
-        let routes = self.virtual_hosts.get(virtual_host as usize)?;
+        let Routes { routes, index } = self.virtual_hosts.get(virtual_host as usize)?;
         let target = Target {
             full: request::path(),
         };
-        routes.iter().enumerate().find_map(|(route, blocks)| {
+        index.candidates(target.path(), &mut self.candidates);
+        self.candidates.iter().find_map(|&route| {
+            let blocks = &routes[route as usize];
             let block = if blocks.is_empty() {
                 0
             } else {
                 blocks.iter().position(|b| b.matches(&target))?
             };
             Some(Selected {
-                route: route as u32,
+                route,
                 match_block: block as u32,
             })
         })
