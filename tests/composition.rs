@@ -120,15 +120,20 @@ async fn a_retry_plugin_replaces_the_builtin_on_its_route_only() {
     );
 }
 
-#[test]
-fn two_plugins_for_one_phase_of_one_route_are_an_error_naming_both() {
+/// What `portcullis validate` says of `config` on stderr; it must refuse it.
+fn refused(config: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let plugins = retry_plugin("first", "checkout") + &retry_plugin("second", "checkout");
-    let config = config(9, &plugins);
     std::fs::write(dir.path().join("gateway.yaml"), config).unwrap();
     let output = support::validate(dir.path(), "gateway.yaml");
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert_eq!(output.status.code(), Some(1), "{stderr}");
+    stderr
+}
+
+#[test]
+fn two_plugins_for_one_phase_of_one_route_are_an_error_naming_both() {
+    let plugins = retry_plugin("first", "checkout") + &retry_plugin("second", "checkout");
+    let stderr = refused(&config(9, &plugins));
     assert!(
         stderr.contains("default/first")
             && stderr.contains("default/second")
@@ -141,20 +146,16 @@ fn two_plugins_for_one_phase_of_one_route_are_an_error_naming_both() {
 /// a policy plugin that says otherwise is an error, not a silent no-op.
 #[test]
 fn policy_plugins_refuse_what_they_cannot_mean() {
-    let refused = |plugin: String, expected: &str| {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("gateway.yaml"), config(9, &plugin)).unwrap();
-        let output = support::validate(dir.path(), "gateway.yaml");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let refuses = |plugin: String, expected: &str| {
+        let stderr = refused(&config(9, &plugin));
         assert!(stderr.contains(expected), "{stderr}");
     };
-    refused(
+    refuses(
         retry_plugin("ordered", "checkout") + "  priority: 5\n",
         "phase and priority order filters only",
     );
     let balancer = support::plugin("rust_failover.wasm");
-    refused(
+    refuses(
         format!(
             "---\n{}",
             wasm_plugin("misplaced", balancer.display(), &["shop"], "")
@@ -162,7 +163,7 @@ fn policy_plugins_refuse_what_they_cannot_mean() {
         "target ServiceEntry hosts",
     );
     let retry = support::plugin("rust_retry_5xx.wasm");
-    refused(
+    refuses(
         format!(
             "---\n{}---\n{}",
             support::config::destination_rule("backend", "  subsets: [{name: v1}]\n"),
@@ -303,12 +304,7 @@ async fn a_matcher_plugin_decides_for_its_virtual_service_only() {
 
     // A matcher decides for whole virtual hosts: one shared with another
     // VirtualService's routes is an error.
-    let dir = tempfile::tempdir().unwrap();
-    let shared = two_hosts(9, "a", &hostile_matcher());
-    std::fs::write(dir.path().join("gateway.yaml"), shared).unwrap();
-    let output = support::validate(dir.path(), "gateway.yaml");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let stderr = refused(&two_hosts(9, "a", &hostile_matcher()));
     assert!(
         stderr.contains("a matcher decides for whole virtual hosts"),
         "{stderr}"
@@ -470,11 +466,7 @@ async fn a_balancer_plugin_can_serve_one_subset_of_a_service() {
     assert_eq!(served_by(&client, "whole", 40).await, ["a1", "a2", "a3"]);
 
     // A subset no DestinationRule defines is an error at the sectionName.
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("gateway.yaml"), subset_config(ports, "v3")).unwrap();
-    let output = support::validate(dir.path(), "gateway.yaml");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let stderr = refused(&subset_config(ports, "v3"));
     assert!(
         stderr.contains("sectionName")
             && stderr.contains("no DestinationRule defines a subset \"v3\""),
@@ -529,12 +521,8 @@ async fn a_failing_balancer_plugin_fails_its_request_or_leaves_it_to_the_builtin
     assert_eq!(client.get("b", "/trap").await.status, 500);
 
     // Two balancers for one service are an error naming both.
-    let dir = tempfile::tempdir().unwrap();
     let both = hostile_balancer("first", "a", "") + &hostile_balancer("second", "a", "");
-    std::fs::write(dir.path().join("gateway.yaml"), two_services(ports, &both)).unwrap();
-    let output = support::validate(dir.path(), "gateway.yaml");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let stderr = refused(&two_services(ports, &both));
     assert!(
         stderr.contains("default/first")
             && stderr.contains("default/second")

@@ -28,23 +28,7 @@
 //! breaker::export!(Open);
 //! ```
 
-/// The wit-bindgen bindings of the world.
-#[doc(hidden)]
-#[allow(missing_docs)]
-pub mod bindings {
-    wit_bindgen::generate!({
-        path: "../../wit",
-        world: "breaker-policy",
-        with: {
-            "portcullis:policy/types@0.2.0": crate::types,
-            "portcullis:policy/request@0.2.0": crate::request,
-            "portcullis:policy/host@0.2.0": crate::host,
-        },
-        pub_export_macro: true,
-        export_macro_name: "export_bindings",
-        default_bindings_module: "portcullis_sdk::breaker::bindings",
-    });
-}
+bindings!("breaker-policy", "portcullis_sdk::breaker::bindings");
 
 pub use crate::PluginConfig;
 pub use crate::types::ClusterId;
@@ -77,56 +61,11 @@ pub use crate::__export_breaker as export;
 #[macro_export]
 macro_rules! __export_breaker {
     ($ty:ty) => {
-        const _: () = {
-            ::std::thread_local! {
-                static POLICY: $crate::__private::Slot<$ty> =
-                    const { $crate::__private::RefCell::new(::core::option::Option::None) };
-            }
-
-            struct Component;
-
-            impl $crate::breaker::Guest for Component {
-                fn configure(
-                    clusters: ::std::vec::Vec<$crate::breaker::Limits>,
-                    plugin_config: ::core::option::Option<::std::string::String>,
-                ) -> ::core::result::Result<(), ::std::string::String> {
-                    let policy = <$ty as $crate::breaker::Breaker>::configure(
-                        clusters,
-                        $crate::PluginConfig::new(plugin_config),
-                    )?;
-                    $crate::__private::install(&POLICY, policy);
-                    ::core::result::Result::Ok(())
-                }
-
-                fn admit_request(
-                    cluster: u32,
-                    load: $crate::breaker::ClusterLoad,
-                ) -> bool {
-                    $crate::__private::with(&POLICY, "breaker.admit-request", |p| {
-                        <$ty as $crate::breaker::Breaker>::admit_request(p, cluster, load)
-                    })
-                }
-
-                fn admit_connection(
-                    cluster: u32,
-                    load: $crate::breaker::ClusterLoad,
-                ) -> $crate::breaker::Admission {
-                    $crate::__private::with(&POLICY, "breaker.admit-connection", |p| {
-                        <$ty as $crate::breaker::Breaker>::admit_connection(p, cluster, load)
-                    })
-                }
-
-                fn admit_retry(
-                    cluster: u32,
-                    load: $crate::breaker::ClusterLoad,
-                ) -> bool {
-                    $crate::__private::with(&POLICY, "breaker.admit-retry", |p| {
-                        <$ty as $crate::breaker::Breaker>::admit_retry(p, cluster, load)
-                    })
-                }
-            }
-
-            $crate::breaker::bindings::export_bindings!(Component with_types_in $crate::breaker::bindings);
-        };
+        $crate::__export_policy!(
+            $ty, breaker, Breaker, configure(clusters: ::std::vec::Vec<$crate::breaker::Limits>),
+            fn admit_request(cluster: u32, load: $crate::breaker::ClusterLoad) -> bool = "breaker.admit-request";
+            fn admit_connection(cluster: u32, load: $crate::breaker::ClusterLoad) -> $crate::breaker::Admission = "breaker.admit-connection";
+            fn admit_retry(cluster: u32, load: $crate::breaker::ClusterLoad) -> bool = "breaker.admit-retry";
+        );
     };
 }

@@ -23,23 +23,10 @@
 //! destination::export!(First);
 //! ```
 
-/// The wit-bindgen bindings of the world.
-#[doc(hidden)]
-#[allow(missing_docs)]
-pub mod bindings {
-    wit_bindgen::generate!({
-        path: "../../wit",
-        world: "destination-policy",
-        with: {
-            "portcullis:policy/types@0.2.0": crate::types,
-            "portcullis:policy/request@0.2.0": crate::request,
-            "portcullis:policy/host@0.2.0": crate::host,
-        },
-        pub_export_macro: true,
-        export_macro_name: "export_bindings",
-        default_bindings_module: "portcullis_sdk::destination::bindings",
-    });
-}
+bindings!(
+    "destination-policy",
+    "portcullis_sdk::destination::bindings"
+);
 
 pub use crate::PluginConfig;
 pub use crate::types::RouteId;
@@ -67,37 +54,9 @@ pub use crate::__export_destination as export;
 #[macro_export]
 macro_rules! __export_destination {
     ($ty:ty) => {
-        const _: () = {
-            ::std::thread_local! {
-                static POLICY: $crate::__private::Slot<$ty> =
-                    const { $crate::__private::RefCell::new(::core::option::Option::None) };
-            }
-
-            struct Component;
-
-            impl $crate::destination::Guest for Component {
-                fn configure(
-                    routes: ::std::vec::Vec<$crate::destination::Route>,
-                    plugin_config: ::core::option::Option<::std::string::String>,
-                ) -> ::core::result::Result<(), ::std::string::String> {
-                    let policy = <$ty as $crate::destination::Destination>::configure(
-                        routes,
-                        $crate::PluginConfig::new(plugin_config),
-                    )?;
-                    $crate::__private::install(&POLICY, policy);
-                    ::core::result::Result::Ok(())
-                }
-
-                fn pick_destination(
-                    route: u32,
-                ) -> u32 {
-                    $crate::__private::with(&POLICY, "destination.pick-destination", |p| {
-                        <$ty as $crate::destination::Destination>::pick_destination(p, route)
-                    })
-                }
-            }
-
-            $crate::destination::bindings::export_bindings!(Component with_types_in $crate::destination::bindings);
-        };
+        $crate::__export_policy!(
+            $ty, destination, Destination, configure(routes: ::std::vec::Vec<$crate::destination::Route>),
+            fn pick_destination(route: u32) -> u32 = "destination.pick-destination";
+        );
     };
 }

@@ -24,23 +24,7 @@
 //! endpoint::export!(First);
 //! ```
 
-/// The wit-bindgen bindings of the world.
-#[doc(hidden)]
-#[allow(missing_docs)]
-pub mod bindings {
-    wit_bindgen::generate!({
-        path: "../../wit",
-        world: "endpoint-policy",
-        with: {
-            "portcullis:policy/types@0.2.0": crate::types,
-            "portcullis:policy/request@0.2.0": crate::request,
-            "portcullis:policy/host@0.2.0": crate::host,
-        },
-        pub_export_macro: true,
-        export_macro_name: "export_bindings",
-        default_bindings_module: "portcullis_sdk::endpoint::bindings",
-    });
-}
+bindings!("endpoint-policy", "portcullis_sdk::endpoint::bindings");
 
 pub use crate::PluginConfig;
 pub use crate::types::{ClusterId, EndpointId};
@@ -70,38 +54,9 @@ pub use crate::__export_endpoint as export;
 #[macro_export]
 macro_rules! __export_endpoint {
     ($ty:ty) => {
-        const _: () = {
-            ::std::thread_local! {
-                static POLICY: $crate::__private::Slot<$ty> =
-                    const { $crate::__private::RefCell::new(::core::option::Option::None) };
-            }
-
-            struct Component;
-
-            impl $crate::endpoint::Guest for Component {
-                fn configure(
-                    clusters: ::std::vec::Vec<$crate::endpoint::Cluster>,
-                    plugin_config: ::core::option::Option<::std::string::String>,
-                ) -> ::core::result::Result<(), ::std::string::String> {
-                    let policy = <$ty as $crate::endpoint::Endpoint>::configure(
-                        clusters,
-                        $crate::PluginConfig::new(plugin_config),
-                    )?;
-                    $crate::__private::install(&POLICY, policy);
-                    ::core::result::Result::Ok(())
-                }
-
-                fn pick_endpoint(
-                    cluster: u32,
-                    endpoints: ::std::vec::Vec<$crate::endpoint::EndpointState>,
-                ) -> ::core::option::Option<u32> {
-                    $crate::__private::with(&POLICY, "endpoint.pick-endpoint", |p| {
-                        <$ty as $crate::endpoint::Endpoint>::pick_endpoint(p, cluster, endpoints)
-                    })
-                }
-            }
-
-            $crate::endpoint::bindings::export_bindings!(Component with_types_in $crate::endpoint::bindings);
-        };
+        $crate::__export_policy!(
+            $ty, endpoint, Endpoint, configure(clusters: ::std::vec::Vec<$crate::endpoint::Cluster>),
+            fn pick_endpoint(cluster: u32, endpoints: ::std::vec::Vec<$crate::endpoint::EndpointState>) -> ::core::option::Option<u32> = "endpoint.pick-endpoint";
+        );
     };
 }

@@ -21,23 +21,7 @@
 //! fault::export!(Nothing);
 //! ```
 
-/// The wit-bindgen bindings of the world.
-#[doc(hidden)]
-#[allow(missing_docs)]
-pub mod bindings {
-    wit_bindgen::generate!({
-        path: "../../wit",
-        world: "fault-policy",
-        with: {
-            "portcullis:policy/types@0.2.0": crate::types,
-            "portcullis:policy/request@0.2.0": crate::request,
-            "portcullis:policy/host@0.2.0": crate::host,
-        },
-        pub_export_macro: true,
-        export_macro_name: "export_bindings",
-        default_bindings_module: "portcullis_sdk::fault::bindings",
-    });
-}
+bindings!("fault-policy", "portcullis_sdk::fault::bindings");
 
 pub use crate::PluginConfig;
 pub use crate::types::{Millis, Percent, RouteId};
@@ -66,37 +50,9 @@ pub use crate::__export_fault as export;
 #[macro_export]
 macro_rules! __export_fault {
     ($ty:ty) => {
-        const _: () = {
-            ::std::thread_local! {
-                static POLICY: $crate::__private::Slot<$ty> =
-                    const { $crate::__private::RefCell::new(::core::option::Option::None) };
-            }
-
-            struct Component;
-
-            impl $crate::fault::Guest for Component {
-                fn configure(
-                    routes: ::std::vec::Vec<::core::option::Option<$crate::fault::RouteFault>>,
-                    plugin_config: ::core::option::Option<::std::string::String>,
-                ) -> ::core::result::Result<(), ::std::string::String> {
-                    let policy = <$ty as $crate::fault::Fault>::configure(
-                        routes,
-                        $crate::PluginConfig::new(plugin_config),
-                    )?;
-                    $crate::__private::install(&POLICY, policy);
-                    ::core::result::Result::Ok(())
-                }
-
-                fn inject(
-                    route: u32,
-                ) -> $crate::fault::Injection {
-                    $crate::__private::with(&POLICY, "fault.inject", |p| {
-                        <$ty as $crate::fault::Fault>::inject(p, route)
-                    })
-                }
-            }
-
-            $crate::fault::bindings::export_bindings!(Component with_types_in $crate::fault::bindings);
-        };
+        $crate::__export_policy!(
+            $ty, fault, Fault, configure(routes: ::std::vec::Vec<::core::option::Option<$crate::fault::RouteFault>>),
+            fn inject(route: u32) -> $crate::fault::Injection = "fault.inject";
+        );
     };
 }

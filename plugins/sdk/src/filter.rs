@@ -26,23 +26,7 @@
 //! filter::export!(Tag);
 //! ```
 
-/// The wit-bindgen bindings of the world.
-#[doc(hidden)]
-#[allow(missing_docs)]
-pub mod bindings {
-    wit_bindgen::generate!({
-        path: "../../wit",
-        world: "filter-policy",
-        with: {
-            "portcullis:policy/types@0.2.0": crate::types,
-            "portcullis:policy/request@0.2.0": crate::request,
-            "portcullis:policy/host@0.2.0": crate::host,
-        },
-        pub_export_macro: true,
-        export_macro_name: "export_bindings",
-        default_bindings_module: "portcullis_sdk::filter::bindings",
-    });
-}
+bindings!("filter-policy", "portcullis_sdk::filter::bindings");
 
 pub use crate::PluginConfig;
 pub use crate::types::Header;
@@ -84,33 +68,9 @@ pub use crate::__export_filter as export;
 #[macro_export]
 macro_rules! __export_filter {
     ($ty:ty) => {
-        const _: () = {
-            ::std::thread_local! {
-                static POLICY: $crate::__private::Slot<$ty> =
-                    const { $crate::__private::RefCell::new(::core::option::Option::None) };
-            }
-
-            struct Component;
-
-            impl $crate::filter::Guest for Component {
-                fn configure(
-                    plugin_config: ::core::option::Option<::std::string::String>,
-                ) -> ::core::result::Result<(), ::std::string::String> {
-                    let policy = <$ty as $crate::filter::Filter>::configure(
-                        $crate::PluginConfig::new(plugin_config),
-                    )?;
-                    $crate::__private::install(&POLICY, policy);
-                    ::core::result::Result::Ok(())
-                }
-
-                fn on_request() -> $crate::filter::Action {
-                    $crate::__private::with(&POLICY, "filter.on-request", |p| {
-                        <$ty as $crate::filter::Filter>::on_request(p)
-                    })
-                }
-            }
-
-            $crate::filter::bindings::export_bindings!(Component with_types_in $crate::filter::bindings);
-        };
+        $crate::__export_policy!(
+            $ty, filter, Filter, configure(),
+            fn on_request() -> $crate::filter::Action = "filter.on-request";
+        );
     };
 }

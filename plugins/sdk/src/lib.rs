@@ -64,6 +64,30 @@ mod imports {
 
 pub use imports::portcullis::policy::{host, request, types};
 
+/// The wit-bindgen bindings of `$world`, as a public `bindings` module whose export
+/// macro (`export_bindings!`) the kind's `export!` calls.
+macro_rules! bindings {
+    ($world:tt, $module:tt) => {
+        /// The wit-bindgen bindings of the world.
+        #[doc(hidden)]
+        #[allow(missing_docs)]
+        pub mod bindings {
+            wit_bindgen::generate!({
+                path: "../../wit",
+                world: $world,
+                with: {
+                    "portcullis:policy/types@0.2.0": crate::types,
+                    "portcullis:policy/request@0.2.0": crate::request,
+                    "portcullis:policy/host@0.2.0": crate::host,
+                },
+                pub_export_macro: true,
+                export_macro_name: "export_bindings",
+                default_bindings_module: $module,
+            });
+        }
+    };
+}
+
 #[cfg(feature = "breaker")]
 pub mod breaker;
 #[cfg(feature = "destination")]
@@ -159,6 +183,52 @@ impl Rng {
     pub fn percent(&mut self, percent: f64) -> bool {
         percent > 0.0 && self.next_f64() * 100.0 < percent
     }
+}
+
+/// What every kind's `export!` expands to: a thread-local slot for the policy that
+/// `configure` builds (with the table `$table`, if the kind has one, and the plugin's
+/// configuration), and the kind's `Guest` implementation, each method delegating to the
+/// policy (`$wit` names the call in the trap of one made before `configure`).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_policy {
+    (
+        $ty:ty, $kind:ident, $trait:ident, configure($($table:ident: $table_ty:ty)?),
+        $(fn $method:ident($($arg:ident: $arg_ty:ty),*) -> $ret:ty = $wit:literal;)*
+    ) => {
+        const _: () = {
+            ::std::thread_local! {
+                static POLICY: $crate::__private::Slot<$ty> =
+                    const { $crate::__private::RefCell::new(::core::option::Option::None) };
+            }
+
+            struct Component;
+
+            impl $crate::$kind::Guest for Component {
+                fn configure(
+                    $($table: $table_ty,)?
+                    plugin_config: ::core::option::Option<::std::string::String>,
+                ) -> ::core::result::Result<(), ::std::string::String> {
+                    let policy = <$ty as $crate::$kind::$trait>::configure(
+                        $($table,)?
+                        $crate::PluginConfig::new(plugin_config),
+                    )?;
+                    $crate::__private::install(&POLICY, policy);
+                    ::core::result::Result::Ok(())
+                }
+
+                $(
+                    fn $method($($arg: $arg_ty),*) -> $ret {
+                        $crate::__private::with(&POLICY, $wit, |p| {
+                            <$ty as $crate::$kind::$trait>::$method(p, $($arg),*)
+                        })
+                    }
+                )*
+            }
+
+            $crate::$kind::bindings::export_bindings!(Component with_types_in $crate::$kind::bindings);
+        };
+    };
 }
 
 /// What the kinds' `export!` macros expand to; not part of the API.

@@ -29,23 +29,7 @@
 //! outlier::export!(Lenient);
 //! ```
 
-/// The wit-bindgen bindings of the world.
-#[doc(hidden)]
-#[allow(missing_docs)]
-pub mod bindings {
-    wit_bindgen::generate!({
-        path: "../../wit",
-        world: "outlier-policy",
-        with: {
-            "portcullis:policy/types@0.2.0": crate::types,
-            "portcullis:policy/request@0.2.0": crate::request,
-            "portcullis:policy/host@0.2.0": crate::host,
-        },
-        pub_export_macro: true,
-        export_macro_name: "export_bindings",
-        default_bindings_module: "portcullis_sdk::outlier::bindings",
-    });
-}
+bindings!("outlier-policy", "portcullis_sdk::outlier::bindings");
 
 pub use crate::PluginConfig;
 pub use crate::types::{ClusterId, EndpointId, Millis};
@@ -80,41 +64,9 @@ pub use crate::__export_outlier as export;
 #[macro_export]
 macro_rules! __export_outlier {
     ($ty:ty) => {
-        const _: () = {
-            ::std::thread_local! {
-                static POLICY: $crate::__private::Slot<$ty> =
-                    const { $crate::__private::RefCell::new(::core::option::Option::None) };
-            }
-
-            struct Component;
-
-            impl $crate::outlier::Guest for Component {
-                fn configure(
-                    clusters: ::std::vec::Vec<$crate::outlier::Cluster>,
-                    plugin_config: ::core::option::Option<::std::string::String>,
-                ) -> ::core::result::Result<(), ::std::string::String> {
-                    let policy = <$ty as $crate::outlier::Outlier>::configure(
-                        clusters,
-                        $crate::PluginConfig::new(plugin_config),
-                    )?;
-                    $crate::__private::install(&POLICY, policy);
-                    ::core::result::Result::Ok(())
-                }
-
-                fn record_result(
-                    cluster: u32,
-                    endpoint: u32,
-                    result: $crate::outlier::EndpointResult,
-                    ejected: u32,
-                    total: u32,
-                ) -> ::core::option::Option<u64> {
-                    $crate::__private::with(&POLICY, "outlier.record-result", |p| {
-                        <$ty as $crate::outlier::Outlier>::record_result(p, cluster, endpoint, result, ejected, total)
-                    })
-                }
-            }
-
-            $crate::outlier::bindings::export_bindings!(Component with_types_in $crate::outlier::bindings);
-        };
+        $crate::__export_policy!(
+            $ty, outlier, Outlier, configure(clusters: ::std::vec::Vec<$crate::outlier::Cluster>),
+            fn record_result(cluster: u32, endpoint: u32, result: $crate::outlier::EndpointResult, ejected: u32, total: u32) -> ::core::option::Option<u64> = "outlier.record-result";
+        );
     };
 }

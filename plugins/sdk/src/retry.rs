@@ -22,23 +22,7 @@
 //! retry::export!(Never);
 //! ```
 
-/// The wit-bindgen bindings of the world.
-#[doc(hidden)]
-#[allow(missing_docs)]
-pub mod bindings {
-    wit_bindgen::generate!({
-        path: "../../wit",
-        world: "retry-policy",
-        with: {
-            "portcullis:policy/types@0.2.0": crate::types,
-            "portcullis:policy/request@0.2.0": crate::request,
-            "portcullis:policy/host@0.2.0": crate::host,
-        },
-        pub_export_macro: true,
-        export_macro_name: "export_bindings",
-        default_bindings_module: "portcullis_sdk::retry::bindings",
-    });
-}
+bindings!("retry-policy", "portcullis_sdk::retry::bindings");
 
 pub use crate::PluginConfig;
 pub use crate::types::{Millis, RouteId};
@@ -68,39 +52,9 @@ pub use crate::__export_retry as export;
 #[macro_export]
 macro_rules! __export_retry {
     ($ty:ty) => {
-        const _: () = {
-            ::std::thread_local! {
-                static POLICY: $crate::__private::Slot<$ty> =
-                    const { $crate::__private::RefCell::new(::core::option::Option::None) };
-            }
-
-            struct Component;
-
-            impl $crate::retry::Guest for Component {
-                fn configure(
-                    routes: ::std::vec::Vec<$crate::retry::RetryPolicy>,
-                    plugin_config: ::core::option::Option<::std::string::String>,
-                ) -> ::core::result::Result<(), ::std::string::String> {
-                    let policy = <$ty as $crate::retry::Retry>::configure(
-                        routes,
-                        $crate::PluginConfig::new(plugin_config),
-                    )?;
-                    $crate::__private::install(&POLICY, policy);
-                    ::core::result::Result::Ok(())
-                }
-
-                fn should_retry(
-                    route: u32,
-                    attempt: u32,
-                    outcome: $crate::retry::Outcome,
-                ) -> $crate::retry::Decision {
-                    $crate::__private::with(&POLICY, "retry.should-retry", |p| {
-                        <$ty as $crate::retry::Retry>::should_retry(p, route, attempt, outcome)
-                    })
-                }
-            }
-
-            $crate::retry::bindings::export_bindings!(Component with_types_in $crate::retry::bindings);
-        };
+        $crate::__export_policy!(
+            $ty, retry, Retry, configure(routes: ::std::vec::Vec<$crate::retry::RetryPolicy>),
+            fn should_retry(route: u32, attempt: u32, outcome: $crate::retry::Outcome) -> $crate::retry::Decision = "retry.should-retry";
+        );
     };
 }

@@ -22,23 +22,10 @@
 //! route_match::export!(First);
 //! ```
 
-/// The wit-bindgen bindings of the world.
-#[doc(hidden)]
-#[allow(missing_docs)]
-pub mod bindings {
-    wit_bindgen::generate!({
-        path: "../../wit",
-        world: "route-match-policy",
-        with: {
-            "portcullis:policy/types@0.2.0": crate::types,
-            "portcullis:policy/request@0.2.0": crate::request,
-            "portcullis:policy/host@0.2.0": crate::host,
-        },
-        pub_export_macro: true,
-        export_macro_name: "export_bindings",
-        default_bindings_module: "portcullis_sdk::route_match::bindings",
-    });
-}
+bindings!(
+    "route-match-policy",
+    "portcullis_sdk::route_match::bindings"
+);
 
 pub use crate::PluginConfig;
 pub use crate::types::{StringMatch, VirtualHostId};
@@ -68,37 +55,9 @@ pub use crate::__export_route_match as export;
 #[macro_export]
 macro_rules! __export_route_match {
     ($ty:ty) => {
-        const _: () = {
-            ::std::thread_local! {
-                static POLICY: $crate::__private::Slot<$ty> =
-                    const { $crate::__private::RefCell::new(::core::option::Option::None) };
-            }
-
-            struct Component;
-
-            impl $crate::route_match::Guest for Component {
-                fn configure(
-                    virtual_hosts: ::std::vec::Vec<$crate::route_match::VirtualHost>,
-                    plugin_config: ::core::option::Option<::std::string::String>,
-                ) -> ::core::result::Result<(), ::std::string::String> {
-                    let policy = <$ty as $crate::route_match::RouteMatch>::configure(
-                        virtual_hosts,
-                        $crate::PluginConfig::new(plugin_config),
-                    )?;
-                    $crate::__private::install(&POLICY, policy);
-                    ::core::result::Result::Ok(())
-                }
-
-                fn select_route(
-                    virtual_host: u32,
-                ) -> ::core::option::Option<$crate::route_match::Selected> {
-                    $crate::__private::with(&POLICY, "route-match.select-route", |p| {
-                        <$ty as $crate::route_match::RouteMatch>::select_route(p, virtual_host)
-                    })
-                }
-            }
-
-            $crate::route_match::bindings::export_bindings!(Component with_types_in $crate::route_match::bindings);
-        };
+        $crate::__export_policy!(
+            $ty, route_match, RouteMatch, configure(virtual_hosts: ::std::vec::Vec<$crate::route_match::VirtualHost>),
+            fn select_route(virtual_host: u32) -> ::core::option::Option<$crate::route_match::Selected> = "route-match.select-route";
+        );
     };
 }
