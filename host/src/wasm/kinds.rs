@@ -146,4 +146,41 @@ mod tests {
             None
         );
     }
+
+    /// A component exporting an (empty) instance under each of `names`.
+    fn exporting(engine: &wasmtime::Engine, names: &[&str]) -> wasmtime::component::Component {
+        let exports: String = names
+            .iter()
+            .map(|name| format!(r#"(export "{name}" (instance $i))"#))
+            .collect();
+        let text = format!("(component (instance $i) {exports})");
+        wasmtime::component::Component::new(engine, wat::parse_str(text).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn only_filters_of_0_1_load_and_a_component_serves_one_phase() {
+        let engine = wasmtime::Engine::default();
+        let kind = |names: &[&str]| PolicyKind::of(&exporting(&engine, names), &engine);
+        assert_eq!(
+            kind(&["portcullis:policy/filter@0.1.0"]),
+            Ok((PolicyKind::Filter, Contract::V0_1))
+        );
+        assert_eq!(
+            kind(&["portcullis:policy/endpoint@0.2.0"]),
+            Ok((PolicyKind::Endpoint, Contract::V0_2))
+        );
+        let old = kind(&["portcullis:policy/retry@0.1.0"]).unwrap_err();
+        assert!(old.contains("rebuild it against 0.2.0"), "{old}");
+        let none = kind(&["wasi:http/handler@0.2.0"]).unwrap_err();
+        assert!(
+            none.contains("exports no portcullis:policy interface"),
+            "{none}"
+        );
+        let two = kind(&[
+            "portcullis:policy/retry@0.2.0",
+            "portcullis:policy/fault@0.2.0",
+        ])
+        .unwrap_err();
+        assert!(two.contains("one component serves one phase"), "{two}");
+    }
 }
