@@ -11,6 +11,7 @@ mod config_validation;
 mod data_path;
 mod edge;
 mod external;
+mod gateway_api;
 mod hardening;
 mod istio_samples;
 mod layers;

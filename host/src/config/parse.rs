@@ -50,7 +50,12 @@ fn resource(index: usize, document: &Document, reporter: &mut Reporter) -> Optio
             format!("{kind_name}/{name}")
         },
     };
-    let Some(kind) = Kind::from_name(kind_name) else {
+    let group = envelope
+        .api_version
+        .as_deref()
+        .and_then(|v| v.split_once('/'))
+        .map_or("", |(group, _)| group);
+    let Some(kind) = Kind::from_name(group, kind_name) else {
         if MESH_ONLY_KINDS.contains(&kind_name) {
             reporter.warn(
                 &site,
@@ -62,7 +67,7 @@ fn resource(index: usize, document: &Document, reporter: &mut Reporter) -> Optio
                 &site,
                 "kind",
                 format!(
-                    "unknown kind {kind_name:?}: expected Gateway, VirtualService, DestinationRule, ServiceEntry or WasmPlugin"
+                    "unknown kind {kind_name:?}: expected Gateway, VirtualService, DestinationRule, ServiceEntry or WasmPlugin (networking.istio.io), or Gateway, GatewayClass or HTTPRoute (gateway.networking.k8s.io)"
                 ),
             );
         }
@@ -95,6 +100,9 @@ fn resource(index: usize, document: &Document, reporter: &mut Reporter) -> Optio
         }
         Kind::ServiceEntry => Spec::ServiceEntry(typed(spec.clone(), "spec", &site, reporter)?),
         Kind::WasmPlugin => Spec::WasmPlugin(typed(spec.clone(), "spec", &site, reporter)?),
+        Kind::GatewayClass => Spec::GatewayClass(typed(spec.clone(), "spec", &site, reporter)?),
+        Kind::KubeGateway => Spec::KubeGateway(typed(spec.clone(), "spec", &site, reporter)?),
+        Kind::HttpRoute => Spec::HttpRoute(typed(spec.clone(), "spec", &site, reporter)?),
     };
     Some(Resource {
         name,

@@ -3,6 +3,7 @@
 pub mod common;
 pub mod destination_rule;
 pub mod gateway;
+pub mod gateway_api;
 pub mod service_entry;
 pub mod virtual_service;
 pub mod wasm_plugin;
@@ -27,11 +28,31 @@ pub enum Kind {
     ServiceEntry,
     /// `extensions.istio.io` WasmPlugin: policy components.
     WasmPlugin,
+    /// `gateway.networking.k8s.io` GatewayClass.
+    GatewayClass,
+    /// `gateway.networking.k8s.io` Gateway: listeners.
+    KubeGateway,
+    /// `gateway.networking.k8s.io` HTTPRoute: HTTP routes.
+    HttpRoute,
 }
 
+/// The Kubernetes Gateway API's group.
+pub const GATEWAY_API: &str = "gateway.networking.k8s.io";
+
 impl Kind {
-    /// The kind named `kind`, if Portcullis reads it.
-    pub fn from_name(kind: &str) -> Option<Self> {
+    /// The kind named `kind` in API group `group`, if Portcullis reads it (a Gateway is
+    /// Istio's unless its group is the Gateway API's).
+    pub fn from_name(group: &str, kind: &str) -> Option<Self> {
+        Some(match (group, kind) {
+            (GATEWAY_API, "Gateway") => Self::KubeGateway,
+            (GATEWAY_API, "GatewayClass") => Self::GatewayClass,
+            (GATEWAY_API, "HTTPRoute") => Self::HttpRoute,
+            (_, kind) => return Self::istio(kind),
+        })
+    }
+
+    /// The Istio kind named `kind`.
+    fn istio(kind: &str) -> Option<Self> {
         Some(match kind {
             "Gateway" => Self::Gateway,
             "VirtualService" => Self::VirtualService,
@@ -46,6 +67,7 @@ impl Kind {
     pub fn group(self) -> &'static str {
         match self {
             Self::WasmPlugin => "extensions.istio.io",
+            Self::GatewayClass | Self::KubeGateway | Self::HttpRoute => GATEWAY_API,
             _ => "networking.istio.io",
         }
     }
@@ -54,6 +76,7 @@ impl Kind {
     pub fn versions(self) -> &'static [&'static str] {
         match self {
             Self::WasmPlugin => &["v1alpha1"],
+            Self::GatewayClass | Self::KubeGateway | Self::HttpRoute => &["v1", "v1beta1"],
             _ => &["v1", "v1beta1", "v1alpha3"],
         }
     }
@@ -61,7 +84,11 @@ impl Kind {
 
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
+        match self {
+            Self::KubeGateway => f.write_str("Gateway"),
+            Self::HttpRoute => f.write_str("HTTPRoute"),
+            _ => fmt::Debug::fmt(self, f),
+        }
     }
 }
 
@@ -129,6 +156,12 @@ pub enum Spec {
     ServiceEntry(Box<service_entry::ServiceEntrySpec>),
     /// A WasmPlugin's spec.
     WasmPlugin(Box<wasm_plugin::WasmPluginSpec>),
+    /// A Gateway API GatewayClass's spec.
+    GatewayClass(Box<gateway_api::GatewayClassSpec>),
+    /// A Gateway API Gateway's spec.
+    KubeGateway(Box<gateway_api::GatewaySpec>),
+    /// A Gateway API HTTPRoute's spec.
+    HttpRoute(Box<gateway_api::HttpRouteSpec>),
 }
 
 /// One resource of the config file.
@@ -153,6 +186,9 @@ impl Resource {
             Spec::DestinationRule(_) => Kind::DestinationRule,
             Spec::ServiceEntry(_) => Kind::ServiceEntry,
             Spec::WasmPlugin(_) => Kind::WasmPlugin,
+            Spec::GatewayClass(_) => Kind::GatewayClass,
+            Spec::KubeGateway(_) => Kind::KubeGateway,
+            Spec::HttpRoute(_) => Kind::HttpRoute,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod checks;
 mod destinations;
+mod gateway_api;
 mod gateways;
 mod listeners;
 mod plugins;
@@ -79,6 +80,8 @@ pub fn resolve(
 ) -> ResolvedConfig {
     let reporter = &*reporter;
     let unique = unique(resources, reporter);
+    let translated = gateway_api::translate(&unique, reporter);
+    let unique: Vec<&Resource> = unique.into_iter().chain(&translated).collect();
     macro_rules! inputs {
         ($variant:ident) => {
             unique

@@ -1,0 +1,311 @@
+//! `gateway.networking.k8s.io` (the Kubernetes Gateway API, v1): GatewayClass, Gateway and
+//! HTTPRoute, typed as the API defines them. Fields Portcullis does not serve yet are typed
+//! as [`Ignored`] and warned about when the resources are translated.
+
+use serde::Deserialize;
+
+use super::common::Ignored;
+
+/// A GatewayClass: which controller serves the Gateways of the class.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GatewayClassSpec {
+    /// The controller; Portcullis serves every class it reads.
+    pub controller_name: Option<String>,
+    /// Controller-specific parameters; not read.
+    pub parameters_ref: Option<Ignored>,
+    /// Free text.
+    pub description: Option<String>,
+}
+
+/// A Gateway: listeners.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GatewaySpec {
+    /// The GatewayClass (required).
+    pub gateway_class_name: Option<String>,
+    /// The listeners (required).
+    #[serde(default)]
+    pub listeners: Vec<Listener>,
+    /// Addresses to serve on: an `IPAddress` is the address the listeners bind.
+    #[serde(default)]
+    pub addresses: Vec<Address>,
+    /// Infrastructure labels and annotations; not read.
+    pub infrastructure: Option<Ignored>,
+    /// Gateway-wide TLS settings; not served yet.
+    pub tls: Option<Ignored>,
+    /// ListenerSets allowed to attach; not served yet.
+    pub allowed_listeners: Option<Ignored>,
+    /// Upstream TLS for the Gateway's own connections; not served yet.
+    pub backend_tls: Option<Ignored>,
+}
+
+/// A Gateway address.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Address {
+    /// `IPAddress` (default) or `Hostname`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// The address.
+    pub value: Option<String>,
+}
+
+/// A listener: a port, a protocol and a hostname.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Listener {
+    /// Its name, unique in the Gateway (required).
+    pub name: Option<String>,
+    /// The host it serves; a leading `*.` is a wildcard (default: every host).
+    pub hostname: Option<String>,
+    /// The port (required).
+    pub port: Option<u32>,
+    /// `HTTP` or `HTTPS` (TLS, TCP and UDP are not served yet).
+    pub protocol: Option<String>,
+    /// TLS termination for HTTPS.
+    pub tls: Option<ListenerTls>,
+    /// Which routes may attach.
+    pub allowed_routes: Option<AllowedRoutes>,
+}
+
+/// A listener's TLS settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListenerTls {
+    /// `Terminate` (default) or `Passthrough` (not served yet).
+    pub mode: Option<String>,
+    /// The Secrets holding the certificate and key.
+    #[serde(default)]
+    pub certificate_refs: Vec<ObjectRef>,
+    /// Implementation-specific options; not read.
+    pub options: Option<Ignored>,
+    /// Client certificate validation; not served yet.
+    pub frontend_validation: Option<Ignored>,
+}
+
+/// Which routes may attach to a listener.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AllowedRoutes {
+    /// From which namespaces.
+    pub namespaces: Option<RouteNamespaces>,
+    /// Which route kinds; HTTPRoute only here.
+    pub kinds: Option<Ignored>,
+}
+
+/// The namespaces routes may attach from.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RouteNamespaces {
+    /// `Same` (default), `All` or `Selector`.
+    pub from: Option<String>,
+    /// The label selector of `Selector`; not served yet.
+    pub selector: Option<Ignored>,
+}
+
+/// A reference to another object.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ObjectRef {
+    /// The object's API group (`""`: the core group).
+    pub group: Option<String>,
+    /// The object's kind.
+    pub kind: Option<String>,
+    /// The object's name (required).
+    pub name: Option<String>,
+    /// The object's namespace (default: the referrer's).
+    pub namespace: Option<String>,
+    /// A section of the object (a listener of a Gateway).
+    pub section_name: Option<String>,
+    /// A port (of a Gateway's listeners, or of a Service).
+    pub port: Option<u32>,
+}
+
+/// An HTTPRoute: rules for the hosts of the listeners it attaches to.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpRouteSpec {
+    /// The Gateways (and listeners) it attaches to.
+    #[serde(default)]
+    pub parent_refs: Vec<ObjectRef>,
+    /// The hosts it serves (default: every host of the listeners).
+    #[serde(default)]
+    pub hostnames: Vec<String>,
+    /// The rules.
+    #[serde(default)]
+    pub rules: Vec<HttpRouteRule>,
+}
+
+/// A rule: matches, filters and backends.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpRouteRule {
+    /// The rule's name.
+    pub name: Option<String>,
+    /// Conditions, ORed (default: a path prefix `/`).
+    #[serde(default)]
+    pub matches: Vec<HttpRouteMatch>,
+    /// Filters applied to matching requests.
+    #[serde(default)]
+    pub filters: Vec<HttpRouteFilter>,
+    /// Weighted backends.
+    #[serde(default)]
+    pub backend_refs: Vec<HttpBackendRef>,
+    /// Request and backend timeouts; not served yet.
+    pub timeouts: Option<Ignored>,
+    /// Retries (experimental); not served yet.
+    pub retry: Option<Ignored>,
+    /// Session persistence (experimental); not served yet.
+    pub session_persistence: Option<Ignored>,
+}
+
+/// One match: its conditions are ANDed.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpRouteMatch {
+    /// The path condition (default: prefix `/`).
+    pub path: Option<PathMatch>,
+    /// Header conditions.
+    #[serde(default)]
+    pub headers: Vec<ValueMatch>,
+    /// Query parameter conditions.
+    #[serde(default)]
+    pub query_params: Vec<ValueMatch>,
+    /// The method.
+    pub method: Option<String>,
+}
+
+/// A path condition.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PathMatch {
+    /// `Exact`, `PathPrefix` (default) or `RegularExpression`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// The path (default `/`).
+    pub value: Option<String>,
+}
+
+/// A header or query parameter condition.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ValueMatch {
+    /// `Exact` (default) or `RegularExpression`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// The header or parameter name (required).
+    pub name: Option<String>,
+    /// The value (required).
+    pub value: Option<String>,
+}
+
+/// A filter: its `type` says which of the other fields it uses.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpRouteFilter {
+    /// The filter type (required).
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// `RequestHeaderModifier`.
+    pub request_header_modifier: Option<HeaderModifier>,
+    /// `ResponseHeaderModifier`.
+    pub response_header_modifier: Option<HeaderModifier>,
+    /// `RequestRedirect`.
+    pub request_redirect: Option<RequestRedirect>,
+    /// `URLRewrite`.
+    pub url_rewrite: Option<UrlRewrite>,
+    /// `RequestMirror`; not served yet.
+    pub request_mirror: Option<Ignored>,
+    /// `CORS`; not served yet.
+    pub cors: Option<Ignored>,
+    /// `ExtensionRef`; not served yet.
+    pub extension_ref: Option<Ignored>,
+    /// `ExternalAuth`; not served yet.
+    pub external_auth: Option<Ignored>,
+}
+
+/// Header edits: `set` overwrites, `add` appends, `remove` deletes.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HeaderModifier {
+    /// Headers to overwrite.
+    #[serde(default)]
+    pub set: Vec<HttpHeader>,
+    /// Headers to append.
+    #[serde(default)]
+    pub add: Vec<HttpHeader>,
+    /// Names of headers to delete.
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+/// A header name and value.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpHeader {
+    /// The name.
+    pub name: Option<String>,
+    /// The value.
+    pub value: Option<String>,
+}
+
+/// A redirect answered by the gateway.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RequestRedirect {
+    /// `http` or `https` (default: the request's).
+    pub scheme: Option<String>,
+    /// The host (default: the request's).
+    pub hostname: Option<String>,
+    /// The path.
+    pub path: Option<PathModifier>,
+    /// The port (default: the scheme's when a scheme is set, else the request's).
+    pub port: Option<u32>,
+    /// The status: 301, 302 (default), 303, 307 or 308.
+    pub status_code: Option<u32>,
+}
+
+/// A rewrite before forwarding.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UrlRewrite {
+    /// The Host to send.
+    pub hostname: Option<String>,
+    /// The path to send.
+    pub path: Option<PathModifier>,
+}
+
+/// How a redirect or rewrite changes the path.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PathModifier {
+    /// `ReplaceFullPath` or `ReplacePrefixMatch`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// The new path.
+    pub replace_full_path: Option<String>,
+    /// What replaces the matched prefix.
+    pub replace_prefix_match: Option<String>,
+}
+
+/// A weighted backend: a Service (a ServiceEntry host here).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpBackendRef {
+    /// The backend's API group (`""`: the core group, a Service).
+    pub group: Option<String>,
+    /// The backend's kind (default `Service`).
+    pub kind: Option<String>,
+    /// The Service's name (required).
+    pub name: Option<String>,
+    /// The Service's namespace (default: the route's).
+    pub namespace: Option<String>,
+    /// The Service port.
+    pub port: Option<u32>,
+    /// Relative weight (default 1; 0: no traffic).
+    pub weight: Option<u32>,
+    /// Filters for requests to this backend.
+    #[serde(default)]
+    pub filters: Vec<HttpRouteFilter>,
+}

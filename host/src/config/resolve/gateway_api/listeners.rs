@@ -1,0 +1,141 @@
+//! Gateways: an Istio server per HTTP or HTTPS listener.
+
+use serde_json::{Value, json};
+
+use super::{istio, not_yet};
+use crate::config::model::gateway::GatewaySpec as IstioGateway;
+use crate::config::model::gateway_api::{GatewaySpec, Listener};
+use crate::config::resolve::scope::Scope;
+
+/// The Istio Gateway of `spec`, in `namespace`.
+pub fn gateway(spec: &GatewaySpec, namespace: &str, at: &Scope<'_>) -> Option<IstioGateway> {
+    not_yet(spec.tls.is_some(), &at.field("tls"));
+    not_yet(spec.infrastructure.is_some(), &at.field("infrastructure"));
+    not_yet(
+        spec.allowed_listeners.is_some(),
+        &at.field("allowedListeners"),
+    );
+    not_yet(spec.backend_tls.is_some(), &at.field("backendTLS"));
+    let bind = bind_address(spec, at);
+    let servers: Vec<Value> = spec
+        .listeners
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            server(
+                l,
+                namespace,
+                bind.as_deref(),
+                &at.field("listeners").index(i),
+            )
+        })
+        .collect();
+    istio(json!({ "servers": servers }), at)
+}
+
+/// The address the listeners bind: the Gateway's one `IPAddress`, else every interface.
+fn bind_address(spec: &GatewaySpec, at: &Scope<'_>) -> Option<String> {
+    let mut ips = spec.addresses.iter().enumerate().filter_map(|(i, a)| {
+        match a.kind.as_deref().unwrap_or("IPAddress") {
+            "IPAddress" => a.value.clone(),
+            other => {
+                at.field("addresses").index(i).warn(format!(
+                    "address type {other:?} is not served: the listeners bind every interface"
+                ));
+                None
+            }
+        }
+    });
+    let first = ips.next();
+    if ips.next().is_some() {
+        at.field("addresses")
+            .warn("several addresses: the listeners bind the first only");
+    }
+    first
+}
+
+/// The Istio server of one listener, or none (with a warning) when it is not served.
+fn server(
+    listener: &Listener,
+    namespace: &str,
+    bind: Option<&str>,
+    at: &Scope<'_>,
+) -> Option<Value> {
+    let protocol = listener.protocol.as_deref().unwrap_or_default();
+    if !matches!(protocol, "HTTP" | "HTTPS") {
+        at.field("protocol").warn(format!(
+            "protocol {protocol:?} is not served yet (HTTP and HTTPS are): the listener is ignored"
+        ));
+        return None;
+    }
+    not_yet(
+        listener
+            .allowed_routes
+            .as_ref()
+            .is_some_and(|a| a.kinds.is_some()),
+        &at.field("allowedRoutes.kinds"),
+    );
+    let from = listener
+        .allowed_routes
+        .as_ref()
+        .and_then(|a| a.namespaces.as_ref())
+        .and_then(|n| n.from.as_deref())
+        .unwrap_or("Same");
+    let scope = match from {
+        "All" => "*".to_string(),
+        "Same" => namespace.to_string(),
+        other => {
+            at.field("allowedRoutes.namespaces.from").warn(format!(
+                "{other:?} is not served yet: routes are allowed from the Gateway's namespace only"
+            ));
+            namespace.to_string()
+        }
+    };
+    let host = listener.hostname.as_deref().unwrap_or("*");
+    let mut server = json!({
+        "port": { "number": listener.port, "name": listener.name, "protocol": protocol },
+        "hosts": [format!("{scope}/{host}")],
+    });
+    if let Some(bind) = bind {
+        server["bind"] = json!(bind);
+    }
+    if protocol == "HTTPS" {
+        server["tls"] = listener_tls(listener, &at.field("tls"))?;
+    }
+    Some(server)
+}
+
+/// Terminated TLS with the certificate of the listener's first Secret, which is read as
+/// `credentialName` is: a folder of that name beside the config.
+fn listener_tls(listener: &Listener, at: &Scope<'_>) -> Option<Value> {
+    let tls = listener.tls.as_ref();
+    if tls
+        .and_then(|t| t.mode.as_deref())
+        .is_some_and(|m| m != "Terminate")
+    {
+        at.field("mode")
+            .warn("only Terminate is served yet: the listener is ignored");
+        return None;
+    }
+    not_yet(
+        tls.is_some_and(|t| t.frontend_validation.is_some()),
+        &at.field("frontendValidation"),
+    );
+    not_yet(
+        tls.is_some_and(|t| t.options.is_some()),
+        &at.field("options"),
+    );
+    let Some(secret) = tls
+        .and_then(|t| t.certificate_refs.first())
+        .and_then(|r| r.name.clone())
+    else {
+        at.field("certificateRefs")
+            .error("an HTTPS listener needs a certificate: a Secret in certificateRefs");
+        return None;
+    };
+    if tls.is_some_and(|t| t.certificate_refs.len() > 1) {
+        at.field("certificateRefs")
+            .warn("several certificates: the first is served");
+    }
+    Some(json!({ "mode": "SIMPLE", "credentialName": secret }))
+}

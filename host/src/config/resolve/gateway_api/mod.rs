@@ -1,0 +1,78 @@
+//! The Kubernetes Gateway API, read into the same resolved layer as Istio's resources: each
+//! Gateway becomes an Istio Gateway (a server per HTTP or HTTPS listener) and each HTTPRoute
+//! a VirtualService bound to its parent Gateways, as Istio itself translates them. What is
+//! not served yet is warned about at its field.
+//!
+//! Gateway API semantics that Istio's do not share are made explicit in the translation:
+//! a `PathPrefix` matches whole path segments (`/foo` matches `/foo` and `/foo/bar`, not
+//! `/foobar`: an exact block and a `/foo/` prefix block); the rules of a route are ordered
+//! by the API's match precedence (exact paths, then longer prefixes, then a method, then
+//! more headers, then more query parameters, then rule order); a redirect is a 302 unless
+//! it says otherwise; a backend of weight 0 gets no traffic, and a rule whose backends are
+//! all missing or of weight 0 answers 500.
+
+mod backends;
+mod filters;
+mod listeners;
+mod matches;
+mod routes;
+
+use serde_json::Value;
+
+use super::scope::Scope;
+use crate::config::diag::{Reporter, Site};
+use crate::config::model::{Resource, Spec};
+
+/// The Istio resources the Gateway API resources among `resources` come to.
+pub fn translate(resources: &[&Resource], reporter: &Reporter) -> Vec<Resource> {
+    let hosts: Vec<&str> = resources
+        .iter()
+        .filter_map(|r| match &r.spec {
+            Spec::ServiceEntry(spec) => Some(spec.hosts.iter().map(String::as_str)),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let mut translated = Vec::new();
+    for resource in resources {
+        let site = Site {
+            document: resource.document,
+            resource: format!("{}/{}", resource.kind(), resource.name),
+        };
+        let at = Scope::new(reporter, &site, "spec");
+        if let Spec::GatewayClass(spec) = &resource.spec {
+            not_yet(spec.parameters_ref.is_some(), &at.field("parametersRef"));
+        }
+        let spec = match &resource.spec {
+            Spec::KubeGateway(spec) => listeners::gateway(spec, &resource.namespace, &at)
+                .map(|spec| Spec::Gateway(Box::new(spec))),
+            Spec::HttpRoute(spec) => routes::route(spec, &resource.namespace, &hosts, &at)
+                .map(|s| Spec::VirtualService(Box::new(s))),
+            _ => None,
+        };
+        if let Some(spec) = spec {
+            translated.push(Resource {
+                name: resource.name.clone(),
+                namespace: resource.namespace.clone(),
+                spec,
+                document: resource.document,
+            });
+        }
+    }
+    translated
+}
+
+/// Reads `value` (an Istio spec built here) as `T`; a failure is this module's mistake,
+/// reported at the resource.
+fn istio<T: serde::de::DeserializeOwned>(value: Value, at: &Scope<'_>) -> Option<T> {
+    serde_json::from_value(value)
+        .map_err(|e| at.error(format!("cannot be served: {e}")))
+        .ok()
+}
+
+/// Warns that the field at `at` is not served yet, when `present`.
+fn not_yet(present: bool, at: &Scope<'_>) {
+    if present {
+        at.warn("not served yet: ignored");
+    }
+}

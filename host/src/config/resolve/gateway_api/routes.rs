@@ -1,0 +1,170 @@
+//! HTTPRoutes: a VirtualService whose routes are the rules' matches in the API's
+//! precedence order.
+
+use serde_json::{Value, json};
+
+use super::backends::backends;
+use super::filters::{Edit, PathChange, filter_edit};
+use super::matches::{blocks, path_fields};
+use super::{istio, not_yet};
+use crate::config::model::gateway_api::{HttpRouteMatch, HttpRouteRule, HttpRouteSpec};
+use crate::config::model::virtual_service::VirtualServiceSpec;
+use crate::config::resolve::scope::Scope;
+
+/// The VirtualService of `spec`, in `namespace`; `hosts` are the ServiceEntry hosts.
+pub fn route(
+    spec: &HttpRouteSpec,
+    namespace: &str,
+    hosts: &[&str],
+    at: &Scope<'_>,
+) -> Option<VirtualServiceSpec> {
+    let gateways: Vec<String> = spec
+        .parent_refs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, parent)| {
+            let at = at.field("parentRefs").index(i);
+            if parent.kind.as_deref().is_some_and(|k| k != "Gateway") {
+                at.field("kind")
+                    .warn("only Gateways are served as parents: ignored");
+                return None;
+            }
+            not_yet(parent.section_name.is_some(), &at.field("sectionName"));
+            not_yet(parent.port.is_some(), &at.field("port"));
+            let name = parent.name.as_deref()?;
+            Some(format!(
+                "{}/{name}",
+                parent.namespace.as_deref().unwrap_or(namespace)
+            ))
+        })
+        .collect();
+    let mut entries: Vec<(Precedence, Value)> = Vec::new();
+    for (r, rule) in spec.rules.iter().enumerate() {
+        let at = at.field("rules").index(r);
+        let action = action(rule, namespace, hosts, &at);
+        let name = rule.name.clone().unwrap_or_else(|| r.to_string());
+        let default = [HttpRouteMatch::default()];
+        let matches = if rule.matches.is_empty() {
+            &default[..]
+        } else {
+            &rule.matches
+        };
+        for (m, matched) in matches.iter().enumerate() {
+            let at = at.field("matches").index(m);
+            let precedence = Precedence::of(matched, r, m);
+            for (b, (block, half)) in blocks(matched, &at).into_iter().enumerate() {
+                let mut route = action.route.clone();
+                route["name"] = json!(format!("{name}.{m}.{b}"));
+                route["match"] = json!([block]);
+                if let Some(change) = &action.path {
+                    let key = if action.redirects {
+                        "redirect"
+                    } else {
+                        "rewrite"
+                    };
+                    for (field, value) in path_fields(change, half, action.redirects) {
+                        route[key][field] = value;
+                    }
+                }
+                entries.push((precedence.clone(), route));
+            }
+        }
+    }
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let hostnames = if spec.hostnames.is_empty() {
+        vec!["*".to_string()]
+    } else {
+        spec.hostnames.clone()
+    };
+    let http: Vec<Value> = entries.into_iter().map(|(_, route)| route).collect();
+    istio(
+        json!({ "hosts": hostnames, "gateways": gateways, "http": http }),
+        at,
+    )
+}
+
+/// Where a match stands among the API's precedence rules: exact paths first, then longer
+/// prefixes (regexes after), then a method, more headers, more query parameters, then
+/// rule and match order.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Precedence {
+    class: u8,
+    longer: std::cmp::Reverse<usize>,
+    no_method: bool,
+    headers: std::cmp::Reverse<usize>,
+    query: std::cmp::Reverse<usize>,
+    rule: usize,
+    matched: usize,
+}
+
+impl Precedence {
+    fn of(matched: &HttpRouteMatch, rule: usize, index: usize) -> Self {
+        let path = matched.path.as_ref();
+        let class = match path.and_then(|p| p.kind.as_deref()) {
+            Some("Exact") => 0,
+            Some("RegularExpression") => 2,
+            _ => 1,
+        };
+        let length = path.and_then(|p| p.value.as_deref()).map_or(1, str::len);
+        Self {
+            class,
+            longer: std::cmp::Reverse(length),
+            no_method: matched.method.is_none(),
+            headers: std::cmp::Reverse(matched.headers.len()),
+            query: std::cmp::Reverse(matched.query_params.len()),
+            rule,
+            matched: index,
+        }
+    }
+}
+
+/// What a rule does, as an Istio route without its match, and the path change its filters
+/// ask for (applied per match block).
+struct Action {
+    route: Value,
+    path: Option<PathChange>,
+    redirects: bool,
+}
+fn action(rule: &HttpRouteRule, namespace: &str, hosts: &[&str], at: &Scope<'_>) -> Action {
+    not_yet(rule.timeouts.is_some(), &at.field("timeouts"));
+    not_yet(rule.retry.is_some(), &at.field("retry"));
+    not_yet(
+        rule.session_persistence.is_some(),
+        &at.field("sessionPersistence"),
+    );
+    let mut route = json!({ "retries": { "attempts": 0 } });
+    let mut path = None;
+    let mut redirects = false;
+    for (i, filter) in rule.filters.iter().enumerate() {
+        let at = at.field("filters").index(i);
+        match filter_edit(filter, &mut route, &at) {
+            Some(Edit::Redirect(change)) => {
+                redirects = true;
+                path = change;
+            }
+            Some(Edit::Rewrite(change)) => path = change.or(path),
+            None => {}
+        }
+    }
+    if !redirects {
+        let destinations = backends(
+            &rule.backend_refs,
+            namespace,
+            hosts,
+            &at.field("backendRefs"),
+        );
+        if destinations.is_empty() {
+            route["directResponse"] = json!({ "status": 500 });
+        } else {
+            route["route"] = Value::Array(destinations);
+        }
+    } else if !rule.backend_refs.is_empty() {
+        at.field("backendRefs")
+            .warn("a rule that redirects forwards nowhere: its backendRefs are ignored");
+    }
+    Action {
+        route,
+        path,
+        redirects,
+    }
+}

@@ -1,0 +1,296 @@
+//! The Kubernetes Gateway API, served end to end: HTTPRoutes of the Gateway API conformance
+//! suite (`../shared/gateway-api-conformance`, read where it lies) on a Gateway like the
+//! suite's `same-namespace` one (on a free loopback port), with ServiceEntries standing in
+//! for its `infra-backend-v*` Services, and the suite's expectations.
+
+use std::path::PathBuf;
+
+use crate::support;
+use support::client::{Client, empty};
+use support::gateway::Gateway;
+use support::upstream::Upstream;
+
+fn suite() -> Option<PathBuf> {
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/gateway-api-conformance");
+    dir.exists().then_some(dir)
+}
+
+/// The suite's `same-namespace` Gateway, on a free loopback port.
+const GATEWAY: &str = "apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata:
+  name: portcullis
+spec:
+  controllerName: portcullis.dev/gateway
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: same-namespace
+  namespace: gateway-conformance-infra
+spec:
+  gatewayClassName: portcullis
+  addresses: [{type: IPAddress, value: 127.0.0.1}]
+  listeners:
+  - name: http
+    port: 0
+    protocol: HTTP
+    allowedRoutes:
+      namespaces:
+        from: Same
+";
+
+/// The suite's three infra backends, each a ServiceEntry for its Service's name on port
+/// 8080, served by an upstream named after it.
+struct Backends {
+    upstreams: Vec<Upstream>,
+}
+
+impl Backends {
+    async fn start() -> Self {
+        let mut upstreams = Vec::new();
+        for v in 1..=3 {
+            upstreams.push(Upstream::start(&format!("infra-backend-v{v}")).await);
+        }
+        Self { upstreams }
+    }
+
+    fn yaml(&self) -> String {
+        self.upstreams
+            .iter()
+            .enumerate()
+            .map(|(i, upstream)| {
+                format!(
+                    "---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: infra-backend-v{v}
+  namespace: gateway-conformance-infra
+spec:
+  hosts: [infra-backend-v{v}.gateway-conformance-infra.svc.cluster.local]
+  resolution: STATIC
+  ports: [{{number: 8080, name: http, protocol: HTTP}}]
+  endpoints:
+  - {{address: 127.0.0.1, ports: {{http: {port}}}}}
+",
+                    v = i + 1,
+                    port = upstream.addr.port()
+                )
+            })
+            .collect()
+    }
+}
+
+/// A gateway serving the suite's tests `tests` (their YAML files, without `.yaml`).
+async fn serve(tests: &[&str]) -> Option<(Backends, Gateway)> {
+    let suite = suite()?;
+    let backends = Backends::start().await;
+    let routes: String = tests
+        .iter()
+        .map(|test| {
+            let path = suite.join(format!("tests/{test}.yaml"));
+            format!("---\n{}", std::fs::read_to_string(path).unwrap())
+        })
+        .collect();
+    let config = format!("{GATEWAY}{}{routes}", backends.yaml());
+    let gateway = Gateway::start(&config);
+    Some((backends, gateway))
+}
+
+/// Which backend served `path` with `headers` (none: 404).
+async fn served(client: &Client, path: &str, headers: &[(&str, &str)]) -> Option<String> {
+    let mut request = client.request("GET", "example.com", path);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let reply = client.send(request.body(empty()).unwrap()).await;
+    match reply.status.as_u16() {
+        404 => None,
+        200 => Some(reply.json()["name"].as_str().unwrap().to_string()),
+        other => panic!("{path}: status {other}"),
+    }
+}
+
+fn backend(v: u8) -> Option<String> {
+    Some(format!("infra-backend-v{v}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exact_paths_and_path_prefixes_match_by_the_apis_precedence() {
+    let Some((_backends, gateway)) = serve(&[
+        "httproute-path-match-order",
+        "httproute-exact-path-matching",
+    ])
+    .await
+    else {
+        return;
+    };
+    let client = Client::http1(gateway.addr("gateway-conformance-infra/same-namespace/http"));
+    // Exact beats prefix, longer prefixes beat shorter ones, prefixes match whole segments.
+    for (path, expected) in [
+        ("/match/exact/one", 3),
+        ("/match/exact", 2),
+        ("/match", 1),
+        ("/match/prefix/one/any", 2),
+        ("/match/prefix/any", 1),
+        ("/match/any", 3),
+        ("/one", 1),
+        ("/two", 2),
+    ] {
+        assert_eq!(
+            served(&client, path, &[]).await,
+            backend(expected),
+            "{path}"
+        );
+    }
+    for path in ["/", "/one/example", "/two/", "/Two", "/matchx"] {
+        assert_eq!(served(&client, path, &[]).await, None, "{path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_header_match_beats_a_path_prefix_of_the_same_length() {
+    let Some((_backends, gateway)) = serve(&["httproute-matching"]).await else {
+        return;
+    };
+    let client = Client::http1(gateway.addr("gateway-conformance-infra/same-namespace/http"));
+    for (path, headers, expected) in [
+        ("/", &[][..], 1),
+        ("/example", &[], 1),
+        ("/v2", &[], 2),
+        ("/v2/example", &[], 2),
+        ("/", &[("version", "one")], 1),
+        ("/", &[("version", "two")], 2),
+    ] {
+        assert_eq!(
+            served(&client, path, headers).await,
+            backend(expected),
+            "{path} {headers:?}"
+        );
+    }
+}
+
+/// What the backend was sent for `path` (with `headers`): its report.
+async fn sent(client: &Client, path: &str, headers: &[(&str, &str)]) -> serde_json::Value {
+    let mut request = client.request("GET", "example.com", path);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let reply = client.send(request.body(empty()).unwrap()).await;
+    assert_eq!(reply.status, 200, "{path}");
+    reply.json()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn url_rewrites_replace_the_matched_prefix_or_the_whole_path_and_edit_headers() {
+    let Some((_backends, gateway)) = serve(&["httproute-rewrite-path"]).await else {
+        return;
+    };
+    let client = Client::http1(gateway.addr("gateway-conformance-infra/same-namespace/http"));
+    for (path, upstream) in [
+        ("/prefix/one/two", "/one/two"),
+        ("/full/one/two", "/one"),
+        ("/strip-prefix/three", "/three"),
+        ("/strip-prefix", "/"),
+        ("/full/rewrite-path-and-modify-headers/test", "/test"),
+        ("/prefix/rewrite-path-and-modify-headers/one", "/prefix/one"),
+    ] {
+        assert_eq!(sent(&client, path, &[]).await["path"], upstream, "{path}");
+    }
+    let edited = sent(
+        &client,
+        "/prefix/rewrite-path-and-modify-headers/one",
+        &[("x-header-set", "original"), ("x-header-remove", "gone")],
+    )
+    .await;
+    let headers = &edited["headers"];
+    assert_eq!(headers["x-header-set"], "set-overwrites-values", "{edited}");
+    assert_eq!(headers["x-header-add"], "header-val-1", "{edited}");
+    assert!(headers.get("x-header-remove").is_none(), "{edited}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backends_share_requests_by_weight_and_weight_zero_gets_none() {
+    let Some((_backends, gateway)) = serve(&["httproute-weight"]).await else {
+        return;
+    };
+    let client = Client::http1(gateway.addr("gateway-conformance-infra/same-namespace/http"));
+    let mut v1 = 0;
+    for _ in 0..200 {
+        match served(&client, "/", &[]).await.as_deref() {
+            Some("infra-backend-v1") => v1 += 1,
+            Some("infra-backend-v2") => {}
+            other => panic!("served by {other:?}"),
+        }
+    }
+    // 70% of 200 is 140; five standard deviations (±32) either way.
+    assert!((108..=172).contains(&v1), "{v1} of 200 at 70%");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redirects_default_to_302_and_rules_without_backends_answer_500() {
+    let Some((_backends, gateway)) = serve(&[
+        "httproute-redirect-host-and-status",
+        "httproute-omitted-backendrefs",
+    ])
+    .await
+    else {
+        return;
+    };
+    let addr = gateway.addr("gateway-conformance-infra/same-namespace/http");
+    let client = Client::http1(addr);
+    // No scheme, no port: the listener's port stays.
+    let location =
+        |reply: &support::client::Reply| reply.headers["location"].to_str().unwrap().to_string();
+    let found = client.get("example.com", "/hostname-redirect").await;
+    assert_eq!(found.status, 302);
+    assert_eq!(
+        location(&found),
+        format!("http://example.org:{}/hostname-redirect", addr.port())
+    );
+    let moved = client.get("example.com", "/host-and-status").await;
+    assert_eq!(moved.status, 301);
+    for path in ["/omitted-no-forward", "/empty-no-forward"] {
+        assert_eq!(client.get("example.com", path).await.status, 500, "{path}");
+    }
+    assert_eq!(served(&client, "/other", &[]).await, backend(1));
+}
+
+/// What is not served yet is said, at its field, and the rest loads.
+#[test]
+fn what_is_not_served_yet_is_warned_about_at_its_field() {
+    let config = format!(
+        "{GATEWAY}  - name: tcp
+    port: 0
+    protocol: TCP
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: later
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs: [{{name: same-namespace, sectionName: http}}]
+  rules:
+  - timeouts: {{request: 1s}}
+    filters:
+    - type: CORS
+      cors: {{allowOrigins: [\"*\"]}}
+"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gateway.yaml"), config).unwrap();
+    let output = support::validate(dir.path(), "gateway.yaml");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    for expected in [
+        "spec.listeners[1].protocol: protocol \"TCP\" is not served yet",
+        "spec.parentRefs[0].sectionName: not served yet",
+        "spec.rules[0].timeouts: not served yet",
+        "spec.rules[0].filters[0].type: filter \"CORS\" is not served yet",
+    ] {
+        assert!(stderr.contains(expected), "{expected} not in {stderr}");
+    }
+}
