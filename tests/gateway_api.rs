@@ -101,7 +101,17 @@ async fn serve(tests: &[&str]) -> Option<(Backends, Gateway)> {
 
 /// Which backend served `path` with `headers` (none: 404).
 async fn served(client: &Client, path: &str, headers: &[(&str, &str)]) -> Option<String> {
-    let mut request = client.request("GET", "example.com", path);
+    served_for(client, "GET", path, headers).await
+}
+
+/// Which backend served a `method` request for `path` with `headers` (none: 404).
+async fn served_for(
+    client: &Client,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Option<String> {
+    let mut request = client.request(method, "example.com", path);
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
@@ -109,7 +119,7 @@ async fn served(client: &Client, path: &str, headers: &[(&str, &str)]) -> Option
     match reply.status.as_u16() {
         404 => None,
         200 => Some(reply.json()["name"].as_str().unwrap().to_string()),
-        other => panic!("{path}: status {other}"),
+        other => panic!("{method} {path}: status {other}"),
     }
 }
 
@@ -292,5 +302,50 @@ spec:
         "spec.rules[0].filters[0].type: filter \"CORS\" is not served yet",
     ] {
         assert!(stderr.contains(expected), "{expected} not in {stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn more_header_matches_win() {
+    let Some((_backends, gateway)) = serve(&["httproute-header-matching"]).await else {
+        return;
+    };
+    let client = Client::http1(gateway.addr("gateway-conformance-infra/same-namespace/http"));
+    for (headers, expected) in [
+        (&[("version", "one")][..], Some(1)),
+        (&[("version", "two")], Some(2)),
+        (&[("version", "two"), ("color", "orange")], Some(1)),
+        (&[("color", "blue")], Some(1)),
+        (&[("color", "green")], Some(1)),
+        (&[("color", "red")], Some(2)),
+        (&[("color", "yellow")], Some(2)),
+        (&[], None),
+    ] {
+        assert_eq!(
+            served(&client, "/", headers).await,
+            expected.and_then(backend),
+            "{headers:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn methods_rank_after_paths_and_before_headers() {
+    let Some((_backends, gateway)) = serve(&["httproute-method-matching"]).await else {
+        return;
+    };
+    let client = Client::http1(gateway.addr("gateway-conformance-infra/same-namespace/http"));
+    for (method, path, headers, expected) in [
+        ("POST", "/", &[][..], 1),
+        ("GET", "/", &[], 2),
+        ("GET", "/path1", &[], 1),
+        ("PUT", "/", &[("version", "one")], 2),
+        ("POST", "/path2", &[("version", "two")], 3),
+    ] {
+        assert_eq!(
+            served_for(&client, method, path, headers).await,
+            backend(expected),
+            "{method} {path} {headers:?}"
+        );
     }
 }
