@@ -349,3 +349,46 @@ async fn methods_rank_after_paths_and_before_headers() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_https_listener_terminates_tls_with_its_secrets_certificate() {
+    let backends = Backends::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = support::certs::TestCa::new(dir.path());
+    std::fs::create_dir(dir.path().join("site-cert")).unwrap();
+    ca.issue("site-cert/tls", &["example.com"]);
+    let secret = dir.path().join("site-cert");
+    std::fs::rename(secret.join("tls.pem"), secret.join("tls.crt")).unwrap();
+    let config = format!(
+        "{}{}---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: secure
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs: [{{name: same-namespace}}]
+  hostnames: [example.com]
+  rules:
+  - backendRefs: [{{name: infra-backend-v1, port: 8080}}]
+",
+        GATEWAY.replace(
+            "  - name: http\n    port: 0\n    protocol: HTTP\n",
+            "  - name: https\n    port: 0\n    protocol: HTTPS\n    hostname: example.com\n    tls: {certificateRefs: [{name: site-cert}]}\n",
+        ),
+        backends.yaml(),
+    );
+    std::fs::write(dir.path().join("gateway.yaml"), config).unwrap();
+    let gateway = Gateway::launch(dir, "gateway.yaml", |_| {});
+    let addr = gateway.addr("gateway-conformance-infra/same-namespace/https");
+    let connector = support::tls_client::client(
+        gateway.dir.path(),
+        rustls::ALL_VERSIONS,
+        &[b"http/1.1"],
+        None,
+    );
+    let (alpn, status) = support::tls_client::get(&connector, addr, "example.com")
+        .await
+        .unwrap();
+    assert_eq!((alpn.as_deref(), status), (Some(&b"http/1.1"[..]), 200));
+}

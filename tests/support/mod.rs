@@ -10,6 +10,7 @@ pub mod eventually;
 pub mod examples;
 pub mod gateway;
 pub mod load;
+pub mod tls_client;
 pub mod upstream;
 pub mod websocket;
 
