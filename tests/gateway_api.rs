@@ -297,7 +297,6 @@ spec:
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     for expected in [
         "spec.listeners[1].protocol: protocol \"TCP\" is not served yet",
-        "spec.parentRefs[0].sectionName: not served yet",
         "spec.rules[0].timeouts: not served yet",
         "spec.rules[0].filters[0].type: filter \"CORS\" is not served yet",
     ] {
@@ -391,4 +390,54 @@ spec:
         .await
         .unwrap();
     assert_eq!((alpn.as_deref(), status), (Some(&b"http/1.1"[..]), 200));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_section_name_attaches_a_route_to_one_listener_only() {
+    let backends = Backends::start().await;
+    let route = |name: &str, parent: &str, path: &str, v: u8| {
+        format!(
+            "---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: {name}
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs: [{parent}]
+  rules:
+  - matches: [{{path: {{type: PathPrefix, value: {path}}}}}]
+    backendRefs: [{{name: infra-backend-v{v}, port: 8080}}]
+"
+        )
+    };
+    let config = format!(
+        "{GATEWAY}  - name: other
+    port: 0
+    protocol: HTTP
+{}{}{}{}",
+        backends.yaml(),
+        route(
+            "only-http",
+            "{name: same-namespace, sectionName: http}",
+            "/only",
+            1
+        ),
+        route("everywhere", "{name: same-namespace}", "/all", 2),
+        route(
+            "nowhere",
+            "{name: same-namespace, sectionName: missing}",
+            "/none",
+            3
+        ),
+    );
+    let gateway = Gateway::start(&config);
+    assert!(gateway.stderr_lines("has no listener named \"missing\"") > 0);
+    let http = Client::http1(gateway.addr("gateway-conformance-infra/same-namespace/http"));
+    let other = Client::http1(gateway.addr("gateway-conformance-infra/same-namespace/other"));
+    assert_eq!(served(&http, "/only", &[]).await, backend(1));
+    assert_eq!(served(&http, "/all", &[]).await, backend(2));
+    assert_eq!(served(&other, "/only", &[]).await, None);
+    assert_eq!(served(&other, "/all", &[]).await, backend(2));
+    assert_eq!(served(&http, "/none", &[]).await, None);
 }

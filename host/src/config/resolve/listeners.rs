@@ -154,10 +154,7 @@ fn duplicate_host<'a>(
 
 /// Adds the routes of every VirtualService bound to the server's Gateway.
 fn bind_routes(table: &mut RouteTable, server: &GatewayServer, services: &[BoundService]) {
-    for service in services
-        .iter()
-        .filter(|s| s.gateways.contains(&server.gateway))
-    {
+    for service in services.iter().filter(|s| s.served_on(server)) {
         let routes: Vec<Route> = service
             .routes
             .iter()

@@ -29,13 +29,17 @@ pub fn route(
                     .warn("only Gateways are served as parents: ignored");
                 return None;
             }
-            not_yet(parent.section_name.is_some(), &at.field("sectionName"));
             not_yet(parent.port.is_some(), &at.field("port"));
             let name = parent.name.as_deref()?;
-            Some(format!(
+            let key = format!(
                 "{}/{name}",
                 parent.namespace.as_deref().unwrap_or(namespace)
-            ))
+            );
+            // The Istio model's gateway reference carries the listener as a third part.
+            Some(match &parent.section_name {
+                Some(section) => format!("{key}/{section}"),
+                None => key,
+            })
         })
         .collect();
     let mut entries: Vec<(Precedence, Value)> = Vec::new();

@@ -28,8 +28,21 @@ pub struct BoundService {
     pub hosts: Vec<String>,
     /// `namespace/name` of each Gateway it binds to.
     pub gateways: Vec<String>,
+    /// Servers it is limited to: `(gateway, server port name)`; a Gateway with none
+    /// listed here lends all its servers.
+    pub sections: Vec<(String, String)>,
     pub namespace: String,
     pub routes: Vec<BoundRoute>,
+}
+
+impl BoundService {
+    /// Whether the routes are served on `server`.
+    pub fn served_on(&self, server: &GatewayServer) -> bool {
+        let key = &server.gateway;
+        let mut limits = self.sections.iter().filter(|(g, _)| g == key).peekable();
+        self.gateways.contains(key)
+            && (limits.peek().is_none() || limits.any(|(_, name)| *name == server.port_name))
+    }
 }
 
 /// A route and, per match block, the Gateways the block is limited to (empty: all).
@@ -108,7 +121,8 @@ fn virtual_service(
     if spec.hosts.is_empty() {
         at.field("hosts").error("a VirtualService without hosts is a delegate, which Portcullis does not support: give it hosts and gateways");
     }
-    let gateways = gateways(&spec.gateways, vs.namespace, targets, &at.field("gateways"));
+    let (gateways, sections) =
+        gateways(&spec.gateways, vs.namespace, targets, &at.field("gateways"));
     let hosts = hosts(
         &spec.hosts,
         &gateways,
@@ -120,27 +134,36 @@ fn virtual_service(
     BoundService {
         hosts,
         gateways,
+        sections,
         namespace: vs.namespace.to_string(),
         routes,
     }
 }
 
-/// The Gateways a VirtualService binds to, as `namespace/name`.
+/// The Gateways a VirtualService binds to, as `namespace/name`, and the servers it is
+/// limited to (`namespace/name/server port name`, as a Gateway API `sectionName`
+/// translates).
 fn gateways(
     names: &[String],
     namespace: &str,
     targets: &Targets<'_>,
     at: &Scope<'_>,
-) -> Vec<String> {
-    let gateways = names
-        .iter()
-        .enumerate()
-        .filter_map(|(i, name)| gateway_ref(name, namespace, targets, &at.index(i)))
-        .collect();
+) -> (Vec<String>, Vec<(String, String)>) {
+    let mut gateways: Vec<String> = Vec::new();
+    let mut sections = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let Some((key, section)) = gateway_ref(name, namespace, targets, &at.index(i)) else {
+            continue;
+        };
+        if !gateways.contains(&key) {
+            gateways.push(key.clone());
+        }
+        sections.extend(section.map(|s| (key, s)));
+    }
     if names.is_empty() {
         at.warn("no gateways: Istio applies this VirtualService to the mesh only, so Portcullis ignores it; list the Gateway it should serve");
     }
-    gateways
+    (gateways, sections)
 }
 
 /// The valid hosts; a host that a Gateway does not serve is kept, with a warning.
@@ -216,18 +239,30 @@ fn gateway_ref(
     namespace: &str,
     targets: &Targets<'_>,
     at: &Scope<'_>,
-) -> Option<String> {
+) -> Option<(String, Option<String>)> {
     if name == "mesh" {
         at.warn("the reserved gateway \"mesh\" means sidecars, which a standalone gateway is not; ignored");
         return None;
     }
+    let (name, section) = match name.splitn(3, '/').collect::<Vec<_>>()[..] {
+        [ns, gateway, section] => (format!("{ns}/{gateway}"), Some(section.to_string())),
+        _ => (name.to_string(), None),
+    };
     let key = if name.contains('/') {
-        name.to_string()
+        name
     } else {
         format!("{namespace}/{name}")
     };
-    if targets.gateways.contains_key(&key) {
-        return Some(key);
+    if let Some(servers) = targets.gateways.get(&key) {
+        if let Some(section) = &section
+            && !servers.iter().any(|s| s.port_name == *section)
+        {
+            at.warn(format!(
+                "Gateway {key} has no listener named {section:?}: not attached there"
+            ));
+            return None;
+        }
+        return Some((key, section));
     }
     let known: Vec<&str> = targets.gateways.keys().map(String::as_str).collect();
     let known = if known.is_empty() {
@@ -307,12 +342,8 @@ fn match_blocks(
             .iter()
             .enumerate()
             .filter_map(|(j, name)| {
-                gateway_ref(
-                    name,
-                    namespace,
-                    targets,
-                    &match_at.field("gateways").index(j),
-                )
+                let at = match_at.field("gateways").index(j);
+                gateway_ref(name, namespace, targets, &at).map(|(key, _)| key)
             })
             .collect();
         if let Some(resolved) = matches::match_request(m, &match_at) {
