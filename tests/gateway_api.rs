@@ -441,3 +441,29 @@ spec:
     assert_eq!(served(&other, "/all", &[]).await, backend(2));
     assert_eq!(served(&http, "/none", &[]).await, None);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_and_backend_timeouts_answer_504_and_0s_disables_them() {
+    let Some((_backends, gateway)) = serve(&[
+        "httproute-timeout-request",
+        "httproute-timeout-backend-request",
+    ])
+    .await
+    else {
+        return;
+    };
+    let client = Client::http1(gateway.addr("gateway-conformance-infra/same-namespace/http"));
+    for (path, status) in [
+        ("/request-timeout/slow/1000", 504),
+        ("/backend-timeout/slow/1000", 504),
+        ("/request-timeout/slow/10", 200),
+        ("/disable-request-timeout/slow/700", 200),
+        ("/disable-backend-timeout/slow/700", 200),
+    ] {
+        assert_eq!(
+            client.get("example.com", path).await.status,
+            status,
+            "{path}"
+        );
+    }
+}

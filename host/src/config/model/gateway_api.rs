@@ -152,12 +152,22 @@ pub struct HttpRouteRule {
     /// Weighted backends.
     #[serde(default)]
     pub backend_refs: Vec<HttpBackendRef>,
-    /// Request and backend timeouts; not served yet.
-    pub timeouts: Option<Ignored>,
+    /// Request and backend timeouts.
+    pub timeouts: Option<HttpRouteTimeouts>,
     /// Retries (experimental); not served yet.
     pub retry: Option<Ignored>,
     /// Session persistence (experimental); not served yet.
     pub session_persistence: Option<Ignored>,
+}
+
+/// A rule's timeouts (GEP-2257 durations such as `10s` or `1m30s`; `0s` disables).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpRouteTimeouts {
+    /// The whole request, from the gateway's view.
+    pub request: Option<String>,
+    /// Each request to a backend.
+    pub backend_request: Option<String>,
 }
 
 /// One match: its conditions are ANDed.

@@ -7,7 +7,10 @@ use super::backends::backends;
 use super::filters::{Edit, PathChange, filter_edit};
 use super::matches::{blocks, path_fields};
 use super::{istio, not_yet};
-use crate::config::model::gateway_api::{HttpRouteMatch, HttpRouteRule, HttpRouteSpec};
+use crate::config::model::common::Duration;
+use crate::config::model::gateway_api::{
+    HttpRouteMatch, HttpRouteRule, HttpRouteSpec, HttpRouteTimeouts,
+};
 use crate::config::model::virtual_service::VirtualServiceSpec;
 use crate::config::resolve::scope::Scope;
 
@@ -130,13 +133,19 @@ struct Action {
     redirects: bool,
 }
 fn action(rule: &HttpRouteRule, namespace: &str, hosts: &[&str], at: &Scope<'_>) -> Action {
-    not_yet(rule.timeouts.is_some(), &at.field("timeouts"));
     not_yet(rule.retry.is_some(), &at.field("retry"));
     not_yet(
         rule.session_persistence.is_some(),
         &at.field("sessionPersistence"),
     );
     let mut route = json!({ "retries": { "attempts": 0 } });
+    if let Some(limit) = rule
+        .timeouts
+        .as_ref()
+        .and_then(|t| timeout(t, &at.field("timeouts")))
+    {
+        route["timeout"] = json!(format!("{}ms", limit.as_millis()));
+    }
     let mut path = None;
     let mut redirects = false;
     for (i, filter) in rule.filters.iter().enumerate() {
@@ -171,4 +180,20 @@ fn action(rule: &HttpRouteRule, namespace: &str, hosts: &[&str], at: &Scope<'_>)
         path,
         redirects,
     }
+}
+
+/// The timeout of a rule's one attempt (retries are not served yet): the shorter of
+/// `request` and `backendRequest`, leaving out those of `0s`, which disable.
+fn timeout(timeouts: &HttpRouteTimeouts, at: &Scope<'_>) -> Option<std::time::Duration> {
+    let parse = |value: &Option<String>, field: &str| {
+        let value = value.as_deref()?;
+        Duration::parse(value)
+            .map_err(|e| at.field(field).error(e))
+            .ok()
+            .map(|d| d.0)
+            .filter(|d| !d.is_zero())
+    };
+    let request = parse(&timeouts.request, "request");
+    let backend = parse(&timeouts.backend_request, "backendRequest");
+    request.into_iter().chain(backend).min()
 }
