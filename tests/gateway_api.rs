@@ -467,3 +467,20 @@ async fn request_and_backend_timeouts_answer_504_and_0s_disables_them() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_mirror_sends_a_copy_to_its_backend() {
+    let Some((backends, gateway)) = serve(&["httproute-request-mirror"]).await else {
+        return;
+    };
+    let client = Client::http1(gateway.addr("gateway-conformance-infra/same-namespace/http"));
+    let mirrored = &backends.upstreams[1];
+    for path in ["/mirror", "/mirror-and-modify-headers"] {
+        let before = mirrored.hits();
+        assert_eq!(served(&client, path, &[]).await, backend(1), "{path}");
+        crate::assert_eventually!(
+            mirrored.hits() > before,
+            "infra-backend-v2 never got the copy of {path}"
+        );
+    }
+}

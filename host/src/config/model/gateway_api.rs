@@ -225,8 +225,8 @@ pub struct HttpRouteFilter {
     pub request_redirect: Option<RequestRedirect>,
     /// `URLRewrite`.
     pub url_rewrite: Option<UrlRewrite>,
-    /// `RequestMirror`; not served yet.
-    pub request_mirror: Option<Ignored>,
+    /// `RequestMirror`.
+    pub request_mirror: Option<RequestMirror>,
     /// `CORS`; not served yet.
     pub cors: Option<Ignored>,
     /// `ExtensionRef`; not served yet.
@@ -274,6 +274,28 @@ pub struct RequestRedirect {
     pub port: Option<u32>,
     /// The status: 301, 302 (default), 303, 307 or 308.
     pub status_code: Option<u32>,
+}
+
+/// Copies of requests sent to another backend, whose responses are discarded.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RequestMirror {
+    /// The backend (required).
+    pub backend_ref: Option<ObjectRef>,
+    /// The share of requests copied, 0–100 (default 100).
+    pub percent: Option<u32>,
+    /// The share of requests copied, as a fraction.
+    pub fraction: Option<Fraction>,
+}
+
+/// `numerator / denominator` (default denominator 100).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Fraction {
+    /// The numerator.
+    pub numerator: Option<u32>,
+    /// The denominator (default 100).
+    pub denominator: Option<u32>,
 }
 
 /// A rewrite before forwarding.

@@ -3,7 +3,9 @@
 use serde_json::{Value, json};
 
 use super::filters::headers;
-use crate::config::model::gateway_api::{HeaderModifier, HttpBackendRef, HttpRouteFilter};
+use crate::config::model::gateway_api::{
+    HeaderModifier, HttpBackendRef, HttpRouteFilter, RequestMirror,
+};
 use crate::config::resolve::scope::Scope;
 
 /// The Istio destinations of a rule's backends: each Service found as a ServiceEntry host
@@ -37,16 +39,7 @@ fn backend(
     }
     let name = backend.name.as_deref()?;
     let ns = backend.namespace.as_deref().unwrap_or(namespace);
-    let qualified = format!("{name}.{ns}.svc.cluster.local");
-    let Some(host) = [qualified.as_str(), name]
-        .into_iter()
-        .find(|h| hosts.contains(h))
-    else {
-        at.field("name").warn(format!(
-            "no ServiceEntry serves {qualified} or {name}: {LEFT_OUT}"
-        ));
-        return None;
-    };
+    let host = service_host(name, ns, hosts, &at.field("name"), LEFT_OUT)?;
     for (f, filter) in backend.filters.iter().enumerate() {
         let kind = filter.kind.as_deref().unwrap_or_default();
         if !matches!(kind, "RequestHeaderModifier" | "ResponseHeaderModifier") {
@@ -78,4 +71,59 @@ fn backend(
         &mut destination,
     );
     Some(destination)
+}
+
+/// The ServiceEntry host serving Service `name` of namespace `ns`:
+/// `name.ns.svc.cluster.local`, else `name`. None is warned about at `at`, ending with
+/// `consequence`.
+fn service_host<'h>(
+    name: &str,
+    ns: &str,
+    hosts: &[&'h str],
+    at: &Scope<'_>,
+    consequence: &str,
+) -> Option<&'h str> {
+    let qualified = format!("{name}.{ns}.svc.cluster.local");
+    let found = hosts
+        .iter()
+        .find(|h| **h == qualified || **h == name)
+        .copied();
+    if found.is_none() {
+        at.warn(format!(
+            "no ServiceEntry serves {qualified} or {name}: {consequence}"
+        ));
+    }
+    found
+}
+
+/// The Istio mirror of a `RequestMirror` filter, or none when its backend is not found.
+pub fn mirror(
+    mirror: &RequestMirror,
+    namespace: &str,
+    hosts: &[&str],
+    at: &Scope<'_>,
+) -> Option<Value> {
+    let backend = mirror.backend_ref.as_ref()?;
+    let name = backend.name.as_deref()?;
+    let ns = backend.namespace.as_deref().unwrap_or(namespace);
+    let host = service_host(
+        name,
+        ns,
+        hosts,
+        &at.field("backendRef.name"),
+        "no copies are sent",
+    )?;
+    let percent = match (&mirror.percent, &mirror.fraction) {
+        (Some(percent), _) => f64::from(*percent),
+        (None, Some(f)) => {
+            f64::from(f.numerator.unwrap_or(0)) * 100.0
+                / f64::from(f.denominator.unwrap_or(100).max(1))
+        }
+        (None, None) => 100.0,
+    };
+    let port = backend.port.map(|p| json!({ "number": p }));
+    Some(json!({
+        "destination": { "host": host, "port": port },
+        "percentage": { "value": percent },
+    }))
 }

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::backends::backends;
+use super::backends::{backends, mirror};
 use super::filters::{Edit, PathChange, filter_edit};
 use super::matches::{blocks, path_fields};
 use super::{istio, not_yet};
@@ -148,8 +148,13 @@ fn action(rule: &HttpRouteRule, namespace: &str, hosts: &[&str], at: &Scope<'_>)
     }
     let mut path = None;
     let mut redirects = false;
+    let mut mirrors = Vec::new();
     for (i, filter) in rule.filters.iter().enumerate() {
         let at = at.field("filters").index(i);
+        if let Some(copy) = &filter.request_mirror {
+            mirrors.extend(mirror(copy, namespace, hosts, &at.field("requestMirror")));
+            continue;
+        }
         match filter_edit(filter, &mut route, &at) {
             Some(Edit::Redirect(change)) => {
                 redirects = true;
@@ -158,6 +163,9 @@ fn action(rule: &HttpRouteRule, namespace: &str, hosts: &[&str], at: &Scope<'_>)
             Some(Edit::Rewrite(change)) => path = change.or(path),
             None => {}
         }
+    }
+    if !mirrors.is_empty() {
+        route["mirrors"] = Value::Array(mirrors);
     }
     if !redirects {
         let destinations = backends(
