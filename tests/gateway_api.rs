@@ -111,7 +111,19 @@ async fn served_for(
     path: &str,
     headers: &[(&str, &str)],
 ) -> Option<String> {
-    let mut request = client.request(method, "example.com", path);
+    served_at(client, "example.com", method, path, headers).await
+}
+
+/// Which backend served a `method` request for `host` and `path` with `headers` (none:
+/// 404).
+async fn served_at(
+    client: &Client,
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Option<String> {
+    let mut request = client.request(method, host, path);
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
@@ -284,7 +296,7 @@ metadata:
 spec:
   parentRefs: [{{name: same-namespace, sectionName: http}}]
   rules:
-  - timeouts: {{request: 1s}}
+  - retry: {{attempts: 2}}
     filters:
     - type: CORS
       cors: {{allowOrigins: [\"*\"]}}
@@ -297,7 +309,7 @@ spec:
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     for expected in [
         "spec.listeners[1].protocol: protocol \"TCP\" is not served yet",
-        "spec.rules[0].timeouts: not served yet",
+        "spec.rules[0].retry: not served yet",
         "spec.rules[0].filters[0].type: filter \"CORS\" is not served yet",
     ] {
         assert!(stderr.contains(expected), "{expected} not in {stderr}");
@@ -481,6 +493,30 @@ async fn a_request_mirror_sends_a_copy_to_its_backend() {
         crate::assert_eventually!(
             mirrored.hits() > before,
             "infra-backend-v2 never got the copy of {path}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn routes_of_several_httproutes_on_one_host_are_ordered_together() {
+    let Some((_backends, gateway)) = serve(&["httproute-matching-across-routes"]).await else {
+        return;
+    };
+    let client = Client::http1(gateway.addr("gateway-conformance-infra/same-namespace/http"));
+    for (host, path, headers, expected) in [
+        ("example.com", "/", &[][..], 1),
+        ("example.com", "/example", &[], 1),
+        ("example.net", "/", &[], 1),
+        ("example.com", "/v2", &[], 2),
+        ("example.com", "/v2/example", &[], 2),
+        ("example.com", "/", &[("version", "two")], 2),
+        ("example.net", "/v2", &[], 1),
+        ("example.net", "/", &[("version", "two")], 1),
+    ] {
+        assert_eq!(
+            served_at(&client, host, "GET", path, headers).await,
+            backend(expected),
+            "{host}{path} {headers:?}"
         );
     }
 }

@@ -34,32 +34,58 @@ pub fn translate(resources: &[&Resource], reporter: &Reporter) -> Vec<Resource> 
         .flatten()
         .collect();
     let mut translated = Vec::new();
+    let mut route_sets = Vec::new();
+    let mut first_route: Option<Site> = None;
     for resource in resources {
         let site = Site {
             document: resource.document,
             resource: format!("{}/{}", resource.kind(), resource.name),
         };
         let at = Scope::new(reporter, &site, "spec");
-        if let Spec::GatewayClass(spec) = &resource.spec {
-            not_yet(spec.parameters_ref.is_some(), &at.field("parametersRef"));
+        let (namespace, name) = (resource.namespace.as_str(), resource.name.as_str());
+        match &resource.spec {
+            Spec::GatewayClass(spec) => {
+                not_yet(spec.parameters_ref.is_some(), &at.field("parametersRef"));
+            }
+            Spec::KubeGateway(spec) => {
+                if let Some(spec) = listeners::gateway(spec, namespace, &at) {
+                    translated.push(istio_resource(
+                        resource,
+                        name,
+                        Spec::Gateway(Box::new(spec)),
+                    ));
+                }
+            }
+            Spec::HttpRoute(spec) => {
+                let origin = (namespace, name, resource.document);
+                route_sets.push(routes::route_set(spec, origin, &hosts, &at));
+                first_route.get_or_insert(site.clone());
+            }
+            _ => {}
         }
-        let spec = match &resource.spec {
-            Spec::KubeGateway(spec) => listeners::gateway(spec, &resource.namespace, &at)
-                .map(|spec| Spec::Gateway(Box::new(spec))),
-            Spec::HttpRoute(spec) => routes::route(spec, &resource.namespace, &hosts, &at)
-                .map(|s| Spec::VirtualService(Box::new(s))),
-            _ => None,
-        };
-        if let Some(spec) = spec {
+    }
+    if let Some(site) = first_route {
+        let at = Scope::new(reporter, &site, "spec");
+        for (namespace, name, document, spec) in routes::virtual_services(&route_sets, &at) {
             translated.push(Resource {
-                name: resource.name.clone(),
-                namespace: resource.namespace.clone(),
-                spec,
-                document: resource.document,
+                name,
+                namespace,
+                spec: Spec::VirtualService(Box::new(spec)),
+                document,
             });
         }
     }
     translated
+}
+
+/// The Istio resource `spec` stands for, translated from `resource`.
+fn istio_resource(resource: &Resource, name: &str, spec: Spec) -> Resource {
+    Resource {
+        name: name.to_string(),
+        namespace: resource.namespace.clone(),
+        spec,
+        document: resource.document,
+    }
 }
 
 /// Reads `value` (an Istio spec built here) as `T`; a failure is this module's mistake,

@@ -1,5 +1,5 @@
-//! HTTPRoutes: a VirtualService whose routes are the rules' matches in the API's
-//! precedence order.
+//! HTTPRoutes: VirtualServices whose routes are the rules' matches of every HTTPRoute
+//! attached to a host, in the API's precedence order across them.
 
 use serde_json::{Value, json};
 
@@ -14,15 +14,81 @@ use crate::config::model::gateway_api::{
 use crate::config::model::virtual_service::VirtualServiceSpec;
 use crate::config::resolve::scope::Scope;
 
-/// The VirtualService of `spec`, in `namespace`; `hosts` are the ServiceEntry hosts.
-pub fn route(
+/// One HTTPRoute's rules as Istio routes, with where they attach.
+pub struct RouteSet {
+    /// The HTTPRoute's namespace.
+    pub namespace: String,
+    /// Its parents, as Istio gateway references (`namespace/gateway[/listener]`).
+    pub gateways: Vec<String>,
+    /// Its hostnames (`*` when it names none).
+    pub hostnames: Vec<String>,
+    /// Its routes, each with its precedence.
+    pub entries: Vec<(Precedence, Value)>,
+    /// The document it came from.
+    pub document: usize,
+    /// `namespace/name`.
+    pub key: String,
+}
+
+/// The routes of HTTPRoute `name` (`spec`, in `namespace`); `hosts` are the ServiceEntry
+/// hosts.
+pub fn route_set(
     spec: &HttpRouteSpec,
-    namespace: &str,
+    (namespace, name, document): (&str, &str, usize),
     hosts: &[&str],
     at: &Scope<'_>,
-) -> Option<VirtualServiceSpec> {
-    let gateways: Vec<String> = spec
-        .parent_refs
+) -> RouteSet {
+    let key = format!("{namespace}/{name}");
+    let mut entries: Vec<(Precedence, Value)> = Vec::new();
+    for (r, rule) in spec.rules.iter().enumerate() {
+        let at = at.field("rules").index(r);
+        let action = action(rule, namespace, hosts, &at);
+        let rule_name = rule.name.clone().unwrap_or_else(|| r.to_string());
+        let default = [HttpRouteMatch::default()];
+        let matches = if rule.matches.is_empty() {
+            &default[..]
+        } else {
+            &rule.matches
+        };
+        for (m, matched) in matches.iter().enumerate() {
+            let at = at.field("matches").index(m);
+            let precedence = Precedence::of(matched, &key, r, m);
+            for (b, (block, half)) in blocks(matched, &at).into_iter().enumerate() {
+                let mut route = action.route.clone();
+                route["name"] = json!(format!("{name}.{rule_name}.{m}.{b}"));
+                route["match"] = json!([block]);
+                if let Some(change) = &action.path {
+                    let field = if action.redirects {
+                        "redirect"
+                    } else {
+                        "rewrite"
+                    };
+                    for (part, value) in path_fields(change, half, action.redirects) {
+                        route[field][part] = value;
+                    }
+                }
+                entries.push((precedence.clone(), route));
+            }
+        }
+    }
+    let hostnames = if spec.hostnames.is_empty() {
+        vec!["*".to_string()]
+    } else {
+        spec.hostnames.clone()
+    };
+    RouteSet {
+        namespace: namespace.to_string(),
+        gateways: parents(spec, namespace, at),
+        hostnames,
+        entries,
+        document,
+        key,
+    }
+}
+
+/// The HTTPRoute's parents as Istio gateway references; a listener is a third part.
+fn parents(spec: &HttpRouteSpec, namespace: &str, at: &Scope<'_>) -> Vec<String> {
+    spec.parent_refs
         .iter()
         .enumerate()
         .filter_map(|(i, parent)| {
@@ -34,78 +100,95 @@ pub fn route(
             }
             not_yet(parent.port.is_some(), &at.field("port"));
             let name = parent.name.as_deref()?;
-            let key = format!(
-                "{}/{name}",
-                parent.namespace.as_deref().unwrap_or(namespace)
-            );
-            // The Istio model's gateway reference carries the listener as a third part.
+            let gateway_ns = parent.namespace.as_deref().unwrap_or(namespace);
             Some(match &parent.section_name {
-                Some(section) => format!("{key}/{section}"),
-                None => key,
+                Some(section) => format!("{gateway_ns}/{name}/{section}"),
+                None => format!("{gateway_ns}/{name}"),
             })
         })
-        .collect();
-    let mut entries: Vec<(Precedence, Value)> = Vec::new();
-    for (r, rule) in spec.rules.iter().enumerate() {
-        let at = at.field("rules").index(r);
-        let action = action(rule, namespace, hosts, &at);
-        let name = rule.name.clone().unwrap_or_else(|| r.to_string());
-        let default = [HttpRouteMatch::default()];
-        let matches = if rule.matches.is_empty() {
-            &default[..]
-        } else {
-            &rule.matches
-        };
-        for (m, matched) in matches.iter().enumerate() {
-            let at = at.field("matches").index(m);
-            let precedence = Precedence::of(matched, r, m);
-            for (b, (block, half)) in blocks(matched, &at).into_iter().enumerate() {
-                let mut route = action.route.clone();
-                route["name"] = json!(format!("{name}.{m}.{b}"));
-                route["match"] = json!([block]);
-                if let Some(change) = &action.path {
-                    let key = if action.redirects {
-                        "redirect"
-                    } else {
-                        "rewrite"
-                    };
-                    for (field, value) in path_fields(change, half, action.redirects) {
-                        route[key][field] = value;
-                    }
-                }
-                entries.push((precedence.clone(), route));
+        .collect()
+}
+
+/// The VirtualServices of the route sets: per namespace, parents and hostname, the routes
+/// of every set attached there whose hostnames cover it, in the API's precedence order
+/// across them. Each comes with its namespace, and the name and document it is reported
+/// under.
+pub fn virtual_services(
+    sets: &[RouteSet],
+    at: &Scope<'_>,
+) -> Vec<(String, String, usize, VirtualServiceSpec)> {
+    let mut services = Vec::new();
+    let mut groups: Vec<(&str, &[String])> = Vec::new();
+    for set in sets {
+        let group = (set.namespace.as_str(), set.gateways.as_slice());
+        if !groups.contains(&group) {
+            groups.push(group);
+        }
+    }
+    for (namespace, gateways) in groups {
+        let members: Vec<&RouteSet> = sets
+            .iter()
+            .filter(|s| s.namespace == namespace && s.gateways == gateways)
+            .collect();
+        let mut hostnames: Vec<&str> = members
+            .iter()
+            .flat_map(|s| s.hostnames.iter().map(String::as_str))
+            .collect();
+        hostnames.sort_unstable();
+        hostnames.dedup();
+        for host in hostnames {
+            let mut entries: Vec<&(Precedence, Value)> = members
+                .iter()
+                .filter(|s| s.hostnames.iter().any(|h| covers(h, host)))
+                .flat_map(|s| &s.entries)
+                .collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            let http: Vec<&Value> = entries.into_iter().map(|(_, route)| route).collect();
+            let spec = json!({ "hosts": [host], "gateways": gateways, "http": http });
+            let first = members[0];
+            let name = format!(
+                "{}~{host}",
+                first.key.split_once('/').map_or("", |(_, n)| n)
+            );
+            if let Some(spec) = istio(spec, at) {
+                services.push((namespace.to_string(), name, first.document, spec));
             }
         }
     }
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
-    let hostnames = if spec.hostnames.is_empty() {
-        vec!["*".to_string()]
-    } else {
-        spec.hostnames.clone()
-    };
-    let http: Vec<Value> = entries.into_iter().map(|(_, route)| route).collect();
-    istio(
-        json!({ "hosts": hostnames, "gateways": gateways, "http": http }),
-        at,
-    )
+    services
+}
+
+/// Whether a route hostname `pattern` takes requests for `host` (itself a hostname or a
+/// pattern): `*` takes all, `*.x` the names below `x`.
+fn covers(pattern: &str, host: &str) -> bool {
+    match pattern.strip_prefix('*') {
+        _ if pattern == host => true,
+        Some("") => true,
+        Some(suffix) => {
+            host.ends_with(suffix) && host.len() > suffix.len() && !host.starts_with('*')
+        }
+        None => false,
+    }
 }
 
 /// Where a match stands among the API's precedence rules: exact paths first, then longer
 /// prefixes (regexes after), then a method, more headers, more query parameters, then
-/// rule and match order.
+/// the HTTPRoute's `namespace/name` (creation times are not known here), rule and match
+/// order.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Precedence {
+pub struct Precedence {
     class: u8,
     longer: std::cmp::Reverse<usize>,
     no_method: bool,
     headers: std::cmp::Reverse<usize>,
     query: std::cmp::Reverse<usize>,
+    route: String,
     rule: usize,
     matched: usize,
 }
 
 impl Precedence {
-    fn of(matched: &HttpRouteMatch, rule: usize, index: usize) -> Self {
+    fn of(matched: &HttpRouteMatch, route: &str, rule: usize, index: usize) -> Self {
         let path = matched.path.as_ref();
         let class = match path.and_then(|p| p.kind.as_deref()) {
             Some("Exact") => 0,
@@ -119,6 +202,7 @@ impl Precedence {
             no_method: matched.method.is_none(),
             headers: std::cmp::Reverse(matched.headers.len()),
             query: std::cmp::Reverse(matched.query_params.len()),
+            route: route.to_string(),
             rule,
             matched: index,
         }
