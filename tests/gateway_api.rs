@@ -296,7 +296,7 @@ metadata:
 spec:
   parentRefs: [{{name: same-namespace, sectionName: http}}]
   rules:
-  - retry: {{attempts: 2}}
+  - sessionPersistence: {{sessionName: s}}
     filters:
     - type: CORS
       cors: {{allowOrigins: [\"*\"]}}
@@ -309,7 +309,7 @@ spec:
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     for expected in [
         "spec.listeners[1].protocol: protocol \"TCP\" is not served yet",
-        "spec.rules[0].retry: not served yet",
+        "spec.rules[0].sessionPersistence: not served yet",
         "spec.rules[0].filters[0].type: filter \"CORS\" is not served yet",
     ] {
         assert!(stderr.contains(expected), "{expected} not in {stderr}");
@@ -518,5 +518,28 @@ async fn routes_of_several_httproutes_on_one_host_are_ordered_together() {
             backend(expected),
             "{host}{path} {headers:?}"
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retries_repeat_the_listed_statuses_up_to_their_attempts() {
+    let Some((backends, gateway)) = serve(&["httproute-retry"]).await else {
+        return;
+    };
+    let client = Client::http1(gateway.addr("gateway-conformance-infra/same-namespace/http"));
+    let upstream = &backends.upstreams[2];
+    // The upstream answers 503 to the first N requests for a key, then 200.
+    for (path, status, attempts) in [
+        ("/retry/code-all-attempts-2/fail/2/a", 200, 3),
+        ("/retry/code-all-attempts-2/fail/3/b", 503, 3),
+        ("/retry/code-500-attempts-3/fail/1/c", 503, 1),
+    ] {
+        let before = upstream.hits();
+        assert_eq!(
+            client.get("example.com", path).await.status,
+            status,
+            "{path}"
+        );
+        assert_eq!(upstream.hits() - before, attempts, "{path}");
     }
 }

@@ -154,10 +154,23 @@ pub struct HttpRouteRule {
     pub backend_refs: Vec<HttpBackendRef>,
     /// Request and backend timeouts.
     pub timeouts: Option<HttpRouteTimeouts>,
-    /// Retries (experimental); not served yet.
-    pub retry: Option<Ignored>,
+    /// Retries (experimental).
+    pub retry: Option<HttpRouteRetry>,
     /// Session persistence (experimental); not served yet.
     pub session_persistence: Option<Ignored>,
+}
+
+/// A rule's retries: connection errors, and the listed statuses.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpRouteRetry {
+    /// Statuses retried, 400–599.
+    #[serde(default)]
+    pub codes: Vec<u16>,
+    /// Retries after the first attempt (default 2, Istio's; 0 disables).
+    pub attempts: Option<u32>,
+    /// The base wait between attempts (a GEP-2257 duration).
+    pub backoff: Option<String>,
 }
 
 /// A rule's timeouts (GEP-2257 durations such as `10s` or `1m30s`; `0s` disables).

@@ -9,7 +9,7 @@ use super::matches::{blocks, path_fields};
 use super::{istio, not_yet};
 use crate::config::model::common::Duration;
 use crate::config::model::gateway_api::{
-    HttpRouteMatch, HttpRouteRule, HttpRouteSpec, HttpRouteTimeouts,
+    HttpRouteMatch, HttpRouteRetry, HttpRouteRule, HttpRouteSpec,
 };
 use crate::config::model::virtual_service::VirtualServiceSpec;
 use crate::config::resolve::scope::Scope;
@@ -217,19 +217,12 @@ struct Action {
     redirects: bool,
 }
 fn action(rule: &HttpRouteRule, namespace: &str, hosts: &[&str], at: &Scope<'_>) -> Action {
-    not_yet(rule.retry.is_some(), &at.field("retry"));
     not_yet(
         rule.session_persistence.is_some(),
         &at.field("sessionPersistence"),
     );
-    let mut route = json!({ "retries": { "attempts": 0 } });
-    if let Some(limit) = rule
-        .timeouts
-        .as_ref()
-        .and_then(|t| timeout(t, &at.field("timeouts")))
-    {
-        route["timeout"] = json!(format!("{}ms", limit.as_millis()));
-    }
+    let mut route = json!({ "retries": retries(rule.retry.as_ref(), &at.field("retry")) });
+    timeouts(rule, &mut route, &at.field("timeouts"));
     let mut path = None;
     let mut redirects = false;
     let mut mirrors = Vec::new();
@@ -274,18 +267,55 @@ fn action(rule: &HttpRouteRule, namespace: &str, hosts: &[&str], at: &Scope<'_>)
     }
 }
 
-/// The timeout of a rule's one attempt (retries are not served yet): the shorter of
-/// `request` and `backendRequest`, leaving out those of `0s`, which disable.
-fn timeout(timeouts: &HttpRouteTimeouts, at: &Scope<'_>) -> Option<std::time::Duration> {
-    let parse = |value: &Option<String>, field: &str| {
-        let value = value.as_deref()?;
-        Duration::parse(value)
-            .map_err(|e| at.field(field).error(e))
-            .ok()
-            .map(|d| d.0)
-            .filter(|d| !d.is_zero())
+/// The Istio retries of a rule: none without `retry`; else connection errors and the
+/// listed statuses, `attempts` times (Istio's 2 by default), after `backoff`.
+fn retries(retry: Option<&HttpRouteRetry>, at: &Scope<'_>) -> Value {
+    let Some(retry) = retry else {
+        return json!({ "attempts": 0 });
     };
-    let request = parse(&timeouts.request, "request");
-    let backend = parse(&timeouts.backend_request, "backendRequest");
-    request.into_iter().chain(backend).min()
+    let mut on = vec![
+        "connect-failure".to_string(),
+        "refused-stream".into(),
+        "reset".into(),
+    ];
+    on.extend(retry.codes.iter().map(ToString::to_string));
+    let mut retries = json!({ "attempts": retry.attempts.unwrap_or(2), "retryOn": on.join(",") });
+    if let Some(backoff) = duration(retry.backoff.as_deref(), &at.field("backoff")) {
+        retries["backoff"] = json!(format!("{}ms", backoff.as_millis()));
+    }
+    retries
+}
+
+/// Sets the Istio timeouts of a rule: with retries, `request` bounds them all and
+/// `backendRequest` each attempt; without, the one attempt gets the shorter. `0s`
+/// disables either.
+fn timeouts(rule: &HttpRouteRule, route: &mut Value, at: &Scope<'_>) {
+    let Some(timeouts) = &rule.timeouts else {
+        return;
+    };
+    let request = duration(timeouts.request.as_deref(), &at.field("request"));
+    let backend = duration(
+        timeouts.backend_request.as_deref(),
+        &at.field("backendRequest"),
+    );
+    let ms = |d: std::time::Duration| json!(format!("{}ms", d.as_millis()));
+    if route["retries"]["attempts"].as_u64().unwrap_or(0) > 0 {
+        if let Some(request) = request {
+            route["timeout"] = ms(request);
+        }
+        if let Some(backend) = backend {
+            route["retries"]["perTryTimeout"] = ms(backend);
+        }
+    } else if let Some(limit) = request.into_iter().chain(backend).min() {
+        route["timeout"] = ms(limit);
+    }
+}
+
+/// A GEP-2257 duration; `0s` (which disables) and bad ones (an error at `at`) are none.
+fn duration(value: Option<&str>, at: &Scope<'_>) -> Option<std::time::Duration> {
+    Duration::parse(value?)
+        .map_err(|e| at.error(e))
+        .ok()
+        .map(|d| d.0)
+        .filter(|d| !d.is_zero())
 }
