@@ -298,8 +298,8 @@ spec:
   rules:
   - sessionPersistence: {{sessionName: s}}
     filters:
-    - type: CORS
-      cors: {{allowOrigins: [\"*\"]}}
+    - type: ExtensionRef
+      extensionRef: {{group: example.com, kind: Thing, name: it}}
 "
     );
     let dir = tempfile::tempdir().unwrap();
@@ -310,7 +310,7 @@ spec:
     for expected in [
         "spec.listeners[1].protocol: protocol \"TCP\" is not served yet",
         "spec.rules[0].sessionPersistence: not served yet",
-        "spec.rules[0].filters[0].type: filter \"CORS\" is not served yet",
+        "spec.rules[0].filters[0].type: filter \"ExtensionRef\" is not served yet",
     ] {
         assert!(stderr.contains(expected), "{expected} not in {stderr}");
     }
@@ -542,4 +542,47 @@ async fn retries_repeat_the_listed_statuses_up_to_their_attempts() {
         );
         assert_eq!(upstream.hits() - before, attempts, "{path}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cors_filter_answers_preflights_from_its_origins() {
+    let Some((_backends, gateway)) = serve(&["httproute-cors"]).await else {
+        return;
+    };
+    let client = Client::http1(gateway.addr("gateway-conformance-infra/same-namespace/http"));
+    let preflight = async |origin: &str| {
+        let request = client
+            .request("OPTIONS", "example.com", "/cors-1")
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .body(empty())
+            .unwrap();
+        client.send(request).await
+    };
+    for origin in ["https://www.foo.com", "https://api.bar.com"] {
+        let reply = preflight(origin).await;
+        assert_eq!(reply.status, 200, "{origin}");
+        let header = |name: &str| {
+            reply
+                .headers
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_string())
+        };
+        assert_eq!(
+            header("access-control-allow-origin").as_deref(),
+            Some(origin)
+        );
+        assert_eq!(header("access-control-max-age").as_deref(), Some("3600"));
+        assert_eq!(
+            header("access-control-allow-credentials").as_deref(),
+            Some("true")
+        );
+    }
+    let stranger = preflight("https://www.example.org").await;
+    assert!(
+        stranger
+            .headers
+            .get("access-control-allow-origin")
+            .is_none()
+    );
 }

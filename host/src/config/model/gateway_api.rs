@@ -240,8 +240,8 @@ pub struct HttpRouteFilter {
     pub url_rewrite: Option<UrlRewrite>,
     /// `RequestMirror`.
     pub request_mirror: Option<RequestMirror>,
-    /// `CORS`; not served yet.
-    pub cors: Option<Ignored>,
+    /// `CORS`.
+    pub cors: Option<Cors>,
     /// `ExtensionRef`; not served yet.
     pub extension_ref: Option<Ignored>,
     /// `ExternalAuth`; not served yet.
@@ -287,6 +287,28 @@ pub struct RequestRedirect {
     pub port: Option<u32>,
     /// The status: 301, 302 (default), 303, 307 or 308.
     pub status_code: Option<u32>,
+}
+
+/// Cross-origin resource sharing, answered by the gateway.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Cors {
+    /// Allowed origins; `*` stands for any characters (`*` alone: every origin).
+    #[serde(default)]
+    pub allow_origins: Vec<String>,
+    /// Whether credentials are allowed.
+    pub allow_credentials: Option<bool>,
+    /// Allowed methods (`*`: any).
+    #[serde(default)]
+    pub allow_methods: Vec<String>,
+    /// Allowed request headers (`*`: any).
+    #[serde(default)]
+    pub allow_headers: Vec<String>,
+    /// Response headers the browser may read.
+    #[serde(default)]
+    pub expose_headers: Vec<String>,
+    /// How long a preflight's answer may be cached, in seconds (default 5).
+    pub max_age: Option<u32>,
 }
 
 /// Copies of requests sent to another backend, whose responses are discarded.

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::config::model::gateway_api::{
-    HeaderModifier, HttpHeader, HttpRouteFilter, PathModifier,
+    Cors, HeaderModifier, HttpHeader, HttpRouteFilter, PathModifier,
 };
 use crate::config::resolve::scope::Scope;
 
@@ -61,6 +61,10 @@ pub fn filter_edit(filter: &HttpRouteFilter, route: &mut Value, at: &Scope<'_>) 
                 &at.field("urlRewrite.path"),
             )))
         }
+        "CORS" => {
+            route["corsPolicy"] = cors(&filter.cors.clone().unwrap_or_default());
+            None
+        }
         other => {
             at.field("type")
                 .warn(format!("filter {other:?} is not served yet: ignored"));
@@ -102,4 +106,29 @@ pub fn headers(modifier: Option<&HeaderModifier>, side: &str, route: &mut Value)
         "add": pairs(&modifier.add),
         "remove": modifier.remove,
     });
+}
+
+/// The Istio CORS policy of a `CORS` filter: an origin with `*` is a regex in which `*`
+/// stands for any characters; the preflight's answer is cached 5 s unless `maxAge` says.
+fn cors(cors: &Cors) -> Value {
+    let origins: Vec<Value> = cors
+        .allow_origins
+        .iter()
+        .map(|origin| match origin.contains('*') {
+            true => {
+                let parts: Vec<String> = origin.split('*').map(regex::escape).collect();
+                json!({ "regex": parts.join(".*") })
+            }
+            false => json!({ "exact": origin }),
+        })
+        .collect();
+    json!({
+        "allowOrigins": origins,
+        "allowMethods": cors.allow_methods,
+        "allowHeaders": cors.allow_headers,
+        "exposeHeaders": cors.expose_headers,
+        "allowCredentials": cors.allow_credentials.unwrap_or(false),
+        "maxAge": format!("{}s", cors.max_age.unwrap_or(5)),
+        "unmatchedPreflights": "IGNORE",
+    })
 }
