@@ -1,15 +1,16 @@
-//! The Kubernetes Gateway API, read into the same resolved layer as Istio's resources: each
-//! Gateway becomes an Istio Gateway (a server per HTTP or HTTPS listener) and each HTTPRoute
-//! a VirtualService bound to its parent Gateways, as Istio itself translates them. What is
-//! not served yet is warned about at its field.
+//! The Kubernetes Gateway API, read into the same resolved layer as Istio's resources, as
+//! Istio itself translates them: each Gateway becomes an Istio Gateway (a server per HTTP
+//! or HTTPS listener), and the HTTPRoutes of a namespace attached to the same parents
+//! become a VirtualService per hostname. What is not served yet is warned about at its
+//! field.
 //!
 //! Gateway API semantics that Istio's do not share are made explicit in the translation:
 //! a `PathPrefix` matches whole path segments (`/foo` matches `/foo` and `/foo/bar`, not
-//! `/foobar`: an exact block and a `/foo/` prefix block); the rules of a route are ordered
+//! `/foobar`: an exact block and a `/foo/` prefix block); the rules on a host are ordered
 //! by the API's match precedence (exact paths, then longer prefixes, then a method, then
-//! more headers, then more query parameters, then rule order); a redirect is a 302 unless
-//! it says otherwise; a backend of weight 0 gets no traffic, and a rule whose backends are
-//! all missing or of weight 0 answers 500.
+//! more headers, then more query parameters, then route and rule order); a redirect is a
+//! 302 unless it says otherwise; a backend of weight 0 gets no traffic, and a rule whose
+//! backends are all missing or of weight 0 answers 500.
 
 mod backends;
 mod filters;
@@ -49,11 +50,10 @@ pub fn translate(resources: &[&Resource], reporter: &Reporter) -> Vec<Resource> 
             }
             Spec::KubeGateway(spec) => {
                 if let Some(spec) = listeners::gateway(spec, namespace, &at) {
-                    translated.push(istio_resource(
-                        resource,
-                        name,
-                        Spec::Gateway(Box::new(spec)),
-                    ));
+                    translated.push(Resource {
+                        spec: Spec::Gateway(Box::new(spec)),
+                        ..(*resource).clone()
+                    });
                 }
             }
             Spec::HttpRoute(spec) => {
@@ -76,16 +76,6 @@ pub fn translate(resources: &[&Resource], reporter: &Reporter) -> Vec<Resource> 
         }
     }
     translated
-}
-
-/// The Istio resource `spec` stands for, translated from `resource`.
-fn istio_resource(resource: &Resource, name: &str, spec: Spec) -> Resource {
-    Resource {
-        name: name.to_string(),
-        namespace: resource.namespace.clone(),
-        spec,
-        document: resource.document,
-    }
 }
 
 /// Reads `value` (an Istio spec built here) as `T`; a failure is this module's mistake,
