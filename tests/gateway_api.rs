@@ -586,3 +586,89 @@ async fn a_cors_filter_answers_preflights_from_its_origins() {
             .is_none()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conditions_say_which_routes_are_accepted_and_resolved() {
+    let backends = Backends::start().await;
+    let route = |name: &str, namespace: &str, parent: &str, extra: &str, backend: &str| {
+        format!(
+            "---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: {name}
+  namespace: {namespace}
+spec:
+  parentRefs: [{parent}]
+{extra}  rules:
+  - backendRefs: [{{name: {backend}, namespace: gateway-conformance-infra, port: 8080}}]
+"
+        )
+    };
+    let parent = "{name: same-namespace, namespace: gateway-conformance-infra}";
+    let config = format!(
+        "{GATEWAY}    hostname: example.com
+  - name: tcp
+    port: 0
+    protocol: TCP
+{}{}{}{}{}{}",
+        backends.yaml(),
+        route(
+            "good",
+            "gateway-conformance-infra",
+            parent,
+            "",
+            "infra-backend-v1"
+        ),
+        route("lost", "gateway-conformance-infra", parent, "", "nothing"),
+        route(
+            "orphan",
+            "gateway-conformance-infra",
+            "{name: elsewhere}",
+            "",
+            "infra-backend-v1"
+        ),
+        route("stranger", "other", parent, "", "infra-backend-v1"),
+        route(
+            "astray",
+            "gateway-conformance-infra",
+            parent,
+            "  hostnames: [example.net]\n",
+            "infra-backend-v1"
+        ),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gateway.yaml"), &config).unwrap();
+    let output = support::validate(dir.path(), "gateway.yaml");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for expected in [
+        "Gateway gateway-conformance-infra/same-namespace listener http: Accepted=True (Accepted), Programmed=True (Programmed)",
+        "Gateway gateway-conformance-infra/same-namespace listener tcp: Accepted=False (UnsupportedProtocol), Programmed=False (Invalid)",
+        "HTTPRoute gateway-conformance-infra/good on gateway-conformance-infra/same-namespace: Accepted=True (Accepted), ResolvedRefs=True (ResolvedRefs)",
+        "HTTPRoute gateway-conformance-infra/lost on gateway-conformance-infra/same-namespace: Accepted=True (Accepted), ResolvedRefs=False (BackendNotFound)",
+        "HTTPRoute gateway-conformance-infra/orphan on gateway-conformance-infra/elsewhere: Accepted=False (NoMatchingParent)",
+        "HTTPRoute other/stranger on gateway-conformance-infra/same-namespace: Accepted=False (NotAllowedByListeners)",
+        "HTTPRoute gateway-conformance-infra/astray on gateway-conformance-infra/same-namespace: Accepted=False (NoMatchingListenerHostname)",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "{expected}\nnot in:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    // The same conditions are in /config_dump.
+    let gateway = Gateway::start_with(&config, |command| {
+        command.args(["--admin", "127.0.0.1:0"]);
+    });
+    let admin = Client::http1(gateway.admin.expect("the admin API is on"));
+    let dump = admin.get("admin", "/config_dump").await.json();
+    let routes = dump["config"]["gateway_api"]["routes"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let lost = routes
+        .iter()
+        .find(|r| r["route"] == "gateway-conformance-infra/lost")
+        .unwrap();
+    assert_eq!(lost["conditions"][1]["reason"], "BackendNotFound", "{lost}");
+}

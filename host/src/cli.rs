@@ -156,6 +156,32 @@ fn parse_access_log_format(text: &str) -> Result<Format, String> {
     }
 }
 
+/// One line per Gateway API listener and route parent: the conditions Kubernetes would
+/// write on their status.
+fn conditions(status: &config::resolved::GatewayApiStatus) -> Vec<String> {
+    let joined = |conditions: &[config::resolved::Condition]| {
+        conditions
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let listeners = status.gateways.iter().flat_map(|g| {
+        g.listeners
+            .iter()
+            .map(move |(name, c)| format!("Gateway {} listener {name}: {}", g.gateway, joined(c)))
+    });
+    let routes = status.routes.iter().map(|r| {
+        format!(
+            "HTTPRoute {} on {}: {}",
+            r.route,
+            r.parent,
+            joined(&r.conditions)
+        )
+    });
+    listeners.chain(routes).collect()
+}
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
     config::model::common::Duration::parse(text).map(|d| d.0)
 }
@@ -169,9 +195,13 @@ impl Cli {
                     return ExitCode::FAILURE;
                 };
                 let summary = summary(&loaded.config);
+                let conditions = conditions(&loaded.config.gateway_api);
                 match app::build_once(loaded.config, components.into()) {
                     Ok(()) => {
                         println!("{}: valid ({summary})", config.display());
+                        for line in conditions {
+                            println!("  {line}");
+                        }
                         ExitCode::SUCCESS
                     }
                     Err(e) => {

@@ -80,7 +80,7 @@ pub fn resolve(
 ) -> ResolvedConfig {
     let reporter = &*reporter;
     let unique = unique(resources, reporter);
-    let translated = gateway_api::translate(&unique, reporter);
+    let (translated, gateway_api) = gateway_api::translate(&unique, reporter);
     let unique: Vec<&Resource> = unique.into_iter().chain(&translated).collect();
     macro_rules! inputs {
         ($variant:ident) => {
@@ -120,6 +120,7 @@ pub fn resolve(
         listeners,
         clusters,
         plugins,
+        gateway_api,
     }
 }
 

@@ -11,11 +11,13 @@ mod clusters;
 mod listeners;
 mod plugins;
 mod routes;
+mod status;
 
 pub use clusters::*;
 pub use listeners::*;
 pub use plugins::*;
 pub use routes::*;
+pub use status::*;
 
 /// A complete, valid configuration.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -26,6 +28,9 @@ pub struct ResolvedConfig {
     pub clusters: BTreeMap<String, Cluster>,
     /// WasmPlugins, in no particular order; chains are ordered by phase and priority.
     pub plugins: Vec<Plugin>,
+    /// The Gateway API resources' conditions.
+    #[serde(skip_serializing_if = "GatewayApiStatus::is_empty")]
+    pub gateway_api: GatewayApiStatus,
 }
 
 /// The protocol of a server or service port.

@@ -74,8 +74,16 @@ fn backend(
 }
 
 /// The ServiceEntry host serving Service `name` of namespace `ns`:
-/// `name.ns.svc.cluster.local`, else `name`. None is warned about at `at`, ending with
-/// `consequence`.
+/// `name.ns.svc.cluster.local`, else `name`.
+pub fn find_service<'h>(name: &str, ns: &str, hosts: &[&'h str]) -> Option<&'h str> {
+    let qualified = format!("{name}.{ns}.svc.cluster.local");
+    hosts
+        .iter()
+        .find(|h| **h == qualified || **h == name)
+        .copied()
+}
+
+/// [`find_service`], warning at `at` (ending with `consequence`) when there is none.
 fn service_host<'h>(
     name: &str,
     ns: &str,
@@ -83,14 +91,10 @@ fn service_host<'h>(
     at: &Scope<'_>,
     consequence: &str,
 ) -> Option<&'h str> {
-    let qualified = format!("{name}.{ns}.svc.cluster.local");
-    let found = hosts
-        .iter()
-        .find(|h| **h == qualified || **h == name)
-        .copied();
+    let found = find_service(name, ns, hosts);
     if found.is_none() {
         at.warn(format!(
-            "no ServiceEntry serves {qualified} or {name}: {consequence}"
+            "no ServiceEntry serves {name}.{ns}.svc.cluster.local or {name}: {consequence}"
         ));
     }
     found

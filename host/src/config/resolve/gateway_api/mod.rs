@@ -17,15 +17,21 @@ mod filters;
 mod listeners;
 mod matches;
 mod routes;
+mod status;
 
 use serde_json::Value;
 
 use super::scope::Scope;
 use crate::config::diag::{Reporter, Site};
 use crate::config::model::{Resource, Spec};
+use crate::config::resolved::GatewayApiStatus;
 
-/// The Istio resources the Gateway API resources among `resources` come to.
-pub fn translate(resources: &[&Resource], reporter: &Reporter) -> Vec<Resource> {
+/// The Istio resources the Gateway API resources among `resources` come to, and their
+/// conditions.
+pub fn translate(
+    resources: &[&Resource],
+    reporter: &Reporter,
+) -> (Vec<Resource>, GatewayApiStatus) {
     let hosts: Vec<&str> = resources
         .iter()
         .filter_map(|r| match &r.spec {
@@ -34,6 +40,7 @@ pub fn translate(resources: &[&Resource], reporter: &Reporter) -> Vec<Resource> 
         })
         .flatten()
         .collect();
+    let parents = status::Parents::of(resources);
     let mut translated = Vec::new();
     let mut route_sets = Vec::new();
     let mut first_route: Option<Site> = None;
@@ -58,7 +65,7 @@ pub fn translate(resources: &[&Resource], reporter: &Reporter) -> Vec<Resource> 
             }
             Spec::HttpRoute(spec) => {
                 let origin = (namespace, name, resource.document);
-                route_sets.push(routes::route_set(spec, origin, &hosts, &at));
+                route_sets.push(routes::route_set(spec, origin, (&hosts, &parents), &at));
                 first_route.get_or_insert(site.clone());
             }
             _ => {}
@@ -75,7 +82,7 @@ pub fn translate(resources: &[&Resource], reporter: &Reporter) -> Vec<Resource> 
             });
         }
     }
-    translated
+    (translated, status::status(resources, &parents, &hosts))
 }
 
 /// Reads `value` (an Istio spec built here) as `T`; a failure is this module's mistake,

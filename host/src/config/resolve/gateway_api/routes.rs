@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use super::backends::{backends, mirror};
 use super::filters::{Edit, PathChange, filter_edit};
 use super::matches::{blocks, path_fields};
+use super::status::Parents;
 use super::{istio, not_yet};
 use crate::config::model::common::Duration;
 use crate::config::model::gateway_api::{
@@ -31,11 +32,11 @@ pub struct RouteSet {
 }
 
 /// The routes of HTTPRoute `name` (`spec`, in `namespace`); `hosts` are the ServiceEntry
-/// hosts.
+/// hosts, `known` the Gateways.
 pub fn route_set(
     spec: &HttpRouteSpec,
     (namespace, name, document): (&str, &str, usize),
-    hosts: &[&str],
+    (hosts, known): (&[&str], &Parents),
     at: &Scope<'_>,
 ) -> RouteSet {
     let key = format!("{namespace}/{name}");
@@ -78,7 +79,7 @@ pub fn route_set(
     };
     RouteSet {
         namespace: namespace.to_string(),
-        gateways: parents(spec, namespace, at),
+        gateways: parents(spec, namespace, known, at),
         hostnames,
         entries,
         document,
@@ -86,8 +87,10 @@ pub fn route_set(
     }
 }
 
-/// The HTTPRoute's parents as Istio gateway references; a listener is a third part.
-fn parents(spec: &HttpRouteSpec, namespace: &str, at: &Scope<'_>) -> Vec<String> {
+/// The HTTPRoute's parents as Istio gateway references (a listener is a third part); a
+/// Gateway that is not defined is warned about and left out, as Kubernetes would leave
+/// the route unaccepted there.
+fn parents(spec: &HttpRouteSpec, namespace: &str, known: &Parents, at: &Scope<'_>) -> Vec<String> {
     spec.parent_refs
         .iter()
         .enumerate()
@@ -100,10 +103,19 @@ fn parents(spec: &HttpRouteSpec, namespace: &str, at: &Scope<'_>) -> Vec<String>
             }
             not_yet(parent.port.is_some(), &at.field("port"));
             let name = parent.name.as_deref()?;
-            let gateway_ns = parent.namespace.as_deref().unwrap_or(namespace);
+            let gateway = format!(
+                "{}/{name}",
+                parent.namespace.as_deref().unwrap_or(namespace)
+            );
+            if !known.knows(&gateway) {
+                at.field("name").warn(format!(
+                    "no Gateway {gateway} is defined: not attached there (NoMatchingParent)"
+                ));
+                return None;
+            }
             Some(match &parent.section_name {
-                Some(section) => format!("{gateway_ns}/{name}/{section}"),
-                None => format!("{gateway_ns}/{name}"),
+                Some(section) => format!("{gateway}/{section}"),
+                None => gateway,
             })
         })
         .collect()
@@ -119,7 +131,7 @@ pub fn virtual_services(
 ) -> Vec<(String, String, usize, VirtualServiceSpec)> {
     let mut services = Vec::new();
     let mut groups: Vec<(&str, &[String])> = Vec::new();
-    for set in sets {
+    for set in sets.iter().filter(|s| !s.gateways.is_empty()) {
         let group = (set.namespace.as_str(), set.gateways.as_slice());
         if !groups.contains(&group) {
             groups.push(group);

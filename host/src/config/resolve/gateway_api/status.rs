@@ -1,0 +1,197 @@
+//! The conditions Kubernetes would write on Gateways and HTTPRoutes: whether each listener
+//! is served, and whether each route is accepted by each parent and its backends resolve.
+
+use std::collections::BTreeMap;
+
+use super::backends::find_service;
+use crate::config::model::gateway_api::{HttpRouteSpec, Listener};
+use crate::config::model::{Resource, Spec};
+use crate::config::resolve::checks::host_intersection;
+use crate::config::resolved::{Condition, GatewayApiStatus, GatewayStatus, RouteStatus};
+
+/// What the routes' conditions depend on: every Gateway's listeners, by `namespace/name`.
+pub struct Parents(BTreeMap<String, (String, Vec<ListenerView>)>);
+
+/// A listener as routes see it.
+struct ListenerView {
+    name: String,
+    hostname: Option<String>,
+    all_namespaces: bool,
+    served: bool,
+}
+
+impl ListenerView {
+    fn of(listener: &Listener) -> Self {
+        let protocol = listener.protocol.as_deref().unwrap_or_default();
+        let tls = listener.tls.as_ref();
+        let terminates = tls.is_some_and(|t| {
+            t.mode.as_deref().is_none_or(|m| m == "Terminate") && !t.certificate_refs.is_empty()
+        });
+        let from = listener
+            .allowed_routes
+            .as_ref()
+            .and_then(|a| a.namespaces.as_ref())
+            .and_then(|n| n.from.as_deref());
+        Self {
+            name: listener.name.clone().unwrap_or_default(),
+            hostname: listener.hostname.clone(),
+            all_namespaces: from == Some("All"),
+            served: protocol == "HTTP" || protocol == "HTTPS" && terminates,
+        }
+    }
+}
+
+impl Parents {
+    /// The Gateways among `resources`.
+    pub fn of(resources: &[&Resource]) -> Self {
+        let gateways = resources
+            .iter()
+            .filter_map(|r| match &r.spec {
+                Spec::KubeGateway(spec) => Some((
+                    format!("{}/{}", r.namespace, r.name),
+                    (
+                        r.namespace.clone(),
+                        spec.listeners.iter().map(ListenerView::of).collect(),
+                    ),
+                )),
+                _ => None,
+            })
+            .collect();
+        Self(gateways)
+    }
+
+    /// Whether Gateway `namespace/name` is defined.
+    pub fn knows(&self, gateway: &str) -> bool {
+        self.0.contains_key(gateway)
+    }
+
+    /// Each Gateway's listeners' conditions.
+    pub fn gateways(&self) -> Vec<GatewayStatus> {
+        self.0
+            .iter()
+            .map(|(gateway, (_, listeners))| GatewayStatus {
+                gateway: gateway.clone(),
+                listeners: listeners
+                    .iter()
+                    .map(|l| {
+                        let conditions = match l.served {
+                            true => {
+                                vec![Condition::holds("Accepted"), Condition::holds("Programmed")]
+                            }
+                            false => vec![
+                                Condition::fails("Accepted", "UnsupportedProtocol"),
+                                Condition::fails("Programmed", "Invalid"),
+                            ],
+                        };
+                        (l.name.clone(), conditions)
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// The conditions of HTTPRoute `namespace/name` for each of its Gateway parents;
+    /// `hosts` are the ServiceEntry hosts its backends may be.
+    pub fn route(
+        &self,
+        spec: &HttpRouteSpec,
+        (namespace, name): (&str, &str),
+        hosts: &[&str],
+    ) -> Vec<RouteStatus> {
+        let resolved = resolved_refs(spec, namespace, hosts);
+        spec.parent_refs
+            .iter()
+            .filter(|p| p.kind.as_deref().is_none_or(|k| k == "Gateway"))
+            .filter_map(|parent| {
+                let gateway = format!(
+                    "{}/{}",
+                    parent.namespace.as_deref().unwrap_or(namespace),
+                    parent.name.as_deref()?
+                );
+                let accepted =
+                    self.accepted(spec, namespace, &gateway, parent.section_name.as_deref());
+                let parent = match &parent.section_name {
+                    Some(section) => format!("{gateway}/{section}"),
+                    None => gateway,
+                };
+                Some(RouteStatus {
+                    route: format!("{namespace}/{name}"),
+                    parent,
+                    conditions: vec![accepted, resolved.clone()],
+                })
+            })
+            .collect()
+    }
+
+    /// Whether Gateway `gateway` (its listener `section`) accepts the route.
+    fn accepted(
+        &self,
+        spec: &HttpRouteSpec,
+        namespace: &str,
+        gateway: &str,
+        section: Option<&str>,
+    ) -> Condition {
+        let Some((gateway_ns, listeners)) = self.0.get(gateway) else {
+            return Condition::fails("Accepted", "NoMatchingParent");
+        };
+        let named: Vec<&ListenerView> = listeners
+            .iter()
+            .filter(|l| l.served && section.is_none_or(|s| s == l.name))
+            .collect();
+        if named.is_empty() {
+            return Condition::fails("Accepted", "NoMatchingParent");
+        }
+        let allowed: Vec<&&ListenerView> = named
+            .iter()
+            .filter(|l| l.all_namespaces || gateway_ns == namespace)
+            .collect();
+        if allowed.is_empty() {
+            return Condition::fails("Accepted", "NotAllowedByListeners");
+        }
+        let intersects = spec.hostnames.is_empty()
+            || allowed.iter().any(|l| match &l.hostname {
+                None => true,
+                Some(listener) => spec
+                    .hostnames
+                    .iter()
+                    .any(|h| host_intersection(listener, h).is_some()),
+            });
+        match intersects {
+            true => Condition::holds("Accepted"),
+            false => Condition::fails("Accepted", "NoMatchingListenerHostname"),
+        }
+    }
+}
+
+/// Whether every backend of the route names a Service the gateway knows.
+fn resolved_refs(spec: &HttpRouteSpec, namespace: &str, hosts: &[&str]) -> Condition {
+    for backend in spec.rules.iter().flat_map(|r| &r.backend_refs) {
+        let core = backend.group.as_deref().is_none_or(str::is_empty);
+        if !core || backend.kind.as_deref().is_some_and(|k| k != "Service") {
+            return Condition::fails("ResolvedRefs", "InvalidKind");
+        }
+        let ns = backend.namespace.as_deref().unwrap_or(namespace);
+        let name = backend.name.as_deref().unwrap_or_default();
+        if find_service(name, ns, hosts).is_none() {
+            return Condition::fails("ResolvedRefs", "BackendNotFound");
+        }
+    }
+    Condition::holds("ResolvedRefs")
+}
+
+/// The conditions of every Gateway and HTTPRoute among `resources`, whose Gateways are
+/// `parents`.
+pub fn status(resources: &[&Resource], parents: &Parents, hosts: &[&str]) -> GatewayApiStatus {
+    let routes = resources
+        .iter()
+        .filter_map(|r| match &r.spec {
+            Spec::HttpRoute(spec) => Some(parents.route(spec, (&r.namespace, &r.name), hosts)),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    GatewayApiStatus {
+        gateways: parents.gateways(),
+        routes,
+    }
+}
