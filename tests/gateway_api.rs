@@ -672,3 +672,51 @@ spec:
         .unwrap();
     assert_eq!(lost["conditions"][1]["reason"], "BackendNotFound", "{lost}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backend_in_another_namespace_needs_a_reference_grant() {
+    let Some(suite) = suite() else {
+        return;
+    };
+    let web = Upstream::start("web-backend").await;
+    let service = format!(
+        "---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: web-backend
+  namespace: gateway-conformance-web-backend
+spec:
+  hosts: [web-backend.gateway-conformance-web-backend.svc.cluster.local]
+  resolution: STATIC
+  ports: [{{number: 8080, name: http, protocol: HTTP}}]
+  endpoints:
+  - {{address: 127.0.0.1, ports: {{http: {}}}}}
+",
+        web.addr.port()
+    );
+    let manifest =
+        std::fs::read_to_string(suite.join("tests/httproute-reference-grant.yaml")).unwrap();
+    let (grant, route) = manifest.split_once("\n---\n").unwrap();
+    assert!(grant.contains("kind: ReferenceGrant"), "{grant}");
+    let granted = format!("{GATEWAY}{service}---\n{grant}\n---\n{route}");
+    let gateway = Gateway::start(&granted);
+    let client = Client::http1(gateway.addr("gateway-conformance-infra/same-namespace/http"));
+    assert_eq!(
+        served(&client, "/", &[]).await.as_deref(),
+        Some("web-backend")
+    );
+
+    let refused = format!("{GATEWAY}{service}---\n{route}");
+    let gateway = Gateway::start(&refused);
+    let client = Client::http1(gateway.addr("gateway-conformance-infra/same-namespace/http"));
+    assert_eq!(client.get("example.com", "/").await.status, 500);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gateway.yaml"), &refused).unwrap();
+    let output = support::validate(dir.path(), "gateway.yaml");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("ResolvedRefs=False (RefNotPermitted)"),
+        "{stdout}"
+    );
+}

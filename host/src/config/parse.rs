@@ -67,7 +67,7 @@ fn resource(index: usize, document: &Document, reporter: &mut Reporter) -> Optio
                 &site,
                 "kind",
                 format!(
-                    "unknown kind {kind_name:?}: expected Gateway, VirtualService, DestinationRule, ServiceEntry or WasmPlugin (networking.istio.io), or Gateway, GatewayClass or HTTPRoute (gateway.networking.k8s.io)"
+                    "unknown kind {kind_name:?}: expected Gateway, VirtualService, DestinationRule, ServiceEntry or WasmPlugin (networking.istio.io), or Gateway, GatewayClass, HTTPRoute or ReferenceGrant (gateway.networking.k8s.io)"
                 ),
             );
         }
@@ -103,6 +103,7 @@ fn resource(index: usize, document: &Document, reporter: &mut Reporter) -> Optio
         Kind::GatewayClass => Spec::GatewayClass(typed(spec.clone(), "spec", &site, reporter)?),
         Kind::KubeGateway => Spec::KubeGateway(typed(spec.clone(), "spec", &site, reporter)?),
         Kind::HttpRoute => Spec::HttpRoute(typed(spec.clone(), "spec", &site, reporter)?),
+        Kind::ReferenceGrant => Spec::ReferenceGrant(typed(spec.clone(), "spec", &site, reporter)?),
     };
     Some(Resource {
         name,

@@ -6,6 +6,18 @@ use serde::Deserialize;
 
 use super::common::Ignored;
 
+/// A ReferenceGrant: which kinds of other namespaces may refer to objects of this one.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReferenceGrantSpec {
+    /// Who may refer.
+    #[serde(default)]
+    pub from: Vec<ObjectRef>,
+    /// To what (a `name` narrows it to one object).
+    #[serde(default)]
+    pub to: Vec<ObjectRef>,
+}
+
 /// A GatewayClass: which controller serves the Gateways of the class.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

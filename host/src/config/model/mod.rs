@@ -34,6 +34,8 @@ pub enum Kind {
     KubeGateway,
     /// `gateway.networking.k8s.io` HTTPRoute: HTTP routes.
     HttpRoute,
+    /// `gateway.networking.k8s.io` ReferenceGrant: cross-namespace references allowed.
+    ReferenceGrant,
 }
 
 /// The Kubernetes Gateway API's group.
@@ -47,6 +49,7 @@ impl Kind {
             (GATEWAY_API, "Gateway") => Self::KubeGateway,
             (GATEWAY_API, "GatewayClass") => Self::GatewayClass,
             (GATEWAY_API, "HTTPRoute") => Self::HttpRoute,
+            (GATEWAY_API, "ReferenceGrant") => Self::ReferenceGrant,
             (_, kind) => return Self::istio(kind),
         })
     }
@@ -67,7 +70,9 @@ impl Kind {
     pub fn group(self) -> &'static str {
         match self {
             Self::WasmPlugin => "extensions.istio.io",
-            Self::GatewayClass | Self::KubeGateway | Self::HttpRoute => GATEWAY_API,
+            Self::GatewayClass | Self::KubeGateway | Self::HttpRoute | Self::ReferenceGrant => {
+                GATEWAY_API
+            }
             _ => "networking.istio.io",
         }
     }
@@ -76,7 +81,9 @@ impl Kind {
     pub fn versions(self) -> &'static [&'static str] {
         match self {
             Self::WasmPlugin => &["v1alpha1"],
-            Self::GatewayClass | Self::KubeGateway | Self::HttpRoute => &["v1", "v1beta1"],
+            Self::GatewayClass | Self::KubeGateway | Self::HttpRoute | Self::ReferenceGrant => {
+                &["v1", "v1beta1"]
+            }
             _ => &["v1", "v1beta1", "v1alpha3"],
         }
     }
@@ -162,6 +169,8 @@ pub enum Spec {
     KubeGateway(Box<gateway_api::GatewaySpec>),
     /// A Gateway API HTTPRoute's spec.
     HttpRoute(Box<gateway_api::HttpRouteSpec>),
+    /// A Gateway API ReferenceGrant's spec.
+    ReferenceGrant(Box<gateway_api::ReferenceGrantSpec>),
 }
 
 /// One resource of the config file.
@@ -189,6 +198,7 @@ impl Resource {
             Spec::GatewayClass(_) => Kind::GatewayClass,
             Spec::KubeGateway(_) => Kind::KubeGateway,
             Spec::HttpRoute(_) => Kind::HttpRoute,
+            Spec::ReferenceGrant(_) => Kind::ReferenceGrant,
         }
     }
 }

@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use super::filters::headers;
+use super::services::Services;
 use crate::config::model::gateway_api::{
     HeaderModifier, HttpBackendRef, HttpRouteFilter, RequestMirror,
 };
@@ -14,12 +15,12 @@ use crate::config::resolve::scope::Scope;
 pub fn backends(
     refs: &[HttpBackendRef],
     namespace: &str,
-    hosts: &[&str],
+    services: &Services<'_>,
     at: &Scope<'_>,
 ) -> Vec<Value> {
     refs.iter()
         .enumerate()
-        .filter_map(|(i, b)| backend(b, namespace, hosts, &at.index(i)))
+        .filter_map(|(i, b)| backend(b, namespace, services, &at.index(i)))
         .collect()
 }
 
@@ -27,7 +28,7 @@ pub fn backends(
 fn backend(
     backend: &HttpBackendRef,
     namespace: &str,
-    hosts: &[&str],
+    services: &Services<'_>,
     at: &Scope<'_>,
 ) -> Option<Value> {
     const LEFT_OUT: &str = "left out (the other backends take its share; none left: 500)";
@@ -39,7 +40,7 @@ fn backend(
     }
     let name = backend.name.as_deref()?;
     let ns = backend.namespace.as_deref().unwrap_or(namespace);
-    let host = service_host(name, ns, hosts, &at.field("name"), LEFT_OUT)?;
+    let host = service_host(services, (name, ns, namespace), &at.field("name"), LEFT_OUT)?;
     for (f, filter) in backend.filters.iter().enumerate() {
         let kind = filter.kind.as_deref().unwrap_or_default();
         if !matches!(kind, "RequestHeaderModifier" | "ResponseHeaderModifier") {
@@ -73,47 +74,41 @@ fn backend(
     Some(destination)
 }
 
-/// The ServiceEntry host serving Service `name` of namespace `ns`:
-/// `name.ns.svc.cluster.local`, else `name`.
-pub fn find_service<'h>(name: &str, ns: &str, hosts: &[&'h str]) -> Option<&'h str> {
-    let qualified = format!("{name}.{ns}.svc.cluster.local");
-    hosts
-        .iter()
-        .find(|h| **h == qualified || **h == name)
-        .copied()
-}
-
-/// [`find_service`], warning at `at` (ending with `consequence`) when there is none.
+/// Service `name` of namespace `ns` as a route of `from` may name it, warning at `at`
+/// (ending with `consequence`) when it may not.
 fn service_host<'h>(
-    name: &str,
-    ns: &str,
-    hosts: &[&'h str],
+    services: &Services<'h>,
+    (name, ns, from): (&str, &str, &str),
     at: &Scope<'_>,
     consequence: &str,
 ) -> Option<&'h str> {
-    let found = find_service(name, ns, hosts);
-    if found.is_none() {
-        at.warn(format!(
-            "no ServiceEntry serves {name}.{ns}.svc.cluster.local or {name}: {consequence}"
-        ));
-    }
-    found
+    services
+        .find(name, ns, from)
+        .map_err(|reason| {
+            let why = match reason {
+                "RefNotPermitted" => format!(
+                    "no ReferenceGrant in {ns} lets HTTPRoutes of {from} name its Service {name}"
+                ),
+                _ => format!("no ServiceEntry serves {name}.{ns}.svc.cluster.local or {name}"),
+            };
+            at.warn(format!("{why} ({reason}): {consequence}"));
+        })
+        .ok()
 }
 
 /// The Istio mirror of a `RequestMirror` filter, or none when its backend is not found.
 pub fn mirror(
     mirror: &RequestMirror,
     namespace: &str,
-    hosts: &[&str],
+    services: &Services<'_>,
     at: &Scope<'_>,
 ) -> Option<Value> {
     let backend = mirror.backend_ref.as_ref()?;
     let name = backend.name.as_deref()?;
     let ns = backend.namespace.as_deref().unwrap_or(namespace);
     let host = service_host(
-        name,
-        ns,
-        hosts,
+        services,
+        (name, ns, namespace),
         &at.field("backendRef.name"),
         "no copies are sent",
     )?;

@@ -17,6 +17,7 @@ mod filters;
 mod listeners;
 mod matches;
 mod routes;
+mod services;
 mod status;
 
 use serde_json::Value;
@@ -32,14 +33,7 @@ pub fn translate(
     resources: &[&Resource],
     reporter: &Reporter,
 ) -> (Vec<Resource>, GatewayApiStatus) {
-    let hosts: Vec<&str> = resources
-        .iter()
-        .filter_map(|r| match &r.spec {
-            Spec::ServiceEntry(spec) => Some(spec.hosts.iter().map(String::as_str)),
-            _ => None,
-        })
-        .flatten()
-        .collect();
+    let services = services::Services::of(resources);
     let parents = status::Parents::of(resources);
     let mut translated = Vec::new();
     let mut route_sets = Vec::new();
@@ -65,7 +59,7 @@ pub fn translate(
             }
             Spec::HttpRoute(spec) => {
                 let origin = (namespace, name, resource.document);
-                route_sets.push(routes::route_set(spec, origin, (&hosts, &parents), &at));
+                route_sets.push(routes::route_set(spec, origin, (&services, &parents), &at));
                 first_route.get_or_insert(site.clone());
             }
             _ => {}
@@ -82,7 +76,7 @@ pub fn translate(
             });
         }
     }
-    (translated, status::status(resources, &parents, &hosts))
+    (translated, status::status(resources, &parents, &services))
 }
 
 /// Reads `value` (an Istio spec built here) as `T`; a failure is this module's mistake,

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use super::backends::{backends, mirror};
 use super::filters::{Edit, PathChange, filter_edit};
 use super::matches::{blocks, path_fields};
+use super::services::Services;
 use super::status::Parents;
 use super::{istio, not_yet};
 use crate::config::model::common::Duration;
@@ -31,19 +32,19 @@ pub struct RouteSet {
     pub key: String,
 }
 
-/// The routes of HTTPRoute `name` (`spec`, in `namespace`); `hosts` are the ServiceEntry
-/// hosts, `known` the Gateways.
+/// The routes of HTTPRoute `name` (`spec`, in `namespace`); `services` are what its
+/// backends may name, `known` the Gateways.
 pub fn route_set(
     spec: &HttpRouteSpec,
     (namespace, name, document): (&str, &str, usize),
-    (hosts, known): (&[&str], &Parents),
+    (services, known): (&Services<'_>, &Parents),
     at: &Scope<'_>,
 ) -> RouteSet {
     let key = format!("{namespace}/{name}");
     let mut entries: Vec<(Precedence, Value)> = Vec::new();
     for (r, rule) in spec.rules.iter().enumerate() {
         let at = at.field("rules").index(r);
-        let action = action(rule, namespace, hosts, &at);
+        let action = action(rule, namespace, services, &at);
         let rule_name = rule.name.clone().unwrap_or_else(|| r.to_string());
         let default = [HttpRouteMatch::default()];
         let matches = if rule.matches.is_empty() {
@@ -228,7 +229,12 @@ struct Action {
     path: Option<PathChange>,
     redirects: bool,
 }
-fn action(rule: &HttpRouteRule, namespace: &str, hosts: &[&str], at: &Scope<'_>) -> Action {
+fn action(
+    rule: &HttpRouteRule,
+    namespace: &str,
+    services: &Services<'_>,
+    at: &Scope<'_>,
+) -> Action {
     not_yet(
         rule.session_persistence.is_some(),
         &at.field("sessionPersistence"),
@@ -241,7 +247,12 @@ fn action(rule: &HttpRouteRule, namespace: &str, hosts: &[&str], at: &Scope<'_>)
     for (i, filter) in rule.filters.iter().enumerate() {
         let at = at.field("filters").index(i);
         if let Some(copy) = &filter.request_mirror {
-            mirrors.extend(mirror(copy, namespace, hosts, &at.field("requestMirror")));
+            mirrors.extend(mirror(
+                copy,
+                namespace,
+                services,
+                &at.field("requestMirror"),
+            ));
             continue;
         }
         match filter_edit(filter, &mut route, &at) {
@@ -260,7 +271,7 @@ fn action(rule: &HttpRouteRule, namespace: &str, hosts: &[&str], at: &Scope<'_>)
         let destinations = backends(
             &rule.backend_refs,
             namespace,
-            hosts,
+            services,
             &at.field("backendRefs"),
         );
         if destinations.is_empty() {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::backends::find_service;
+use super::services::Services;
 use crate::config::model::gateway_api::{HttpRouteSpec, Listener};
 use crate::config::model::{Resource, Spec};
 use crate::config::resolve::checks::host_intersection;
@@ -96,9 +96,9 @@ impl Parents {
         &self,
         spec: &HttpRouteSpec,
         (namespace, name): (&str, &str),
-        hosts: &[&str],
+        services: &Services<'_>,
     ) -> Vec<RouteStatus> {
-        let resolved = resolved_refs(spec, namespace, hosts);
+        let resolved = resolved_refs(spec, namespace, services);
         spec.parent_refs
             .iter()
             .filter(|p| p.kind.as_deref().is_none_or(|k| k == "Gateway"))
@@ -163,8 +163,8 @@ impl Parents {
     }
 }
 
-/// Whether every backend of the route names a Service the gateway knows.
-fn resolved_refs(spec: &HttpRouteSpec, namespace: &str, hosts: &[&str]) -> Condition {
+/// Whether every backend of the route names a Service the gateway knows and may reach.
+fn resolved_refs(spec: &HttpRouteSpec, namespace: &str, services: &Services<'_>) -> Condition {
     for backend in spec.rules.iter().flat_map(|r| &r.backend_refs) {
         let core = backend.group.as_deref().is_none_or(str::is_empty);
         if !core || backend.kind.as_deref().is_some_and(|k| k != "Service") {
@@ -172,8 +172,8 @@ fn resolved_refs(spec: &HttpRouteSpec, namespace: &str, hosts: &[&str]) -> Condi
         }
         let ns = backend.namespace.as_deref().unwrap_or(namespace);
         let name = backend.name.as_deref().unwrap_or_default();
-        if find_service(name, ns, hosts).is_none() {
-            return Condition::fails("ResolvedRefs", "BackendNotFound");
+        if let Err(reason) = services.find(name, ns, namespace) {
+            return Condition::fails("ResolvedRefs", reason);
         }
     }
     Condition::holds("ResolvedRefs")
@@ -181,11 +181,15 @@ fn resolved_refs(spec: &HttpRouteSpec, namespace: &str, hosts: &[&str]) -> Condi
 
 /// The conditions of every Gateway and HTTPRoute among `resources`, whose Gateways are
 /// `parents`.
-pub fn status(resources: &[&Resource], parents: &Parents, hosts: &[&str]) -> GatewayApiStatus {
+pub fn status(
+    resources: &[&Resource],
+    parents: &Parents,
+    services: &Services<'_>,
+) -> GatewayApiStatus {
     let routes = resources
         .iter()
         .filter_map(|r| match &r.spec {
-            Spec::HttpRoute(spec) => Some(parents.route(spec, (&r.namespace, &r.name), hosts)),
+            Spec::HttpRoute(spec) => Some(parents.route(spec, (&r.namespace, &r.name), services)),
             _ => None,
         })
         .flatten()
