@@ -288,6 +288,25 @@ fn what_is_not_served_yet_is_warned_about_at_its_field() {
     port: 0
     protocol: TCP
 ---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: gateway-conformance-infra
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: infra-backend-v1
+spec:
+  replicas: 2
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: certificate
+type: kubernetes.io/tls
+data: {{tls.crt: eA==}}
+---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata:
@@ -309,6 +328,9 @@ spec:
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     for expected in [
         "spec.listeners[1].protocol: protocol \"TCP\" is not served yet",
+        "Namespace/gateway-conformance-infra: kind: a standalone gateway does not read Kubernetes Namespaces",
+        "Deployment/infra-backend-v1: kind: a standalone gateway does not read Kubernetes Deployments",
+        "Secret/certificate: kind: a standalone gateway does not read Kubernetes Secrets",
         "spec.rules[0].sessionPersistence: not served yet",
         "spec.rules[0].filters[0].type: filter \"ExtensionRef\" is not served yet",
     ] {

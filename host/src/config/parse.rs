@@ -22,6 +22,18 @@ const MESH_ONLY_KINDS: &[&str] = &[
     "WorkloadGroup",
 ];
 
+/// Kubernetes workload kinds that come with Gateway API bundles: accepted with a warning,
+/// then ignored (backends are ServiceEntry hosts here).
+const KUBERNETES_KINDS: &[&str] = &[
+    "Namespace",
+    "Service",
+    "Deployment",
+    "Secret",
+    "ConfigMap",
+    "EndpointSlice",
+    "ServiceAccount",
+];
+
 /// Types every document; documents that fail are reported and skipped.
 pub fn resources(documents: &[Document], reporter: &mut Reporter) -> Vec<Resource> {
     documents
@@ -36,6 +48,21 @@ fn resource(index: usize, document: &Document, reporter: &mut Reporter) -> Optio
         document: index,
         resource: String::new(),
     };
+    if let Some(kind) = kubernetes_kind(document) {
+        let name = document.value["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default();
+        let site = Site {
+            document: index,
+            resource: format!("{kind}/{name}"),
+        };
+        reporter.warn(
+            &site,
+            "kind",
+            format!("a standalone gateway does not read Kubernetes {kind}s (backends are ServiceEntry hosts, TLS Secrets folders beside the config); ignored"),
+        );
+        return None;
+    }
     let envelope: Envelope = typed(document.value.clone(), "", &anonymous, reporter)?;
     let Some(kind_name) = envelope.kind.as_deref() else {
         reporter.error(&anonymous, "kind", "missing field `kind`");
@@ -114,6 +141,13 @@ fn resource(index: usize, document: &Document, reporter: &mut Reporter) -> Optio
         spec,
         document: index,
     })
+}
+
+/// The document's kind when it is one of [`KUBERNETES_KINDS`] (whose fields, like a
+/// Secret's `data`, are not an Istio resource's).
+fn kubernetes_kind(document: &Document) -> Option<&str> {
+    let kind = document.value["kind"].as_str()?;
+    KUBERNETES_KINDS.contains(&kind).then_some(kind)
 }
 
 fn check_api_version(kind: Kind, api_version: Option<&str>, site: &Site, reporter: &mut Reporter) {
