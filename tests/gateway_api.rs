@@ -742,3 +742,53 @@ spec:
         "{stdout}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_parent_port_attaches_a_route_to_the_listeners_on_that_port() {
+    let backends = Backends::start().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let route = |name: &str, parent: &str, path: &str, v: u8| {
+        format!(
+            "---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: {name}
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs: [{parent}]
+  rules:
+  - matches: [{{path: {{type: PathPrefix, value: {path}}}}}]
+    backendRefs: [{{name: infra-backend-v{v}, port: 8080}}]
+"
+        )
+    };
+    let config = format!(
+        "{GATEWAY}  - name: fixed
+    port: {port}
+    protocol: HTTP
+{}{}{}{}",
+        backends.yaml(),
+        route(
+            "on-port",
+            &format!("{{name: same-namespace, port: {port}}}"),
+            "/port",
+            1
+        ),
+        route("anywhere", "{name: same-namespace}", "/all", 2),
+        route("no-port", "{name: same-namespace, port: 1}", "/none", 3),
+    );
+    let gateway = Gateway::start(&config);
+    assert!(gateway.stderr_lines("has no such listener on port 1") > 0);
+    let fixed = Client::http1(gateway.addr("gateway-conformance-infra/same-namespace/fixed"));
+    let http = Client::http1(gateway.addr("gateway-conformance-infra/same-namespace/http"));
+    assert_eq!(served(&fixed, "/port", &[]).await, backend(1));
+    assert_eq!(served(&http, "/port", &[]).await, None);
+    assert_eq!(served(&http, "/all", &[]).await, backend(2));
+    assert_eq!(served(&fixed, "/all", &[]).await, backend(2));
+    assert_eq!(served(&fixed, "/none", &[]).await, None);
+}

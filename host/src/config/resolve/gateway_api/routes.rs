@@ -95,15 +95,16 @@ fn parents(spec: &HttpRouteSpec, namespace: &str, known: &Parents, at: &Scope<'_
     spec.parent_refs
         .iter()
         .enumerate()
-        .filter_map(|(i, parent)| {
+        .flat_map(|(i, parent)| {
             let at = at.field("parentRefs").index(i);
             if parent.kind.as_deref().is_some_and(|k| k != "Gateway") {
                 at.field("kind")
                     .warn("only Gateways are served as parents: ignored");
-                return None;
+                return Vec::new();
             }
-            not_yet(parent.port.is_some(), &at.field("port"));
-            let name = parent.name.as_deref()?;
+            let Some(name) = parent.name.as_deref() else {
+                return Vec::new();
+            };
             let gateway = format!(
                 "{}/{name}",
                 parent.namespace.as_deref().unwrap_or(namespace)
@@ -112,12 +113,21 @@ fn parents(spec: &HttpRouteSpec, namespace: &str, known: &Parents, at: &Scope<'_
                 at.field("name").warn(format!(
                     "no Gateway {gateway} is defined: not attached there (NoMatchingParent)"
                 ));
-                return None;
+                return Vec::new();
             }
-            Some(match &parent.section_name {
-                Some(section) => format!("{gateway}/{section}"),
-                None => gateway,
-            })
+            match (&parent.section_name, parent.port) {
+                (Some(section), None) => vec![format!("{gateway}/{section}")],
+                (None, None) => vec![gateway],
+                (section, Some(port)) => {
+                    let listeners = known.listeners_on(&gateway, port, section.as_deref());
+                    if listeners.is_empty() {
+                        at.field("port").warn(format!(
+                            "Gateway {gateway} has no such listener on port {port}: not attached there (NoMatchingParent)"
+                        ));
+                    }
+                    listeners.into_iter().map(|l| format!("{gateway}/{l}")).collect()
+                }
+            }
         })
         .collect()
 }

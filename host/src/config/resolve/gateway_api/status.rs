@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::services::Services;
-use crate::config::model::gateway_api::{HttpRouteSpec, Listener};
+use crate::config::model::gateway_api::{HttpRouteSpec, Listener, ObjectRef};
 use crate::config::model::{Resource, Spec};
 use crate::config::resolve::checks::host_intersection;
 use crate::config::resolved::{Condition, GatewayApiStatus, GatewayStatus, RouteStatus};
@@ -15,6 +15,7 @@ pub struct Parents(BTreeMap<String, (String, Vec<ListenerView>)>);
 /// A listener as routes see it.
 struct ListenerView {
     name: String,
+    port: Option<u32>,
     hostname: Option<String>,
     all_namespaces: bool,
     served: bool,
@@ -34,6 +35,7 @@ impl ListenerView {
             .and_then(|n| n.from.as_deref());
         Self {
             name: listener.name.clone().unwrap_or_default(),
+            port: listener.port,
             hostname: listener.hostname.clone(),
             all_namespaces: from == Some("All"),
             served: protocol == "HTTP" || protocol == "HTTPS" && terminates,
@@ -58,6 +60,18 @@ impl Parents {
             })
             .collect();
         Self(gateways)
+    }
+
+    /// The served listeners of Gateway `gateway` on `port` (and named `section`, if given).
+    pub fn listeners_on(&self, gateway: &str, port: u32, section: Option<&str>) -> Vec<&str> {
+        self.0.get(gateway).map_or_else(Vec::new, |(_, listeners)| {
+            listeners
+                .iter()
+                .filter(|l| l.served && l.port == Some(port))
+                .filter(|l| section.is_none_or(|s| s == l.name))
+                .map(|l| l.name.as_str())
+                .collect()
+        })
     }
 
     /// Whether Gateway `namespace/name` is defined.
@@ -108,8 +122,7 @@ impl Parents {
                     parent.namespace.as_deref().unwrap_or(namespace),
                     parent.name.as_deref()?
                 );
-                let accepted =
-                    self.accepted(spec, namespace, &gateway, parent.section_name.as_deref());
+                let accepted = self.accepted(spec, namespace, &gateway, parent);
                 let parent = match &parent.section_name {
                     Some(section) => format!("{gateway}/{section}"),
                     None => gateway,
@@ -129,14 +142,16 @@ impl Parents {
         spec: &HttpRouteSpec,
         namespace: &str,
         gateway: &str,
-        section: Option<&str>,
+        parent: &ObjectRef,
     ) -> Condition {
+        let section = parent.section_name.as_deref();
         let Some((gateway_ns, listeners)) = self.0.get(gateway) else {
             return Condition::fails("Accepted", "NoMatchingParent");
         };
         let named: Vec<&ListenerView> = listeners
             .iter()
             .filter(|l| l.served && section.is_none_or(|s| s == l.name))
+            .filter(|l| parent.port.is_none_or(|p| l.port == Some(p)))
             .collect();
         if named.is_empty() {
             return Condition::fails("Accepted", "NoMatchingParent");
