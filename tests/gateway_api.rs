@@ -328,7 +328,6 @@ spec:
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     for expected in [
         "spec.listeners[1].protocol: protocol \"TCP\" is not served yet",
-        "Namespace/gateway-conformance-infra: kind: a standalone gateway does not read Kubernetes Namespaces",
         "Deployment/infra-backend-v1: kind: a standalone gateway does not read Kubernetes Deployments",
         "Secret/certificate: kind: a standalone gateway does not read Kubernetes Secrets",
         "spec.rules[0].sessionPersistence: not served yet",
@@ -791,4 +790,94 @@ spec:
     assert_eq!(served(&http, "/all", &[]).await, backend(2));
     assert_eq!(served(&fixed, "/all", &[]).await, backend(2));
     assert_eq!(served(&fixed, "/none", &[]).await, None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_listener_selector_takes_routes_from_the_namespaces_it_picks() {
+    let Some(suite) = suite() else {
+        return;
+    };
+    let web = Upstream::start("web-backend").await;
+    let config = format!(
+        "apiVersion: v1
+kind: Namespace
+metadata:
+  name: gateway-conformance-web-backend
+  labels: {{gateway-conformance: backend}}
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: elsewhere
+  labels: {{gateway-conformance: other}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: backend-namespaces
+  namespace: gateway-conformance-infra
+spec:
+  gatewayClassName: portcullis
+  addresses: [{{type: IPAddress, value: 127.0.0.1}}]
+  listeners:
+  - name: http
+    port: 0
+    protocol: HTTP
+    allowedRoutes:
+      namespaces:
+        from: Selector
+        selector:
+          matchLabels: {{gateway-conformance: backend}}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: web-backend
+  namespace: gateway-conformance-web-backend
+spec:
+  hosts: [web-backend.gateway-conformance-web-backend.svc.cluster.local]
+  resolution: STATIC
+  ports: [{{number: 8080, name: http, protocol: HTTP}}]
+  endpoints:
+  - {{address: 127.0.0.1, ports: {{http: {port}}}}}
+---
+{route}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: outsider
+  namespace: elsewhere
+spec:
+  parentRefs: [{{name: backend-namespaces, namespace: gateway-conformance-infra}}]
+  rules:
+  - matches: [{{path: {{type: PathPrefix, value: /outsider}}}}]
+    backendRefs: [{{name: web-backend, namespace: gateway-conformance-web-backend, port: 8080}}]
+",
+        port = web.addr.port(),
+        route =
+            std::fs::read_to_string(suite.join("tests/httproute-cross-namespace.yaml")).unwrap(),
+    );
+    let gateway = Gateway::start(&config);
+    let client = Client::http1(gateway.addr("gateway-conformance-infra/backend-namespaces/http"));
+    assert_eq!(
+        served(&client, "/", &[]).await.as_deref(),
+        Some("web-backend")
+    );
+    // The outsider's namespace is not picked: its route is not attached ("/outsider"
+    // falls to the cross-namespace route's catch-all).
+    assert_eq!(
+        served(&client, "/outsider", &[]).await.as_deref(),
+        Some("web-backend")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gateway.yaml"), &config).unwrap();
+    let output = support::validate(dir.path(), "gateway.yaml");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for expected in [
+        "HTTPRoute gateway-conformance-web-backend/cross-namespace on gateway-conformance-infra/backend-namespaces: Accepted=True",
+        "HTTPRoute elsewhere/outsider on gateway-conformance-infra/backend-namespaces: Accepted=False (NotAllowedByListeners)",
+    ] {
+        assert!(stdout.contains(expected), "{expected}\nnot in:\n{stdout}");
+    }
 }

@@ -3,6 +3,7 @@
 use serde::de::DeserializeOwned;
 
 use super::diag::{Reporter, Site};
+use super::model::gateway_api::NamespaceSpec;
 use super::model::{Envelope, Kind, Resource, Spec};
 use super::source::Document;
 
@@ -23,9 +24,9 @@ const MESH_ONLY_KINDS: &[&str] = &[
 ];
 
 /// Kubernetes workload kinds that come with Gateway API bundles: accepted with a warning,
-/// then ignored (backends are ServiceEntry hosts here).
+/// then ignored (backends are ServiceEntry hosts here). Namespaces are read for their
+/// labels.
 const KUBERNETES_KINDS: &[&str] = &[
-    "Namespace",
     "Service",
     "Deployment",
     "Secret",
@@ -48,6 +49,9 @@ fn resource(index: usize, document: &Document, reporter: &mut Reporter) -> Optio
         document: index,
         resource: String::new(),
     };
+    if document.value["kind"].as_str() == Some("Namespace") {
+        return Some(namespace(index, document));
+    }
     if let Some(kind) = kubernetes_kind(document) {
         let name = document.value["metadata"]["name"]
             .as_str()
@@ -131,6 +135,7 @@ fn resource(index: usize, document: &Document, reporter: &mut Reporter) -> Optio
         Kind::KubeGateway => Spec::KubeGateway(typed(spec.clone(), "spec", &site, reporter)?),
         Kind::HttpRoute => Spec::HttpRoute(typed(spec.clone(), "spec", &site, reporter)?),
         Kind::ReferenceGrant => Spec::ReferenceGrant(typed(spec.clone(), "spec", &site, reporter)?),
+        Kind::Namespace => return Some(namespace(index, document)),
     };
     Some(Resource {
         name,
@@ -141,6 +146,24 @@ fn resource(index: usize, document: &Document, reporter: &mut Reporter) -> Optio
         spec,
         document: index,
     })
+}
+
+/// A Namespace document: its name and labels (its other fields are Kubernetes').
+fn namespace(index: usize, document: &Document) -> Resource {
+    let metadata = &document.value["metadata"];
+    let name = metadata["name"].as_str().unwrap_or_default().to_string();
+    let labels = metadata["labels"]
+        .as_mapping()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.as_str()?.to_string())))
+        .collect();
+    Resource {
+        namespace: name.clone(),
+        name,
+        spec: Spec::Namespace(Box::new(NamespaceSpec { labels })),
+        document: index,
+    }
 }
 
 /// The document's kind when it is one of [`KUBERNETES_KINDS`] (whose fields, like a

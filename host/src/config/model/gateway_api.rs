@@ -112,8 +112,59 @@ pub struct AllowedRoutes {
 pub struct RouteNamespaces {
     /// `Same` (default), `All` or `Selector`.
     pub from: Option<String>,
-    /// The label selector of `Selector`; not served yet.
-    pub selector: Option<Ignored>,
+    /// The namespaces of `Selector`, by their labels.
+    pub selector: Option<LabelSelector>,
+}
+
+/// A Kubernetes label selector: every `matchLabels` pair and every expression must hold.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LabelSelector {
+    /// Labels that must have these values.
+    #[serde(default)]
+    pub match_labels: std::collections::BTreeMap<String, String>,
+    /// `In`, `NotIn`, `Exists` or `DoesNotExist` conditions.
+    #[serde(default)]
+    pub match_expressions: Vec<LabelExpression>,
+}
+
+/// One label condition of a selector.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LabelExpression {
+    /// The label.
+    pub key: String,
+    /// `In`, `NotIn`, `Exists` or `DoesNotExist`.
+    pub operator: String,
+    /// The values of `In` and `NotIn`.
+    #[serde(default)]
+    pub values: Vec<String>,
+}
+
+impl LabelSelector {
+    /// Whether `labels` satisfy the selector.
+    pub fn matches(&self, labels: &std::collections::BTreeMap<String, String>) -> bool {
+        self.match_labels
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
+            && self.match_expressions.iter().all(|e| {
+                let value = labels.get(&e.key);
+                match e.operator.as_str() {
+                    "In" => value.is_some_and(|v| e.values.contains(v)),
+                    "NotIn" => value.is_none_or(|v| !e.values.contains(v)),
+                    "Exists" => value.is_some(),
+                    "DoesNotExist" => value.is_none(),
+                    _ => false,
+                }
+            })
+    }
+}
+
+/// A Kubernetes Namespace: only its labels mean anything here (to listener selectors).
+#[derive(Debug, Clone, Default)]
+pub struct NamespaceSpec {
+    /// `metadata.labels`.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// A reference to another object.

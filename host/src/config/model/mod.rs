@@ -36,6 +36,8 @@ pub enum Kind {
     HttpRoute,
     /// `gateway.networking.k8s.io` ReferenceGrant: cross-namespace references allowed.
     ReferenceGrant,
+    /// A Kubernetes Namespace: its labels, for listeners' route selectors.
+    Namespace,
 }
 
 /// The Kubernetes Gateway API's group.
@@ -73,6 +75,7 @@ impl Kind {
             Self::GatewayClass | Self::KubeGateway | Self::HttpRoute | Self::ReferenceGrant => {
                 GATEWAY_API
             }
+            Self::Namespace => "",
             _ => "networking.istio.io",
         }
     }
@@ -84,6 +87,7 @@ impl Kind {
             Self::GatewayClass | Self::KubeGateway | Self::HttpRoute | Self::ReferenceGrant => {
                 &["v1", "v1beta1"]
             }
+            Self::Namespace => &["v1"],
             _ => &["v1", "v1beta1", "v1alpha3"],
         }
     }
@@ -171,6 +175,8 @@ pub enum Spec {
     HttpRoute(Box<gateway_api::HttpRouteSpec>),
     /// A Gateway API ReferenceGrant's spec.
     ReferenceGrant(Box<gateway_api::ReferenceGrantSpec>),
+    /// A Kubernetes Namespace's labels.
+    Namespace(Box<gateway_api::NamespaceSpec>),
 }
 
 /// One resource of the config file.
@@ -199,6 +205,7 @@ impl Resource {
             Spec::KubeGateway(_) => Kind::KubeGateway,
             Spec::HttpRoute(_) => Kind::HttpRoute,
             Spec::ReferenceGrant(_) => Kind::ReferenceGrant,
+            Spec::Namespace(_) => Kind::Namespace,
         }
     }
 }

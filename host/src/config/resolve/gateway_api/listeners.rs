@@ -2,13 +2,18 @@
 
 use serde_json::{Value, json};
 
+use super::namespaces::{Allowed, Namespaces};
 use super::{istio, not_yet};
 use crate::config::model::gateway::GatewaySpec as IstioGateway;
 use crate::config::model::gateway_api::{GatewaySpec, Listener};
 use crate::config::resolve::scope::Scope;
 
 /// The Istio Gateway of `spec`, in `namespace`.
-pub fn gateway(spec: &GatewaySpec, namespace: &str, at: &Scope<'_>) -> Option<IstioGateway> {
+pub fn gateway(
+    spec: &GatewaySpec,
+    (namespace, namespaces): (&str, &Namespaces),
+    at: &Scope<'_>,
+) -> Option<IstioGateway> {
     not_yet(spec.tls.is_some(), &at.field("tls"));
     not_yet(spec.infrastructure.is_some(), &at.field("infrastructure"));
     not_yet(
@@ -24,7 +29,7 @@ pub fn gateway(spec: &GatewaySpec, namespace: &str, at: &Scope<'_>) -> Option<Is
         .filter_map(|(i, l)| {
             server(
                 l,
-                namespace,
+                (namespace, namespaces),
                 bind.as_deref(),
                 &at.field("listeners").index(i),
             )
@@ -57,7 +62,7 @@ fn bind_address(spec: &GatewaySpec, at: &Scope<'_>) -> Option<String> {
 /// The Istio server of one listener, or none (with a warning) when it is not served.
 fn server(
     listener: &Listener,
-    namespace: &str,
+    (namespace, namespaces): (&str, &Namespaces),
     bind: Option<&str>,
     at: &Scope<'_>,
 ) -> Option<Value> {
@@ -75,26 +80,24 @@ fn server(
             .is_some_and(|a| a.kinds.is_some()),
         &at.field("allowedRoutes.kinds"),
     );
-    let from = listener
-        .allowed_routes
-        .as_ref()
-        .and_then(|a| a.namespaces.as_ref())
-        .and_then(|n| n.from.as_deref())
-        .unwrap_or("Same");
-    let scope = match from {
-        "All" => "*".to_string(),
-        "Same" => namespace.to_string(),
-        other => {
-            at.field("allowedRoutes.namespaces.from").warn(format!(
-                "{other:?} is not served yet: routes are allowed from the Gateway's namespace only"
-            ));
-            namespace.to_string()
-        }
+    let scopes: Vec<String> = match Allowed::of(listener, namespace, namespaces) {
+        Allowed::All => vec!["*".to_string()],
+        Allowed::Only(list) => list,
     };
+    if scopes.is_empty() {
+        at.field("allowedRoutes.namespaces.selector").warn(
+            "no namespace matches the selector: no route may attach, the listener is ignored",
+        );
+        return None;
+    }
     let host = listener.hostname.as_deref().unwrap_or("*");
+    let hosts: Vec<String> = scopes
+        .iter()
+        .map(|scope| format!("{scope}/{host}"))
+        .collect();
     let mut server = json!({
         "port": { "number": listener.port, "name": listener.name, "protocol": protocol },
-        "hosts": [format!("{scope}/{host}")],
+        "hosts": hosts,
     });
     if let Some(bind) = bind {
         server["bind"] = json!(bind);

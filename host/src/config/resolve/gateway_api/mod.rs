@@ -16,6 +16,7 @@ mod backends;
 mod filters;
 mod listeners;
 mod matches;
+mod namespaces;
 mod routes;
 mod services;
 mod status;
@@ -34,7 +35,8 @@ pub fn translate(
     reporter: &Reporter,
 ) -> (Vec<Resource>, GatewayApiStatus) {
     let services = services::Services::of(resources);
-    let parents = status::Parents::of(resources);
+    let namespaces = namespaces::Namespaces::of(resources);
+    let parents = status::Parents::of(resources, &namespaces);
     let mut translated = Vec::new();
     let mut route_sets = Vec::new();
     let mut first_route: Option<Site> = None;
@@ -50,7 +52,7 @@ pub fn translate(
                 not_yet(spec.parameters_ref.is_some(), &at.field("parametersRef"));
             }
             Spec::KubeGateway(spec) => {
-                if let Some(spec) = listeners::gateway(spec, namespace, &at) {
+                if let Some(spec) = listeners::gateway(spec, (namespace, &namespaces), &at) {
                     translated.push(Resource {
                         spec: Spec::Gateway(Box::new(spec)),
                         ..(*resource).clone()

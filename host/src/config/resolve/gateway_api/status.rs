@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use super::namespaces::{Allowed, Namespaces};
 use super::services::Services;
 use crate::config::model::gateway_api::{HttpRouteSpec, Listener, ObjectRef};
 use crate::config::model::{Resource, Spec};
@@ -10,51 +11,46 @@ use crate::config::resolve::checks::host_intersection;
 use crate::config::resolved::{Condition, GatewayApiStatus, GatewayStatus, RouteStatus};
 
 /// What the routes' conditions depend on: every Gateway's listeners, by `namespace/name`.
-pub struct Parents(BTreeMap<String, (String, Vec<ListenerView>)>);
+pub struct Parents(BTreeMap<String, Vec<ListenerView>>);
 
 /// A listener as routes see it.
 struct ListenerView {
     name: String,
     port: Option<u32>,
     hostname: Option<String>,
-    all_namespaces: bool,
+    allowed: Allowed,
     served: bool,
 }
 
 impl ListenerView {
-    fn of(listener: &Listener) -> Self {
+    fn of(listener: &Listener, gateway_ns: &str, namespaces: &Namespaces) -> Self {
         let protocol = listener.protocol.as_deref().unwrap_or_default();
         let tls = listener.tls.as_ref();
         let terminates = tls.is_some_and(|t| {
             t.mode.as_deref().is_none_or(|m| m == "Terminate") && !t.certificate_refs.is_empty()
         });
-        let from = listener
-            .allowed_routes
-            .as_ref()
-            .and_then(|a| a.namespaces.as_ref())
-            .and_then(|n| n.from.as_deref());
         Self {
             name: listener.name.clone().unwrap_or_default(),
             port: listener.port,
             hostname: listener.hostname.clone(),
-            all_namespaces: from == Some("All"),
+            allowed: Allowed::of(listener, gateway_ns, namespaces),
             served: protocol == "HTTP" || protocol == "HTTPS" && terminates,
         }
     }
 }
 
 impl Parents {
-    /// The Gateways among `resources`.
-    pub fn of(resources: &[&Resource]) -> Self {
+    /// The Gateways among `resources`; `namespaces` are those routes may come from.
+    pub fn of(resources: &[&Resource], namespaces: &Namespaces) -> Self {
         let gateways = resources
             .iter()
             .filter_map(|r| match &r.spec {
                 Spec::KubeGateway(spec) => Some((
                     format!("{}/{}", r.namespace, r.name),
-                    (
-                        r.namespace.clone(),
-                        spec.listeners.iter().map(ListenerView::of).collect(),
-                    ),
+                    spec.listeners
+                        .iter()
+                        .map(|l| ListenerView::of(l, &r.namespace, namespaces))
+                        .collect(),
                 )),
                 _ => None,
             })
@@ -64,7 +60,7 @@ impl Parents {
 
     /// The served listeners of Gateway `gateway` on `port` (and named `section`, if given).
     pub fn listeners_on(&self, gateway: &str, port: u32, section: Option<&str>) -> Vec<&str> {
-        self.0.get(gateway).map_or_else(Vec::new, |(_, listeners)| {
+        self.0.get(gateway).map_or_else(Vec::new, |listeners| {
             listeners
                 .iter()
                 .filter(|l| l.served && l.port == Some(port))
@@ -83,7 +79,7 @@ impl Parents {
     pub fn gateways(&self) -> Vec<GatewayStatus> {
         self.0
             .iter()
-            .map(|(gateway, (_, listeners))| GatewayStatus {
+            .map(|(gateway, listeners)| GatewayStatus {
                 gateway: gateway.clone(),
                 listeners: listeners
                     .iter()
@@ -145,7 +141,7 @@ impl Parents {
         parent: &ObjectRef,
     ) -> Condition {
         let section = parent.section_name.as_deref();
-        let Some((gateway_ns, listeners)) = self.0.get(gateway) else {
+        let Some(listeners) = self.0.get(gateway) else {
             return Condition::fails("Accepted", "NoMatchingParent");
         };
         let named: Vec<&ListenerView> = listeners
@@ -158,7 +154,7 @@ impl Parents {
         }
         let allowed: Vec<&&ListenerView> = named
             .iter()
-            .filter(|l| l.all_namespaces || gateway_ns == namespace)
+            .filter(|l| l.allowed.admits(namespace))
             .collect();
         if allowed.is_empty() {
             return Condition::fails("Accepted", "NotAllowedByListeners");
