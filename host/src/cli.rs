@@ -167,9 +167,14 @@ fn conditions(status: &config::resolved::GatewayApiStatus) -> Vec<String> {
             .join(", ")
     };
     let listeners = status.gateways.iter().flat_map(|g| {
-        g.listeners
-            .iter()
-            .map(move |(name, c)| format!("Gateway {} listener {name}: {}", g.gateway, joined(c)))
+        g.listeners.iter().map(move |l| {
+            let (name, conditions) = (&l.name, joined(&l.conditions));
+            let attached = l.attached_routes;
+            format!(
+                "Gateway {} listener {name}: {conditions}, attachedRoutes={attached}",
+                g.gateway
+            )
+        })
     });
     let routes = status.routes.iter().map(|r| {
         format!(

@@ -26,8 +26,19 @@ impl GatewayApiStatus {
 pub struct GatewayStatus {
     /// `namespace/name`.
     pub gateway: String,
-    /// Per listener: its name and conditions.
-    pub listeners: Vec<(String, Vec<Condition>)>,
+    /// Each listener's conditions.
+    pub listeners: Vec<ListenerStatus>,
+}
+
+/// A listener's conditions and how many routes it serves.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListenerStatus {
+    /// Its name.
+    pub name: String,
+    /// `Accepted` and `Programmed`.
+    pub conditions: Vec<Condition>,
+    /// The routes attached to it (Kubernetes' `attachedRoutes`).
+    pub attached_routes: usize,
 }
 
 /// An HTTPRoute's conditions for one of its parents.

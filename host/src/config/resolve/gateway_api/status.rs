@@ -8,7 +8,9 @@ use super::services::Services;
 use crate::config::model::gateway_api::{HttpRouteSpec, Listener, ObjectRef};
 use crate::config::model::{Resource, Spec};
 use crate::config::resolve::checks::host_intersection;
-use crate::config::resolved::{Condition, GatewayApiStatus, GatewayStatus, RouteStatus};
+use crate::config::resolved::{
+    Condition, GatewayApiStatus, GatewayStatus, ListenerStatus, RouteStatus,
+};
 
 /// What the routes' conditions depend on: every Gateway's listeners, by `namespace/name`.
 pub struct Parents(BTreeMap<String, Vec<ListenerView>>);
@@ -75,16 +77,18 @@ impl Parents {
         self.0.contains_key(gateway)
     }
 
-    /// Each Gateway's listeners' conditions.
-    pub fn gateways(&self) -> Vec<GatewayStatus> {
+    /// Each Gateway's listeners' conditions; `attached` are the `(gateway, listener)` of
+    /// each route attachment.
+    fn gateways(&self, attached: &[(String, String)]) -> Vec<GatewayStatus> {
         self.0
             .iter()
             .map(|(gateway, listeners)| GatewayStatus {
                 gateway: gateway.clone(),
                 listeners: listeners
                     .iter()
-                    .map(|l| {
-                        let conditions = match l.served {
+                    .map(|l| ListenerStatus {
+                        name: l.name.clone(),
+                        conditions: match l.served {
                             true => {
                                 vec![Condition::holds("Accepted"), Condition::holds("Programmed")]
                             }
@@ -92,24 +96,30 @@ impl Parents {
                                 Condition::fails("Accepted", "UnsupportedProtocol"),
                                 Condition::fails("Programmed", "Invalid"),
                             ],
-                        };
-                        (l.name.clone(), conditions)
+                        },
+                        attached_routes: attached
+                            .iter()
+                            .filter(|(g, name)| g == gateway && *name == l.name)
+                            .count(),
                     })
                     .collect(),
             })
             .collect()
     }
 
-    /// The conditions of HTTPRoute `namespace/name` for each of its Gateway parents;
-    /// `hosts` are the ServiceEntry hosts its backends may be.
-    pub fn route(
+    /// The conditions of HTTPRoute `namespace/name` for each of its Gateway parents,
+    /// with the `(gateway, listener)` it attaches to; `services` are what its backends may
+    /// name.
+    fn route(
         &self,
         spec: &HttpRouteSpec,
         (namespace, name): (&str, &str),
         services: &Services<'_>,
-    ) -> Vec<RouteStatus> {
+    ) -> (Vec<RouteStatus>, Vec<(String, String)>) {
+        let mut attached = Vec::new();
         let resolved = resolved_refs(spec, namespace, services);
-        spec.parent_refs
+        let statuses = spec
+            .parent_refs
             .iter()
             .filter(|p| p.kind.as_deref().is_none_or(|k| k == "Gateway"))
             .filter_map(|parent| {
@@ -118,7 +128,13 @@ impl Parents {
                     parent.namespace.as_deref().unwrap_or(namespace),
                     parent.name.as_deref()?
                 );
-                let accepted = self.accepted(spec, namespace, &gateway, parent);
+                let accepted = match self.accepting(spec, namespace, &gateway, parent) {
+                    Ok(listeners) => {
+                        attached.extend(listeners.into_iter().map(|l| (gateway.clone(), l)));
+                        Condition::holds("Accepted")
+                    }
+                    Err(reason) => Condition::fails("Accepted", reason),
+                };
                 let parent = match &parent.section_name {
                     Some(section) => format!("{gateway}/{section}"),
                     None => gateway,
@@ -129,48 +145,54 @@ impl Parents {
                     conditions: vec![accepted, resolved.clone()],
                 })
             })
-            .collect()
+            .collect();
+        (statuses, attached)
     }
 
-    /// Whether Gateway `gateway` (its listener `section`) accepts the route.
-    fn accepted(
+    /// The listeners of Gateway `gateway` that accept the route through `parent`, or the
+    /// API's reason why none does.
+    fn accepting(
         &self,
         spec: &HttpRouteSpec,
         namespace: &str,
         gateway: &str,
         parent: &ObjectRef,
-    ) -> Condition {
+    ) -> Result<Vec<String>, &'static str> {
         let section = parent.section_name.as_deref();
-        let Some(listeners) = self.0.get(gateway) else {
-            return Condition::fails("Accepted", "NoMatchingParent");
-        };
+        let listeners = self.0.get(gateway).ok_or("NoMatchingParent")?;
         let named: Vec<&ListenerView> = listeners
             .iter()
             .filter(|l| l.served && section.is_none_or(|s| s == l.name))
             .filter(|l| parent.port.is_none_or(|p| l.port == Some(p)))
             .collect();
         if named.is_empty() {
-            return Condition::fails("Accepted", "NoMatchingParent");
+            return Err("NoMatchingParent");
         }
         let allowed: Vec<&&ListenerView> = named
             .iter()
             .filter(|l| l.allowed.admits(namespace))
             .collect();
         if allowed.is_empty() {
-            return Condition::fails("Accepted", "NotAllowedByListeners");
+            return Err("NotAllowedByListeners");
         }
-        let intersects = spec.hostnames.is_empty()
-            || allowed.iter().any(|l| match &l.hostname {
+        let hosting: Vec<String> = allowed
+            .iter()
+            .filter(|l| match &l.hostname {
                 None => true,
-                Some(listener) => spec
-                    .hostnames
-                    .iter()
-                    .any(|h| host_intersection(listener, h).is_some()),
-            });
-        match intersects {
-            true => Condition::holds("Accepted"),
-            false => Condition::fails("Accepted", "NoMatchingListenerHostname"),
+                Some(listener) => {
+                    spec.hostnames.is_empty()
+                        || spec
+                            .hostnames
+                            .iter()
+                            .any(|h| host_intersection(listener, h).is_some())
+                }
+            })
+            .map(|l| l.name.clone())
+            .collect();
+        if hosting.is_empty() {
+            return Err("NoMatchingListenerHostname");
         }
+        Ok(hosting)
     }
 }
 
@@ -197,16 +219,18 @@ pub fn status(
     parents: &Parents,
     services: &Services<'_>,
 ) -> GatewayApiStatus {
-    let routes = resources
-        .iter()
-        .filter_map(|r| match &r.spec {
-            Spec::HttpRoute(spec) => Some(parents.route(spec, (&r.namespace, &r.name), services)),
-            _ => None,
-        })
-        .flatten()
-        .collect();
+    let mut routes = Vec::new();
+    let mut attached = Vec::new();
+    for resource in resources {
+        if let Spec::HttpRoute(spec) = &resource.spec {
+            let origin = (resource.namespace.as_str(), resource.name.as_str());
+            let (statuses, listeners) = parents.route(spec, origin, services);
+            routes.extend(statuses);
+            attached.extend(listeners);
+        }
+    }
     GatewayApiStatus {
-        gateways: parents.gateways(),
+        gateways: parents.gateways(&attached),
         routes,
     }
 }
