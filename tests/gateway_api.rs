@@ -663,6 +663,7 @@ spec:
     let output = support::validate(dir.path(), "gateway.yaml");
     let stdout = String::from_utf8_lossy(&output.stdout);
     for expected in [
+        "Gateway gateway-conformance-infra/same-namespace: Accepted=True (Accepted), Programmed=True (Programmed)",
         "Gateway gateway-conformance-infra/same-namespace listener http: Accepted=True (Accepted), Programmed=True (Programmed), attachedRoutes=2",
         "Gateway gateway-conformance-infra/same-namespace listener tcp: Accepted=False (UnsupportedProtocol), Programmed=False (Invalid), attachedRoutes=0",
         "HTTPRoute gateway-conformance-infra/good on gateway-conformance-infra/same-namespace: Accepted=True (Accepted), ResolvedRefs=True (ResolvedRefs)",

@@ -166,6 +166,10 @@ fn conditions(status: &config::resolved::GatewayApiStatus) -> Vec<String> {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let gateways = status
+        .gateways
+        .iter()
+        .map(|g| format!("Gateway {}: {}", g.gateway, joined(&g.conditions)));
     let listeners = status.gateways.iter().flat_map(|g| {
         g.listeners.iter().map(move |l| {
             let (name, conditions) = (&l.name, joined(&l.conditions));
@@ -184,7 +188,7 @@ fn conditions(status: &config::resolved::GatewayApiStatus) -> Vec<String> {
             joined(&r.conditions)
         )
     });
-    listeners.chain(routes).collect()
+    gateways.chain(listeners).chain(routes).collect()
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {

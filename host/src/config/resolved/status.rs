@@ -26,6 +26,8 @@ impl GatewayApiStatus {
 pub struct GatewayStatus {
     /// `namespace/name`.
     pub gateway: String,
+    /// `Accepted` and `Programmed`.
+    pub conditions: Vec<Condition>,
     /// Each listener's conditions.
     pub listeners: Vec<ListenerStatus>,
 }

@@ -84,6 +84,13 @@ impl Parents {
             .iter()
             .map(|(gateway, listeners)| GatewayStatus {
                 gateway: gateway.clone(),
+                conditions: match listeners.iter().any(|l| l.served) {
+                    true => vec![Condition::holds("Accepted"), Condition::holds("Programmed")],
+                    false => vec![
+                        Condition::fails("Accepted", "ListenersNotValid"),
+                        Condition::fails("Programmed", "Invalid"),
+                    ],
+                },
                 listeners: listeners
                     .iter()
                     .map(|l| ListenerStatus {
