@@ -882,3 +882,63 @@ spec:
         assert!(stdout.contains(expected), "{expected}\nnot in:\n{stdout}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_grpc_route_matches_services_and_methods() {
+    let (one, two) = (
+        Upstream::start("grpc-one").await,
+        Upstream::start("grpc-two").await,
+    );
+    let service = |name: &str, port: u16| {
+        format!(
+            "---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: {name}
+  namespace: gateway-conformance-infra
+spec:
+  hosts: [{name}.gateway-conformance-infra.svc.cluster.local]
+  resolution: STATIC
+  ports: [{{number: 8080, name: grpc, protocol: GRPC}}]
+  endpoints:
+  - {{address: 127.0.0.1, ports: {{grpc: {port}}}}}
+"
+        )
+    };
+    let config = format!(
+        "{GATEWAY}{}{}---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata:
+  name: echo
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs: [{{name: same-namespace}}]
+  rules:
+  - matches: [{{method: {{service: pkg.Echo, method: Two}}}}]
+    backendRefs: [{{name: grpc-two, port: 8080}}]
+  - matches: [{{method: {{service: pkg.Echo}}}}]
+    backendRefs: [{{name: grpc-one, port: 8080}}]
+",
+        service("grpc-one", one.addr.port()),
+        service("grpc-two", two.addr.port()),
+    );
+    let gateway = Gateway::start(&config);
+    let client = Client::http2(gateway.addr("gateway-conformance-infra/same-namespace/http"));
+    let call = async |path: &str| {
+        let request = client
+            .request("POST", "example.com", path)
+            .header("content-type", "application/grpc")
+            .body(empty())
+            .unwrap();
+        let reply = client.send(request).await;
+        match reply.status.as_u16() {
+            200 => Some(reply.json()["name"].as_str().unwrap().to_string()),
+            _ => None,
+        }
+    };
+    assert_eq!(call("/pkg.Echo/Two").await.as_deref(), Some("grpc-two"));
+    assert_eq!(call("/pkg.Echo/One").await.as_deref(), Some("grpc-one"));
+    assert_eq!(call("/pkg.Other/One").await, None);
+}

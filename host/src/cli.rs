@@ -182,7 +182,8 @@ fn conditions(status: &config::resolved::GatewayApiStatus) -> Vec<String> {
     });
     let routes = status.routes.iter().map(|r| {
         format!(
-            "HTTPRoute {} on {}: {}",
+            "{} {} on {}: {}",
+            r.kind,
             r.route,
             r.parent,
             joined(&r.conditions)

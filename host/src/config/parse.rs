@@ -98,7 +98,7 @@ fn resource(index: usize, document: &Document, reporter: &mut Reporter) -> Optio
                 &site,
                 "kind",
                 format!(
-                    "unknown kind {kind_name:?}: expected Gateway, VirtualService, DestinationRule, ServiceEntry or WasmPlugin (networking.istio.io), or Gateway, GatewayClass, HTTPRoute or ReferenceGrant (gateway.networking.k8s.io)"
+                    "unknown kind {kind_name:?}: expected Gateway, VirtualService, DestinationRule, ServiceEntry or WasmPlugin (networking.istio.io), or Gateway, GatewayClass, HTTPRoute, GRPCRoute or ReferenceGrant (gateway.networking.k8s.io)"
                 ),
             );
         }
@@ -136,6 +136,7 @@ fn resource(index: usize, document: &Document, reporter: &mut Reporter) -> Optio
         Kind::HttpRoute => Spec::HttpRoute(typed(spec.clone(), "spec", &site, reporter)?),
         Kind::ReferenceGrant => Spec::ReferenceGrant(typed(spec.clone(), "spec", &site, reporter)?),
         Kind::Namespace => return Some(namespace(index, document)),
+        Kind::GrpcRoute => Spec::GrpcRoute(typed(spec.clone(), "spec", &site, reporter)?),
     };
     Some(Resource {
         name,

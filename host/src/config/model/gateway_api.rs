@@ -200,6 +200,64 @@ pub struct HttpRouteSpec {
     pub rules: Vec<HttpRouteRule>,
 }
 
+/// A GRPCRoute: gRPC rules, matched on service and method.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GrpcRouteSpec {
+    /// The Gateways (and listeners) it attaches to.
+    #[serde(default)]
+    pub parent_refs: Vec<ObjectRef>,
+    /// The hosts it serves (default: every host of the listeners).
+    #[serde(default)]
+    pub hostnames: Vec<String>,
+    /// The rules.
+    #[serde(default)]
+    pub rules: Vec<GrpcRouteRule>,
+}
+
+/// A gRPC rule.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GrpcRouteRule {
+    /// The rule's name.
+    pub name: Option<String>,
+    /// Conditions, ORed (default: every request).
+    #[serde(default)]
+    pub matches: Vec<GrpcRouteMatch>,
+    /// Filters applied to matching requests.
+    #[serde(default)]
+    pub filters: Vec<HttpRouteFilter>,
+    /// Weighted backends.
+    #[serde(default)]
+    pub backend_refs: Vec<HttpBackendRef>,
+    /// Session persistence; not served yet.
+    pub session_persistence: Option<Ignored>,
+}
+
+/// One gRPC match: its conditions are ANDed.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GrpcRouteMatch {
+    /// The service and method.
+    pub method: Option<GrpcMethodMatch>,
+    /// Header conditions.
+    #[serde(default)]
+    pub headers: Vec<ValueMatch>,
+}
+
+/// A gRPC service and method condition.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GrpcMethodMatch {
+    /// `Exact` (default) or `RegularExpression`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// The fully qualified service, e.g. `grpc.health.v1.Health`.
+    pub service: Option<String>,
+    /// The method, e.g. `Check`.
+    pub method: Option<String>,
+}
+
 /// A rule: matches, filters and backends.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -38,6 +38,8 @@ pub enum Kind {
     ReferenceGrant,
     /// A Kubernetes Namespace: its labels, for listeners' route selectors.
     Namespace,
+    /// `gateway.networking.k8s.io` GRPCRoute: gRPC routes.
+    GrpcRoute,
 }
 
 /// The Kubernetes Gateway API's group.
@@ -52,6 +54,7 @@ impl Kind {
             (GATEWAY_API, "GatewayClass") => Self::GatewayClass,
             (GATEWAY_API, "HTTPRoute") => Self::HttpRoute,
             (GATEWAY_API, "ReferenceGrant") => Self::ReferenceGrant,
+            (GATEWAY_API, "GRPCRoute") => Self::GrpcRoute,
             (_, kind) => return Self::istio(kind),
         })
     }
@@ -72,9 +75,11 @@ impl Kind {
     pub fn group(self) -> &'static str {
         match self {
             Self::WasmPlugin => "extensions.istio.io",
-            Self::GatewayClass | Self::KubeGateway | Self::HttpRoute | Self::ReferenceGrant => {
-                GATEWAY_API
-            }
+            Self::GatewayClass
+            | Self::KubeGateway
+            | Self::HttpRoute
+            | Self::GrpcRoute
+            | Self::ReferenceGrant => GATEWAY_API,
             Self::Namespace => "",
             _ => "networking.istio.io",
         }
@@ -84,9 +89,11 @@ impl Kind {
     pub fn versions(self) -> &'static [&'static str] {
         match self {
             Self::WasmPlugin => &["v1alpha1"],
-            Self::GatewayClass | Self::KubeGateway | Self::HttpRoute | Self::ReferenceGrant => {
-                &["v1", "v1beta1"]
-            }
+            Self::GatewayClass
+            | Self::KubeGateway
+            | Self::HttpRoute
+            | Self::GrpcRoute
+            | Self::ReferenceGrant => &["v1", "v1beta1"],
             Self::Namespace => &["v1"],
             _ => &["v1", "v1beta1", "v1alpha3"],
         }
@@ -98,6 +105,7 @@ impl fmt::Display for Kind {
         match self {
             Self::KubeGateway => f.write_str("Gateway"),
             Self::HttpRoute => f.write_str("HTTPRoute"),
+            Self::GrpcRoute => f.write_str("GRPCRoute"),
             _ => fmt::Debug::fmt(self, f),
         }
     }
@@ -177,6 +185,8 @@ pub enum Spec {
     ReferenceGrant(Box<gateway_api::ReferenceGrantSpec>),
     /// A Kubernetes Namespace's labels.
     Namespace(Box<gateway_api::NamespaceSpec>),
+    /// A Gateway API GRPCRoute's spec.
+    GrpcRoute(Box<gateway_api::GrpcRouteSpec>),
 }
 
 /// One resource of the config file.
@@ -206,6 +216,7 @@ impl Resource {
             Spec::HttpRoute(_) => Kind::HttpRoute,
             Spec::ReferenceGrant(_) => Kind::ReferenceGrant,
             Spec::Namespace(_) => Kind::Namespace,
+            Spec::GrpcRoute(_) => Kind::GrpcRoute,
         }
     }
 }

@@ -46,7 +46,9 @@ pub struct ListenerStatus {
 /// An HTTPRoute's conditions for one of its parents.
 #[derive(Debug, Clone, Serialize)]
 pub struct RouteStatus {
-    /// `namespace/name` of the HTTPRoute.
+    /// `HTTPRoute` or `GRPCRoute`.
+    pub kind: &'static str,
+    /// `namespace/name` of the route.
     pub route: String,
     /// `namespace/name` of the parent Gateway, and `/listener` with a `sectionName`.
     pub parent: String,

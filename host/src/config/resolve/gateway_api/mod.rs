@@ -14,6 +14,7 @@
 
 mod backends;
 mod filters;
+mod grpc;
 mod listeners;
 mod matches;
 mod namespaces;
@@ -62,6 +63,12 @@ pub fn translate(
             Spec::HttpRoute(spec) => {
                 let origin = (namespace, name, resource.document);
                 route_sets.push(routes::route_set(spec, origin, (&services, &parents), &at));
+                first_route.get_or_insert(site.clone());
+            }
+            Spec::GrpcRoute(spec) => {
+                let origin = (namespace, name, resource.document);
+                let spec = grpc::as_http(spec);
+                route_sets.push(routes::route_set(&spec, origin, (&services, &parents), &at));
                 first_route.get_or_insert(site.clone());
             }
             _ => {}

@@ -147,6 +147,7 @@ impl Parents {
                     None => gateway,
                 };
                 Some(RouteStatus {
+                    kind: "HTTPRoute",
                     route: format!("{namespace}/{name}"),
                     parent,
                     conditions: vec![accepted, resolved.clone()],
@@ -229,12 +230,16 @@ pub fn status(
     let mut routes = Vec::new();
     let mut attached = Vec::new();
     for resource in resources {
-        if let Spec::HttpRoute(spec) = &resource.spec {
-            let origin = (resource.namespace.as_str(), resource.name.as_str());
-            let (statuses, listeners) = parents.route(spec, origin, services);
-            routes.extend(statuses);
-            attached.extend(listeners);
-        }
+        let (kind, spec) = match &resource.spec {
+            Spec::HttpRoute(spec) => ("HTTPRoute", (**spec).clone()),
+            Spec::GrpcRoute(spec) => ("GRPCRoute", super::grpc::as_http(spec)),
+            _ => continue,
+        };
+        let origin = (resource.namespace.as_str(), resource.name.as_str());
+        let (mut statuses, listeners) = parents.route(&spec, origin, services);
+        statuses.iter_mut().for_each(|s| s.kind = kind);
+        routes.extend(statuses);
+        attached.extend(listeners);
     }
     GatewayApiStatus {
         gateways: parents.gateways(&attached),
