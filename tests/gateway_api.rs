@@ -942,3 +942,80 @@ spec:
     assert_eq!(call("/pkg.Echo/One").await.as_deref(), Some("grpc-one"));
     assert_eq!(call("/pkg.Other/One").await, None);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backend_tls_policy_originates_tls_and_checks_the_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = support::certs::TestCa::new(dir.path());
+    ca.issue("upstream", &["abc.example.com"]);
+    std::fs::create_dir(dir.path().join("backend-ca")).unwrap();
+    std::fs::copy(
+        dir.path().join("ca.pem"),
+        dir.path().join("backend-ca/ca.crt"),
+    )
+    .unwrap();
+    let upstream = Upstream::start_tls(
+        "secure",
+        support::upstream::UpstreamTls {
+            certificate: &dir.path().join("upstream.pem"),
+            key: &dir.path().join("upstream.key"),
+            client_ca: None,
+            client_required: false,
+        },
+    )
+    .await;
+    let backend = |name: &str, hostname: &str| {
+        format!(
+            "---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: {name}
+  namespace: gateway-conformance-infra
+spec:
+  hosts: [{name}.gateway-conformance-infra.svc.cluster.local]
+  resolution: STATIC
+  ports: [{{number: 443, name: http, protocol: HTTP}}]
+  endpoints:
+  - {{address: 127.0.0.1, ports: {{http: {port}}}}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: BackendTLSPolicy
+metadata:
+  name: {name}
+  namespace: gateway-conformance-infra
+spec:
+  targetRefs: [{{group: \"\", kind: Service, name: {name}}}]
+  validation:
+    caCertificateRefs: [{{group: \"\", kind: ConfigMap, name: backend-ca}}]
+    hostname: {hostname}
+",
+            port = upstream.addr.port()
+        )
+    };
+    let config = format!(
+        "{GATEWAY}{}{}---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: secure
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs: [{{name: same-namespace}}]
+  rules:
+  - matches: [{{path: {{type: Exact, value: /secure}}}}]
+    backendRefs: [{{name: secure, port: 443}}]
+  - matches: [{{path: {{type: Exact, value: /mismatch}}}}]
+    backendRefs: [{{name: mismatch, port: 443}}]
+",
+        backend("secure", "abc.example.com"),
+        backend("mismatch", "other.example.com"),
+    );
+    std::fs::write(dir.path().join("gateway.yaml"), config).unwrap();
+    let gateway = Gateway::launch(dir, "gateway.yaml", |_| {});
+    let client = Client::http1(gateway.addr("gateway-conformance-infra/same-namespace/http"));
+    let reply = client.get("example.com", "/secure").await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.json()["tls"]["sni"], "abc.example.com");
+    assert_eq!(client.get("example.com", "/mismatch").await.status, 503);
+}

@@ -98,7 +98,7 @@ fn resource(index: usize, document: &Document, reporter: &mut Reporter) -> Optio
                 &site,
                 "kind",
                 format!(
-                    "unknown kind {kind_name:?}: expected Gateway, VirtualService, DestinationRule, ServiceEntry or WasmPlugin (networking.istio.io), or Gateway, GatewayClass, HTTPRoute, GRPCRoute or ReferenceGrant (gateway.networking.k8s.io)"
+                    "unknown kind {kind_name:?}: expected Gateway, VirtualService, DestinationRule, ServiceEntry or WasmPlugin (networking.istio.io), or Gateway, GatewayClass, HTTPRoute, GRPCRoute, ReferenceGrant or BackendTLSPolicy (gateway.networking.k8s.io)"
                 ),
             );
         }
@@ -137,6 +137,9 @@ fn resource(index: usize, document: &Document, reporter: &mut Reporter) -> Optio
         Kind::ReferenceGrant => Spec::ReferenceGrant(typed(spec.clone(), "spec", &site, reporter)?),
         Kind::Namespace => return Some(namespace(index, document)),
         Kind::GrpcRoute => Spec::GrpcRoute(typed(spec.clone(), "spec", &site, reporter)?),
+        Kind::BackendTlsPolicy => {
+            Spec::BackendTlsPolicy(typed(spec.clone(), "spec", &site, reporter)?)
+        }
     };
     Some(Resource {
         name,

@@ -18,6 +18,49 @@ pub struct ReferenceGrantSpec {
     pub to: Vec<ObjectRef>,
 }
 
+/// A BackendTLSPolicy: TLS to the Services it targets, and how their certificates are
+/// checked.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BackendTlsPolicySpec {
+    /// The Services (of the policy's namespace).
+    #[serde(default)]
+    pub target_refs: Vec<ObjectRef>,
+    /// How the backends' certificates are checked (required).
+    pub validation: Option<BackendTlsValidation>,
+    /// Implementation-specific options; not read.
+    pub options: Option<Ignored>,
+}
+
+/// How a backend's certificate is checked.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BackendTlsValidation {
+    /// ConfigMaps holding the CA certificates (`ca.crt`).
+    #[serde(default)]
+    pub ca_certificate_refs: Vec<ObjectRef>,
+    /// `System`: the platform's trusted CAs.
+    pub well_known_ca_certificates: Option<String>,
+    /// The SNI sent and the name verified (required).
+    pub hostname: Option<String>,
+    /// Names verified instead of `hostname`.
+    #[serde(default)]
+    pub subject_alt_names: Vec<SubjectAltName>,
+}
+
+/// A name a backend's certificate must carry.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SubjectAltName {
+    /// `Hostname` or `URI`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// The DNS name.
+    pub hostname: Option<String>,
+    /// The URI.
+    pub uri: Option<String>,
+}
+
 /// A GatewayClass: which controller serves the Gateways of the class.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

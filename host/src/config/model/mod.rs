@@ -40,6 +40,8 @@ pub enum Kind {
     Namespace,
     /// `gateway.networking.k8s.io` GRPCRoute: gRPC routes.
     GrpcRoute,
+    /// `gateway.networking.k8s.io` BackendTLSPolicy: TLS to backends.
+    BackendTlsPolicy,
 }
 
 /// The Kubernetes Gateway API's group.
@@ -55,6 +57,7 @@ impl Kind {
             (GATEWAY_API, "HTTPRoute") => Self::HttpRoute,
             (GATEWAY_API, "ReferenceGrant") => Self::ReferenceGrant,
             (GATEWAY_API, "GRPCRoute") => Self::GrpcRoute,
+            (GATEWAY_API, "BackendTLSPolicy") => Self::BackendTlsPolicy,
             (_, kind) => return Self::istio(kind),
         })
     }
@@ -79,6 +82,7 @@ impl Kind {
             | Self::KubeGateway
             | Self::HttpRoute
             | Self::GrpcRoute
+            | Self::BackendTlsPolicy
             | Self::ReferenceGrant => GATEWAY_API,
             Self::Namespace => "",
             _ => "networking.istio.io",
@@ -94,6 +98,7 @@ impl Kind {
             | Self::HttpRoute
             | Self::GrpcRoute
             | Self::ReferenceGrant => &["v1", "v1beta1"],
+            Self::BackendTlsPolicy => &["v1", "v1alpha3"],
             Self::Namespace => &["v1"],
             _ => &["v1", "v1beta1", "v1alpha3"],
         }
@@ -106,6 +111,7 @@ impl fmt::Display for Kind {
             Self::KubeGateway => f.write_str("Gateway"),
             Self::HttpRoute => f.write_str("HTTPRoute"),
             Self::GrpcRoute => f.write_str("GRPCRoute"),
+            Self::BackendTlsPolicy => f.write_str("BackendTLSPolicy"),
             _ => fmt::Debug::fmt(self, f),
         }
     }
@@ -187,6 +193,8 @@ pub enum Spec {
     Namespace(Box<gateway_api::NamespaceSpec>),
     /// A Gateway API GRPCRoute's spec.
     GrpcRoute(Box<gateway_api::GrpcRouteSpec>),
+    /// A Gateway API BackendTLSPolicy's spec.
+    BackendTlsPolicy(Box<gateway_api::BackendTlsPolicySpec>),
 }
 
 /// One resource of the config file.
@@ -217,6 +225,7 @@ impl Resource {
             Spec::ReferenceGrant(_) => Kind::ReferenceGrant,
             Spec::Namespace(_) => Kind::Namespace,
             Spec::GrpcRoute(_) => Kind::GrpcRoute,
+            Spec::BackendTlsPolicy(_) => Kind::BackendTlsPolicy,
         }
     }
 }

@@ -12,6 +12,7 @@
 //! 302 unless it says otherwise; a backend of weight 0 gets no traffic, and a rule whose
 //! backends are all missing or of weight 0 answers 500.
 
+mod backend_tls;
 mod backends;
 mod filters;
 mod grpc;
@@ -64,6 +65,17 @@ pub fn translate(
                 let origin = (namespace, name, resource.document);
                 route_sets.push(routes::route_set(spec, origin, (&services, &parents), &at));
                 first_route.get_or_insert(site.clone());
+            }
+            Spec::BackendTlsPolicy(spec) => {
+                for (host, rule) in backend_tls::destination_rules(spec, namespace, &services, &at)
+                {
+                    translated.push(Resource {
+                        name: format!("{name}~{host}"),
+                        namespace: namespace.to_string(),
+                        spec: Spec::DestinationRule(Box::new(rule)),
+                        document: resource.document,
+                    });
+                }
             }
             Spec::GrpcRoute(spec) => {
                 let origin = (namespace, name, resource.document);
