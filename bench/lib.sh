@@ -34,3 +34,17 @@ cpu_ns() {
 machine() {
     echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(uname -r)"
 }
+
+# The Istio Gateway `bench`: one plain-HTTP server on 127.0.0.1:PORT for every host.
+bench_gateway() { # port
+    cat <<YAML
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: bench}
+spec:
+  servers:
+  - port: {number: $1, name: http, protocol: HTTP}
+    bind: 127.0.0.1
+    hosts: ["*"]
+YAML
+}

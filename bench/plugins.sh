@@ -31,15 +31,8 @@ declare -A plugin_config=(
     [python]='{keys: {k1: alice}}'
 )
 config() { # name port
+    bench_gateway "$2"
     cat <<YAML
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: bench}
-spec:
-  servers:
-  - port: {number: $2, name: http, protocol: HTTP}
-    bind: 127.0.0.1
-    hosts: ["*"]
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService

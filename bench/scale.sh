@@ -20,15 +20,8 @@ wait_for http://127.0.0.1:18000/
 
 # The Gateway on :18200 and the upstream ServiceEntry, then the YAML of "$@".
 head_yaml() {
+    bench_gateway 18200
     cat <<YAML
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: bench}
-spec:
-  servers:
-  - port: {number: 18200, name: http, protocol: HTTP}
-    bind: 127.0.0.1
-    hosts: ["*"]
 ---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry

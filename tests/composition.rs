@@ -362,17 +362,7 @@ async fn a_latency_aware_balancer_steers_one_service_away_from_its_slow_endpoint
         &[],
         "  targetRefs: [{kind: ServiceEntry, name: a}]\n",
     );
-    let config = format!(
-        "{GATEWAY}---\n{}---\n{}---\n{}---\n{plugin}",
-        service("a", &endpoints),
-        service("b", &endpoints),
-        support::config::virtual_service(
-            "shop",
-            "*",
-            "  - match: [{authority: {exact: a}}]\n    route: [{destination: {host: a}}]\n  - route: [{destination: {host: b}}]\n",
-        ),
-    );
-    let gateway = Gateway::start(&config);
+    let gateway = Gateway::start(&two_services(endpoints, &format!("---\n{plugin}")));
     let client = Client::http1(gateway.addr("default/gw/http"));
     // Each endpoint is tried once while it has no latency; then the fast one wins.
     let a = spread(&client, "a", 40).await;

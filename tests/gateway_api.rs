@@ -41,6 +41,33 @@ spec:
         from: Same
 ";
 
+/// A STATIC ServiceEntry standing in for Service `name` of namespace `namespace` (the
+/// host `name.namespace.svc.cluster.local`) on service port `number` speaking `protocol`,
+/// served by the loopback upstream on `port`.
+fn service_entry(
+    name: &str,
+    namespace: &str,
+    (number, protocol): (u16, &str),
+    port: u16,
+) -> String {
+    let port_name = protocol.to_ascii_lowercase();
+    format!(
+        "---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: {name}
+  namespace: {namespace}
+spec:
+  hosts: [{name}.{namespace}.svc.cluster.local]
+  resolution: STATIC
+  ports: [{{number: {number}, name: {port_name}, protocol: {protocol}}}]
+  endpoints:
+  - {{address: 127.0.0.1, ports: {{{port_name}: {port}}}}}
+"
+    )
+}
+
 /// The suite's three infra backends, each a ServiceEntry for its Service's name on port
 /// 8080, served by an upstream named after it.
 struct Backends {
@@ -61,23 +88,9 @@ impl Backends {
             .iter()
             .enumerate()
             .map(|(i, upstream)| {
-                format!(
-                    "---
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: infra-backend-v{v}
-  namespace: gateway-conformance-infra
-spec:
-  hosts: [infra-backend-v{v}.gateway-conformance-infra.svc.cluster.local]
-  resolution: STATIC
-  ports: [{{number: 8080, name: http, protocol: HTTP}}]
-  endpoints:
-  - {{address: 127.0.0.1, ports: {{http: {port}}}}}
-",
-                    v = i + 1,
-                    port = upstream.addr.port()
-                )
+                let name = format!("infra-backend-v{}", i + 1);
+                let port = upstream.addr.port();
+                service_entry(&name, "gateway-conformance-infra", (8080, "HTTP"), port)
             })
             .collect()
     }
@@ -701,21 +714,11 @@ async fn a_backend_in_another_namespace_needs_a_reference_grant() {
         return;
     };
     let web = Upstream::start("web-backend").await;
-    let service = format!(
-        "---
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: web-backend
-  namespace: gateway-conformance-web-backend
-spec:
-  hosts: [web-backend.gateway-conformance-web-backend.svc.cluster.local]
-  resolution: STATIC
-  ports: [{{number: 8080, name: http, protocol: HTTP}}]
-  endpoints:
-  - {{address: 127.0.0.1, ports: {{http: {}}}}}
-",
-        web.addr.port()
+    let service = service_entry(
+        "web-backend",
+        "gateway-conformance-web-backend",
+        (8080, "HTTP"),
+        web.addr.port(),
     );
     let manifest =
         std::fs::read_to_string(suite.join("tests/httproute-reference-grant.yaml")).unwrap();
@@ -829,19 +832,7 @@ spec:
         from: Selector
         selector:
           matchLabels: {{gateway-conformance: backend}}
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: web-backend
-  namespace: gateway-conformance-web-backend
-spec:
-  hosts: [web-backend.gateway-conformance-web-backend.svc.cluster.local]
-  resolution: STATIC
-  ports: [{{number: 8080, name: http, protocol: HTTP}}]
-  endpoints:
-  - {{address: 127.0.0.1, ports: {{http: {port}}}}}
----
+{service}---
 {route}
 ---
 apiVersion: gateway.networking.k8s.io/v1
@@ -855,7 +846,12 @@ spec:
   - matches: [{{path: {{type: PathPrefix, value: /outsider}}}}]
     backendRefs: [{{name: web-backend, namespace: gateway-conformance-web-backend, port: 8080}}]
 ",
-        port = web.addr.port(),
+        service = service_entry(
+            "web-backend",
+            "gateway-conformance-web-backend",
+            (8080, "HTTP"),
+            web.addr.port(),
+        ),
         route =
             std::fs::read_to_string(suite.join("tests/httproute-cross-namespace.yaml")).unwrap(),
     );
@@ -890,21 +886,7 @@ async fn a_grpc_route_matches_services_and_methods() {
         Upstream::start("grpc-two").await,
     );
     let service = |name: &str, port: u16| {
-        format!(
-            "---
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: {name}
-  namespace: gateway-conformance-infra
-spec:
-  hosts: [{name}.gateway-conformance-infra.svc.cluster.local]
-  resolution: STATIC
-  ports: [{{number: 8080, name: grpc, protocol: GRPC}}]
-  endpoints:
-  - {{address: 127.0.0.1, ports: {{grpc: {port}}}}}
-"
-        )
+        service_entry(name, "gateway-conformance-infra", (8080, "GRPC"), port)
     };
     let config = format!(
         "{GATEWAY}{}{}---
@@ -964,21 +946,11 @@ async fn a_backend_tls_policy_originates_tls_and_checks_the_name() {
         },
     )
     .await;
+    let port = upstream.addr.port();
     let backend = |name: &str, hostname: &str| {
+        let service = service_entry(name, "gateway-conformance-infra", (443, "HTTP"), port);
         format!(
-            "---
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: {name}
-  namespace: gateway-conformance-infra
-spec:
-  hosts: [{name}.gateway-conformance-infra.svc.cluster.local]
-  resolution: STATIC
-  ports: [{{number: 443, name: http, protocol: HTTP}}]
-  endpoints:
-  - {{address: 127.0.0.1, ports: {{http: {port}}}}}
----
+            "{service}---
 apiVersion: gateway.networking.k8s.io/v1
 kind: BackendTLSPolicy
 metadata:
@@ -989,8 +961,7 @@ spec:
   validation:
     caCertificateRefs: [{{group: \"\", kind: ConfigMap, name: backend-ca}}]
     hostname: {hostname}
-",
-            port = upstream.addr.port()
+"
         )
     };
     let config = format!(

@@ -124,10 +124,12 @@ impl ClusterState {
         self.cluster.policy.outlier_detection.is_some()
     }
 
-    /// Sets up the cluster's TLS, resolves its endpoints and prepares their pools; `load`
-    /// is the cluster's counters, shared with earlier generations.
+    /// Sets up the cluster's TLS, resolves its endpoints and prepares their pools; `chain`
+    /// names the plugins replacing its built-ins, `load` is the cluster's counters, shared
+    /// with earlier generations.
     pub async fn new(
         cluster: Cluster,
+        chain: ClusterChain,
         load: Arc<ClusterLoad>,
         workers: usize,
         dns: Arc<Dns>,
@@ -170,13 +172,14 @@ impl ClusterState {
             tokio::spawn(resolver.refresh(Arc::downgrade(&endpoints), next));
         }
         Ok(Self {
-            limited: limited(&settings),
+            // A breaker plugin is asked whatever the Istio limits say.
+            limited: limited(&settings) || chain.breaker.is_some(),
             destination: Destination::new(&cluster.host, &cluster.namespace, None).intern(),
             cluster,
             endpoints,
             load,
             h2_clients,
-            chain: ClusterChain::default(),
+            chain,
         })
     }
 }

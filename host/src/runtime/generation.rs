@@ -161,17 +161,14 @@ impl Generation {
         } = routes;
         let phases = policies.finish(&config.clusters);
         let plugins = configure_plugins(compiled, &phases, runtime).await?;
-        let policies = policy_config::builtins(&phases, runtime).await?;
+        let policies = policy_config::builtins(phases, runtime).await?;
         let mut clusters = Vec::with_capacity(config.clusters.len());
         for (cluster, chain) in config.clusters.values().zip(cluster_chains) {
             let load = runtime.cluster_loads.get(cluster.name.as_str());
-            let mut state =
-                ClusterState::new(cluster.clone(), load, runtime.workers, runtime.dns.clone())
-                    .await
-                    .with_context(|| format!("cluster {}: upstream TLS", cluster.name))?;
-            // A breaker plugin is asked whatever the Istio limits say.
-            state.limited |= chain.breaker.is_some();
-            state.chain = chain;
+            let dns = runtime.dns.clone();
+            let state = ClusterState::new(cluster.clone(), chain, load, runtime.workers, dns)
+                .await
+                .with_context(|| format!("cluster {}: upstream TLS", cluster.name))?;
             clusters.push(state);
         }
         Ok(Self {

@@ -79,16 +79,17 @@ impl RoutePolicies {
     }
 }
 
-/// Loads and configures every built-in policy (or its `--policy-dir` override).
-pub(super) async fn builtins(tables: &PhaseTables, runtime: &Runtime) -> anyhow::Result<Policies> {
+/// Loads and configures every built-in policy (or its `--policy-dir` override) with its
+/// phase's table.
+pub(super) async fn builtins(tables: PhaseTables, runtime: &Runtime) -> anyhow::Result<Policies> {
     Ok(Policies {
-        route_match: pool(&builtin::ROUTE_MATCH, &tables.route_match, runtime).await?,
-        destination: pool(&builtin::DESTINATION, &tables.destination, runtime).await?,
-        endpoint: pool(&builtin::ENDPOINT, &tables.endpoint, runtime).await?,
-        fault: pool(&builtin::FAULT, &tables.fault, runtime).await?,
-        retry: pool(&builtin::RETRY, &tables.retry, runtime).await?,
-        breaker: pool(&builtin::BREAKER, &tables.breaker, runtime).await?,
-        outlier: pool(&builtin::OUTLIER, &tables.outlier, runtime).await?,
+        route_match: pool(&builtin::ROUTE_MATCH, tables.route_match, runtime).await?,
+        destination: pool(&builtin::DESTINATION, tables.destination, runtime).await?,
+        endpoint: pool(&builtin::ENDPOINT, tables.endpoint, runtime).await?,
+        fault: pool(&builtin::FAULT, tables.fault, runtime).await?,
+        retry: pool(&builtin::RETRY, tables.retry, runtime).await?,
+        breaker: pool(&builtin::BREAKER, tables.breaker, runtime).await?,
+        outlier: pool(&builtin::OUTLIER, tables.outlier, runtime).await?,
     })
 }
 
@@ -198,17 +199,16 @@ fn millis(duration: std::time::Duration) -> u64 {
 }
 
 /// Loads, compiles and configures one built-in policy (or its override) with `table`.
-async fn pool<K, T>(builtin: &Builtin, table: &[T], runtime: &Runtime) -> anyhow::Result<Pool<K>>
+async fn pool<K, T>(builtin: &Builtin, table: Vec<T>, runtime: &Runtime) -> anyhow::Result<Pool<K>>
 where
     K: PolicyWorld<Config = PhaseConfig<T>>,
-    T: Clone,
 {
     let (bytes, source) = builtin
         .load(runtime.policy_dir.as_deref())
         .with_context(|| format!("reading the {} policy", builtin.name))?;
     let component = runtime.wasm.compile(&source, bytes).await?;
     let config = PhaseConfig {
-        table: table.to_vec(),
+        table,
         plugin_config: None,
     };
     let pool = Pool::new(

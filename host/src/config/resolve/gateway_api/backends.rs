@@ -24,6 +24,12 @@ pub fn backends(
         .collect()
 }
 
+/// Whether the backend is a Service (of the core API group), the only kind served.
+pub fn names_a_service(backend: &HttpBackendRef) -> bool {
+    backend.group.as_deref().is_none_or(str::is_empty)
+        && backend.kind.as_deref().is_none_or(|k| k == "Service")
+}
+
 /// One backend's Istio destination, or none when it is left out.
 fn backend(
     backend: &HttpBackendRef,
@@ -32,8 +38,7 @@ fn backend(
     at: &Scope<'_>,
 ) -> Option<Value> {
     const LEFT_OUT: &str = "left out (the other backends take its share; none left: 500)";
-    let core = backend.group.as_deref().is_none_or(str::is_empty);
-    if !core || backend.kind.as_deref().is_some_and(|k| k != "Service") {
+    if !names_a_service(backend) {
         at.field("kind")
             .warn(format!("only Services are served as backends: {LEFT_OUT}"));
         return None;

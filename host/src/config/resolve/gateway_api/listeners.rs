@@ -8,12 +8,12 @@ use crate::config::model::gateway::GatewaySpec as IstioGateway;
 use crate::config::model::gateway_api::{GatewaySpec, Listener};
 use crate::config::resolve::scope::Scope;
 
-/// The Istio Gateway of `spec`, in `namespace`.
+/// The Istio Gateway of `spec`, in `namespace`, and whether each listener is served.
 pub fn gateway(
     spec: &GatewaySpec,
     (namespace, namespaces): (&str, &Namespaces),
     at: &Scope<'_>,
-) -> Option<IstioGateway> {
+) -> (Option<IstioGateway>, Vec<bool>) {
     not_yet(spec.tls.is_some(), &at.field("tls"));
     not_yet(spec.infrastructure.is_some(), &at.field("infrastructure"));
     not_yet(
@@ -22,11 +22,11 @@ pub fn gateway(
     );
     not_yet(spec.backend_tls.is_some(), &at.field("backendTLS"));
     let bind = bind_address(spec, at);
-    let servers: Vec<Value> = spec
+    let servers: Vec<Option<Value>> = spec
         .listeners
         .iter()
         .enumerate()
-        .filter_map(|(i, l)| {
+        .map(|(i, l)| {
             server(
                 l,
                 (namespace, namespaces),
@@ -35,7 +35,9 @@ pub fn gateway(
             )
         })
         .collect();
-    istio(json!({ "servers": servers }), at)
+    let served = servers.iter().map(Option::is_some).collect();
+    let servers: Vec<Value> = servers.into_iter().flatten().collect();
+    (istio(json!({ "servers": servers }), at), served)
 }
 
 /// The address the listeners bind: the Gateway's one `IPAddress`, else every interface.

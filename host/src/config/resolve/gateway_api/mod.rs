@@ -23,6 +23,8 @@ mod routes;
 mod services;
 mod status;
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 
 use super::scope::Scope;
@@ -38,28 +40,38 @@ pub fn translate(
 ) -> (Vec<Resource>, GatewayApiStatus) {
     let services = services::Services::of(resources);
     let namespaces = namespaces::Namespaces::of(resources);
-    let parents = status::Parents::of(resources, &namespaces);
     let mut translated = Vec::new();
+    // Gateways first: what their listeners serve is what routes attach to.
+    let mut served = BTreeMap::new();
+    for resource in resources {
+        let Spec::KubeGateway(spec) = &resource.spec else {
+            continue;
+        };
+        let site = site(resource);
+        let at = Scope::new(reporter, &site, "spec");
+        let (gateway, listeners) =
+            listeners::gateway(spec, (&resource.namespace, &namespaces), &at);
+        served.insert(
+            format!("{}/{}", resource.namespace, resource.name),
+            listeners,
+        );
+        if let Some(gateway) = gateway {
+            translated.push(Resource {
+                spec: Spec::Gateway(Box::new(gateway)),
+                ..(*resource).clone()
+            });
+        }
+    }
+    let parents = status::Parents::of(resources, &namespaces, &served);
     let mut route_sets = Vec::new();
     let mut first_route: Option<Site> = None;
     for resource in resources {
-        let site = Site {
-            document: resource.document,
-            resource: format!("{}/{}", resource.kind(), resource.name),
-        };
+        let site = site(resource);
         let at = Scope::new(reporter, &site, "spec");
         let (namespace, name) = (resource.namespace.as_str(), resource.name.as_str());
         match &resource.spec {
             Spec::GatewayClass(spec) => {
                 not_yet(spec.parameters_ref.is_some(), &at.field("parametersRef"));
-            }
-            Spec::KubeGateway(spec) => {
-                if let Some(spec) = listeners::gateway(spec, (namespace, &namespaces), &at) {
-                    translated.push(Resource {
-                        spec: Spec::Gateway(Box::new(spec)),
-                        ..(*resource).clone()
-                    });
-                }
             }
             Spec::HttpRoute(spec) => {
                 let origin = (namespace, name, resource.document);
@@ -98,6 +110,14 @@ pub fn translate(
         }
     }
     (translated, status::status(resources, &parents, &services))
+}
+
+/// Where diagnostics about `resource` go.
+fn site(resource: &Resource) -> Site {
+    Site {
+        document: resource.document,
+        resource: format!("{}/{}", resource.kind(), resource.name),
+    }
 }
 
 /// Reads `value` (an Istio spec built here) as `T`; a failure is this module's mistake,

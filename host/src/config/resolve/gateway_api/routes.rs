@@ -11,9 +11,10 @@ use super::status::Parents;
 use super::{istio, not_yet};
 use crate::config::model::common::Duration;
 use crate::config::model::gateway_api::{
-    HttpRouteMatch, HttpRouteRetry, HttpRouteRule, HttpRouteSpec,
+    HttpRouteMatch, HttpRouteRetry, HttpRouteRule, HttpRouteSpec, ObjectRef,
 };
 use crate::config::model::virtual_service::VirtualServiceSpec;
+use crate::config::resolve::checks::host_covers;
 use crate::config::resolve::scope::Scope;
 
 /// One HTTPRoute's rules as Istio routes, with where they attach.
@@ -102,13 +103,9 @@ fn parents(spec: &HttpRouteSpec, namespace: &str, known: &Parents, at: &Scope<'_
                     .warn("only Gateways are served as parents: ignored");
                 return Vec::new();
             }
-            let Some(name) = parent.name.as_deref() else {
+            let Some(gateway) = parent_gateway(parent, namespace) else {
                 return Vec::new();
             };
-            let gateway = format!(
-                "{}/{name}",
-                parent.namespace.as_deref().unwrap_or(namespace)
-            );
             if !known.knows(&gateway) {
                 at.field("name").warn(format!(
                     "no Gateway {gateway} is defined: not attached there (NoMatchingParent)"
@@ -130,6 +127,15 @@ fn parents(spec: &HttpRouteSpec, namespace: &str, known: &Parents, at: &Scope<'_
             }
         })
         .collect()
+}
+
+/// The `namespace/name` of the Gateway `parent` names, for a route in `namespace`.
+pub fn parent_gateway(parent: &ObjectRef, namespace: &str) -> Option<String> {
+    let name = parent.name.as_deref()?;
+    Some(format!(
+        "{}/{name}",
+        parent.namespace.as_deref().unwrap_or(namespace)
+    ))
 }
 
 /// The VirtualServices of the route sets: per namespace, parents and hostname, the routes
@@ -162,7 +168,7 @@ pub fn virtual_services(
         for host in hostnames {
             let mut entries: Vec<&(Precedence, Value)> = members
                 .iter()
-                .filter(|s| s.hostnames.iter().any(|h| covers(h, host)))
+                .filter(|s| s.hostnames.iter().any(|h| host_covers(h, host)))
                 .flat_map(|s| &s.entries)
                 .collect();
             entries.sort_by(|a, b| a.0.cmp(&b.0));
@@ -179,19 +185,6 @@ pub fn virtual_services(
         }
     }
     services
-}
-
-/// Whether a route hostname `pattern` takes requests for `host` (itself a hostname or a
-/// pattern): `*` takes all, `*.x` the names below `x`.
-fn covers(pattern: &str, host: &str) -> bool {
-    match pattern.strip_prefix('*') {
-        _ if pattern == host => true,
-        Some("") => true,
-        Some(suffix) => {
-            host.ends_with(suffix) && host.len() > suffix.len() && !host.starts_with('*')
-        }
-        None => false,
-    }
 }
 
 /// Where a match stands among the API's precedence rules: exact paths first, then longer

@@ -1,9 +1,12 @@
 //! The conditions Kubernetes would write on Gateways and HTTPRoutes: whether each listener
 //! is served, and whether each route is accepted by each parent and its backends resolve.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use super::backends::names_a_service;
 use super::namespaces::{Allowed, Namespaces};
+use super::routes::parent_gateway;
 use super::services::Services;
 use crate::config::model::gateway_api::{HttpRouteSpec, Listener, ObjectRef};
 use crate::config::model::{Resource, Spec};
@@ -22,38 +25,51 @@ struct ListenerView {
     hostname: Option<String>,
     allowed: Allowed,
     served: bool,
+    /// Why it is not accepted when it is not served.
+    unserved: &'static str,
 }
 
 impl ListenerView {
-    fn of(listener: &Listener, gateway_ns: &str, namespaces: &Namespaces) -> Self {
-        let protocol = listener.protocol.as_deref().unwrap_or_default();
-        let tls = listener.tls.as_ref();
-        let terminates = tls.is_some_and(|t| {
-            t.mode.as_deref().is_none_or(|m| m == "Terminate") && !t.certificate_refs.is_empty()
-        });
+    fn of(listener: &Listener, gateway_ns: &str, namespaces: &Namespaces, served: bool) -> Self {
         Self {
             name: listener.name.clone().unwrap_or_default(),
             port: listener.port,
             hostname: listener.hostname.clone(),
             allowed: Allowed::of(listener, gateway_ns, namespaces),
-            served: protocol == "HTTP" || protocol == "HTTPS" && terminates,
+            served,
+            unserved: match listener.protocol.as_deref() {
+                Some("HTTP" | "HTTPS") => "UnsupportedValue",
+                _ => "UnsupportedProtocol",
+            },
         }
     }
 }
 
 impl Parents {
-    /// The Gateways among `resources`; `namespaces` are those routes may come from.
-    pub fn of(resources: &[&Resource], namespaces: &Namespaces) -> Self {
+    /// The Gateways among `resources`; `namespaces` are those routes may come from, and
+    /// `served` says which listeners of each Gateway (by `namespace/name`) are served.
+    pub fn of(
+        resources: &[&Resource],
+        namespaces: &Namespaces,
+        served: &BTreeMap<String, Vec<bool>>,
+    ) -> Self {
         let gateways = resources
             .iter()
             .filter_map(|r| match &r.spec {
-                Spec::KubeGateway(spec) => Some((
-                    format!("{}/{}", r.namespace, r.name),
-                    spec.listeners
+                Spec::KubeGateway(spec) => {
+                    let key = format!("{}/{}", r.namespace, r.name);
+                    let served = served.get(&key).map_or(&[][..], Vec::as_slice);
+                    let listeners = spec
+                        .listeners
                         .iter()
-                        .map(|l| ListenerView::of(l, &r.namespace, namespaces))
-                        .collect(),
-                )),
+                        .enumerate()
+                        .map(|(i, l)| {
+                            let on = served.get(i).copied().unwrap_or(false);
+                            ListenerView::of(l, &r.namespace, namespaces, on)
+                        })
+                        .collect();
+                    Some((key, listeners))
+                }
                 _ => None,
             })
             .collect();
@@ -100,7 +116,7 @@ impl Parents {
                                 vec![Condition::holds("Accepted"), Condition::holds("Programmed")]
                             }
                             false => vec![
-                                Condition::fails("Accepted", "UnsupportedProtocol"),
+                                Condition::fails("Accepted", l.unserved),
                                 Condition::fails("Programmed", "Invalid"),
                             ],
                         },
@@ -130,11 +146,7 @@ impl Parents {
             .iter()
             .filter(|p| p.kind.as_deref().is_none_or(|k| k == "Gateway"))
             .filter_map(|parent| {
-                let gateway = format!(
-                    "{}/{}",
-                    parent.namespace.as_deref().unwrap_or(namespace),
-                    parent.name.as_deref()?
-                );
+                let gateway = parent_gateway(parent, namespace)?;
                 let accepted = match self.accepting(spec, namespace, &gateway, parent) {
                     Ok(listeners) => {
                         attached.extend(listeners.into_iter().map(|l| (gateway.clone(), l)));
@@ -207,8 +219,7 @@ impl Parents {
 /// Whether every backend of the route names a Service the gateway knows and may reach.
 fn resolved_refs(spec: &HttpRouteSpec, namespace: &str, services: &Services<'_>) -> Condition {
     for backend in spec.rules.iter().flat_map(|r| &r.backend_refs) {
-        let core = backend.group.as_deref().is_none_or(str::is_empty);
-        if !core || backend.kind.as_deref().is_some_and(|k| k != "Service") {
+        if !names_a_service(backend) {
             return Condition::fails("ResolvedRefs", "InvalidKind");
         }
         let ns = backend.namespace.as_deref().unwrap_or(namespace);
@@ -231,8 +242,8 @@ pub fn status(
     let mut attached = Vec::new();
     for resource in resources {
         let (kind, spec) = match &resource.spec {
-            Spec::HttpRoute(spec) => ("HTTPRoute", (**spec).clone()),
-            Spec::GrpcRoute(spec) => ("GRPCRoute", super::grpc::as_http(spec)),
+            Spec::HttpRoute(spec) => ("HTTPRoute", Cow::Borrowed(&**spec)),
+            Spec::GrpcRoute(spec) => ("GRPCRoute", Cow::Owned(super::grpc::as_http(spec))),
             _ => continue,
         };
         let origin = (resource.namespace.as_str(), resource.name.as_str());
