@@ -343,6 +343,7 @@ spec:
         "spec.listeners[1].protocol: protocol \"TCP\" is not served yet",
         "Deployment/infra-backend-v1: kind: a standalone gateway does not read Kubernetes Deployments",
         "Secret/certificate: kind: a standalone gateway does not read Kubernetes Secrets",
+        "GatewayClass/portcullis: spec.controllerName: not checked",
         "spec.rules[0].sessionPersistence: not served yet",
         "spec.rules[0].filters[0].type: filter \"ExtensionRef\" is not served yet",
     ] {

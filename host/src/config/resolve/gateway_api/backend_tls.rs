@@ -26,6 +26,11 @@ pub fn destination_rules(
         .filter_map(|(i, target)| {
             let at = at.field("targetRefs").index(i);
             not_yet(target.section_name.is_some(), &at.field("sectionName"));
+            if target.kind.as_deref().is_some_and(|k| k != "Service") {
+                at.field("kind")
+                    .warn("only Services are served as targets: ignored");
+                return None;
+            }
             let name = target.name.as_deref()?;
             let host = services
                 .find(name, namespace, namespace)
@@ -53,6 +58,10 @@ fn tls(spec: &BackendTlsPolicySpec, at: &Scope<'_>) -> Option<Value> {
         validation.well_known_ca_certificates.as_deref(),
     ) {
         (Some(config_map), _) => {
+            if validation.ca_certificate_refs.len() > 1 {
+                at.field("caCertificateRefs")
+                    .warn("several CA certificate references: the first is read");
+            }
             let name = config_map.name.clone().unwrap_or_default();
             tls["caCertificates"] = json!(format!("{name}/ca.crt"));
         }

@@ -138,6 +138,13 @@ fn listener_tls(listener: &Listener, at: &Scope<'_>) -> Option<Value> {
             .error("an HTTPS listener needs a certificate: a Secret in certificateRefs");
         return None;
     };
+    if let Some(cert) = tls.and_then(|t| t.certificate_refs.first())
+        && (cert.namespace.is_some() || cert.kind.as_deref().is_some_and(|k| k != "Secret"))
+    {
+        at.field("certificateRefs").index(0).warn(
+            "read as the Secret folder of its name beside the config: its kind and namespace are not checked",
+        );
+    }
     if tls.is_some_and(|t| t.certificate_refs.len() > 1) {
         at.field("certificateRefs")
             .warn("several certificates: the first is served");

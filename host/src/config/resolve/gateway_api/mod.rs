@@ -72,6 +72,10 @@ pub fn translate(
         match &resource.spec {
             Spec::GatewayClass(spec) => {
                 not_yet(spec.parameters_ref.is_some(), &at.field("parametersRef"));
+                if spec.controller_name.is_some() {
+                    at.field("controllerName")
+                        .warn("not checked: Portcullis serves the Gateways of every GatewayClass");
+                }
             }
             Spec::HttpRoute(spec) => {
                 let origin = (namespace, name, resource.document);

@@ -9,6 +9,7 @@ use super::matches::{blocks, path_fields};
 use super::services::Services;
 use super::status::Parents;
 use super::{istio, not_yet};
+use crate::config::model::GATEWAY_API;
 use crate::config::model::common::Duration;
 use crate::config::model::gateway_api::{
     HttpRouteMatch, HttpRouteRetry, HttpRouteRule, HttpRouteSpec, ObjectRef,
@@ -98,7 +99,8 @@ fn parents(spec: &HttpRouteSpec, namespace: &str, known: &Parents, at: &Scope<'_
         .enumerate()
         .flat_map(|(i, parent)| {
             let at = at.field("parentRefs").index(i);
-            if parent.kind.as_deref().is_some_and(|k| k != "Gateway") {
+            let group = parent.group.as_deref().unwrap_or(GATEWAY_API);
+            if group != GATEWAY_API || parent.kind.as_deref().is_some_and(|k| k != "Gateway") {
                 at.field("kind")
                     .warn("only Gateways are served as parents: ignored");
                 return Vec::new();
