@@ -91,6 +91,8 @@ async fn cors_preflights_and_actual_requests_get_envoys_headers() {
                 ("access-control-allow-methods", "GET,POST"),
                 ("access-control-allow-headers", "authorization,x-custom"),
                 ("access-control-max-age", "86400"),
+                // Envoy's preflight answer passes its CORS filter's response side too.
+                ("access-control-expose-headers", "x-total"),
             ]),
             "{origin}"
         );

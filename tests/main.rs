@@ -8,6 +8,7 @@ mod builtins;
 mod composition;
 mod config_fuzz;
 mod config_validation;
+mod conformance;
 mod data_path;
 mod edge;
 mod external;

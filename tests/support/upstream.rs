@@ -1,7 +1,9 @@
 //! Real HTTP servers on loopback that say who they are and what they received. The
 //! behaviours below apply wherever the marker appears in the path (`/any/prefix/slow/100`).
 //!
-//! - any path: a JSON report `{name, method, path, headers, body_bytes}`;
+//! - any path: a JSON report `{name, method, path, headers, body_bytes}`, with the response
+//!   headers that `X-Echo-Set-Header: Name:value,Other:value` asks for (as the Gateway API
+//!   suite's echo server does);
 //! - `/echo…`: streams the request body back;
 //! - `/bytes/N`: streams N bytes;
 //! - `/status/CODE`: answers CODE;
@@ -9,6 +11,10 @@
 //! - `/slow/MS`: waits MS milliseconds, then reports;
 //! - `/hold`: waits until the test calls [`Upstream::release`], then reports;
 //! - `/reset`: closes the connection without answering.
+//!
+//! The Gateway API suite's echo server's query knobs work too: `delay=1s` (or `500ms`)
+//! waits that long, and `responseCode=C&succeedAfter=N&uuid=U` answers C to the first N
+//! requests with that `uuid`.
 //!
 //! A TLS upstream ([`Upstream::start_tls`]) adds `version` and `tls: {sni, alpn,
 //! client_sans}` to its report, and records the SNI of every ClientHello it gets.
@@ -306,6 +312,27 @@ async fn respond(
             return status(503);
         }
     }
+    let query = Query(request.uri().query().unwrap_or_default().to_string());
+    if let (Some(code), Some(n), Some(key)) = (
+        query.get("responseCode").and_then(|c| c.parse().ok()),
+        query
+            .get("succeedAfter")
+            .and_then(|n| n.parse::<usize>().ok()),
+        query.get("uuid"),
+    ) {
+        let seen = {
+            let mut failures = failures.lock().unwrap();
+            let seen = failures.entry(key.to_string()).or_default();
+            *seen += 1;
+            *seen
+        };
+        if seen <= n {
+            return status(code);
+        }
+    }
+    if let Some(delay) = query.get("delay").and_then(go_duration) {
+        tokio::time::sleep(delay).await;
+    }
     if let Some(ms) = path.strip_prefix("/slow/").and_then(|ms| ms.parse().ok()) {
         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
@@ -346,6 +373,13 @@ async fn respond(
         return Ok(Response::new(BodyExt::boxed(StreamBody::new(frames))));
     }
     let method = request.method().to_string();
+    let echo_set: Vec<String> = request
+        .headers()
+        .get_all("x-echo-set-header")
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or_default().split(','))
+        .map(str::to_string)
+        .collect();
     let version = format!("{:?}", request.version());
     let tls = request.extensions().get::<TlsInfo>().map(|t| t.0.clone());
     let path_and_query = request
@@ -382,9 +416,13 @@ async fn respond(
         "tls": tls,
     });
     reports.lock().unwrap().push(report.clone());
-    let response = Response::builder()
+    let mut response = Response::builder()
         .header("content-type", "application/json")
-        .header("x-upstream", &*name)
+        .header("x-upstream", &*name);
+    for (header, value) in echo_set.iter().filter_map(|h| h.split_once(':')) {
+        response = response.header(header.trim(), value.trim());
+    }
+    let response = response
         .body(
             Full::new(Bytes::from(report.to_string()))
                 .map_err(|never| match never {})
@@ -392,4 +430,26 @@ async fn respond(
         )
         .unwrap();
     Ok(response)
+}
+
+/// A request's query string.
+struct Query(String);
+
+impl Query {
+    /// The value of parameter `key`, as sent.
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .find_map(|(k, v)| (k == key).then_some(v))
+    }
+}
+
+/// A Go duration of milliseconds or seconds (`500ms`, `1s`).
+fn go_duration(text: &str) -> Option<std::time::Duration> {
+    if let Some(ms) = text.strip_suffix("ms") {
+        return ms.parse().ok().map(std::time::Duration::from_millis);
+    }
+    let seconds: f64 = text.strip_suffix('s')?.parse().ok()?;
+    Some(std::time::Duration::from_secs_f64(seconds))
 }

@@ -101,7 +101,8 @@ impl CorsPolicy {
     }
 
     /// The headers of the answer to a preflight: the allowed origin (if it is), and what
-    /// the policy allows; a `*` in methods or headers echoes what was asked for.
+    /// the policy allows (the exposed headers only to an allowed origin); a `*` in methods
+    /// or headers echoes what was asked for.
     fn preflight(&self, request: &HeaderMap, origin: Option<&HeaderValue>) -> HeaderMap {
         let mut headers = HeaderMap::new();
         if let Some(origin) = origin {
@@ -127,6 +128,12 @@ impl CorsPolicy {
                 echo(&self.allow_headers, header::ACCESS_CONTROL_REQUEST_HEADERS),
             ),
             (header::ACCESS_CONTROL_MAX_AGE, self.max_age.clone()),
+            // Envoy's answer passes its own response path too, which adds it for an
+            // allowed origin.
+            (
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                origin.and(self.expose_headers.clone()),
+            ),
         ];
         for (name, value) in allowed {
             if let Some(value) = value {
@@ -194,7 +201,7 @@ mod tests {
         assert_eq!(h["access-control-allow-methods"], "GET,POST");
         assert_eq!(h["access-control-allow-headers"], "x-a,x-b");
         assert_eq!(h["access-control-max-age"], "86400");
-        assert!(!h.contains_key("access-control-expose-headers"));
+        assert_eq!(h["access-control-expose-headers"], "x-total,x-page");
     }
 
     #[test]

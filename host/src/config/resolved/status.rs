@@ -37,7 +37,7 @@ pub struct GatewayStatus {
 pub struct ListenerStatus {
     /// Its name.
     pub name: String,
-    /// `Accepted` and `Programmed`.
+    /// `Accepted`, `ResolvedRefs` and `Programmed`.
     pub conditions: Vec<Condition>,
     /// The routes attached to it (Kubernetes' `attachedRoutes`).
     pub attached_routes: usize,

@@ -18,9 +18,10 @@ pub fn backends(
     services: &Services<'_>,
     at: &Scope<'_>,
 ) -> Vec<Value> {
+    let single = refs.len() == 1;
     refs.iter()
         .enumerate()
-        .filter_map(|(i, b)| backend(b, namespace, services, &at.index(i)))
+        .filter_map(|(i, b)| backend(b, (namespace, single), services, &at.index(i)))
         .collect()
 }
 
@@ -33,7 +34,7 @@ pub fn names_a_service(backend: &HttpBackendRef) -> bool {
 /// One backend's Istio destination, or none when it is left out.
 fn backend(
     backend: &HttpBackendRef,
-    namespace: &str,
+    (namespace, single): (&str, bool),
     services: &Services<'_>,
     at: &Scope<'_>,
 ) -> Option<Value> {
@@ -48,10 +49,21 @@ fn backend(
     let host = service_host(services, (name, ns, namespace), &at.field("name"), LEFT_OUT)?;
     for (f, filter) in backend.filters.iter().enumerate() {
         let kind = filter.kind.as_deref().unwrap_or_default();
-        if !matches!(kind, "RequestHeaderModifier" | "ResponseHeaderModifier") {
-            at.field("filters").index(f).field("type").warn(format!(
-                "filter {kind:?} on a backend is not served yet: ignored"
-            ));
+        let served = match kind {
+            "RequestHeaderModifier" | "ResponseHeaderModifier" => true,
+            // The rule's own, when the backend is its only one (see routes::hoisted).
+            "RequestRedirect" | "URLRewrite" => single,
+            _ => false,
+        };
+        if !served {
+            let why = match kind {
+                "RequestRedirect" | "URLRewrite" => "is served on a rule's only backend",
+                _ => "on a backend is not served yet",
+            };
+            at.field("filters")
+                .index(f)
+                .field("type")
+                .warn(format!("filter {kind:?} {why}: ignored"));
         }
     }
     let weight = backend.weight.unwrap_or(1);
@@ -92,7 +104,8 @@ fn service_host<'h>(
         .map_err(|reason| {
             let why = match reason {
                 "RefNotPermitted" => format!(
-                    "no ReferenceGrant in {ns} lets HTTPRoutes of {from} name its Service {name}"
+                    "no ReferenceGrant in {ns} lets {}s of {from} name its Service {name}",
+                    services.kind()
                 ),
                 _ => format!("no ServiceEntry serves {name}.{ns}.svc.cluster.local or {name}"),
             };

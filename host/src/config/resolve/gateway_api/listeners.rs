@@ -2,18 +2,33 @@
 
 use serde_json::{Value, json};
 
+use super::grants::{From, Grants, To};
 use super::namespaces::{Allowed, Namespaces};
 use super::{istio, not_yet};
 use crate::config::model::gateway::GatewaySpec as IstioGateway;
-use crate::config::model::gateway_api::{GatewaySpec, Listener};
+use crate::config::model::gateway_api::{GatewaySpec, Listener, ObjectRef};
 use crate::config::resolve::scope::Scope;
 
-/// The Istio Gateway of `spec`, in `namespace`, and whether each listener is served.
+/// Why a listener is not served, in the terms of its conditions.
+#[derive(Debug, Clone, Copy)]
+pub enum Unserved {
+    /// Its protocol, TLS mode or namespaces are not served: it is not Accepted.
+    Unsupported,
+    /// Its certificate reference does not resolve, for this reason (`RefNotPermitted`,
+    /// `InvalidCertificateRef`).
+    Refs(&'static str),
+}
+
+/// Each listener's Istio server, or why it is not served.
+pub type ListenerStates = Vec<Result<(), Unserved>>;
+
+/// The Istio Gateway of `spec`, in `namespace`, and whether each listener is served;
+/// `grants` say which Secrets of other namespaces it may use.
 pub fn gateway(
     spec: &GatewaySpec,
-    (namespace, namespaces): (&str, &Namespaces),
+    (namespace, namespaces, grants): (&str, &Namespaces, &Grants<'_>),
     at: &Scope<'_>,
-) -> (Option<IstioGateway>, Vec<bool>) {
+) -> (Option<IstioGateway>, ListenerStates) {
     not_yet(spec.tls.is_some(), &at.field("tls"));
     not_yet(spec.infrastructure.is_some(), &at.field("infrastructure"));
     not_yet(
@@ -22,21 +37,28 @@ pub fn gateway(
     );
     not_yet(spec.backend_tls.is_some(), &at.field("backendTLS"));
     let bind = bind_address(spec, at);
-    let servers: Vec<Option<Value>> = spec
+    let servers: Vec<Result<Value, Unserved>> = spec
         .listeners
         .iter()
         .enumerate()
         .map(|(i, l)| {
             server(
                 l,
-                (namespace, namespaces),
+                (namespace, namespaces, grants),
                 bind.as_deref(),
                 &at.field("listeners").index(i),
             )
         })
         .collect();
-    let served = servers.iter().map(Option::is_some).collect();
+    let served = servers
+        .iter()
+        .map(|s| s.as_ref().map(|_| ()).map_err(|u| *u))
+        .collect();
     let servers: Vec<Value> = servers.into_iter().flatten().collect();
+    if servers.is_empty() {
+        // Its conditions say so (ListenersNotValid); there is nothing to serve.
+        return (None, served);
+    }
     (istio(json!({ "servers": servers }), at), served)
 }
 
@@ -61,19 +83,19 @@ fn bind_address(spec: &GatewaySpec, at: &Scope<'_>) -> Option<String> {
     first
 }
 
-/// The Istio server of one listener, or none (with a warning) when it is not served.
+/// The Istio server of one listener, or why (with a warning) it is not served.
 fn server(
     listener: &Listener,
-    (namespace, namespaces): (&str, &Namespaces),
+    (namespace, namespaces, grants): (&str, &Namespaces, &Grants<'_>),
     bind: Option<&str>,
     at: &Scope<'_>,
-) -> Option<Value> {
+) -> Result<Value, Unserved> {
     let protocol = listener.protocol.as_deref().unwrap_or_default();
     if !matches!(protocol, "HTTP" | "HTTPS") {
         at.field("protocol").warn(format!(
             "protocol {protocol:?} is not served yet (HTTP and HTTPS are): the listener is ignored"
         ));
-        return None;
+        return Err(Unserved::Unsupported);
     }
     not_yet(
         listener
@@ -90,7 +112,7 @@ fn server(
         at.field("allowedRoutes.namespaces.selector").warn(
             "no namespace matches the selector: no route may attach, the listener is ignored",
         );
-        return None;
+        return Err(Unserved::Unsupported);
     }
     let host = listener.hostname.as_deref().unwrap_or("*");
     let hosts: Vec<String> = scopes
@@ -105,14 +127,20 @@ fn server(
         server["bind"] = json!(bind);
     }
     if protocol == "HTTPS" {
-        server["tls"] = listener_tls(listener, &at.field("tls"))?;
+        server["tls"] = listener_tls(listener, (namespace, grants), &at.field("tls"))?;
     }
-    Some(server)
+    Ok(server)
 }
 
 /// Terminated TLS with the certificate of the listener's first Secret, which is read as
-/// `credentialName` is: a folder of that name beside the config.
-fn listener_tls(listener: &Listener, at: &Scope<'_>) -> Option<Value> {
+/// `credentialName` is: a folder beside the config named after the Secret (`namespace/name`
+/// for a Secret of another namespace than the Gateway's `namespace`, which a ReferenceGrant
+/// among `grants` must allow).
+fn listener_tls(
+    listener: &Listener,
+    (namespace, grants): (&str, &Grants<'_>),
+    at: &Scope<'_>,
+) -> Result<Value, Unserved> {
     let tls = listener.tls.as_ref();
     if tls
         .and_then(|t| t.mode.as_deref())
@@ -120,7 +148,7 @@ fn listener_tls(listener: &Listener, at: &Scope<'_>) -> Option<Value> {
     {
         at.field("mode")
             .warn("only Terminate is served yet: the listener is ignored");
-        return None;
+        return Err(Unserved::Unsupported);
     }
     not_yet(
         tls.is_some_and(|t| t.frontend_validation.is_some()),
@@ -130,24 +158,56 @@ fn listener_tls(listener: &Listener, at: &Scope<'_>) -> Option<Value> {
         tls.is_some_and(|t| t.options.is_some()),
         &at.field("options"),
     );
-    let Some(secret) = tls
-        .and_then(|t| t.certificate_refs.first())
-        .and_then(|r| r.name.clone())
-    else {
+    let Some(secret) = tls.and_then(|t| t.certificate_refs.first()) else {
         at.field("certificateRefs")
             .error("an HTTPS listener needs a certificate: a Secret in certificateRefs");
-        return None;
+        return Err(Unserved::Refs("InvalidCertificateRef"));
     };
-    if let Some(cert) = tls.and_then(|t| t.certificate_refs.first())
-        && (cert.namespace.is_some() || cert.kind.as_deref().is_some_and(|k| k != "Secret"))
-    {
-        at.field("certificateRefs").index(0).warn(
-            "read as the Secret folder of its name beside the config: its kind and namespace are not checked",
-        );
-    }
+    let folder = secret_folder(
+        secret,
+        (namespace, grants),
+        &at.field("certificateRefs").index(0),
+    )?;
     if tls.is_some_and(|t| t.certificate_refs.len() > 1) {
         at.field("certificateRefs")
             .warn("several certificates: the first is served");
     }
-    Some(json!({ "mode": "SIMPLE", "credentialName": secret }))
+    Ok(json!({ "mode": "SIMPLE", "credentialName": folder }))
+}
+
+/// The folder of the Secret `secret` names, as a Gateway of `namespace` may use it.
+fn secret_folder(
+    secret: &ObjectRef,
+    (namespace, grants): (&str, &Grants<'_>),
+    at: &Scope<'_>,
+) -> Result<String, Unserved> {
+    let core = secret.group.as_deref().is_none_or(str::is_empty);
+    let (Some(name), true, true) = (
+        secret.name.as_deref(),
+        core,
+        secret.kind.as_deref().is_none_or(|k| k == "Secret"),
+    ) else {
+        at.warn("only a Secret (of the core group, with a name) is served as a certificate: the listener is ignored");
+        return Err(Unserved::Refs("InvalidCertificateRef"));
+    };
+    let ns = secret.namespace.as_deref().unwrap_or(namespace);
+    if ns == namespace {
+        return Ok(name.to_string());
+    }
+    let from = From {
+        kind: "Gateway",
+        namespace,
+    };
+    let to = To {
+        kind: "Secret",
+        namespace: ns,
+        name,
+    };
+    if !grants.permit(&from, &to) {
+        at.field("namespace").warn(format!(
+            "no ReferenceGrant in {ns} lets Gateways of {namespace} use its Secret {name} (RefNotPermitted): the listener is ignored"
+        ));
+        return Err(Unserved::Refs("RefNotPermitted"));
+    }
+    Ok(format!("{ns}/{name}"))
 }

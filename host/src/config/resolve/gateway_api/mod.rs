@@ -15,6 +15,7 @@
 mod backend_tls;
 mod backends;
 mod filters;
+mod grants;
 mod grpc;
 mod listeners;
 mod matches;
@@ -38,7 +39,8 @@ pub fn translate(
     resources: &[&Resource],
     reporter: &Reporter,
 ) -> (Vec<Resource>, GatewayApiStatus) {
-    let services = services::Services::of(resources);
+    let grants = grants::Grants::of(resources);
+    let services = services::Services::of(resources, &grants);
     let namespaces = namespaces::Namespaces::of(resources);
     let mut translated = Vec::new();
     // Gateways first: what their listeners serve is what routes attach to.
@@ -50,7 +52,7 @@ pub fn translate(
         let site = site(resource);
         let at = Scope::new(reporter, &site, "spec");
         let (gateway, listeners) =
-            listeners::gateway(spec, (&resource.namespace, &namespaces), &at);
+            listeners::gateway(spec, (&resource.namespace, &namespaces, &grants), &at);
         served.insert(
             format!("{}/{}", resource.namespace, resource.name),
             listeners,
@@ -96,6 +98,7 @@ pub fn translate(
             Spec::GrpcRoute(spec) => {
                 let origin = (namespace, name, resource.document);
                 let spec = grpc::as_http(spec);
+                let services = services.for_kind("GRPCRoute");
                 route_sets.push(routes::route_set(&spec, origin, (&services, &parents), &at));
                 first_route.get_or_insert(site.clone());
             }

@@ -12,7 +12,7 @@ use super::{istio, not_yet};
 use crate::config::model::GATEWAY_API;
 use crate::config::model::common::Duration;
 use crate::config::model::gateway_api::{
-    HttpRouteMatch, HttpRouteRetry, HttpRouteRule, HttpRouteSpec, ObjectRef,
+    HttpRouteFilter, HttpRouteMatch, HttpRouteRetry, HttpRouteRule, HttpRouteSpec, ObjectRef,
 };
 use crate::config::model::virtual_service::VirtualServiceSpec;
 use crate::config::resolve::checks::host_covers;
@@ -260,14 +260,20 @@ fn action(
             ));
             continue;
         }
-        match filter_edit(filter, &mut route, &at) {
-            Some(Edit::Redirect(change)) => {
-                redirects = true;
-                path = change;
-            }
-            Some(Edit::Rewrite(change)) => path = change.or(path),
-            None => {}
-        }
+        apply(
+            filter_edit(filter, &mut route, &at),
+            &mut path,
+            &mut redirects,
+        );
+    }
+    let rule_redirects = redirects;
+    for (i, filter) in hoisted(rule) {
+        let at = at.field("backendRefs").index(0).field("filters").index(i);
+        apply(
+            filter_edit(filter, &mut route, &at),
+            &mut path,
+            &mut redirects,
+        );
     }
     if !mirrors.is_empty() {
         route["mirrors"] = Value::Array(mirrors);
@@ -284,7 +290,7 @@ fn action(
         } else {
             route["route"] = Value::Array(destinations);
         }
-    } else if !rule.backend_refs.is_empty() {
+    } else if rule_redirects && !rule.backend_refs.is_empty() {
         at.field("backendRefs")
             .warn("a rule that redirects forwards nowhere: its backendRefs are ignored");
     }
@@ -293,6 +299,30 @@ fn action(
         path,
         redirects,
     }
+}
+
+/// Notes what a filter's edit asks of the path and whether the rule redirects.
+fn apply(edit: Option<Edit>, path: &mut Option<PathChange>, redirects: &mut bool) {
+    match edit {
+        Some(Edit::Redirect(change)) => {
+            *redirects = true;
+            *path = change;
+        }
+        Some(Edit::Rewrite(change)) => *path = change.or(path.take()),
+        None => {}
+    }
+}
+
+/// The redirect and rewrite filters of a rule's only backend, which act as the rule's
+/// own (an Istio route redirects or rewrites for all its destinations).
+pub fn hoisted(rule: &HttpRouteRule) -> impl Iterator<Item = (usize, &HttpRouteFilter)> {
+    let only = match rule.backend_refs.as_slice() {
+        [only] => only.filters.as_slice(),
+        _ => &[],
+    };
+    only.iter()
+        .enumerate()
+        .filter(|(_, f)| matches!(f.kind.as_deref(), Some("RequestRedirect" | "URLRewrite")))
 }
 
 /// The Istio retries of a rule: none without `retry`; else connection errors and the

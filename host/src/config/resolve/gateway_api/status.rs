@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::backends::names_a_service;
+use super::listeners::{ListenerStates, Unserved};
 use super::namespaces::{Allowed, Namespaces};
 use super::routes::parent_gateway;
 use super::services::Services;
@@ -25,24 +26,47 @@ struct ListenerView {
     hostname: Option<String>,
     allowed: Allowed,
     served: bool,
-    /// Why it is not accepted when it is not served.
-    unserved: &'static str,
+    /// Its conditions.
+    conditions: Vec<Condition>,
 }
 
 impl ListenerView {
-    fn of(listener: &Listener, gateway_ns: &str, namespaces: &Namespaces, served: bool) -> Self {
+    fn of(
+        listener: &Listener,
+        (gateway_ns, namespaces): (&str, &Namespaces),
+        state: Result<(), Unserved>,
+    ) -> Self {
         Self {
             name: listener.name.clone().unwrap_or_default(),
             port: listener.port,
             hostname: listener.hostname.clone(),
             allowed: Allowed::of(listener, gateway_ns, namespaces),
-            served,
-            unserved: match listener.protocol.as_deref() {
-                Some("HTTP" | "HTTPS") => "UnsupportedValue",
-                _ => "UnsupportedProtocol",
-            },
+            served: state.is_ok(),
+            conditions: listener_conditions(listener, state),
         }
     }
+}
+
+/// A listener's `Accepted`, `ResolvedRefs` and `Programmed` conditions.
+fn listener_conditions(listener: &Listener, state: Result<(), Unserved>) -> Vec<Condition> {
+    let unsupported = match listener.protocol.as_deref() {
+        Some("HTTP" | "HTTPS") => "UnsupportedValue",
+        _ => "UnsupportedProtocol",
+    };
+    let (accepted, resolved) = match state {
+        Ok(()) => (Ok(()), Ok(())),
+        Err(Unserved::Unsupported) => (Err(unsupported), Ok(())),
+        Err(Unserved::Refs(reason)) => (Ok(()), Err(reason)),
+    };
+    let condition = |kind, state: Result<(), &'static str>| match state {
+        Ok(()) => Condition::holds(kind),
+        Err(reason) => Condition::fails(kind, reason),
+    };
+    vec![
+        condition("Accepted", accepted),
+        condition("ResolvedRefs", resolved),
+        condition("Programmed", state.map_err(|_| "Invalid")),
+    ]
 }
 
 impl Parents {
@@ -51,7 +75,7 @@ impl Parents {
     pub fn of(
         resources: &[&Resource],
         namespaces: &Namespaces,
-        served: &BTreeMap<String, Vec<bool>>,
+        served: &BTreeMap<String, ListenerStates>,
     ) -> Self {
         let gateways = resources
             .iter()
@@ -64,8 +88,9 @@ impl Parents {
                         .iter()
                         .enumerate()
                         .map(|(i, l)| {
-                            let on = served.get(i).copied().unwrap_or(false);
-                            ListenerView::of(l, &r.namespace, namespaces, on)
+                            let state = served.get(i).copied();
+                            let state = state.unwrap_or(Err(Unserved::Unsupported));
+                            ListenerView::of(l, (&r.namespace, namespaces), state)
                         })
                         .collect();
                     Some((key, listeners))
@@ -111,15 +136,7 @@ impl Parents {
                     .iter()
                     .map(|l| ListenerStatus {
                         name: l.name.clone(),
-                        conditions: match l.served {
-                            true => {
-                                vec![Condition::holds("Accepted"), Condition::holds("Programmed")]
-                            }
-                            false => vec![
-                                Condition::fails("Accepted", l.unserved),
-                                Condition::fails("Programmed", "Invalid"),
-                            ],
-                        },
+                        conditions: l.conditions.clone(),
                         attached_routes: attached
                             .iter()
                             .filter(|(g, name)| g == gateway && *name == l.name)
@@ -247,7 +264,8 @@ pub fn status(
             _ => continue,
         };
         let origin = (resource.namespace.as_str(), resource.name.as_str());
-        let (mut statuses, listeners) = parents.route(&spec, origin, services);
+        let services = services.for_kind(kind);
+        let (mut statuses, listeners) = parents.route(&spec, origin, &services);
         statuses.iter_mut().for_each(|s| s.kind = kind);
         routes.extend(statuses);
         attached.extend(listeners);
