@@ -167,7 +167,7 @@ spec:
         "Secret/certificate: kind: a standalone gateway does not read Kubernetes Secrets",
         "GatewayClass/portcullis: spec.controllerName: not checked",
         "spec.rules[0].sessionPersistence: not served yet",
-        "spec.rules[0].filters[0].type: filter \"ExtensionRef\" is not served yet",
+        "spec.rules[0].filters[0].extensionRef: only a WasmPlugin (group extensions.istio.io) is served",
     ] {
         assert!(stderr.contains(expected), "{expected} not in {stderr}");
     }
@@ -507,4 +507,133 @@ spec:
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(reply.json()["tls"]["sni"], "abc.example.com");
     assert_eq!(client.get("example.com", "/mismatch").await.status, 503);
+}
+
+/// The api-key example plugin, keyed `k1`, as a WasmPlugin `name` with `targets` (the
+/// `targetRefs` YAML list, or empty).
+fn api_key_plugin(name: &str, targets: &str) -> String {
+    let plugin = support::plugin("rust_api_key.wasm");
+    format!(
+        "---
+apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata:
+  name: {name}
+  namespace: gateway-conformance-infra
+spec:
+  url: file://{}
+  phase: AUTHN
+{targets}  pluginConfig:
+    keys: {{k1: alice}}
+",
+        plugin.display()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wasm_plugins_run_on_the_rules_that_name_or_target_them() {
+    let backends = Backends::start().await;
+    let config = format!(
+        "{GATEWAY}{}---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: shop
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs: [{{name: same-namespace}}]
+  rules:
+  - name: named
+    matches: [{{path: {{type: PathPrefix, value: /named}}}}]
+    filters:
+    - type: ExtensionRef
+      extensionRef: {{group: extensions.istio.io, kind: WasmPlugin, name: by-filter}}
+    backendRefs: [{{name: infra-backend-v1, port: 8080}}]
+  - name: targeted
+    matches: [{{path: {{type: PathPrefix, value: /targeted}}}}]
+    backendRefs: [{{name: infra-backend-v1, port: 8080}}]
+  - matches: [{{path: {{type: PathPrefix, value: /open}}}}]
+    backendRefs: [{{name: infra-backend-v1, port: 8080}}]
+{}{}",
+        backends.yaml(),
+        api_key_plugin("by-filter", ""),
+        api_key_plugin(
+            "by-target",
+            "  targetRefs:\n  - {group: gateway.networking.k8s.io, kind: HTTPRoute, name: shop, sectionName: targeted}\n",
+        ),
+    );
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let gateway = Gateway::start_with(&config, |command| {
+        command.arg("--access-log").arg(log.path());
+    });
+    let client = Client::http1(gateway.addr("gateway-conformance-infra/same-namespace/http"));
+    for (path, status) in [("/named", 401), ("/targeted", 401), ("/open", 200)] {
+        assert_eq!(
+            client.get("example.com", path).await.status,
+            status,
+            "{path}"
+        );
+    }
+    let keyed = client
+        .request("GET", "example.com", "/named")
+        .header("x-api-key", "k1");
+    let reply = client.send(keyed.body(empty()).unwrap()).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json()["headers"]["x-api-key-owner"], "alice");
+    // The access log names the HTTPRoute and the rule (`<route>.<rule>.<match>.<backend>`).
+    crate::assert_eventually!(
+        support::access_log(log.path()).len() == 4,
+        "not four access log lines"
+    );
+    let routes: Vec<String> = support::access_log(log.path())
+        .iter()
+        .map(|line| line["route_name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            "shop.named.0.0",
+            "shop.targeted.0.0",
+            "shop.2.0.0",
+            "shop.named.0.0"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_file_serves_istio_and_gateway_api_routes_side_by_side() {
+    let backends = Backends::start().await;
+    // Its own port name: servers on port 0 share a listener by port name.
+    let server = "  - port: {number: 0, name: legacy, protocol: HTTP}\n    bind: 127.0.0.1\n    hosts: [\"*\"]\n";
+    let istio = [
+        support::config::gateway(server),
+        support::config::virtual_service(
+            "legacy",
+            "*",
+            &support::config::route_to(
+                "infra-backend-v2.gateway-conformance-infra.svc.cluster.local",
+            ),
+        ),
+    ]
+    .join("---\n");
+    let config = format!(
+        "{GATEWAY}{}---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: modern
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs: [{{name: same-namespace}}]
+  rules:
+  - backendRefs: [{{name: infra-backend-v1, port: 8080}}]
+---
+{istio}",
+        backends.yaml(),
+    );
+    let gateway = Gateway::start(&config);
+    let modern = Client::http1(gateway.addr("gateway-conformance-infra/same-namespace/http"));
+    let legacy = Client::http1(gateway.addr("default/gw/legacy"));
+    assert_eq!(served(&modern, "/", &[]).await, backend(1));
+    assert_eq!(served(&legacy, "/", &[]).await, backend(2));
 }

@@ -406,8 +406,8 @@ pub struct HttpRouteFilter {
     pub request_mirror: Option<RequestMirror>,
     /// `CORS`.
     pub cors: Option<Cors>,
-    /// `ExtensionRef`; not served yet.
-    pub extension_ref: Option<Ignored>,
+    /// `ExtensionRef`: a WasmPlugin (group `extensions.istio.io`) to run on the rule.
+    pub extension_ref: Option<ObjectRef>,
     /// `ExternalAuth`; not served yet.
     pub external_auth: Option<Ignored>,
 }

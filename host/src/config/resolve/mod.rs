@@ -80,7 +80,8 @@ pub fn resolve(
 ) -> ResolvedConfig {
     let reporter = &*reporter;
     let unique = unique(resources, reporter);
-    let (translated, gateway_api) = gateway_api::translate(&unique, reporter);
+    let translation = gateway_api::translate(&unique, reporter);
+    let (translated, gateway_api) = (translation.resources, translation.status);
     let unique: Vec<&Resource> = unique.into_iter().chain(&translated).collect();
     macro_rules! inputs {
         ($variant:ident) => {
@@ -114,7 +115,8 @@ pub fn resolve(
     };
     let bound = routes::resolve(&route_inputs, &targets, reporter);
     let listeners = listeners::build(&gateways, &bound, reporter);
-    let attachable = attachable(&gateways, &route_inputs, &service_inputs, &subsets);
+    let mut attachable = attachable(&gateways, &route_inputs, &service_inputs, &subsets);
+    attachable.extension_refs = translation.plugin_refs;
     let plugins = plugins::resolve(&plugin_inputs, &attachable, ctx, reporter);
     ResolvedConfig {
         listeners,
@@ -176,6 +178,7 @@ fn attachable<'a>(
             .map(|se| (se.key(), se.spec.hosts.clone()))
             .collect(),
         subsets,
+        extension_refs: gateway_api::PluginRefs::new(),
     }
 }
 

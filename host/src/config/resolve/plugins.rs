@@ -5,9 +5,11 @@ use std::collections::BTreeMap;
 use sha2::{Digest, Sha256};
 
 use super::destinations::Subsets;
+use super::gateway_api::PluginRefs;
 use super::scope::Scope;
 use super::{Context, Input};
 use crate::config::diag::Reporter;
+use crate::config::model::GATEWAY_API;
 use crate::config::model::wasm_plugin::{
     FailStrategy, Phase, PluginLimits as LimitsSpec, PluginType, TargetRef, ValueFrom,
     WasmPluginSpec, WorkloadMode,
@@ -25,6 +27,9 @@ pub struct Attachable<'a> {
     pub service_entries: BTreeMap<String, Vec<String>>,
     /// Each host's DestinationRule subsets.
     pub subsets: &'a Subsets,
+    /// The rules of HTTPRoutes and GRPCRoutes naming each plugin (`namespace/name`) in an
+    /// `ExtensionRef` filter: targets beside its own.
+    pub extension_refs: PluginRefs,
 }
 
 /// Checks every WasmPlugin.
@@ -56,7 +61,7 @@ fn wasm_plugin(
     let path = file(spec.url.as_deref(), ctx, &at.field("url"));
     let sha256 = checksum(spec.sha256.as_deref(), path.as_deref(), at);
     let config = plugin_config(spec, &at.field("pluginConfig"));
-    let targets = targets(spec, plugin.namespace, attachable, at);
+    let targets = targets(spec, (plugin.namespace, plugin.name), attachable, at);
     let ports = ports(spec, &at.field("match"))?;
     if spec.plugin_name.as_deref() == Some("") {
         at.field("pluginName").error("pluginName must not be empty");
@@ -288,10 +293,11 @@ fn checksum(
     Some(expected)
 }
 
-/// What the plugin attaches to (empty: every route).
+/// What the plugin attaches to: its `targetRefs`, and the rules whose `ExtensionRef`
+/// filters name it (empty: every route).
 fn targets(
     spec: &WasmPluginSpec,
-    namespace: &str,
+    (namespace, name): (&str, &str),
     attachable: &Attachable,
     at: &Scope<'_>,
 ) -> Vec<PluginTarget> {
@@ -317,6 +323,12 @@ fn targets(
     let mut targets = Vec::new();
     for (target_at, target) in refs {
         self::target(target, namespace, attachable, &target_at, &mut targets);
+    }
+    let named = attachable
+        .extension_refs
+        .get(&format!("{namespace}/{name}"));
+    for target in named.into_iter().flatten() {
+        self::target(target, namespace, attachable, at, &mut targets);
     }
     targets
 }
@@ -405,6 +417,18 @@ fn target(
             }
             None => None,
         },
+        "HTTPRoute" | "GRPCRoute" => {
+            let routes = gateway_api_routes(&key, target.section_name.as_deref(), attachable);
+            if routes.is_empty() {
+                let what = match &target.section_name {
+                    Some(rule) => format!("{kind} {key} has no rule named {rule:?} that is served"),
+                    None => format!("{kind} {key} is not defined or serves no route"),
+                };
+                at.error(what);
+            }
+            targets.extend(routes);
+            return;
+        }
         "GatewayClass" => {
             at.field("kind")
                 .warn("Portcullis is its only GatewayClass: the plugin applies to every Gateway");
@@ -415,7 +439,7 @@ fn target(
             return;
         }
         other => {
-            at.field("kind").error(format!("unsupported target kind {other:?}: use Gateway, VirtualService (sectionName: a route name) or ServiceEntry"));
+            at.field("kind").error(format!("unsupported target kind {other:?}: use Gateway, VirtualService (sectionName: a route name), ServiceEntry, or HTTPRoute or GRPCRoute (sectionName: a rule name)"));
             return;
         }
     };
@@ -427,15 +451,45 @@ fn target(
     }
 }
 
-/// The `namespace/name` a reference names, when it names one in an Istio API group.
+/// The Istio routes an HTTPRoute or GRPCRoute `namespace/name` became (all of its rules,
+/// or its rule `rule`): in the VirtualServices of its namespace, the routes named
+/// `<name>.<rule>.<match>.<backend>` (see `gateway_api::routes`).
+fn gateway_api_routes(key: &str, rule: Option<&str>, attachable: &Attachable) -> Vec<PluginTarget> {
+    let (namespace, name) = key.split_once('/').unwrap_or(("", key));
+    let ours = |route: &str| {
+        let Some(rest) = route.strip_prefix(name).and_then(|r| r.strip_prefix('.')) else {
+            return false;
+        };
+        let parts: Vec<&str> = rest.split('.').collect();
+        parts.len() == 3 && rule.is_none_or(|rule| parts[0] == rule)
+    };
+    let in_namespace = attachable
+        .virtual_services
+        .iter()
+        .filter(|(vs, _)| vs.split_once('/').is_some_and(|(ns, _)| ns == namespace));
+    in_namespace
+        .flat_map(|(vs, routes)| {
+            routes
+                .iter()
+                .filter(|r| ours(r))
+                .map(|route| PluginTarget::VirtualService {
+                    name: vs.clone(),
+                    route: Some(route.clone()),
+                })
+        })
+        .collect()
+}
+
+/// The `namespace/name` a reference names, when it names one in an Istio API group or
+/// the Gateway API's.
 fn target_key(target: &TargetRef, namespace: &str, at: &Scope<'_>) -> Option<String> {
     let Some(name) = target.name.as_deref() else {
         at.field("name").error("target name is required");
         return None;
     };
     let group = target.group.as_deref().unwrap_or_default();
-    if !matches!(group, "" | "networking.istio.io") {
-        at.field("group").error(format!("group {group:?}: only networking.istio.io resources (Gateway, VirtualService, ServiceEntry) can be targeted"));
+    if !matches!(group, "" | "networking.istio.io" | GATEWAY_API) {
+        at.field("group").error(format!("group {group:?}: only networking.istio.io resources (Gateway, VirtualService, ServiceEntry) and {GATEWAY_API} ones (Gateway, HTTPRoute, GRPCRoute) can be targeted"));
         return None;
     }
     Some(format!(

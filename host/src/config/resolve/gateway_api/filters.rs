@@ -2,6 +2,7 @@
 
 use serde_json::{Value, json};
 
+use super::extensions::names_a_plugin;
 use crate::config::model::gateway_api::{
     Cors, HeaderModifier, HttpHeader, HttpRouteFilter, PathModifier,
 };
@@ -63,6 +64,14 @@ pub fn filter_edit(filter: &HttpRouteFilter, route: &mut Value, at: &Scope<'_>) 
         }
         "CORS" => {
             route["corsPolicy"] = cors(&filter.cors.clone().unwrap_or_default());
+            None
+        }
+        // A WasmPlugin: it runs on the rule as a plugin (see `extensions`).
+        "ExtensionRef" if names_a_plugin(filter) => None,
+        "ExtensionRef" => {
+            at.field("extensionRef").warn(
+                "only a WasmPlugin (group extensions.istio.io) is served as an extension: ignored",
+            );
             None
         }
         other => {

@@ -14,6 +14,7 @@
 
 mod backend_tls;
 mod backends;
+mod extensions;
 mod filters;
 mod grants;
 mod grpc;
@@ -28,17 +29,25 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+pub use self::extensions::PluginRefs;
 use super::scope::Scope;
 use crate::config::diag::{Reporter, Site};
 use crate::config::model::{Resource, Spec};
 use crate::config::resolved::GatewayApiStatus;
 
-/// The Istio resources the Gateway API resources among `resources` come to, and their
-/// conditions.
-pub fn translate(
-    resources: &[&Resource],
-    reporter: &Reporter,
-) -> (Vec<Resource>, GatewayApiStatus) {
+/// What the Gateway API resources of a config come to.
+pub struct Translation {
+    /// The Istio resources.
+    pub resources: Vec<Resource>,
+    /// Their conditions.
+    pub status: GatewayApiStatus,
+    /// The WasmPlugins that routes' `ExtensionRef` filters name, with the rules naming them.
+    pub plugin_refs: PluginRefs,
+}
+
+/// The Istio resources the Gateway API resources among `resources` come to, their
+/// conditions, and the plugins their rules name.
+pub fn translate(resources: &[&Resource], reporter: &Reporter) -> Translation {
     let grants = grants::Grants::of(resources);
     let services = services::Services::of(resources, &grants);
     let namespaces = namespaces::Namespaces::of(resources);
@@ -66,6 +75,7 @@ pub fn translate(
     }
     let parents = status::Parents::of(resources, &namespaces, &served);
     let mut route_sets = Vec::new();
+    let mut plugin_refs = extensions::PluginRefs::new();
     let mut first_route: Option<Site> = None;
     for resource in resources {
         let site = site(resource);
@@ -80,6 +90,10 @@ pub fn translate(
                 }
             }
             Spec::HttpRoute(spec) => {
+                for (i, rule) in spec.rules.iter().enumerate() {
+                    let route = ("HTTPRoute", namespace, name);
+                    extensions::collect((rule, i), route, &mut plugin_refs);
+                }
                 let origin = (namespace, name, resource.document);
                 route_sets.push(routes::route_set(spec, origin, (&services, &parents), &at));
                 first_route.get_or_insert(site.clone());
@@ -98,6 +112,10 @@ pub fn translate(
             Spec::GrpcRoute(spec) => {
                 let origin = (namespace, name, resource.document);
                 let spec = grpc::as_http(spec);
+                for (i, rule) in spec.rules.iter().enumerate() {
+                    let route = ("GRPCRoute", namespace, name);
+                    extensions::collect((rule, i), route, &mut plugin_refs);
+                }
                 let services = services.for_kind("GRPCRoute");
                 route_sets.push(routes::route_set(&spec, origin, (&services, &parents), &at));
                 first_route.get_or_insert(site.clone());
@@ -116,7 +134,11 @@ pub fn translate(
             });
         }
     }
-    (translated, status::status(resources, &parents, &services))
+    Translation {
+        resources: translated,
+        status: status::status(resources, &parents, &services),
+        plugin_refs,
+    }
 }
 
 /// Where diagnostics about `resource` go.
