@@ -10,6 +10,7 @@ mod config_fuzz;
 mod config_validation;
 mod conformance;
 mod data_path;
+mod deploy;
 mod edge;
 mod external;
 mod gateway_api;

@@ -9,8 +9,8 @@ use crate::support;
 use support::admin::{reload_status, until_reloaded};
 use support::client::Client;
 use support::config::{
-    GATEWAY, destination_rule, gateway, route_to, service, versioned_service, virtual_service,
-    wasm_plugin,
+    GATEWAY, configmap_swap, destination_rule, gateway, route_to, service, versioned_service,
+    virtual_service, wasm_plugin,
 };
 use support::eventually::eventually;
 use support::gateway::Gateway;
@@ -50,16 +50,6 @@ fn replace(path: &Path, text: &str) {
     let temporary = path.with_extension("tmp");
     std::fs::write(&temporary, text).unwrap();
     std::fs::rename(&temporary, path).unwrap();
-}
-
-/// Points the ConfigMap-style `..data` link of `dir` at a new folder holding `text`.
-fn configmap_swap(dir: &Path, version: &str, text: &str) {
-    let folder = dir.join(version);
-    std::fs::create_dir(&folder).unwrap();
-    std::fs::write(folder.join("gateway.yaml"), text).unwrap();
-    let link = dir.join("..data_tmp");
-    std::os::unix::fs::symlink(version, &link).unwrap();
-    std::fs::rename(&link, dir.join("..data")).unwrap();
 }
 
 /// Polls until every one of 20 consecutive responses comes from `name`; returns how long

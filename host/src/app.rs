@@ -2,6 +2,7 @@
 //! reloader and the telemetry, serves until SIGINT or SIGTERM, then flushes what it
 //! must. `cli` parses the command line into [`Options`]; everything else starts here.
 
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -16,6 +17,7 @@ use crate::reload::{ReloadStatus, Reloader, unix_now};
 use crate::runtime::{Generation, Runtime};
 use crate::server::limits::Limits;
 use crate::server::listeners::Listeners;
+use crate::server::takeover::Inherited;
 use crate::telemetry::access_log::{AccessLog, Destination, Format, Telemetry};
 use crate::telemetry::metrics::Metrics;
 use crate::upstream::dns::Dns;
@@ -41,6 +43,10 @@ pub struct Options {
     pub workers: Option<usize>,
     /// Where the admin API listens, if it is on.
     pub admin: Option<std::net::SocketAddr>,
+    /// Where the health port (`/healthz/ready`) listens, if it is on.
+    pub health: Option<std::net::SocketAddr>,
+    /// The Unix socket over which a successor takes over the listening sockets.
+    pub upgrade_socket: Option<PathBuf>,
     /// Where the access log goes, if anywhere, and its format.
     pub access_log: Option<(Destination, Format)>,
     /// The DNS server for `resolution: DNS` services (default: /etc/resolv.conf's).
@@ -74,7 +80,13 @@ pub fn run(options: Options, config: ResolvedConfig) -> anyhow::Result<()> {
         let generation = Generation::build(config, &runtime)
             .await
             .context("loading the policies")?;
-        let (listeners, worker_starts) = Listeners::new(workers);
+        let inherited = match &options.upgrade_socket {
+            Some(path) => {
+                Inherited::take_over(path).context("taking over the listening sockets")?
+            }
+            None => Inherited::default(),
+        };
+        let (listeners, worker_starts) = Listeners::new(workers, inherited);
         let shared = Shared {
             runtime,
             current: Arc::new(ArcSwap::from_pointee(generation)),
@@ -87,27 +99,48 @@ pub fn run(options: Options, config: ResolvedConfig) -> anyhow::Result<()> {
         };
         // Metrics are kept when the admin API, which serves them, is on.
         let metrics = options.admin.map(|_| metrics(&shared));
+        let mut ops_sockets = Vec::new();
         let admin = match options.admin {
-            Some(address) => Some(start_admin(address, &shared, metrics.clone()).await?),
+            Some(address) => {
+                let listener = ops_listener(address, &shared.listeners, &mut ops_sockets)
+                    .with_context(|| format!("binding the admin API on {address}"))?;
+                Some(start_admin(listener, &shared, metrics.clone())?)
+            }
+            None => None,
+        };
+        let (stop, stopped) = watch::channel(false);
+        let health = match options.health {
+            Some(address) => {
+                let listener = ops_listener(address, &shared.listeners, &mut ops_sockets)
+                    .with_context(|| format!("binding the health port on {address}"))?;
+                Some(start_health(listener, stopped.clone())?)
+            }
             None => None,
         };
         start_reloader(options.config.clone(), &shared)?;
         let telemetry = telemetry(&options, metrics)?;
-        let (stop, stopped) = watch::channel(false);
         // Installed before the ready line: a signal that comes right after it is handled,
         // not met by the default action.
         let shutdown = shutdown_signal()?;
+        let copies = shared.listeners.clone();
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down");
             let _ = stop.send(true);
+            copies.forget_copies();
         });
+        let listeners = shared.listeners.clone();
         let served = crate::server::serve(
             shared.current,
             &shared.listeners,
             worker_starts,
             stopped,
-            admin,
+            (crate::server::Ops { admin, health }, || {
+                match &options.upgrade_socket {
+                    Some(path) => offer_sockets(path, listeners, ops_sockets),
+                    None => Ok(()),
+                }
+            }),
             telemetry,
             options.limits,
         )
@@ -126,15 +159,29 @@ fn metrics(shared: &Shared) -> Arc<Metrics> {
     }))
 }
 
-/// Binds the admin API on `address` and serves it; returns the address bound.
-async fn start_admin(
+/// The listening socket for the admin API or the health port at `address`: taken over
+/// from the gateway serving before this one, else bound; a copy goes to `handed` for the
+/// next one.
+fn ops_listener(
     address: std::net::SocketAddr,
+    listeners: &Listeners,
+    handed: &mut Vec<(std::net::SocketAddr, OwnedFd)>,
+) -> anyhow::Result<tokio::net::TcpListener> {
+    let socket = match listeners.inherited(address) {
+        Some(socket) => socket,
+        None => std::net::TcpListener::bind(address)?,
+    };
+    socket.set_nonblocking(true)?;
+    handed.push((socket.local_addr()?, socket.try_clone()?.into()));
+    Ok(tokio::net::TcpListener::from_std(socket)?)
+}
+
+/// Serves the admin API on `listener`; returns the address bound.
+fn start_admin(
+    listener: tokio::net::TcpListener,
     shared: &Shared,
     metrics: Option<Arc<Metrics>>,
 ) -> anyhow::Result<std::net::SocketAddr> {
-    let listener = crate::admin::bind(address)
-        .await
-        .with_context(|| format!("binding the admin API on {address}"))?;
     let bound = listener.local_addr()?;
     let admin = Admin {
         current: shared.current.clone(),
@@ -144,6 +191,33 @@ async fn start_admin(
     };
     tokio::spawn(admin.serve(listener));
     Ok(bound)
+}
+
+/// Serves the health port on `listener`; returns the address bound.
+fn start_health(
+    listener: tokio::net::TcpListener,
+    draining: watch::Receiver<bool>,
+) -> anyhow::Result<std::net::SocketAddr> {
+    let bound = listener.local_addr()?;
+    tokio::spawn(crate::admin::health::serve(listener, draining));
+    Ok(bound)
+}
+
+/// Offers the listening sockets (the listeners' and `ops`: the admin API's and health
+/// port's) to a successor that asks at `path`.
+fn offer_sockets(
+    path: &std::path::Path,
+    listeners: Arc<Listeners>,
+    ops: Vec<(std::net::SocketAddr, OwnedFd)>,
+) -> anyhow::Result<()> {
+    crate::server::takeover::offer(path, move || {
+        let mut sockets = listeners.sockets();
+        let copies = ops
+            .iter()
+            .filter_map(|(a, s)| Some((*a, s.try_clone().ok()?)));
+        sockets.extend(copies);
+        sockets
+    })
 }
 
 /// Reloads `config` when its files change or on SIGHUP (its handler installed before

@@ -91,6 +91,15 @@ struct RunArgs {
     /// 127.0.0.1:15000. Off by default; keep it on loopback.
     #[arg(long)]
     admin: Option<std::net::SocketAddr>,
+    /// Serve Istio's gateway health check, `/healthz/ready` (200 while serving, 503 once
+    /// draining), alone on this address, e.g. 0.0.0.0:15021.
+    #[arg(long)]
+    health: Option<std::net::SocketAddr>,
+    /// Seamless upgrades: take over the listening sockets of the gateway serving at this
+    /// Unix socket path, if one does, then offer them there to the next one. Start the new
+    /// binary with the same path; once it prints its ready line, send the old one SIGTERM.
+    #[arg(long, env = "PORTCULLIS_UPGRADE_SOCKET")]
+    upgrade_socket: Option<PathBuf>,
     /// The access log: `stdout`, a file path, or `off`.
     #[arg(long, default_value = "off", value_parser = parse_access_log)]
     access_log: AccessLogArg,
@@ -278,6 +287,8 @@ impl RunArgs {
             components: self.components.into(),
             workers: self.workers,
             admin: self.admin,
+            health: self.health,
+            upgrade_socket: self.upgrade_socket,
             access_log: self.access_log.0.map(|to| (to, self.access_log_format)),
             dns_server: self.dns_server,
             #[cfg(feature = "otel")]

@@ -32,7 +32,6 @@ mod listeners;
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde::Deserialize as _;
 use serde_yaml::{Mapping, Value};
@@ -94,7 +93,7 @@ impl Suite {
         }
         let dir = tempfile::tempdir().unwrap();
         let mut manifests = Manifests {
-            address: own_address(),
+            address: support::loopback::own_address(),
             held: Vec::new(),
             documents: Vec::new(),
             services: Vec::new(),
@@ -335,8 +334,8 @@ impl Manifests {
             let bound = match self.ports.get(&(key.clone(), port)) {
                 Some(bound) => *bound,
                 None => {
-                    let held = TcpListener::bind((self.address, 0)).unwrap();
-                    let bound = held.local_addr().unwrap().port();
+                    let (bound, held) = support::loopback::free_port(self.address);
+                    let bound = bound.port();
                     self.held.push(held);
                     self.ports.insert((key.clone(), port), bound);
                     bound
@@ -490,15 +489,6 @@ fn namespace_of(document: &Value, default: &str) -> String {
 fn key_of(document: &Value, default: &str) -> String {
     let name = document["metadata"]["name"].as_str().unwrap_or_default();
     format!("{}/{name}", namespace_of(document, default))
-}
-
-/// A loopback address of its own for each suite started by this process (the other
-/// tests bind 127.0.0.1), so that the ports picked for it stay free until it binds them.
-fn own_address() -> Ipv4Addr {
-    static STARTED: AtomicU32 = AtomicU32::new(0);
-    let n = STARTED.fetch_add(1, Ordering::Relaxed);
-    let base = 20 + std::process::id() % 200;
-    Ipv4Addr::new(127, base as u8, (n / 250) as u8, (n % 250 + 1) as u8)
 }
 
 /// A request of a conformance test.

@@ -116,6 +116,23 @@ impl Client {
         read(response).await
     }
 
+    /// GET `path` on `host`; an error where the exchange fails.
+    pub async fn try_get(&self, host: &str, path: &str) -> Result<Reply, String> {
+        let request = self.request("GET", host, path).body(empty()).unwrap();
+        let response = self
+            .inner
+            .request(request)
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+        Ok(Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    }
+
     /// Sends a request and returns the response unread.
     pub async fn send_streaming(&self, request: Request<Body>) -> Response<hyper::body::Incoming> {
         self.inner

@@ -129,3 +129,13 @@ spec:
 {targets}{spec}"
     )
 }
+
+/// Points the ConfigMap-style `..data` link of `dir` at a new folder holding `text`.
+pub fn configmap_swap(dir: &std::path::Path, version: &str, text: &str) {
+    let folder = dir.join(version);
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(folder.join("gateway.yaml"), text).unwrap();
+    let link = dir.join("..data_tmp");
+    std::os::unix::fs::symlink(version, &link).unwrap();
+    std::fs::rename(&link, dir.join("..data")).unwrap();
+}

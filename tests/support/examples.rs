@@ -4,28 +4,10 @@
 //! frozen `portcullis:policy@0.1.0` (`wit/v0.1.0`), proving that filters built for it
 //! still load.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn tools() -> PathBuf {
-    repo().join("target/tools")
-}
-
-fn run(command: &mut Command) {
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
-    assert!(
-        output.status.success(),
-        "{command:?} failed:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
+use super::tools::{repo, run, tools};
 
 /// Builds `plugins/examples/js-canary` into `target/tools`; returns the component.
 pub fn js_canary() -> PathBuf {

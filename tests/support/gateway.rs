@@ -15,6 +15,8 @@ pub struct Gateway {
     listeners: Vec<(Vec<String>, SocketAddr)>,
     /// The admin API's address, when started with `--admin`.
     pub admin: Option<SocketAddr>,
+    /// The ready line it printed.
+    pub ready: serde_json::Value,
     pub dir: tempfile::TempDir,
     /// Every line the gateway wrote to stderr so far.
     stderr: Arc<Mutex<Vec<String>>>,
@@ -39,9 +41,29 @@ impl Gateway {
         file: &str,
         customize: impl FnOnce(&mut Command),
     ) -> Self {
+        let path = dir.path().to_path_buf();
+        Self::launch_in(dir, &path, file, customize)
+    }
+
+    /// Starts `portcullis run -c <file>` in `shared`, a folder other gateways serve too
+    /// (the gateway's own `dir` is then an empty one).
+    pub fn launch_shared(
+        shared: &std::path::Path,
+        file: &str,
+        customize: impl FnOnce(&mut Command),
+    ) -> Self {
+        Self::launch_in(tempfile::tempdir().unwrap(), shared, file, customize)
+    }
+
+    fn launch_in(
+        dir: tempfile::TempDir,
+        config_dir: &std::path::Path,
+        file: &str,
+        customize: impl FnOnce(&mut Command),
+    ) -> Self {
         let mut command = super::portcullis();
         command
-            .current_dir(dir.path())
+            .current_dir(config_dir)
             .args(["run", "-c", file, "--drain-timeout", "2s"])
             .env("PORTCULLIS_CACHE_DIR", super::cache_dir())
             .env("RUST_LOG", "info")
@@ -92,9 +114,15 @@ impl Gateway {
             child,
             listeners,
             admin,
+            ready,
             dir,
             stderr: lines_seen,
         }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// How many lines of the gateway's stderr so far contain `text`.

@@ -10,7 +10,9 @@ pub mod eventually;
 pub mod examples;
 pub mod gateway;
 pub mod load;
+pub mod loopback;
 pub mod tls_client;
+pub mod tools;
 pub mod upstream;
 pub mod websocket;
 

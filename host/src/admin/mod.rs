@@ -4,6 +4,7 @@
 
 pub mod collector;
 mod dashboard;
+pub mod health;
 mod views;
 
 use std::convert::Infallible;
@@ -40,21 +41,7 @@ pub struct Admin {
 impl Admin {
     /// Serves the API on `listener` until the task is dropped.
     pub async fn serve(self, listener: TcpListener) {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let admin = self.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |request| {
-                    let admin = admin.clone();
-                    async move { Ok::<_, Infallible>(admin.answer(&request)) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
+        serve_http1(listener, move |request| self.answer(request)).await;
     }
 
     fn answer(&self, request: &Request<Incoming>) -> Response<Body> {
@@ -112,6 +99,28 @@ impl Admin {
             .map(|m| m.encode(format))
             .unwrap_or_default();
         with_type(full(body), format.content_type())
+    }
+}
+
+/// Answers each HTTP/1.1 request on `listener` with `answer`, until the task is dropped.
+pub(crate) async fn serve_http1<F>(listener: TcpListener, answer: F)
+where
+    F: Fn(&Request<Incoming>) -> Response<Body> + Clone + Send + Sync + 'static,
+{
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let answer = answer.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let response = answer(&request);
+                async move { Ok::<_, Infallible>(response) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
     }
 }
 

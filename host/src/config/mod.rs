@@ -13,6 +13,8 @@ pub mod source;
 use std::io::Read;
 use std::path::Path;
 
+use sha2::Digest as _;
+
 pub use diag::{ConfigError, Diagnostic, Diagnostics, Severity};
 pub use resolve::host_covers;
 pub use resolved::ResolvedConfig;
@@ -99,7 +101,8 @@ fn check(file: &str, text: &str, base_dir: &Path) -> Result<Loaded, ConfigError>
     let mut reporter =
         diag::Reporter::new(file, documents.iter().map(|d| d.marks.clone()).collect());
     let resources = parse::resources(&documents, &mut reporter);
-    let config = resolve::resolve(&resources, &resolve::Context { base_dir }, &mut reporter);
+    let mut config = resolve::resolve(&resources, &resolve::Context { base_dir }, &mut reporter);
+    config.hash = hex::encode(sha2::Sha256::digest(text.as_bytes()));
     let diagnostics = reporter.finish();
     if diagnostics.has_errors() {
         return Err(ConfigError(diagnostics));

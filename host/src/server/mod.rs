@@ -7,6 +7,7 @@ pub mod limits;
 pub mod listeners;
 mod proxy_protocol;
 mod shedding;
+pub mod takeover;
 mod worker;
 
 use std::io::Write as _;
@@ -29,9 +30,22 @@ use listeners::{Listeners, Start};
 struct Ready<'a> {
     event: &'static str,
     listeners: Vec<ReadyListener<'a>>,
-    /// The admin API's address, when it is on.
+    /// The admin API's and the health port's addresses, when they are on.
+    #[serde(flatten)]
+    ops: Ops,
+    /// The SHA-256 of the config file served.
+    config_hash: &'a str,
+}
+
+/// Where the admin API and the health port listen, when they are on.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Ops {
+    /// The admin API's address.
     #[serde(skip_serializing_if = "Option::is_none")]
-    admin: Option<SocketAddr>,
+    pub admin: Option<SocketAddr>,
+    /// The health port's address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<SocketAddr>,
 }
 
 #[derive(Debug, Serialize)]
@@ -45,21 +59,24 @@ struct ReadyListener<'a> {
 /// Binds every listener of the current generation, serves on one thread per receiver in
 /// `workers` (each request on the generation current when it arrives; reloads start and
 /// stop listeners through `listeners`) until `shutdown` fires, then lets open connections
-/// finish for at most the limits' drain timeout.
+/// finish for at most the limits' drain timeout. The ready line names `ops`; `ready` runs
+/// once it is out.
 pub async fn serve(
     current: Arc<ArcSwap<Generation>>,
     listeners: &Listeners,
     workers: Vec<mpsc::UnboundedReceiver<Start>>,
     shutdown: watch::Receiver<bool>,
-    admin: Option<SocketAddr>,
+    (ops, ready): (Ops, impl FnOnce() -> anyhow::Result<()>),
     telemetry: Option<&'static Telemetry>,
     limits: Limits,
 ) -> anyhow::Result<()> {
     let generation = current.load_full();
     let prepared = listeners.prepare(&generation.config.listeners)?;
     let bound = listeners.commit(prepared);
-    announce(&generation, &bound, admin)?;
+    listeners.release_inherited();
+    announce(&generation, &bound, ops)?;
     drop(generation);
+    ready()?;
 
     let admission = Admission::new(limits);
     let mut finished = Vec::new();
@@ -91,7 +108,7 @@ pub async fn serve(
 fn announce(
     generation: &Generation,
     bound: &[(ListenerId, SocketAddr)],
-    admin: Option<SocketAddr>,
+    ops: Ops,
 ) -> anyhow::Result<()> {
     let ready = Ready {
         event: "ready",
@@ -107,7 +124,8 @@ fn announce(
                 })
             })
             .collect(),
-        admin,
+        ops,
+        config_hash: &generation.config.hash,
     };
     let line = serde_json::to_string(&ready).expect("the ready line serializes");
     let mut stdout = std::io::stdout().lock();

@@ -33,6 +33,9 @@ use tokio_util::task::TaskTracker;
 /// How long a client may take to complete its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How often the first half of a drain checks whether connections are left.
+const DRAIN_POLL: Duration = Duration::from_millis(50);
+
 /// A worker's sockets and what it serves them with.
 pub struct Worker {
     pub id: usize,
@@ -102,11 +105,25 @@ impl Worker {
             .map_err(|_| anyhow::anyhow!("accept loops still hold the connection watcher"))?;
         let drain = self.admission.limits().drain_timeout;
         tunnels.tracker.close();
+        // First, as Envoy's drain does, connections go on serving and each HTTP/1.1
+        // response says `Connection: close` (see `Connection::http`): a client's next
+        // request goes to a new connection (a successor gateway's, on an upgrade) rather
+        // than racing the close of an idle one. Then idle connections are closed and busy
+        // ones finish.
+        let closing = async {
+            while graceful.count() > 0 {
+                tokio::time::sleep(DRAIN_POLL).await;
+            }
+        };
+        let _ = tokio::time::timeout(drain / 2, closing).await;
         let drained = async {
             graceful.shutdown().await;
             tunnels.tracker.wait().await;
         };
-        if tokio::time::timeout(drain, drained).await.is_err() {
+        if tokio::time::timeout(drain - drain / 2, drained)
+            .await
+            .is_err()
+        {
             tracing::warn!(
                 worker = self.id,
                 "connections still open after {:?}; closing them",
@@ -177,6 +194,7 @@ async fn accept(
             normalization: accepting.admission.limits().path_normalization,
             tunnels: accepting.tunnels.clone(),
             connections: accepting.connections.clone(),
+            draining: shutdown.clone(),
             _admitted: admitted,
         };
         let (builder, watcher) = (builder.clone(), graceful.watcher());
@@ -253,6 +271,8 @@ struct Connection {
     normalization: PathNormalization,
     tunnels: Tunnels,
     connections: Connections,
+    /// Turns true when the gateway drains.
+    draining: watch::Receiver<bool>,
     /// Counted as open until the connection ends.
     _admitted: Admitted,
 }
@@ -350,13 +370,22 @@ impl Connection {
         });
         let (current, idle_timeout) = (self.current, self.idle_timeout);
         let tracked = registered.tracked.clone();
-        let service = service_fn(move |request| {
+        let draining = self.draining;
+        let service = service_fn(move |request: http::Request<_>| {
             let generation = current.load_full();
             let downstream = downstream.clone();
             let in_flight = tracked.start();
+            let version = request.version();
+            let draining = draining.clone();
             async move {
-                let response = proxy::handle(request, &downstream, generation).await;
+                let mut response = proxy::handle(request, &downstream, generation).await;
                 drop(in_flight);
+                if *draining.borrow() && closes_when_told(version, response.status()) {
+                    response.headers_mut().insert(
+                        http::header::CONNECTION,
+                        http::HeaderValue::from_static("close"),
+                    );
+                }
                 Ok::<_, Infallible>(response)
             }
         });
@@ -373,6 +402,12 @@ impl Connection {
             }
         }
     }
+}
+
+/// Whether a response of `status` to a request of `version` ends its connection when it
+/// says `Connection: close`: HTTP/1 ones, but not an upgrade's.
+fn closes_when_told(version: http::Version, status: http::StatusCode) -> bool {
+    version <= http::Version::HTTP_11 && status != http::StatusCode::SWITCHING_PROTOCOLS
 }
 
 /// Resolves once shutdown has been asked for.

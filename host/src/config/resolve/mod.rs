@@ -119,6 +119,7 @@ pub fn resolve(
     attachable.extension_refs = translation.plugin_refs;
     let plugins = plugins::resolve(&plugin_inputs, &attachable, ctx, reporter);
     ResolvedConfig {
+        hash: String::new(),
         listeners,
         clusters,
         plugins,

@@ -22,6 +22,9 @@ pub use status::*;
 /// A complete, valid configuration.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ResolvedConfig {
+    /// The SHA-256 of the config file's text, in hex: the same on every gateway serving
+    /// the same file.
+    pub hash: String,
     /// One per bound address and port.
     pub listeners: Vec<Listener>,
     /// Upstream destinations by name (`outbound|port|subset|host`, as Envoy names them).

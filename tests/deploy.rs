@@ -1,0 +1,447 @@
+//! Deploying: a binary upgrade that hands the listening sockets over without losing a
+//! request, several replicas converging on one ConfigMap, the health port, and the
+//! Kubernetes manifests and static binary as shipped.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use sha2::{Digest as _, Sha256};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::support;
+use support::client::Client;
+use support::config::{configmap_swap, gateway, route_to, service, virtual_service};
+use support::eventually::eventually;
+use support::gateway::Gateway;
+use support::upstream::Upstream;
+
+/// A gateway serving `backend` for host `app` and the WebSocket echo server `ws` for host
+/// `ws`, on `address`.
+fn config(address: SocketAddr, backend: &Upstream, ws: SocketAddr) -> String {
+    let server = format!(
+        "  - port: {{number: {}, name: http, protocol: HTTP}}\n    bind: {}\n    hosts: [\"*\"]\n",
+        address.port(),
+        address.ip()
+    );
+    [
+        gateway(&server),
+        service("backend", &[backend.addr.port()]),
+        service("echo", &[ws.port()]),
+        virtual_service("app", "app", &route_to("backend")),
+        virtual_service("ws", "ws", &route_to("echo")),
+    ]
+    .join("---\n")
+}
+
+/// Clients that, until stopped, each send requests in a loop: half on a new connection
+/// per request, half on keep-alive connections; counting requests and failures.
+struct Traffic {
+    stop: Arc<AtomicBool>,
+    counts: Arc<(AtomicUsize, AtomicUsize)>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Traffic {
+    fn start(address: SocketAddr, clients: usize) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let counts: Arc<(AtomicUsize, AtomicUsize)> = Arc::default();
+        let tasks = (0..clients)
+            .map(|i| {
+                let (stop, counts) = (stop.clone(), counts.clone());
+                tokio::spawn(async move {
+                    let client = Client::http1(address);
+                    let deadline = Instant::now() + Duration::from_secs(60);
+                    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                        let served = match i % 2 {
+                            0 => fresh_connection(address).await,
+                            _ => client
+                                .try_get("app", "/")
+                                .await
+                                .is_ok_and(|r| r.status == 200),
+                        };
+                        counts.0.fetch_add(1, Ordering::Relaxed);
+                        if !served {
+                            counts.1.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                })
+            })
+            .collect();
+        Self {
+            stop,
+            counts,
+            tasks,
+        }
+    }
+
+    /// Stops the clients; returns `(sent, failed)`.
+    async fn finish(self) -> (usize, usize) {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in self.tasks {
+            task.await.unwrap();
+        }
+        (
+            self.counts.0.load(Ordering::Relaxed),
+            self.counts.1.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// One request on a connection of its own (`Connection: close`): whether it got a 200.
+async fn fresh_connection(address: SocketAddr) -> bool {
+    let Ok(mut stream) = tokio::net::TcpStream::connect(address).await else {
+        return false;
+    };
+    let request = "GET / HTTP/1.1\r\nhost: app\r\nconnection: close\r\n\r\n";
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return false;
+    }
+    let mut response = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response));
+    matches!(read.await, Ok(Ok(_))) && response.starts_with(b"HTTP/1.1 200")
+}
+
+/// The health port's answer at `address`.
+async fn health(address: SocketAddr) -> u16 {
+    Client::http1(address)
+        .get("health", "/healthz/ready")
+        .await
+        .status
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upgrade_hands_the_sockets_over_and_loses_no_request() {
+    let backend = Upstream::start("backend").await;
+    let ws = support::websocket::echo_server().await;
+    let ip = support::loopback::own_address();
+    let (address, held) = support::loopback::free_port(ip);
+    let (health_address, held_health) = support::loopback::free_port(ip);
+    drop((held, held_health));
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("upgrade.sock");
+    let config = config(address, &backend, ws);
+    let start = |dir: tempfile::TempDir| {
+        std::fs::write(dir.path().join("gateway.yaml"), &config).unwrap();
+        Gateway::launch(dir, "gateway.yaml", |command| {
+            command
+                .arg("--upgrade-socket")
+                .arg(&socket)
+                .arg("--health")
+                .arg(health_address.to_string());
+        })
+    };
+    let old = start(dir);
+    assert_eq!(health(health_address).await, 200);
+
+    let traffic = Traffic::start(address, 6);
+    // A download and a WebSocket that span the upgrade, on the old gateway.
+    let download = tokio::spawn(async move {
+        let client = Client::http1(address);
+        client.try_get("app", "/slow/1500").await
+    });
+    // Routed by its Host, `ws`.
+    let request = http::Request::builder()
+        .uri(format!("ws://{address}/"))
+        .header("host", "ws")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .header("sec-websocket-version", "13")
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .body(())
+        .unwrap();
+    let (mut socket_ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // The new binary takes the sockets over, then the old one is told to go.
+    let new = start(tempfile::tempdir().unwrap());
+    assert_eq!(new.ready["listeners"][0]["address"], address.to_string());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let old_pid = old.pid();
+    let exited = tokio::task::spawn_blocking(move || old.terminate());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // The WebSocket opened on the old gateway still echoes while it drains.
+    socket_ws.send(Message::text("still here")).await.unwrap();
+    let echoed = socket_ws.next().await.unwrap().unwrap();
+    assert_eq!(echoed, Message::text("still here"));
+    socket_ws.close(None).await.unwrap();
+    let downloaded = download.await.unwrap().expect("the download finishes");
+    assert_eq!(downloaded.status, 200);
+
+    let status = exited.await.unwrap();
+    assert!(
+        status.success(),
+        "the old gateway ({old_pid}) ended with {status}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (sent, failed) = traffic.finish().await;
+    eprintln!("{sent} requests across the upgrade");
+    assert!(sent > 200, "the traffic ran ({sent} requests)");
+    assert_eq!(
+        failed, 0,
+        "{failed} of {sent} requests failed across the upgrade"
+    );
+    // The new gateway serves on its own now, the health port included.
+    assert_eq!(health(health_address).await, 200);
+    let client = Client::http1(address);
+    assert_eq!(client.get("app", "/").await.status, 200);
+    drop(new);
+}
+
+/// A round-robin TCP load balancer on loopback in front of `backends`; returns its
+/// address.
+async fn balancer(backends: Vec<SocketAddr>) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        for next in (0..).map(|i| backends[i % backends.len()]) {
+            let Ok((mut client, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                if let Ok(mut upstream) = tokio::net::TcpStream::connect(next).await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                }
+            });
+        }
+    });
+    address
+}
+
+/// The config hash that gateway `admin` serves.
+async fn served_hash(admin: SocketAddr) -> String {
+    let dump = Client::http1(admin)
+        .get("admin", "/config_dump")
+        .await
+        .json();
+    dump["config"]["hash"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replicas_sharing_a_configmap_converge_on_each_swap() {
+    let (v1, v2) = (Upstream::start("v1").await, Upstream::start("v2").await);
+    let ws = support::websocket::echo_server().await;
+    let folder = tempfile::tempdir().unwrap();
+    let dir = folder.path();
+    let replica = |backend: &Upstream| config(SocketAddr::from(([127, 0, 0, 1], 0)), backend, ws);
+    let (first, second) = (replica(&v1), replica(&v2));
+    configmap_swap(dir, "..v1", &first);
+    std::os::unix::fs::symlink("..data/gateway.yaml", dir.join("gateway.yaml")).unwrap();
+    let gateways: Vec<Gateway> = (0..3)
+        .map(|_| {
+            Gateway::launch_shared(dir, "gateway.yaml", |command| {
+                command.args(["--admin", "127.0.0.1:0"]);
+            })
+        })
+        .collect();
+    let hash = |text: &str| hex::encode(Sha256::digest(text.as_bytes()));
+    for gateway in &gateways {
+        assert_eq!(gateway.ready["config_hash"], hash(&first));
+    }
+    let entry = balancer(gateways.iter().map(|g| g.addr("default/gw/http")).collect()).await;
+    let traffic = Traffic::start(entry, 6);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    configmap_swap(dir, "..v2", &second);
+    let swapped = Instant::now();
+    let admins: Vec<SocketAddr> = gateways.iter().map(|g| g.admin.unwrap()).collect();
+    eventually("the replicas did not all serve the new config", || async {
+        for admin in &admins {
+            if served_hash(*admin).await != hash(&second) {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await;
+    eprintln!(
+        "three replicas converged {:?} after the swap",
+        swapped.elapsed()
+    );
+    let client = Client::http1(entry);
+    for _ in 0..9 {
+        assert_eq!(client.get("app", "/").await.upstream(), "v2");
+    }
+    let (sent, failed) = traffic.finish().await;
+    eprintln!("{sent} requests across the swap");
+    assert!(sent > 100, "the traffic ran ({sent} requests)");
+    assert_eq!(
+        failed, 0,
+        "{failed} of {sent} requests failed across the swap"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_health_port_answers_ready_until_the_gateway_drains() {
+    let backend = Upstream::start("backend").await;
+    let ws = support::websocket::echo_server().await;
+    let ip = support::loopback::own_address();
+    let (health_address, held) = support::loopback::free_port(ip);
+    drop(held);
+    let gateway = Gateway::start_with(
+        &config(SocketAddr::from(([127, 0, 0, 1], 0)), &backend, ws),
+        |command| {
+            command.arg("--health").arg(health_address.to_string());
+        },
+    );
+    assert_eq!(gateway.ready["health"], health_address.to_string());
+    assert_eq!(health(health_address).await, 200);
+    let other = Client::http1(health_address).get("health", "/ready").await;
+    assert_eq!(other.status, 404, "the health port serves nothing else");
+    // A request in flight keeps the gateway draining; meanwhile the health port says so.
+    let address = gateway.addr("default/gw/http");
+    let slow =
+        tokio::spawn(async move { Client::http1(address).try_get("app", "/slow/1500").await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    gateway.signal("TERM");
+    eventually("the health port never said it drains", || async {
+        (health(health_address).await == 503).then_some(())
+    })
+    .await;
+    assert_eq!(slow.await.unwrap().unwrap().status, 200);
+}
+
+/// The Kubernetes manifests, as shipped.
+fn manifests() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/kubernetes")
+}
+
+#[test]
+fn the_kubernetes_manifests_validate_offline() {
+    let dir = manifests();
+    // Every resource a kustomization lists is there.
+    for kustomization in ["kustomization.yaml", "aws-nlb/kustomization.yaml"] {
+        let path = dir.join(kustomization);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let value: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        let base = path.parent().unwrap();
+        let listed = value["resources"].as_sequence().into_iter().flatten();
+        let patches = value["patches"].as_sequence().into_iter().flatten();
+        for file in listed.chain(patches.map(|p| &p["path"])) {
+            let file = file.as_str().unwrap();
+            assert!(base.join(file).exists(), "{kustomization} lists {file}");
+        }
+    }
+    // Each manifest against Kubernetes's schemas (kubernetes-validate, pinned, offline).
+    let files: Vec<_> = [
+        "namespace",
+        "configmap",
+        "deployment",
+        "service",
+        "hpa",
+        "pdb",
+    ]
+    .iter()
+    .map(|name| dir.join(format!("{name}.yaml")))
+    .chain([dir.join("aws-nlb/configmap.yaml")])
+    .collect();
+    let output = std::process::Command::new(support::tools::kubernetes_validate())
+        .args(["--strict", "--kubernetes-version", "1.30"])
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn the_configmaps_config_validates_with_its_secret_folder() {
+    for configmap in ["configmap.yaml", "aws-nlb/configmap.yaml"] {
+        let text = std::fs::read_to_string(manifests().join(configmap)).unwrap();
+        let value: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        let config = value["data"]["gateway.yaml"].as_str().unwrap();
+        // Laid out as the Deployment's projected volume lays it out.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("gateway.yaml"), config).unwrap();
+        std::fs::create_dir(dir.path().join("site-cert")).unwrap();
+        let ca = support::certs::TestCa::new(dir.path());
+        ca.issue("site-cert/tls", &["example.com"]);
+        std::fs::rename(
+            dir.path().join("site-cert/tls.pem"),
+            dir.path().join("site-cert/tls.crt"),
+        )
+        .unwrap();
+        let output = support::validate(dir.path(), "gateway.yaml");
+        assert!(
+            output.status.success(),
+            "{configmap}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+/// The static (musl) binary that the image ships, where it was built (CI builds it:
+/// `cargo build --release --locked --target x86_64-unknown-linux-musl -p portcullis`).
+fn static_binary() -> Option<std::path::PathBuf> {
+    let built = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/x86_64-unknown-linux-musl/release/portcullis");
+    let required = std::env::var_os("PORTCULLIS_REQUIRE_STATIC").is_some();
+    match built.exists() {
+        true => Some(built),
+        false if required => panic!("no static binary at {}", built.display()),
+        false => {
+            eprintln!("skipped: no static binary at {}", built.display());
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_static_binary_serves_as_the_image_runs_it() {
+    let Some(binary) = static_binary() else {
+        return;
+    };
+    let ldd = std::process::Command::new("ldd")
+        .arg(&binary)
+        .output()
+        .unwrap();
+    let linked = String::from_utf8_lossy(&ldd.stdout) + String::from_utf8_lossy(&ldd.stderr);
+    assert!(
+        linked.contains("not a dynamic executable") || linked.contains("statically linked"),
+        "{linked}"
+    );
+    // As the image runs it: the compiled-component cache in a writable folder of its own.
+    let backend = Upstream::start("backend").await;
+    let ws = support::websocket::echo_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("gateway.yaml"),
+        config(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), &backend, ws),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(&binary)
+        .current_dir(dir.path())
+        .args(["run", "--config=gateway.yaml", "--health=127.0.0.1:0"])
+        .env("PORTCULLIS_CACHE_DIR", cache.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let stdout = child.stdout.take().unwrap();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+    let ready: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let address: SocketAddr = ready["listeners"][0]["address"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let reply = Client::http1(address).get("app", "/").await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.upstream(), "backend");
+}
