@@ -4,6 +4,7 @@
 
 mod support;
 
+mod authorization;
 mod builtins;
 mod composition;
 mod config_fuzz;

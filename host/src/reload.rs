@@ -245,7 +245,12 @@ fn watched_paths(
     if let Some(dir) = policy_dir {
         files.extend(builtin::ALL.iter().map(|b| b.override_in(dir)));
     }
-    files.extend(config.plugins.iter().map(|p| p.path.clone()));
+    files.extend(
+        config
+            .plugins
+            .iter()
+            .filter_map(|p| p.source.file().cloned()),
+    );
     for server in config.listeners.iter().flat_map(|l| &l.servers) {
         if let Some(tls) = &server.tls {
             for certificate in &tls.certificates {

@@ -15,7 +15,6 @@ const MESH_ONLY_KINDS: &[&str] = &[
     "Sidecar",
     "PeerAuthentication",
     "RequestAuthentication",
-    "AuthorizationPolicy",
     "Telemetry",
     "EnvoyFilter",
     "ProxyConfig",
@@ -98,7 +97,7 @@ fn resource(index: usize, document: &Document, reporter: &mut Reporter) -> Optio
                 &site,
                 "kind",
                 format!(
-                    "unknown kind {kind_name:?}: expected Gateway, VirtualService, DestinationRule, ServiceEntry or WasmPlugin (networking.istio.io), or Gateway, GatewayClass, HTTPRoute, GRPCRoute, ReferenceGrant or BackendTLSPolicy (gateway.networking.k8s.io)"
+                    "unknown kind {kind_name:?}: expected Gateway, VirtualService, DestinationRule, ServiceEntry (networking.istio.io), WasmPlugin (extensions.istio.io) or AuthorizationPolicy (security.istio.io), or Gateway, GatewayClass, HTTPRoute, GRPCRoute, ReferenceGrant or BackendTLSPolicy (gateway.networking.k8s.io)"
                 ),
             );
         }
@@ -135,6 +134,9 @@ fn resource(index: usize, document: &Document, reporter: &mut Reporter) -> Optio
         Kind::KubeGateway => Spec::KubeGateway(typed(spec.clone(), "spec", &site, reporter)?),
         Kind::HttpRoute => Spec::HttpRoute(typed(spec.clone(), "spec", &site, reporter)?),
         Kind::ReferenceGrant => Spec::ReferenceGrant(typed(spec.clone(), "spec", &site, reporter)?),
+        Kind::AuthorizationPolicy => {
+            Spec::AuthorizationPolicy(typed(spec.clone(), "spec", &site, reporter)?)
+        }
         Kind::Namespace => return Some(namespace(index, document)),
         Kind::GrpcRoute => Spec::GrpcRoute(typed(spec.clone(), "spec", &site, reporter)?),
         Kind::BackendTlsPolicy => {

@@ -34,7 +34,16 @@ pub const BREAKER: Builtin = builtin!("breaker", "portcullis_breaker.wasm");
 /// Outlier detection.
 pub const OUTLIER: Builtin = builtin!("outlier", "portcullis_outlier.wasm");
 
-/// Every built-in.
+/// Istio's AuthorizationPolicy, as a filter (not a phase: it is attached to the Gateways
+/// that policies apply to).
+pub const AUTHORIZATION: Builtin = builtin!("authorization", "portcullis_authorization.wasm");
+
+/// The built-in filter `name`.
+pub fn named(name: &str) -> Option<&'static Builtin> {
+    [&AUTHORIZATION].into_iter().find(|b| b.name == name)
+}
+
+/// Every built-in policy phase.
 pub const ALL: [&Builtin; 7] = [
     &ROUTE_MATCH,
     &DESTINATION,
@@ -46,6 +55,11 @@ pub const ALL: [&Builtin; 7] = [
 ];
 
 impl Builtin {
+    /// The embedded component.
+    pub fn bytes(&self) -> &'static [u8] {
+        self.bytes
+    }
+
     /// The file in `dir` that replaces the built-in when it exists.
     pub fn override_in(&self, dir: &Path) -> PathBuf {
         dir.join(format!("{}.wasm", self.name))

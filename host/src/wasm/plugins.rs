@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 
+use super::builtin;
 use super::counters::Counters;
 use super::kinds::{Contract, PolicyKind};
 use super::legacy;
@@ -21,7 +22,7 @@ use super::pool::{Pool, Setup};
 use super::quarantine::{QUARANTINE_AFTER, Quarantine};
 use super::stats::PolicyStats;
 use super::{PolicyError, RequestView, WasmEngine};
-use crate::config::resolved::{FailStrategy, Phase, Plugin};
+use crate::config::resolved::{FailStrategy, Phase, Plugin, Source};
 
 /// Makes a call to a plugin under its quarantine and fail strategy (the call is made
 /// again on a fresh instance when it fails and the plugin reloads on failure); comes to
@@ -73,19 +74,26 @@ pub struct CompiledPlugin {
 impl CompiledPlugin {
     /// Reads, checks and compiles the plugin's component, and reads its kind.
     pub async fn compile(plugin: Plugin, wasm: &WasmEngine) -> anyhow::Result<Self> {
-        let bytes = std::fs::read(&plugin.path)
-            .with_context(|| format!("reading {}", plugin.path.display()))?;
+        let source = &plugin.source;
+        let bytes = match source {
+            Source::File(path) => {
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?
+            }
+            Source::Builtin(name) => builtin::named(name)
+                .with_context(|| format!("no built-in component {name}"))?
+                .bytes()
+                .to_vec(),
+        };
         let sha256 = hex::encode(Sha256::digest(&bytes));
         if let Some(expected) = &plugin.sha256 {
             anyhow::ensure!(
                 &sha256 == expected,
-                "{} has sha256 {sha256}, not {expected}",
-                plugin.path.display()
+                "{source} has sha256 {sha256}, not {expected}"
             );
         }
         let component = wasm.compile(&plugin.name, bytes).await?;
         let (kind, contract) = PolicyKind::of(&component, wasm.engine())
-            .map_err(|e| anyhow::anyhow!("{}: {e}", plugin.path.display()))?;
+            .map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
         Ok(Self {
             plugin,
             sha256,

@@ -30,7 +30,7 @@ pub fn view(generation: &Generation, status: &ReloadStatus) -> Value {
             json!({
                 "name": p.plugin.name,
                 "kind": p.kind,
-                "path": p.plugin.path,
+                "path": p.plugin.source,
                 "sha256": p.sha256,
                 "phase": p.plugin.phase,
                 "priority": p.plugin.priority,

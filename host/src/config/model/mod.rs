@@ -4,6 +4,7 @@ pub mod common;
 pub mod destination_rule;
 pub mod gateway;
 pub mod gateway_api;
+pub mod security;
 pub mod service_entry;
 pub mod virtual_service;
 pub mod wasm_plugin;
@@ -42,6 +43,8 @@ pub enum Kind {
     GrpcRoute,
     /// `gateway.networking.k8s.io` BackendTLSPolicy: TLS to backends.
     BackendTlsPolicy,
+    /// `security.istio.io` AuthorizationPolicy: which requests are let through.
+    AuthorizationPolicy,
 }
 
 /// The Kubernetes Gateway API's group.
@@ -70,6 +73,7 @@ impl Kind {
             "DestinationRule" => Self::DestinationRule,
             "ServiceEntry" => Self::ServiceEntry,
             "WasmPlugin" => Self::WasmPlugin,
+            "AuthorizationPolicy" => Self::AuthorizationPolicy,
             _ => return None,
         })
     }
@@ -78,6 +82,7 @@ impl Kind {
     pub fn group(self) -> &'static str {
         match self {
             Self::WasmPlugin => "extensions.istio.io",
+            Self::AuthorizationPolicy => "security.istio.io",
             Self::GatewayClass
             | Self::KubeGateway
             | Self::HttpRoute
@@ -93,6 +98,7 @@ impl Kind {
     pub fn versions(self) -> &'static [&'static str] {
         match self {
             Self::WasmPlugin => &["v1alpha1"],
+            Self::AuthorizationPolicy => &["v1", "v1beta1"],
             Self::GatewayClass
             | Self::KubeGateway
             | Self::HttpRoute
@@ -189,6 +195,8 @@ pub enum Spec {
     HttpRoute(Box<gateway_api::HttpRouteSpec>),
     /// A Gateway API ReferenceGrant's spec.
     ReferenceGrant(Box<gateway_api::ReferenceGrantSpec>),
+    /// An AuthorizationPolicy's spec.
+    AuthorizationPolicy(Box<security::AuthorizationPolicySpec>),
     /// A Kubernetes Namespace's labels.
     Namespace(Box<gateway_api::NamespaceSpec>),
     /// A Gateway API GRPCRoute's spec.
@@ -223,6 +231,7 @@ impl Resource {
             Spec::KubeGateway(_) => Kind::KubeGateway,
             Spec::HttpRoute(_) => Kind::HttpRoute,
             Spec::ReferenceGrant(_) => Kind::ReferenceGrant,
+            Spec::AuthorizationPolicy(_) => Kind::AuthorizationPolicy,
             Spec::Namespace(_) => Kind::Namespace,
             Spec::GrpcRoute(_) => Kind::GrpcRoute,
             Spec::BackendTlsPolicy(_) => Kind::BackendTlsPolicy,

@@ -1,5 +1,6 @@
 //! Cross-resource checks and Istio's defaults: typed resources in, [`ResolvedConfig`] out.
 
+mod authorization;
 mod checks;
 mod destinations;
 mod gateway_api;
@@ -104,6 +105,7 @@ pub fn resolve(
     let rule_inputs = inputs!(DestinationRule);
     let route_inputs = inputs!(VirtualService);
     let plugin_inputs = inputs!(WasmPlugin);
+    let authorization_inputs = inputs!(AuthorizationPolicy);
 
     let gateways = gateways::resolve(&gateway_inputs, ctx, reporter);
     let services = services::resolve(&service_inputs, reporter);
@@ -117,7 +119,12 @@ pub fn resolve(
     let listeners = listeners::build(&gateways, &bound, reporter);
     let mut attachable = attachable(&gateways, &route_inputs, &service_inputs, &subsets);
     attachable.extension_refs = translation.plugin_refs;
-    let plugins = plugins::resolve(&plugin_inputs, &attachable, ctx, reporter);
+    let mut plugins = plugins::resolve(&plugin_inputs, &attachable, ctx, reporter);
+    plugins.extend(authorization::plugins(
+        &authorization_inputs,
+        &attachable.gateways,
+        reporter,
+    ));
     ResolvedConfig {
         hash: String::new(),
         listeners,

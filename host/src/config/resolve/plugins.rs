@@ -14,7 +14,7 @@ use crate::config::model::wasm_plugin::{
     FailStrategy, Phase, PluginLimits as LimitsSpec, PluginType, TargetRef, ValueFrom,
     WasmPluginSpec, WorkloadMode,
 };
-use crate::config::resolved::{Plugin, PluginLimits, PluginTarget};
+use crate::config::resolved::{Plugin, PluginLimits, PluginTarget, Source};
 
 /// The names plugins may attach to.
 #[derive(Debug)]
@@ -77,7 +77,7 @@ fn wasm_plugin(
     }
     Some(Plugin {
         name: plugin.key(),
-        path: path?,
+        source: Source::File(path?),
         sha256,
         phase: spec.phase.unwrap_or(Phase::UnspecifiedPhase),
         priority: spec.priority.unwrap_or(0),

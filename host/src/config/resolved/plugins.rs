@@ -12,8 +12,9 @@ use super::{FailStrategy, Phase};
 pub struct Plugin {
     /// `namespace/name`.
     pub name: String,
-    /// The component file, from the `file://` URL.
-    pub path: PathBuf,
+    /// Where its component comes from.
+    #[serde(rename = "path")]
+    pub source: Source,
     /// Lowercase hex sha256 the file must have.
     pub sha256: Option<String>,
     /// Where in the chain it runs (UNSPECIFIED_PHASE unless set).
@@ -34,6 +35,41 @@ pub struct Plugin {
     pub env: Vec<(String, String)>,
     /// Sandbox limits of its instances.
     pub limits: PluginLimits,
+}
+
+/// Where a plugin's component comes from (shown as the file, or `builtin:<name>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The file a WasmPlugin's `file://` URL names.
+    File(PathBuf),
+    /// A component built into the gateway (`builtin:<name>`), for a policy Portcullis
+    /// runs on its own behalf (AuthorizationPolicy's).
+    Builtin(&'static str),
+}
+
+impl Source {
+    /// The file, for a component read from one.
+    pub fn file(&self) -> Option<&PathBuf> {
+        match self {
+            Self::File(path) => Some(path),
+            Self::Builtin(_) => None,
+        }
+    }
+}
+
+impl Serialize for Source {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File(path) => write!(f, "{}", path.display()),
+            Self::Builtin(name) => write!(f, "builtin:{name}"),
+        }
+    }
 }
 
 /// The sandbox limits of a plugin's instances.

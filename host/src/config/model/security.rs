@@ -1,0 +1,142 @@
+//! `security.istio.io` resources: AuthorizationPolicy.
+
+use serde::Deserialize;
+
+use super::common::Ignored;
+use super::wasm_plugin::TargetRef;
+
+/// An AuthorizationPolicy: which requests the gateway lets through.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuthorizationPolicySpec {
+    /// Mesh workloads it applies to; at a gateway, its routes.
+    pub selector: Option<Ignored>,
+    /// The Gateways it applies to (`targetRef`, deprecated, is one of them).
+    #[serde(default)]
+    pub target_refs: Vec<TargetRef>,
+    /// Istio's `targetRef`.
+    pub target_ref: Option<TargetRef>,
+    /// `ALLOW` (the default), `DENY`, `AUDIT` or `CUSTOM`.
+    pub action: Option<String>,
+    /// The extension provider of a `CUSTOM` policy.
+    pub provider: Option<Ignored>,
+    /// The requests it is about; none: an ALLOW policy allows nothing.
+    pub rules: Option<Vec<Rule>>,
+}
+
+/// A rule: requests from one of `from`, to one of `to`, meeting every `when`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// Istio's `from`.
+    #[serde(default)]
+    pub from: Vec<From>,
+    /// Istio's `to`.
+    #[serde(default)]
+    pub to: Vec<To>,
+    /// Istio's `when`.
+    #[serde(default)]
+    pub when: Vec<Condition>,
+}
+
+/// `from[].source`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct From {
+    /// Istio's `source`.
+    pub source: Option<Source>,
+}
+
+/// Who sends the request.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Source {
+    /// Istio's `principals`.
+    #[serde(default)]
+    pub principals: Vec<String>,
+    /// Istio's `notPrincipals`.
+    #[serde(default)]
+    pub not_principals: Vec<String>,
+    /// Istio's `requestPrincipals`.
+    #[serde(default)]
+    pub request_principals: Vec<String>,
+    /// Istio's `notRequestPrincipals`.
+    #[serde(default)]
+    pub not_request_principals: Vec<String>,
+    /// Istio's `namespaces`.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    /// Istio's `notNamespaces`.
+    #[serde(default)]
+    pub not_namespaces: Vec<String>,
+    /// Istio's `serviceAccounts`.
+    #[serde(default)]
+    pub service_accounts: Vec<String>,
+    /// Istio's `notServiceAccounts`.
+    #[serde(default)]
+    pub not_service_accounts: Vec<String>,
+    /// Istio's `ipBlocks`.
+    #[serde(default)]
+    pub ip_blocks: Vec<String>,
+    /// Istio's `notIpBlocks`.
+    #[serde(default)]
+    pub not_ip_blocks: Vec<String>,
+    /// Istio's `remoteIpBlocks`.
+    #[serde(default)]
+    pub remote_ip_blocks: Vec<String>,
+    /// Istio's `notRemoteIpBlocks`.
+    #[serde(default)]
+    pub not_remote_ip_blocks: Vec<String>,
+}
+
+/// `to[].operation`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct To {
+    /// Istio's `operation`.
+    pub operation: Option<Operation>,
+}
+
+/// What the request asks for.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Operation {
+    /// Istio's `hosts`.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Istio's `notHosts`.
+    #[serde(default)]
+    pub not_hosts: Vec<String>,
+    /// Istio's `ports`.
+    #[serde(default)]
+    pub ports: Vec<String>,
+    /// Istio's `notPorts`.
+    #[serde(default)]
+    pub not_ports: Vec<String>,
+    /// Istio's `methods`.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Istio's `notMethods`.
+    #[serde(default)]
+    pub not_methods: Vec<String>,
+    /// Istio's `paths`.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Istio's `notPaths`.
+    #[serde(default)]
+    pub not_paths: Vec<String>,
+}
+
+/// A `when` condition on a request attribute.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Condition {
+    /// Istio's `key`.
+    pub key: Option<String>,
+    /// Istio's `values`.
+    #[serde(default)]
+    pub values: Vec<String>,
+    /// Istio's `notValues`.
+    #[serde(default)]
+    pub not_values: Vec<String>,
+}

@@ -1,0 +1,304 @@
+//! AuthorizationPolicies: checked, then handed to the built-in authorization filter
+//! (`plugins/builtin/authorization`), one instance per Gateway with every policy that
+//! applies to it, since Istio's ALLOW policies are ORed across policies. It runs in the
+//! AUTHZ phase after the WasmPlugins there, as Istio's RBAC filter follows them.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde_json::{Value, json};
+
+use super::Input;
+use super::scope::Scope;
+use crate::config::diag::Reporter;
+use crate::config::model::GATEWAY_API;
+use crate::config::model::security::{AuthorizationPolicySpec, Condition, Operation, Rule, Source};
+use crate::config::resolved::{
+    FailStrategy, Phase, Plugin, PluginLimits, PluginTarget, Source as ComponentSource,
+};
+
+/// The namespace whose policies apply to every Gateway (Istio's root namespace).
+const ROOT_NAMESPACE: &str = "istio-system";
+
+/// The `when` keys served, exactly or as `prefix[…]`.
+const WHEN_KEYS: &[&str] = &[
+    "source.ip",
+    "remote.ip",
+    "source.principal",
+    "source.namespace",
+    "destination.port",
+    "connection.sni",
+    "request.auth.principal",
+    "request.auth.audiences",
+    "request.auth.presenter",
+];
+
+/// The authorization filters of `gateways` (their `namespace/name`s) for `policies`.
+pub fn plugins(
+    policies: &[Input<'_, AuthorizationPolicySpec>],
+    gateways: &[String],
+    reporter: &Reporter,
+) -> Vec<Plugin> {
+    let mut applying: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
+    for policy in policies {
+        let at = policy.scope(reporter).field("spec");
+        let Some(translated) = translate(policy, &at) else {
+            continue;
+        };
+        for gateway in applies_to(policy, gateways, &at) {
+            applying
+                .entry(gateway)
+                .or_default()
+                .push(translated.clone());
+        }
+    }
+    applying
+        .into_iter()
+        .map(|(gateway, policies)| filter(gateway, &policies))
+        .collect()
+}
+
+/// The filter that decides for `gateway`'s routes.
+fn filter(gateway: &str, policies: &[Value]) -> Plugin {
+    Plugin {
+        name: format!("{gateway}/authorization"),
+        source: ComponentSource::Builtin("authorization"),
+        sha256: None,
+        phase: Phase::Authz,
+        // After every WasmPlugin of the phase.
+        priority: i64::MIN,
+        fail_strategy: FailStrategy::FailClose,
+        config: json!({ "policies": policies }),
+        targets: vec![PluginTarget::Gateway(gateway.to_string())],
+        ports: Vec::new(),
+        env: Vec::new(),
+        limits: PluginLimits::default(),
+    }
+}
+
+/// The Gateways `policy` applies to: those its `targetRefs` name; else, as Istio applies
+/// a policy to the workloads of its namespace (all of them from the root namespace), the
+/// Gateways of its namespace.
+fn applies_to<'g>(
+    policy: &Input<'_, AuthorizationPolicySpec>,
+    gateways: &'g [String],
+    at: &Scope<'_>,
+) -> Vec<&'g str> {
+    let spec = policy.spec;
+    let refs: Vec<_> = spec.target_refs.iter().chain(&spec.target_ref).collect();
+    if spec.selector.is_some() {
+        at.field("selector").warn(
+            "selects workloads: read as the Gateways of the policy's namespace (all from istio-system)",
+        );
+    }
+    if refs.is_empty() {
+        let everywhere = policy.namespace == ROOT_NAMESPACE;
+        return gateways
+            .iter()
+            .filter(|g| {
+                everywhere
+                    || g.split_once('/')
+                        .is_some_and(|(ns, _)| ns == policy.namespace)
+            })
+            .map(String::as_str)
+            .collect();
+    }
+    let mut found = Vec::new();
+    for (i, target) in refs.into_iter().enumerate() {
+        let at = at.field("targetRefs").index(i);
+        let group = target.group.as_deref().unwrap_or_default();
+        let gateway_kind = target.kind.as_deref() == Some("Gateway")
+            && matches!(group, "" | "networking.istio.io" | GATEWAY_API);
+        if !gateway_kind {
+            at.field("kind").error("only Gateways can be targeted");
+            continue;
+        }
+        let namespace = target.namespace.as_deref().unwrap_or(policy.namespace);
+        let key = format!("{namespace}/{}", target.name.as_deref().unwrap_or_default());
+        match gateways.iter().find(|g| **g == key) {
+            Some(gateway) => found.push(gateway.as_str()),
+            None => at
+                .field("name")
+                .error(format!("Gateway {key} is not defined")),
+        }
+    }
+    found
+}
+
+/// The policy as the filter reads it; none (with errors) when it cannot be enforced.
+fn translate(policy: &Input<'_, AuthorizationPolicySpec>, at: &Scope<'_>) -> Option<Value> {
+    let errors = at.error_count();
+    let spec = policy.spec;
+    let action = match spec.action.as_deref().unwrap_or("ALLOW") {
+        action @ ("ALLOW" | "DENY" | "AUDIT") => action,
+        "CUSTOM" => {
+            at.field("action").warn(
+                "CUSTOM needs an extension provider, which is not served yet: the requests it selects are denied (as Istio does for a provider it does not know)",
+            );
+            "DENY"
+        }
+        other => {
+            at.field("action").error(format!(
+                "action {other:?}: expected ALLOW, DENY, AUDIT or CUSTOM"
+            ));
+            return None;
+        }
+    };
+    if spec.provider.is_some() && spec.action.as_deref() != Some("CUSTOM") {
+        at.field("provider")
+            .error("provider is for CUSTOM policies only");
+    }
+    let rules: Vec<Value> = spec
+        .rules
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, rule)| self::rule(rule, &at.field("rules").index(i)))
+        .collect();
+    (at.error_count() == errors)
+        .then(|| json!({ "name": policy.key(), "action": action, "rules": rules }))
+}
+
+fn rule(rule: &Rule, at: &Scope<'_>) -> Value {
+    let from: Vec<Value> = rule
+        .from
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            source(
+                f.source.as_ref(),
+                &at.field("from").index(i).field("source"),
+            )
+        })
+        .collect();
+    let to: Vec<Value> = rule
+        .to
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            operation(
+                t.operation.as_ref(),
+                &at.field("to").index(i).field("operation"),
+            )
+        })
+        .collect();
+    let when: Vec<Value> = rule
+        .when
+        .iter()
+        .enumerate()
+        .map(|(i, c)| condition(c, &at.field("when").index(i)))
+        .collect();
+    json!({ "from": from, "to": to, "when": when })
+}
+
+/// A field of the filter's: values and `not` values.
+fn field(values: &[String], not: &[String]) -> Value {
+    json!({ "values": values, "not": not })
+}
+
+fn source(source: Option<&Source>, at: &Scope<'_>) -> Value {
+    let default = Source::default();
+    let s = source.unwrap_or(&default);
+    for (name, blocks) in [
+        ("ipBlocks", &s.ip_blocks),
+        ("notIpBlocks", &s.not_ip_blocks),
+        ("remoteIpBlocks", &s.remote_ip_blocks),
+        ("notRemoteIpBlocks", &s.not_remote_ip_blocks),
+    ] {
+        for (i, block) in blocks.iter().enumerate() {
+            if !is_block(block) {
+                at.field(name)
+                    .index(i)
+                    .error(format!("{block:?} is not an IP address or CIDR block"));
+            }
+        }
+    }
+    if !s.remote_ip_blocks.is_empty() || !s.not_remote_ip_blocks.is_empty() {
+        at.field("remoteIpBlocks").warn(
+            "compared with the client's address as the gateway sees it (the PROXY protocol's where it is on); X-Forwarded-For is not read",
+        );
+    }
+    // Istio reads a service account `ns/sa` as the principal `*/ns/<ns>/sa/<sa>`.
+    let accounts = |list: &[String]| -> Vec<String> {
+        list.iter()
+            .map(|sa| match sa.split_once('/') {
+                Some((ns, name)) => format!("*/ns/{ns}/sa/{name}"),
+                None => format!("*/sa/{sa}"),
+            })
+            .collect()
+    };
+    let principals: Vec<String> = s
+        .principals
+        .iter()
+        .cloned()
+        .chain(accounts(&s.service_accounts))
+        .collect();
+    let not_principals: Vec<String> = s
+        .not_principals
+        .iter()
+        .cloned()
+        .chain(accounts(&s.not_service_accounts))
+        .collect();
+    json!({
+        "principals": field(&principals, &not_principals),
+        "requestPrincipals": field(&s.request_principals, &s.not_request_principals),
+        "namespaces": field(&s.namespaces, &s.not_namespaces),
+        "ipBlocks": field(&s.ip_blocks, &s.not_ip_blocks),
+        "remoteIpBlocks": field(&s.remote_ip_blocks, &s.not_remote_ip_blocks),
+    })
+}
+
+fn operation(operation: Option<&Operation>, at: &Scope<'_>) -> Value {
+    let default = Operation::default();
+    let o = operation.unwrap_or(&default);
+    for (name, ports) in [("ports", &o.ports), ("notPorts", &o.not_ports)] {
+        for (i, port) in ports.iter().enumerate() {
+            if port.parse::<u16>().is_err() {
+                at.field(name)
+                    .index(i)
+                    .error(format!("{port:?} is not a port number"));
+            }
+        }
+    }
+    json!({
+        "hosts": field(&o.hosts, &o.not_hosts),
+        "ports": field(&o.ports, &o.not_ports),
+        "methods": field(&o.methods, &o.not_methods),
+        "paths": field(&o.paths, &o.not_paths),
+    })
+}
+
+fn condition(condition: &Condition, at: &Scope<'_>) -> Value {
+    let key = condition.key.as_deref().unwrap_or_default();
+    let indexed = |prefix: &str| {
+        key.strip_prefix(prefix)
+            .and_then(|rest| rest.strip_suffix(']'))
+            .is_some_and(|inner| !inner.is_empty())
+    };
+    let served =
+        WHEN_KEYS.contains(&key) || indexed("request.headers[") || indexed("request.auth.claims[");
+    if key.is_empty() {
+        at.field("key").error("key is required");
+    } else if !served {
+        at.field("key").error(format!(
+            "key {key:?} is not served (request.headers[…], source.ip, remote.ip, source.principal, source.namespace, destination.port, connection.sni and request.auth.* are)"
+        ));
+    }
+    if condition.values.is_empty() && condition.not_values.is_empty() {
+        at.error("a condition needs values or notValues");
+    }
+    json!({ "key": key, "values": condition.values, "notValues": condition.not_values })
+}
+
+/// Whether `block` is an IP address or a CIDR block.
+fn is_block(block: &str) -> bool {
+    let (address, bits) = match block.split_once('/') {
+        Some((address, bits)) => (address, Some(bits)),
+        None => (block, None),
+    };
+    let Ok(ip) = address.parse::<IpAddr>() else {
+        return false;
+    };
+    let width = if ip.is_ipv4() { 32 } else { 128 };
+    bits.is_none_or(|b| b.parse::<u32>().is_ok_and(|b| b <= width))
+}

@@ -1,0 +1,58 @@
+//! Istio's AuthorizationPolicy as a filter: the host hands it the policies that apply to
+//! a gateway's routes (translated from `security.istio.io` resources) and enforces what
+//! it decides. Istio's order: a request a DENY policy matches is refused; else, when any
+//! ALLOW policy applies, a request none of them matches is refused; else it goes on.
+//! AUDIT policies decide nothing. A refusal is Envoy's: 403 `RBAC: access denied`.
+
+mod facts;
+mod policy;
+
+use portcullis_sdk::filter::{self, Action, Edits, Filter, Header, PluginConfig, Rejection};
+use portcullis_sdk::host::{self, LogLevel};
+
+use facts::Facts;
+use policy::{Decision, Policies};
+
+/// The filter: the policies of its gateway.
+struct Authorization {
+    policies: Policies,
+}
+
+impl Filter for Authorization {
+    fn configure(config: PluginConfig) -> Result<Self, String> {
+        let policies: Policies = config
+            .parse_required()
+            .map_err(|e| format!("invalid policies: {e}"))?;
+        policies.check()?;
+        Ok(Self { policies })
+    }
+
+    fn on_request(&mut self) -> Action {
+        let facts = Facts::of_request();
+        for name in self.policies.audited(&facts) {
+            host::log(LogLevel::Info, &format!("AUDIT policy {name} matched"));
+        }
+        match self.policies.decide(&facts) {
+            Decision::Allow => Action::Proceed(Edits::default()),
+            Decision::Deny(by) => deny(by),
+        }
+    }
+}
+
+/// Envoy's refusal, with why it is refused logged.
+fn deny(by: Option<String>) -> Action {
+    let why = by.map_or("no ALLOW policy matched".into(), |name| {
+        format!("DENY policy {name} matched")
+    });
+    host::log(LogLevel::Debug, &format!("access denied: {why}"));
+    Action::Reject(Rejection {
+        status: 403,
+        headers: vec![Header {
+            name: "content-type".into(),
+            value: "text/plain".into(),
+        }],
+        body: "RBAC: access denied".into(),
+    })
+}
+
+filter::export!(Authorization);
