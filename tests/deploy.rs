@@ -281,7 +281,7 @@ async fn replicas_sharing_a_configmap_converge_on_each_swap() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_health_port_answers_ready_until_the_gateway_drains() {
+async fn the_health_port_and_ready_answer_ready_until_the_gateway_drains() {
     let backend = Upstream::start("backend").await;
     let ws = support::websocket::echo_server().await;
     let ip = support::loopback::own_address();
@@ -290,9 +290,14 @@ async fn the_health_port_answers_ready_until_the_gateway_drains() {
     let gateway = Gateway::start_with(
         &config(SocketAddr::from(([127, 0, 0, 1], 0)), &backend, ws),
         |command| {
-            command.arg("--health").arg(health_address.to_string());
+            command
+                .arg("--health")
+                .arg(health_address.to_string())
+                .args(["--admin", "127.0.0.1:0"]);
         },
     );
+    let admin = Client::http1(gateway.admin.unwrap());
+    assert_eq!(admin.get("admin", "/ready").await.status, 200);
     assert_eq!(gateway.ready["health"], health_address.to_string());
     assert_eq!(health(health_address).await, 200);
     let other = Client::http1(health_address).get("health", "/ready").await;
@@ -307,6 +312,7 @@ async fn the_health_port_answers_ready_until_the_gateway_drains() {
         (health(health_address).await == 503).then_some(())
     })
     .await;
+    assert_eq!(admin.get("admin", "/ready").await.status, 503);
     assert_eq!(slow.await.unwrap().unwrap().status, 200);
 }
 

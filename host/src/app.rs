@@ -100,15 +100,19 @@ pub fn run(options: Options, config: ResolvedConfig) -> anyhow::Result<()> {
         // Metrics are kept when the admin API, which serves them, is on.
         let metrics = options.admin.map(|_| metrics(&shared));
         let mut ops_sockets = Vec::new();
+        let (stop, stopped) = watch::channel(false);
         let admin = match options.admin {
             Some(address) => {
                 let listener = ops_listener(address, &shared.listeners, &mut ops_sockets)
                     .with_context(|| format!("binding the admin API on {address}"))?;
-                Some(start_admin(listener, &shared, metrics.clone())?)
+                Some(start_admin(
+                    listener,
+                    &shared,
+                    (metrics.clone(), stopped.clone()),
+                )?)
             }
             None => None,
         };
-        let (stop, stopped) = watch::channel(false);
         let health = match options.health {
             Some(address) => {
                 let listener = ops_listener(address, &shared.listeners, &mut ops_sockets)
@@ -176,11 +180,12 @@ fn ops_listener(
     Ok(tokio::net::TcpListener::from_std(socket)?)
 }
 
-/// Serves the admin API on `listener`; returns the address bound.
+/// Serves the admin API on `listener`, with `metrics` and whether the gateway drains;
+/// returns the address bound.
 fn start_admin(
     listener: tokio::net::TcpListener,
     shared: &Shared,
-    metrics: Option<Arc<Metrics>>,
+    (metrics, draining): (Option<Arc<Metrics>>, watch::Receiver<bool>),
 ) -> anyhow::Result<std::net::SocketAddr> {
     let bound = listener.local_addr()?;
     let admin = Admin {
@@ -188,6 +193,7 @@ fn start_admin(
         status: shared.status.clone(),
         metrics,
         listeners: shared.listeners.clone(),
+        draining,
     };
     tokio::spawn(admin.serve(listener));
     Ok(bound)

@@ -1,4 +1,5 @@
-//! The admin API, off by default (`--admin ADDR`): the web dashboard at `/`; `/ready`;
+//! The admin API, off by default (`--admin ADDR`): the web dashboard at `/`; `/ready`
+//! (503 once the gateway drains);
 //! `/metrics`; and JSON views: `/config_dump`, `/reloads`, `/listeners`, `/routes`,
 //! `/clusters`, `/plugins`.
 
@@ -36,6 +37,8 @@ pub struct Admin {
     pub metrics: Option<Arc<Metrics>>,
     /// The bound listeners.
     pub listeners: Arc<Listeners>,
+    /// Turns true when the gateway drains.
+    pub draining: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Admin {
@@ -56,6 +59,9 @@ impl Admin {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
         let body = match path {
+            "/ready" if *self.draining.borrow() => {
+                return text(StatusCode::SERVICE_UNAVAILABLE, "draining\n");
+            }
             "/ready" => return text(StatusCode::OK, ready(&status)),
             "/metrics" => return self.metrics(request),
             "/config_dump" => json!({
