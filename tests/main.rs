@@ -20,6 +20,7 @@ mod istio_samples;
 mod layers;
 mod observability;
 mod plugins;
+mod rate_limit;
 mod reload;
 mod resilience;
 mod routing;

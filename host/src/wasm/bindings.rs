@@ -10,6 +10,7 @@ mod imports {
         world: "imports",
         imports: {
             "portcullis:policy/host.counter-add": trappable,
+            "portcullis:policy/host.take-tokens": trappable,
         },
     });
 }

@@ -38,9 +38,14 @@ pub const OUTLIER: Builtin = builtin!("outlier", "portcullis_outlier.wasm");
 /// that policies apply to).
 pub const AUTHORIZATION: Builtin = builtin!("authorization", "portcullis_authorization.wasm");
 
+/// Local rate limiting, as a filter a WasmPlugin runs (`url: builtin:rate-limit`).
+pub const RATE_LIMIT: Builtin = builtin!("rate-limit", "portcullis_rate_limit.wasm");
+
 /// The built-in filter `name`.
 pub fn named(name: &str) -> Option<&'static Builtin> {
-    [&AUTHORIZATION].into_iter().find(|b| b.name == name)
+    [&AUTHORIZATION, &RATE_LIMIT]
+        .into_iter()
+        .find(|b| b.name == name)
 }
 
 /// Every built-in policy phase.

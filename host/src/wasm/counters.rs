@@ -9,10 +9,12 @@ pub const MAX_NAME_BYTES: usize = 256;
 /// The most counters one component may hold.
 pub const MAX_PER_COMPONENT: usize = 4096;
 
-/// Named counters, kept per component.
+/// Named counters and token buckets, kept per component.
 #[derive(Debug, Default)]
 pub struct Counters {
     scopes: Mutex<HashMap<String, HashMap<String, i64>>>,
+    /// The token buckets.
+    pub buckets: super::buckets::Buckets,
 }
 
 /// Why a counter was refused: the call traps, failing that request.
@@ -24,6 +26,9 @@ pub enum CounterError {
     /// The plugin has made as many counters as it may.
     #[error("component already holds {MAX_PER_COMPONENT} counters")]
     TooMany,
+    /// A token bucket that never gains tokens.
+    #[error("a token bucket needs tokens-per-fill and a fill-interval above 0")]
+    NeverFills,
 }
 
 impl Counters {

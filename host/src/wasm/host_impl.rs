@@ -1,7 +1,10 @@
 //! The host functions a policy imports (`request` and `host` in `wit/`), implemented
 //! over its store's state; 0.1.0's are the same functions.
 
+use std::time::{Duration, Instant};
+
 use super::bindings::{host, request, types, v0_1};
+use super::buckets::Shape;
 use super::log_budget::{Allowance, LINES_PER_SECOND, bounded};
 use super::state::PolicyState;
 
@@ -95,6 +98,24 @@ impl host::Host for PolicyState {
 
     fn counter_add(&mut self, name: String, delta: i64) -> wasmtime::Result<i64> {
         Ok(self.counters.add(&self.name, &name, delta)?)
+    }
+
+    fn take_tokens(
+        &mut self,
+        name: String,
+        bucket: host::Bucket,
+        cost: u32,
+    ) -> wasmtime::Result<Result<u32, u64>> {
+        let shape = Shape {
+            max_tokens: bucket.max_tokens,
+            tokens_per_fill: bucket.tokens_per_fill,
+            fill_interval: Duration::from_millis(bucket.fill_interval),
+        };
+        let taken = self
+            .counters
+            .buckets
+            .take((&self.name, &name), shape, cost, Instant::now())?;
+        Ok(taken.map_err(|wait| u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)))
     }
 
     fn endpoint_address(&mut self, endpoint: u32) -> Option<String> {

@@ -1,6 +1,7 @@
 //! The WebAssembly side of the host: bindings, engine, instance pools and the policies.
 
 pub mod bindings;
+pub mod buckets;
 pub mod builtin;
 pub mod counters;
 pub mod endpoints;

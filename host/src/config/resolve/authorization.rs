@@ -62,7 +62,7 @@ pub fn plugins(
 fn filter(gateway: &str, policies: &[Value]) -> Plugin {
     Plugin {
         name: format!("{gateway}/authorization"),
-        source: ComponentSource::Builtin("authorization"),
+        source: ComponentSource::Builtin("authorization".into()),
         sha256: None,
         phase: Phase::Authz,
         // After every WasmPlugin of the phase.

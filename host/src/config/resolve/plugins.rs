@@ -58,8 +58,16 @@ fn wasm_plugin(
     let spec = plugin.spec;
     let errors = at.error_count();
     check_unsupported(spec, at);
-    let path = file(spec.url.as_deref(), ctx, &at.field("url"));
-    let sha256 = checksum(spec.sha256.as_deref(), path.as_deref(), at);
+    let source = source(spec.url.as_deref(), ctx, &at.field("url"));
+    let path = source.as_ref().and_then(Source::file);
+    let sha256 = match &source {
+        Some(Source::Builtin(_)) if spec.sha256.is_some() => {
+            at.field("sha256")
+                .warn("a built-in component comes with the gateway: ignored");
+            None
+        }
+        _ => checksum(spec.sha256.as_deref(), path.map(std::path::PathBuf::as_path), at),
+    };
     let config = plugin_config(spec, &at.field("pluginConfig"));
     let targets = targets(spec, (plugin.namespace, plugin.name), attachable, at);
     let ports = ports(spec, &at.field("match"))?;
@@ -77,7 +85,7 @@ fn wasm_plugin(
     }
     Some(Plugin {
         name: plugin.key(),
-        source: Source::File(path?),
+        source: source?,
         sha256,
         phase: spec.phase.unwrap_or(Phase::UnspecifiedPhase),
         priority: spec.priority.unwrap_or(0),
@@ -245,13 +253,16 @@ fn memory_bytes(value: &serde_yaml::Value) -> Option<usize> {
 }
 
 /// The component file a `file://` URL names; it must be readable.
-fn file(url: Option<&str>, ctx: &Context<'_>, at: &Scope<'_>) -> Option<std::path::PathBuf> {
+fn source(url: Option<&str>, ctx: &Context<'_>, at: &Scope<'_>) -> Option<Source> {
     let Some(url) = url else {
         at.error("missing field `url`");
         return None;
     };
+    if let Some(name) = url.strip_prefix("builtin:") {
+        return Some(Source::Builtin(name.to_string()));
+    }
     let Some(file) = url.strip_prefix("file://") else {
-        at.error(format!("{url:?}: only file:// URLs are supported; Portcullis does not download plugins, so fetch the module and point at the file"));
+        at.error(format!("{url:?}: only file:// URLs (and builtin: for the gateway's own components) are supported; Portcullis does not download plugins, so fetch the module and point at the file"));
         return None;
     };
     let path = ctx.path(file);
@@ -259,7 +270,7 @@ fn file(url: Option<&str>, ctx: &Context<'_>, at: &Scope<'_>) -> Option<std::pat
         at.error(format!("cannot read {}: {e}", path.display()));
         return None;
     }
-    Some(path)
+    Some(Source::File(path))
 }
 
 /// The expected sha256 of the component, which its file must have.

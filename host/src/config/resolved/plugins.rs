@@ -42,9 +42,9 @@ pub struct Plugin {
 pub enum Source {
     /// The file a WasmPlugin's `file://` URL names.
     File(PathBuf),
-    /// A component built into the gateway (`builtin:<name>`), for a policy Portcullis
-    /// runs on its own behalf (AuthorizationPolicy's).
-    Builtin(&'static str),
+    /// A component built into the gateway (`builtin:<name>`): `rate-limit`, or one
+    /// Portcullis runs on its own behalf (AuthorizationPolicy's `authorization`).
+    Builtin(String),
 }
 
 impl Source {
