@@ -141,9 +141,17 @@ metadata:
   name: broken
 spec:
   rules:
-  - from: [{source: {ipBlocks: [10.0.0.0/33]}}]
+  - from: [{source: {ipBlocks: [10.0.0.0/33]}}, {source: {}}]
     to: [{operation: {ports: [http]}}]
-    when: [{key: destination.ip, values: [10.0.0.1]}]
+    when: [{key: destination.ip, values: [10.0.0.1]}, {key: source.ip, values: [somewhere]}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: stray
+spec:
+  targetRefs: [{kind: Gateway, name: gw, namespace: elsewhere}]
+  rules: [{}]
 ";
     let text = [
         gateway("  - port: {number: 0, name: http, protocol: HTTP}\n    hosts: [\"*\"]\n"),
@@ -161,6 +169,9 @@ spec:
         "spec.rules[0].from[0].source.ipBlocks[0]: \"10.0.0.0/33\" is not an IP address or CIDR block",
         "spec.rules[0].to[0].operation.ports[0]: \"http\" is not a port number",
         "spec.rules[0].when[0].key: key \"destination.ip\" is not served",
+        "spec.rules[0].from[1].source: a source must set at least one field",
+        "spec.rules[0].when[1]: \"somewhere\" is not an IP address or CIDR block",
+        "AuthorizationPolicy/stray: spec.targetRefs[0].namespace: a policy targets Gateways of its own namespace only",
     ] {
         assert!(stderr.contains(expected), "{expected} not in {stderr}");
     }

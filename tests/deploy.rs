@@ -3,6 +3,7 @@
 //! Kubernetes manifests and static binary as shipped.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -148,7 +149,8 @@ async fn an_upgrade_hands_the_sockets_over_and_loses_no_request() {
     let ip = support::loopback::own_address();
     let (address, held) = support::loopback::free_port(ip);
     let (health_address, held_health) = support::loopback::free_port(ip);
-    drop((held, held_health));
+    let (admin_address, held_admin) = support::loopback::free_port(ip);
+    drop((held, held_health, held_admin));
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("upgrade.sock");
     let config = config(address, &backend, ws);
@@ -159,11 +161,19 @@ async fn an_upgrade_hands_the_sockets_over_and_loses_no_request() {
                 .arg("--upgrade-socket")
                 .arg(&socket)
                 .arg("--health")
-                .arg(health_address.to_string());
+                .arg(health_address.to_string())
+                .arg("--admin")
+                .arg(admin_address.to_string());
         })
     };
     let old = start(dir);
     assert_eq!(health(health_address).await, 200);
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "only the gateway's user may take its sockets"
+    );
 
     let traffic = Traffic::start(address, 6);
     // A download and a WebSocket that span the upgrade, on the old gateway.
@@ -188,6 +198,13 @@ async fn an_upgrade_hands_the_sockets_over_and_loses_no_request() {
     let old_pid = old.pid();
     let exited = tokio::task::spawn_blocking(move || old.terminate());
     tokio::time::sleep(Duration::from_millis(500)).await;
+    // While the old gateway drains, the new one answers the health port and the admin
+    // API it took over.
+    for _ in 0..10 {
+        assert_eq!(health(health_address).await, 200);
+        let admin = Client::http1(admin_address).get("admin", "/ready").await;
+        assert_eq!(admin.status, 200);
+    }
 
     // The WebSocket opened on the old gateway still echoes while it drains.
     socket_ws.send(Message::text("still here")).await.unwrap();
@@ -319,7 +336,12 @@ async fn the_health_port_and_ready_answer_ready_until_the_gateway_drains() {
             command
                 .arg("--health")
                 .arg(health_address.to_string())
-                .args(["--admin", "127.0.0.1:0"]);
+                .args([
+                    "--admin",
+                    "127.0.0.1:0",
+                    "--access-log",
+                    "/tmp/h-access.log",
+                ]);
         },
     );
     let admin = Client::http1(gateway.admin.unwrap());
@@ -330,6 +352,8 @@ async fn the_health_port_and_ready_answer_ready_until_the_gateway_drains() {
     assert_eq!(other.status, 404, "the health port serves nothing else");
     // A request in flight keeps the gateway draining; meanwhile the health port says so.
     let address = gateway.addr("default/gw/http");
+    let kept_alive = Client::http1(address);
+    assert_eq!(kept_alive.get("app", "/").await.status, 200);
     let slow =
         tokio::spawn(async move { Client::http1(address).try_get("app", "/slow/1500").await });
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -339,6 +363,10 @@ async fn the_health_port_and_ready_answer_ready_until_the_gateway_drains() {
     })
     .await;
     assert_eq!(admin.get("admin", "/ready").await.status, 503);
+    // A keep-alive connection is still served while draining, and told to close.
+    let last = kept_alive.get("app", "/").await;
+    assert_eq!(last.status, 200);
+    assert_eq!(last.headers["connection"], "close");
     assert_eq!(slow.await.unwrap().unwrap().status, 200);
 }
 

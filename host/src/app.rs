@@ -4,6 +4,7 @@
 
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
@@ -100,16 +101,16 @@ pub fn run(options: Options, config: ResolvedConfig) -> anyhow::Result<()> {
         // Metrics are kept when the admin API, which serves them, is on.
         let metrics = options.admin.map(|_| metrics(&shared));
         let mut ops_sockets = Vec::new();
+        let mut ops_tasks = Vec::new();
         let (stop, stopped) = watch::channel(false);
         let admin = match options.admin {
             Some(address) => {
                 let listener = ops_listener(address, &shared.listeners, &mut ops_sockets)
                     .with_context(|| format!("binding the admin API on {address}"))?;
-                Some(start_admin(
-                    listener,
-                    &shared,
-                    (metrics.clone(), stopped.clone()),
-                )?)
+                let draining = stopped.clone();
+                let (bound, task) = start_admin(listener, &shared, (metrics.clone(), draining))?;
+                ops_tasks.push(task);
+                Some(bound)
             }
             None => None,
         };
@@ -117,7 +118,9 @@ pub fn run(options: Options, config: ResolvedConfig) -> anyhow::Result<()> {
             Some(address) => {
                 let listener = ops_listener(address, &shared.listeners, &mut ops_sockets)
                     .with_context(|| format!("binding the health port on {address}"))?;
-                Some(start_health(listener, stopped.clone())?)
+                let (bound, task) = start_health(listener, stopped.clone())?;
+                ops_tasks.push(task);
+                Some(bound)
             }
             None => None,
         };
@@ -127,11 +130,18 @@ pub fn run(options: Options, config: ResolvedConfig) -> anyhow::Result<()> {
         // not met by the default action.
         let shutdown = shutdown_signal()?;
         let copies = shared.listeners.clone();
+        let handed = Arc::new(AtomicBool::new(false));
+        let successor = handed.clone();
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down");
             let _ = stop.send(true);
             copies.forget_copies();
+            // A successor that took the admin API's and health port's sockets answers
+            // them now; this gateway would only say it drains.
+            if successor.load(Ordering::Relaxed) {
+                ops_tasks.iter().for_each(tokio::task::JoinHandle::abort);
+            }
         });
         let listeners = shared.listeners.clone();
         let served = crate::server::serve(
@@ -141,7 +151,7 @@ pub fn run(options: Options, config: ResolvedConfig) -> anyhow::Result<()> {
             stopped,
             (crate::server::Ops { admin, health }, || {
                 match &options.upgrade_socket {
-                    Some(path) => offer_sockets(path, listeners, ops_sockets),
+                    Some(path) => offer_sockets(path, (listeners, ops_sockets), handed),
                     None => Ok(()),
                 }
             }),
@@ -186,7 +196,7 @@ fn start_admin(
     listener: tokio::net::TcpListener,
     shared: &Shared,
     (metrics, draining): (Option<Arc<Metrics>>, watch::Receiver<bool>),
-) -> anyhow::Result<std::net::SocketAddr> {
+) -> anyhow::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
     let bound = listener.local_addr()?;
     let admin = Admin {
         current: shared.current.clone(),
@@ -195,28 +205,27 @@ fn start_admin(
         listeners: shared.listeners.clone(),
         draining,
     };
-    tokio::spawn(admin.serve(listener));
-    Ok(bound)
+    Ok((bound, tokio::spawn(admin.serve(listener))))
 }
 
 /// Serves the health port on `listener`; returns the address bound.
 fn start_health(
     listener: tokio::net::TcpListener,
     draining: watch::Receiver<bool>,
-) -> anyhow::Result<std::net::SocketAddr> {
+) -> anyhow::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
     let bound = listener.local_addr()?;
-    tokio::spawn(crate::admin::health::serve(listener, draining));
-    Ok(bound)
+    let task = tokio::spawn(crate::admin::health::serve(listener, draining));
+    Ok((bound, task))
 }
 
 /// Offers the listening sockets (the listeners' and `ops`: the admin API's and health
-/// port's) to a successor that asks at `path`.
+/// port's) to a successor that asks at `path`; `handed` turns true once one took them.
 fn offer_sockets(
     path: &std::path::Path,
-    listeners: Arc<Listeners>,
-    ops: Vec<(std::net::SocketAddr, OwnedFd)>,
+    (listeners, ops): (Arc<Listeners>, Vec<(std::net::SocketAddr, OwnedFd)>),
+    handed: Arc<AtomicBool>,
 ) -> anyhow::Result<()> {
-    crate::server::takeover::offer(path, move || {
+    crate::server::takeover::offer(path, handed, move || {
         let mut sockets = listeners.sockets();
         let copies = ops
             .iter()

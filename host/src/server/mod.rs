@@ -59,8 +59,8 @@ struct ReadyListener<'a> {
 /// Binds every listener of the current generation, serves on one thread per receiver in
 /// `workers` (each request on the generation current when it arrives; reloads start and
 /// stop listeners through `listeners`) until `shutdown` fires, then lets open connections
-/// finish for at most the limits' drain timeout. The ready line names `ops`; `ready` runs
-/// once it is out.
+/// finish for at most the limits' drain timeout. `ready` runs once every listener is bound,
+/// before the ready line (which names `ops`).
 pub async fn serve(
     current: Arc<ArcSwap<Generation>>,
     listeners: &Listeners,
@@ -74,12 +74,13 @@ pub async fn serve(
     let prepared = listeners.prepare(&generation.config.listeners)?;
     let bound = listeners.commit(prepared);
     listeners.release_inherited();
+    ready()?;
     announce(&generation, &bound, ops)?;
     drop(generation);
-    ready()?;
 
     let admission = Admission::new(limits);
     let mut finished = Vec::new();
+    let draining = Arc::new(worker::Draining::new(workers.len()));
     for (id, starts) in workers.into_iter().enumerate() {
         let (done, finished_rx) = oneshot::channel();
         let worker = worker::Worker {
@@ -89,6 +90,7 @@ pub async fn serve(
             shutdown: shutdown.clone(),
             telemetry,
             admission: admission.clone(),
+            draining: draining.clone(),
         };
         std::thread::Builder::new()
             .name(format!("worker-{id}"))

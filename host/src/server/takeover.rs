@@ -8,14 +8,15 @@
 //! (its address, padded to [`RECORD`] bytes, with the descriptor attached) and closes.
 
 use std::collections::HashMap;
-use std::io::{IoSlice, IoSliceMut};
+use std::io::{ErrorKind, IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use rustix::net::{
@@ -26,6 +27,9 @@ use rustix::net::{
 /// The size of one record: an address, space-padded.
 const RECORD: usize = 64;
 
+/// How long the serving gateway may take to hand its sockets over.
+const TAKE_OVER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Listening sockets taken over from the gateway serving before this one, by address.
 #[derive(Default)]
 pub struct Inherited(Mutex<HashMap<SocketAddr, Vec<OwnedFd>>>);
@@ -33,9 +37,17 @@ pub struct Inherited(Mutex<HashMap<SocketAddr, Vec<OwnedFd>>>);
 impl Inherited {
     /// The sockets of the gateway serving at `path`, if one does (none answering: none).
     pub fn take_over(path: &Path) -> anyhow::Result<Self> {
-        let Ok(stream) = UnixStream::connect(path) else {
-            return Ok(Self::default());
+        let stream = match UnixStream::connect(path) {
+            Ok(stream) => stream,
+            // No gateway serves there (yet): bind afresh.
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => {
+                return Ok(Self::default());
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("connecting to {}", path.display()));
+            }
         };
+        stream.set_read_timeout(Some(TAKE_OVER_TIMEOUT))?;
         let mut sockets: HashMap<SocketAddr, Vec<OwnedFd>> = HashMap::new();
         while let Some((address, socket)) = receive(&stream)? {
             sockets.entry(address).or_default().push(socket);
@@ -57,9 +69,7 @@ impl Inherited {
         let taken = sockets.remove(&address).unwrap_or_default();
         taken.into_iter().map(std::net::TcpListener::from).collect()
     }
-}
 
-impl Inherited {
     /// Closes the sockets not taken.
     pub fn release(&self) {
         let mut sockets = self
@@ -102,9 +112,11 @@ fn receive(stream: &UnixStream) -> anyhow::Result<Option<(SocketAddr, OwnedFd)>>
 }
 
 /// Offers the sockets `sockets` returns, at the time of asking, to each gateway that
-/// connects to `path` (replacing what was there), until the process ends.
+/// connects to `path` (replacing what was there), until the process ends; `handed` turns
+/// true once one took them.
 pub fn offer(
     path: &Path,
+    handed: Arc<AtomicBool>,
     sockets: impl Fn() -> Vec<(SocketAddr, OwnedFd)> + Send + 'static,
 ) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(path);
@@ -115,12 +127,21 @@ pub fn offer(
     std::thread::Builder::new()
         .name("upgrade-socket".into())
         .spawn(move || {
-            for stream in listener.incoming().map_while(Result::ok) {
+            for stream in listener.incoming() {
+                let stream = match stream {
+                    Ok(stream) => stream,
+                    Err(e) => {
+                        tracing::warn!("the upgrade socket failed to accept: {e}");
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                        continue;
+                    }
+                };
                 let offered = sockets();
                 if let Err(e) = hand_over(&stream, &offered) {
                     tracing::warn!("handing over listening sockets failed: {e:#}");
                     continue;
                 }
+                handed.store(true, Ordering::Relaxed);
                 tracing::info!(sockets = offered.len(), "handed over listening sockets");
             }
         })

@@ -50,7 +50,7 @@ impl request::Host for PolicyState {
     fn client_address(&mut self) -> String {
         self.request
             .as_ref()
-            .map(|r| r.client.ip().to_string())
+            .map(|r| r.client.ip().to_canonical().to_string())
             .unwrap_or_default()
     }
 

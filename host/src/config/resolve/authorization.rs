@@ -114,6 +114,11 @@ fn applies_to<'g>(
             continue;
         }
         let namespace = target.namespace.as_deref().unwrap_or(policy.namespace);
+        if namespace != policy.namespace && policy.namespace != ROOT_NAMESPACE {
+            at.field("namespace")
+                .error("a policy targets Gateways of its own namespace only (as in Istio)");
+            continue;
+        }
         let key = format!("{namespace}/{}", target.name.as_deref().unwrap_or_default());
         match gateways.iter().find(|g| **g == key) {
             Some(gateway) => found.push(gateway.as_str()),
@@ -199,6 +204,35 @@ fn field(values: &[String], not: &[String]) -> Value {
 fn source(source: Option<&Source>, at: &Scope<'_>) -> Value {
     let default = Source::default();
     let s = source.unwrap_or(&default);
+    let lists = [
+        &s.principals,
+        &s.not_principals,
+        &s.request_principals,
+        &s.not_request_principals,
+        &s.namespaces,
+        &s.not_namespaces,
+        &s.service_accounts,
+        &s.not_service_accounts,
+        &s.ip_blocks,
+        &s.not_ip_blocks,
+        &s.remote_ip_blocks,
+        &s.not_remote_ip_blocks,
+    ];
+    if lists.iter().all(|l| l.is_empty()) {
+        at.error("a source must set at least one field (as Istio requires)");
+    }
+    for (name, accounts) in [
+        ("serviceAccounts", &s.service_accounts),
+        ("notServiceAccounts", &s.not_service_accounts),
+    ] {
+        for (i, account) in accounts.iter().enumerate() {
+            if !account.contains('/') {
+                at.field(name).index(i).error(format!(
+                    "{account:?}: a service account is written namespace/name"
+                ));
+            }
+        }
+    }
     for (name, blocks) in [
         ("ipBlocks", &s.ip_blocks),
         ("notIpBlocks", &s.not_ip_blocks),
@@ -221,10 +255,8 @@ fn source(source: Option<&Source>, at: &Scope<'_>) -> Value {
     // Istio reads a service account `ns/sa` as the principal `*/ns/<ns>/sa/<sa>`.
     let accounts = |list: &[String]| -> Vec<String> {
         list.iter()
-            .map(|sa| match sa.split_once('/') {
-                Some((ns, name)) => format!("*/ns/{ns}/sa/{name}"),
-                None => format!("*/sa/{sa}"),
-            })
+            .filter_map(|sa| sa.split_once('/'))
+            .map(|(ns, name)| format!("*/ns/{ns}/sa/{name}"))
             .collect()
     };
     let principals: Vec<String> = s
@@ -251,6 +283,19 @@ fn source(source: Option<&Source>, at: &Scope<'_>) -> Value {
 fn operation(operation: Option<&Operation>, at: &Scope<'_>) -> Value {
     let default = Operation::default();
     let o = operation.unwrap_or(&default);
+    let lists = [
+        &o.hosts,
+        &o.not_hosts,
+        &o.ports,
+        &o.not_ports,
+        &o.methods,
+        &o.not_methods,
+        &o.paths,
+        &o.not_paths,
+    ];
+    if lists.iter().all(|l| l.is_empty()) {
+        at.error("an operation must set at least one field (as Istio requires)");
+    }
     for (name, ports) in [("ports", &o.ports), ("notPorts", &o.not_ports)] {
         for (i, port) in ports.iter().enumerate() {
             if port.parse::<u16>().is_err() {
@@ -286,6 +331,12 @@ fn condition(condition: &Condition, at: &Scope<'_>) -> Value {
     }
     if condition.values.is_empty() && condition.not_values.is_empty() {
         at.error("a condition needs values or notValues");
+    }
+    if matches!(key, "source.ip" | "remote.ip") {
+        let values = condition.values.iter().chain(&condition.not_values);
+        for value in values.filter(|v| !is_block(v)) {
+            at.error(format!("{value:?} is not an IP address or CIDR block"));
+        }
     }
     json!({ "key": key, "values": condition.values, "notValues": condition.not_values })
 }

@@ -66,7 +66,11 @@ fn wasm_plugin(
                 .warn("a built-in component comes with the gateway: ignored");
             None
         }
-        _ => checksum(spec.sha256.as_deref(), path.map(std::path::PathBuf::as_path), at),
+        _ => checksum(
+            spec.sha256.as_deref(),
+            path.map(std::path::PathBuf::as_path),
+            at,
+        ),
     };
     let config = plugin_config(spec, &at.field("pluginConfig"));
     let targets = targets(spec, (plugin.namespace, plugin.name), attachable, at);

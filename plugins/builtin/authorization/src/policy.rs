@@ -161,10 +161,10 @@ impl Rule {
 impl Source {
     fn matches(&self, facts: &Facts) -> bool {
         let ip = facts.source_ip;
-        self.principals.matches(facts.principal.as_deref(), strings)
+        self.principals.matches(facts.principal.as_deref(), string)
             // No RequestAuthentication is served yet: no request has a request principal.
-            && self.request_principals.matches(None, strings)
-            && self.namespaces.matches(facts.namespace(), strings)
+            && self.request_principals.matches(None, string)
+            && self.namespaces.matches(facts.namespace(), string)
             && self.ip_blocks.matches(ip, blocks)
             && self.remote_ip_blocks.matches(ip, blocks)
     }
@@ -177,7 +177,7 @@ impl Operation {
         self.hosts.matches(host, hosts)
             && self.ports.matches(Some(port.as_str()), exact)
             && self.methods.matches(Some(facts.method.as_str()), exact)
-            && self.paths.matches(Some(facts.path.as_str()), strings)
+            && self.paths.matches(Some(facts.path.as_str()), string)
     }
 }
 
@@ -185,9 +185,14 @@ impl Condition {
     fn matches(&self, facts: &Facts) -> bool {
         let values = attribute(&self.key).map(|read| read(facts, &self.key));
         let values = values.unwrap_or_default();
+        let ip = matches!(self.key.as_str(), "source.ip" | "remote.ip");
+        let compare = |pattern: &str, value: &String| match ip {
+            true => value.parse().is_ok_and(|v| blocks(pattern, v)),
+            false => string(pattern, value),
+        };
         let matched = |list: &[String]| {
             list.iter()
-                .any(|pattern| values.iter().any(|v| string(pattern, v)))
+                .any(|pattern| values.iter().any(|v| compare(pattern, v)))
         };
         (self.values.is_empty() || matched(&self.values))
             && (self.not_values.is_empty() || !matched(&self.not_values))
@@ -237,10 +242,6 @@ fn string(pattern: &str, value: &str) -> bool {
         (_, Some(suffix)) => value.ends_with(suffix),
         _ => pattern == value,
     }
-}
-
-fn strings(pattern: &str, value: &str) -> bool {
-    string(pattern, value)
 }
 
 fn exact(pattern: &str, value: &str) -> bool {
@@ -365,7 +366,7 @@ mod tests {
         let rule = r#"{"policies": [{"name": "a/b", "action": "ALLOW", "rules": [{
             "from": [{"namespaces": {"values": ["web"]}, "ipBlocks": {"values": ["10.0.0.0/8"], "not": ["10.9.0.0/16"]}}],
             "to": [{"methods": {"values": ["GET"]}, "ports": {"values": ["8080"]}, "hosts": {"values": ["*.example.com"]}}],
-            "when": [{"key": "request.headers[X-Tier]", "values": ["gold"]}, {"key": "request.auth.claims[group]", "notValues": ["banned"]}]
+            "when": [{"key": "request.headers[X-Tier]", "values": ["gold"]}, {"key": "request.auth.claims[group]", "notValues": ["banned"]}, {"key": "source.ip", "values": ["10.0.0.0/8"]}]
         }]}]}"#;
         let allow = policies(rule);
         assert_eq!(allow.decide(&facts()), Decision::Allow);

@@ -78,11 +78,19 @@ impl RateLimit {
             Descriptor::Named(Named::Client) => {
                 Some(format!("client:{}", request::client_address()))
             }
+            // Hashed: a value of any length names a bucket of a bounded name.
             Descriptor::Header { header } => {
-                request::header(header).map(|value| format!("header:{value}"))
+                request::header(header).map(|value| format!("header:{:016x}", fnv1a(&value)))
             }
         }
     }
+}
+
+/// The 64-bit FNV-1a hash of `text`.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn header(name: &str, value: &str) -> Header {
