@@ -336,12 +336,7 @@ async fn the_health_port_and_ready_answer_ready_until_the_gateway_drains() {
             command
                 .arg("--health")
                 .arg(health_address.to_string())
-                .args([
-                    "--admin",
-                    "127.0.0.1:0",
-                    "--access-log",
-                    "/tmp/h-access.log",
-                ]);
+                .args(["--admin", "127.0.0.1:0"]);
         },
     );
     let admin = Client::http1(gateway.admin.unwrap());
