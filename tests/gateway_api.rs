@@ -554,6 +554,12 @@ spec:
     backendRefs: [{{name: infra-backend-v1, port: 8080}}]
   - matches: [{{path: {{type: PathPrefix, value: /open}}}}]
     backendRefs: [{{name: infra-backend-v1, port: 8080}}]
+  - name: ghost
+    matches: [{{path: {{type: PathPrefix, value: /ghost}}}}]
+    filters:
+    - type: ExtensionRef
+      extensionRef: {{group: extensions.istio.io, kind: WasmPlugin, name: nowhere}}
+    backendRefs: [{{name: infra-backend-v1, port: 8080}}]
 {}{}",
         backends.yaml(),
         api_key_plugin("by-filter", ""),
@@ -598,6 +604,10 @@ spec:
             "shop.named.0.0"
         ]
     );
+    // An ExtensionRef to a WasmPlugin that is not defined is not skipped: 500.
+    assert_eq!(client.get("example.com", "/ghost").await.status, 500);
+    let warned = "no WasmPlugin gateway-conformance-infra/nowhere is defined";
+    assert!(gateway.stderr_lines(warned) > 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use super::backends::{backends, mirror};
+use super::extensions::names_a_plugin;
 use super::filters::{Edit, PathChange, filter_edit};
 use super::matches::{blocks, path_fields};
 use super::services::Services;
@@ -278,6 +279,7 @@ fn action(
     if !mirrors.is_empty() {
         route["mirrors"] = Value::Array(mirrors);
     }
+    let unresolved = missing_plugin(rule, namespace, services, at);
     if !redirects {
         let destinations = backends(
             &rule.backend_refs,
@@ -285,7 +287,8 @@ fn action(
             services,
             &at.field("backendRefs"),
         );
-        if destinations.is_empty() {
+        // An extension that cannot be found must not be skipped: the API asks for 500.
+        if destinations.is_empty() || unresolved {
             route["directResponse"] = json!({ "status": 500 });
         } else {
             route["route"] = Value::Array(destinations);
@@ -299,6 +302,36 @@ fn action(
         path,
         redirects,
     }
+}
+
+/// Whether an `ExtensionRef` filter of `rule` names a WasmPlugin that is not defined
+/// (warned about at it).
+fn missing_plugin(
+    rule: &HttpRouteRule,
+    namespace: &str,
+    services: &Services<'_>,
+    at: &Scope<'_>,
+) -> bool {
+    let mut missing = false;
+    for (i, filter) in rule.filters.iter().enumerate() {
+        let Some(name) = filter
+            .extension_ref
+            .as_ref()
+            .and_then(|r| r.name.as_deref())
+        else {
+            continue;
+        };
+        if names_a_plugin(filter) && !services.has_plugin(&format!("{namespace}/{name}")) {
+            at.field("filters")
+                .index(i)
+                .field("extensionRef")
+                .warn(format!(
+                    "no WasmPlugin {namespace}/{name} is defined: the rule answers 500"
+                ));
+            missing = true;
+        }
+    }
+    missing
 }
 
 /// Notes what a filter's edit asks of the path and whether the rule redirects.

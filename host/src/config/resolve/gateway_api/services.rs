@@ -4,18 +4,21 @@
 use super::grants::{From, Grants, To};
 use crate::config::model::{Resource, Spec};
 
-/// The Services the backends of one kind of route may name.
+/// The Services the backends of one kind of route may name, and the WasmPlugins its
+/// `ExtensionRef` filters may.
 #[derive(Clone)]
 pub struct Services<'a> {
     hosts: Vec<&'a str>,
+    /// WasmPlugins, by `namespace/name`.
+    plugins: Vec<String>,
     grants: &'a Grants<'a>,
     /// The kind of the routes naming them (`HTTPRoute`, `GRPCRoute`).
     kind: &'static str,
 }
 
 impl<'a> Services<'a> {
-    /// The ServiceEntry hosts among `resources`, as HTTPRoutes may name them where
-    /// `grants` allow.
+    /// The ServiceEntry hosts and WasmPlugins among `resources`, as HTTPRoutes may name
+    /// them where `grants` allow.
     pub fn of(resources: &[&'a Resource], grants: &'a Grants<'a>) -> Self {
         let hosts = resources
             .iter()
@@ -25,11 +28,22 @@ impl<'a> Services<'a> {
             })
             .flatten()
             .collect();
+        let plugins = resources
+            .iter()
+            .filter(|r| matches!(r.spec, Spec::WasmPlugin(_)))
+            .map(|r| format!("{}/{}", r.namespace, r.name))
+            .collect();
         Self {
             hosts,
+            plugins,
             grants,
             kind: "HTTPRoute",
         }
+    }
+
+    /// Whether WasmPlugin `key` (`namespace/name`) is defined.
+    pub fn has_plugin(&self, key: &str) -> bool {
+        self.plugins.iter().any(|p| p == key)
     }
 
     /// The same Services, as routes of `kind` may name them.
