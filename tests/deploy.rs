@@ -5,13 +5,10 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use sha2::{Digest as _, Sha256};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::support;
@@ -19,6 +16,7 @@ use support::client::Client;
 use support::config::{configmap_swap, gateway, route_to, service, virtual_service};
 use support::eventually::eventually;
 use support::gateway::Gateway;
+use support::load::Load;
 use support::upstream::Upstream;
 
 /// A gateway serving `backend` for host `app` and the WebSocket echo server `ws` for host
@@ -37,74 +35,6 @@ fn config(address: SocketAddr, backend: &Upstream, ws: SocketAddr) -> String {
         virtual_service("ws", "ws", &route_to("echo")),
     ]
     .join("---\n")
-}
-
-/// Clients that, until stopped, each send requests in a loop: half on a new connection
-/// per request, half on keep-alive connections; counting requests and failures.
-struct Traffic {
-    stop: Arc<AtomicBool>,
-    counts: Arc<(AtomicUsize, AtomicUsize)>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Traffic {
-    fn start(address: SocketAddr, clients: usize) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let counts: Arc<(AtomicUsize, AtomicUsize)> = Arc::default();
-        let tasks = (0..clients)
-            .map(|i| {
-                let (stop, counts) = (stop.clone(), counts.clone());
-                tokio::spawn(async move {
-                    let client = Client::http1(address);
-                    let deadline = Instant::now() + Duration::from_secs(60);
-                    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                        let served = match i % 2 {
-                            0 => fresh_connection(address).await,
-                            _ => client
-                                .try_get("app", "/")
-                                .await
-                                .is_ok_and(|r| r.status == 200),
-                        };
-                        counts.0.fetch_add(1, Ordering::Relaxed);
-                        if !served {
-                            counts.1.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                })
-            })
-            .collect();
-        Self {
-            stop,
-            counts,
-            tasks,
-        }
-    }
-
-    /// Stops the clients; returns `(sent, failed)`.
-    async fn finish(self) -> (usize, usize) {
-        self.stop.store(true, Ordering::Relaxed);
-        for task in self.tasks {
-            task.await.unwrap();
-        }
-        (
-            self.counts.0.load(Ordering::Relaxed),
-            self.counts.1.load(Ordering::Relaxed),
-        )
-    }
-}
-
-/// One request on a connection of its own (`Connection: close`): whether it got a 200.
-async fn fresh_connection(address: SocketAddr) -> bool {
-    let Ok(mut stream) = tokio::net::TcpStream::connect(address).await else {
-        return false;
-    };
-    let request = "GET / HTTP/1.1\r\nhost: app\r\nconnection: close\r\n\r\n";
-    if stream.write_all(request.as_bytes()).await.is_err() {
-        return false;
-    }
-    let mut response = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response));
-    matches!(read.await, Ok(Ok(_))) && response.starts_with(b"HTTP/1.1 200")
 }
 
 /// The size of [`download`]'s body.
@@ -175,7 +105,7 @@ async fn an_upgrade_hands_the_sockets_over_and_loses_no_request() {
         "only the gateway's user may take its sockets"
     );
 
-    let traffic = Traffic::start(address, 6);
+    let traffic = Load::mixed(address, "app", 6);
     // A download and a WebSocket that span the upgrade, on the old gateway.
     let download = tokio::spawn(download(address));
     // Routed by its Host, `ws`.
@@ -291,7 +221,7 @@ async fn replicas_sharing_a_configmap_converge_on_each_swap() {
         assert_eq!(gateway.ready["config_hash"], hash(&first));
     }
     let entry = balancer(gateways.iter().map(|g| g.addr("default/gw/http")).collect()).await;
-    let traffic = Traffic::start(entry, 6);
+    let traffic = Load::mixed(entry, "app", 6);
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     configmap_swap(dir, "..v2", &second);

@@ -80,7 +80,7 @@ pub async fn serve(
 
     let admission = Admission::new(limits);
     let mut finished = Vec::new();
-    let draining = Arc::new(worker::Draining::new(workers.len()));
+    let draining = Arc::new(tokio::sync::Barrier::new(workers.len()));
     for (id, starts) in workers.into_iter().enumerate() {
         let (done, finished_rx) = oneshot::channel();
         let worker = worker::Worker {

@@ -48,41 +48,7 @@ pub struct Worker {
     /// The workers still draining: this worker's runtime drives upstream connections
     /// that other workers' requests may have borrowed from the pool, so it runs until
     /// every worker is done.
-    pub draining: Arc<Draining>,
-}
-
-/// How many workers are still draining.
-#[derive(Debug)]
-pub struct Draining {
-    remaining: std::sync::atomic::AtomicUsize,
-    done: tokio::sync::Notify,
-}
-
-impl Draining {
-    /// `workers` workers, none done.
-    pub fn new(workers: usize) -> Self {
-        Self {
-            remaining: std::sync::atomic::AtomicUsize::new(workers),
-            done: tokio::sync::Notify::new(),
-        }
-    }
-
-    /// Notes that one worker is done, then waits until every worker is.
-    async fn finish_together(&self) {
-        use std::sync::atomic::Ordering;
-        let notified = self.done.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.done.notify_waiters();
-            return;
-        }
-        while self.remaining.load(Ordering::Acquire) > 0 {
-            notified.as_mut().await;
-            notified.set(self.done.notified());
-            notified.as_mut().enable();
-        }
-    }
+    pub draining: Arc<tokio::sync::Barrier>,
 }
 
 impl Worker {
@@ -169,7 +135,7 @@ impl Worker {
             );
         }
         // Bounded: a worker stuck past its drain does not hold the others for long.
-        let _ = tokio::time::timeout(drain, self.draining.finish_together()).await;
+        let _ = tokio::time::timeout(drain, self.draining.wait()).await;
         if let Some(telemetry) = self.telemetry {
             telemetry.flush_thread();
         }
