@@ -70,6 +70,7 @@ fn request() -> RequestView {
         port: 8080,
         client: "203.0.113.9:5555".parse().unwrap(),
         tls: None,
+        identity: None,
     }
 }
 

@@ -55,6 +55,7 @@ fn request(headers: &[(&str, &str)]) -> Arc<RequestView> {
         port: 8080,
         client: "192.0.2.7:5555".parse().unwrap(),
         tls: None,
+        identity: None,
     })
 }
 

@@ -17,6 +17,7 @@ mod external;
 mod gateway_api;
 mod hardening;
 mod istio_samples;
+mod jwt;
 mod layers;
 mod observability;
 mod plugins;

@@ -55,6 +55,8 @@ pub struct Options {
     /// The OTLP/HTTP traces URL spans are exported to, if any.
     #[cfg(feature = "otel")]
     pub otlp_endpoint: Option<String>,
+    /// How often key sets fetched for RequestAuthentications are fetched again.
+    pub jwks_refresh: std::time::Duration,
     /// Connection and request limits.
     pub limits: Limits,
 }
@@ -124,7 +126,7 @@ pub fn run(options: Options, config: ResolvedConfig) -> anyhow::Result<()> {
             }
             None => None,
         };
-        start_reloader(options.config.clone(), &shared)?;
+        start_reloader(options.config.clone(), options.jwks_refresh, &shared)?;
         let telemetry = telemetry(&options, metrics)?;
         // Installed before the ready line: a signal that comes right after it is handled,
         // not met by the default action.
@@ -235,11 +237,27 @@ fn offer_sockets(
     })
 }
 
-/// Reloads `config` when its files change or on SIGHUP (its handler installed before
-/// this returns, so a SIGHUP right after the ready line reloads rather than kills).
-fn start_reloader(config: PathBuf, shared: &Shared) -> anyhow::Result<()> {
+/// Reloads `config` when its files change, on SIGHUP (its handler installed before
+/// this returns, so a SIGHUP right after the ready line reloads rather than kills), and
+/// when a key set refreshed every `jwks_refresh` has changed.
+fn start_reloader(
+    config: PathBuf,
+    jwks_refresh: std::time::Duration,
+    shared: &Shared,
+) -> anyhow::Result<()> {
     let (triggers, reloads) = mpsc::unbounded_channel();
     let on_hangup = triggers.clone();
+    let on_new_keys = triggers.clone();
+    let jwks = shared.runtime.jwks.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(jwks_refresh).await;
+            if jwks.refresh().await {
+                tracing::info!("a JWKS changed: reloading");
+                let _ = on_new_keys.send(());
+            }
+        }
+    });
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("installing the SIGHUP handler")?;
     tokio::spawn(async move {

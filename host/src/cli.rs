@@ -119,6 +119,10 @@ struct RunArgs {
     /// DECODE_AND_MERGE_SLASHES.
     #[arg(long, default_value = "BASE")]
     path_normalization: crate::proxy::normalize::PathNormalization,
+    /// How often the key sets of RequestAuthentications' `jwksUri`s are fetched again
+    /// (istiod's PILOT_JWT_PUB_KEY_REFRESH_INTERVAL); a change reloads the config.
+    #[arg(long, default_value = "20m", value_parser = parse_duration)]
+    jwks_refresh: Duration,
     /// Close a connection that has moved no bytes either way for this long.
     #[arg(long, default_value = "1h", value_parser = parse_duration)]
     idle_timeout: Duration,
@@ -293,6 +297,7 @@ impl RunArgs {
             dns_server: self.dns_server,
             #[cfg(feature = "otel")]
             otlp_endpoint: self.otlp_endpoint,
+            jwks_refresh: self.jwks_refresh,
             limits: Limits {
                 path_normalization: self.path_normalization,
                 header_timeout: self.header_timeout,

@@ -251,6 +251,7 @@ fn watched_paths(
             .iter()
             .filter_map(|p| p.source.file().cloned()),
     );
+    files.extend(crate::runtime::jwks::files(config));
     for server in config.listeners.iter().flat_map(|l| &l.servers) {
         if let Some(tls) = &server.tls {
             for certificate in &tls.certificates {

@@ -9,6 +9,7 @@ pub mod dns;
 pub mod eventually;
 pub mod examples;
 pub mod gateway;
+pub mod jwt;
 pub mod load;
 pub mod loopback;
 pub mod tls_client;

@@ -97,7 +97,7 @@ fn resource(index: usize, document: &Document, reporter: &mut Reporter) -> Optio
                 &site,
                 "kind",
                 format!(
-                    "unknown kind {kind_name:?}: expected Gateway, VirtualService, DestinationRule, ServiceEntry (networking.istio.io), WasmPlugin (extensions.istio.io) or AuthorizationPolicy (security.istio.io), or Gateway, GatewayClass, HTTPRoute, GRPCRoute, ReferenceGrant or BackendTLSPolicy (gateway.networking.k8s.io)"
+                    "unknown kind {kind_name:?}: expected Gateway, VirtualService, DestinationRule, ServiceEntry (networking.istio.io), WasmPlugin (extensions.istio.io) or AuthorizationPolicy and RequestAuthentication (security.istio.io), or Gateway, GatewayClass, HTTPRoute, GRPCRoute, ReferenceGrant or BackendTLSPolicy (gateway.networking.k8s.io)"
                 ),
             );
         }
@@ -134,6 +134,9 @@ fn resource(index: usize, document: &Document, reporter: &mut Reporter) -> Optio
         Kind::KubeGateway => Spec::KubeGateway(typed(spec.clone(), "spec", &site, reporter)?),
         Kind::HttpRoute => Spec::HttpRoute(typed(spec.clone(), "spec", &site, reporter)?),
         Kind::ReferenceGrant => Spec::ReferenceGrant(typed(spec.clone(), "spec", &site, reporter)?),
+        Kind::RequestAuthentication => {
+            Spec::RequestAuthentication(typed(spec.clone(), "spec", &site, reporter)?)
+        }
         Kind::AuthorizationPolicy => {
             Spec::AuthorizationPolicy(typed(spec.clone(), "spec", &site, reporter)?)
         }

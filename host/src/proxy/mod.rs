@@ -32,7 +32,7 @@ use crate::telemetry::access_log::{self, Outcome, Policy, Said};
 use crate::tls::session::TlsSession;
 use crate::wasm::RequestView;
 use crate::wasm::plugins::Verdict;
-use crate::wasm::policies::{Action, FaultStatus};
+use crate::wasm::policies::FaultStatus;
 use crate::wire::body::{self, Body, full};
 use crate::wire::grpc_messages;
 
@@ -151,13 +151,27 @@ async fn route(
         return Ok(https_redirect(&host, &parts.uri));
     }
 
-    let view = Arc::new(RequestView {
+    let mut view = Arc::new(RequestView {
         parts,
         scheme: downstream.scheme,
         port: downstream.port,
         client: downstream.client,
         tls: downstream.tls.clone(),
+        identity: None,
     });
+    let mut gathered = Gathered::default();
+    let authenticators = &vhost.authenticators;
+    if let Some(rejected) = run_filters(
+        authenticators,
+        &mut view,
+        generation,
+        outcome,
+        &mut gathered,
+    )
+    .await?
+    {
+        return Ok(rejected);
+    }
     let decided = generation.select_route(vhost, &view).await?;
     let selected = decided.value.ok_or(ProxyError::NoRoute)?;
     let entry = route_entry(vhost, selected.route)?;
@@ -185,7 +199,10 @@ async fn route(
         host: &host,
         matched_uri,
     };
-    let mut response = serve_route(matched, view, payload, downstream, generation, outcome).await?;
+    let served = serve_route(
+        matched, view, payload, gathered, downstream, generation, outcome,
+    );
+    let mut response = served.await?;
     if let Some((policy, origin)) = decorate {
         policy.decorate(origin, response.headers_mut());
     }
@@ -219,6 +236,7 @@ async fn serve_route(
     matched: Matched<'_>,
     mut view: Arc<RequestView>,
     payload: Payload,
+    mut gathered: Gathered,
     downstream: &Downstream,
     generation: &Arc<Generation>,
     outcome: &mut Outcome,
@@ -233,18 +251,25 @@ async fn serve_route(
     {
         return Ok(aborted);
     }
-    let (response_edits, chosen) = match run_plugins(entry, &mut view, generation, outcome).await? {
-        Plugged::Rejected(response) => return Ok(response),
-        Plugged::Proceed(edits, chosen) => (edits, chosen),
-    };
+    if let Some(rejected) = run_filters(
+        &entry.plugins,
+        &mut view,
+        generation,
+        outcome,
+        &mut gathered,
+    )
+    .await?
+    {
+        return Ok(rejected);
+    }
     let selected = Selected {
         entry,
         host,
         matched_uri,
-        chosen: chosen.as_deref(),
+        chosen: gathered.chosen.as_deref(),
     };
     let mut response = act(selected, view, payload, downstream, generation, outcome).await?;
-    response_edits.apply(response.headers_mut());
+    gathered.response_edits.apply(response.headers_mut());
     Ok(response)
 }
 
@@ -277,25 +302,26 @@ async fn inject_fault(
     Ok(Some(local_reply::fault_abort(status, outcome)))
 }
 
-/// What the route's plugins came to.
-enum Plugged {
-    /// A plugin answered the request itself.
-    Rejected(Response<Body>),
-    /// Every plugin let the request go on: the response edits they asked for, and the
-    /// destination one chose, if one did.
-    Proceed(plugins::ResponseEdits, Option<String>),
+/// What the filters that let a request go on asked for.
+#[derive(Default)]
+struct Gathered {
+    /// Their response edits, in order.
+    response_edits: plugins::ResponseEdits,
+    /// The destination the last to choose one chose.
+    chosen: Option<String>,
 }
 
-/// Runs the route's plugins in order, applying each one's request edits to `view`.
-async fn run_plugins(
-    entry: &RouteEntry,
+/// Runs `filters` in order, applying each one's request edits (and the identity it
+/// verified) to `view` and gathering the rest; returns the response of one that
+/// answers the request itself.
+async fn run_filters(
+    filters: &[usize],
     view: &mut Arc<RequestView>,
     generation: &Generation,
     outcome: &mut Outcome,
-) -> Result<Plugged, ProxyError> {
-    let mut response_edits = plugins::ResponseEdits::default();
-    let mut chosen: Option<String> = None;
-    for &index in &entry.plugins {
+    gathered: &mut Gathered,
+) -> Result<Option<Response<Body>>, ProxyError> {
+    for &index in filters {
         let plugin = &generation.plugins[index];
         match plugin.on_request(view).await? {
             Verdict::Skip => {
@@ -304,31 +330,33 @@ async fn run_plugins(
                     Said::Static("failed, skipped (FAIL_OPEN)")
                 });
             }
-            Verdict::Act(Action::Reject(rejection)) => {
+            Verdict::Reject(rejection) => {
                 outcome.note(Policy::Plugin(index), || {
                     Said::Text(format!("reject {}", rejection.status))
                 });
                 let mut response = plugins::rejection(rejection);
-                response_edits.apply(response.headers_mut());
-                return Ok(Plugged::Rejected(response));
+                gathered.response_edits.apply(response.headers_mut());
+                return Ok(Some(response));
             }
-            Verdict::Act(Action::Proceed(mut edits)) => {
+            Verdict::Proceed(mut edits, identity) => {
                 outcome.note(Policy::Plugin(index), || match &edits.destination {
                     Some(destination) => Said::Text(format!("proceed to {destination}")),
                     None => Said::Static("proceed"),
                 });
-                let parts = &mut Arc::get_mut(view)
-                    .expect("no policy call holds the request between calls")
-                    .parts;
-                plugins::edit_request(&mut parts.headers, &edits);
-                if let Some(destination) = edits.destination.take() {
-                    chosen = Some(destination);
+                let view =
+                    Arc::get_mut(view).expect("no policy call holds the request between calls");
+                plugins::edit_request(&mut view.parts.headers, &edits);
+                if let Some(identity) = identity {
+                    view.identity = Some(Arc::new(identity));
                 }
-                response_edits.push(edits);
+                if let Some(destination) = edits.destination.take() {
+                    gathered.chosen = Some(destination);
+                }
+                gathered.response_edits.push(edits);
             }
         }
     }
-    Ok(Plugged::Proceed(response_edits, chosen))
+    Ok(None)
 }
 
 /// The destination of a fault-aborted request: Envoy picks it with the route, before

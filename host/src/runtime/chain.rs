@@ -103,10 +103,41 @@ fn reaches_route(plugin: &CompiledPlugin, site: &Attachment<'_>) -> bool {
 /// The filters that reach a route served at `site`, in running order.
 pub(super) fn filters(plugins: &[CompiledPlugin], site: &Attachment<'_>) -> Vec<usize> {
     let mut chain: Vec<usize> = (0..plugins.len())
-        .filter(|&i| plugins[i].kind == PolicyKind::Filter && reaches_route(&plugins[i], site))
+        .filter(|&i| {
+            let plugin = &plugins[i];
+            plugin.kind == PolicyKind::Filter
+                && !plugin.plugin.before_routing
+                && reaches_route(plugin, site)
+        })
         .collect();
-    chain.sort_by(|&a, &b| chain_order(&plugins[a].plugin).cmp(&chain_order(&plugins[b].plugin)));
+    sort(&mut chain, plugins);
     chain
+}
+
+/// The filters that run before route selection on `port` for `gateways`, in running
+/// order.
+pub(super) fn authenticators(
+    plugins: &[CompiledPlugin],
+    port: u16,
+    gateways: &[&str],
+) -> Vec<usize> {
+    let mut chain: Vec<usize> = (0..plugins.len())
+        .filter(|&i| {
+            let config = &plugins[i].plugin;
+            config.before_routing
+                && (config.ports.is_empty() || config.ports.contains(&port))
+                && config.targets.iter().any(|target| {
+                    matches!(target, PluginTarget::Gateway(name) if gateways.contains(&name.as_str()))
+                })
+        })
+        .collect();
+    sort(&mut chain, plugins);
+    chain
+}
+
+/// Sorts `chain` into running order.
+fn sort(chain: &mut [usize], plugins: &[CompiledPlugin]) {
+    chain.sort_by(|&a, &b| chain_order(&plugins[a].plugin).cmp(&chain_order(&plugins[b].plugin)));
 }
 
 /// The plugins replacing the route-level built-ins of the route served at `site`; two

@@ -8,6 +8,7 @@ use anyhow::Context as _;
 
 use super::chain;
 use super::clusters::ClusterState;
+use super::jwks::Jwks;
 use super::policy_config::{self, RoutePolicies};
 use super::route_entry::Attachment;
 pub use super::route_entry::{RouteAt, RouteEntry};
@@ -42,6 +43,8 @@ pub struct Runtime {
     pub policy_stats: Registry<String, PolicyStats>,
     /// Each cluster's live counters by name, kept across generations.
     pub cluster_loads: Registry<String, ClusterLoad>,
+    /// The key sets RequestAuthentications fetch, kept across generations.
+    pub jwks: Arc<Jwks>,
 }
 
 impl Runtime {
@@ -60,6 +63,7 @@ impl Runtime {
             workers,
             policy_stats: Registry::default(),
             cluster_loads: Registry::default(),
+            jwks: Arc::default(),
         }
     }
 }
@@ -70,6 +74,8 @@ pub struct VirtualHostEntry {
     pub id: u32,
     /// The plugin that replaces the built-in matcher here, if one does.
     pub matcher: Option<usize>,
+    /// The filters that run before route selection (RequestAuthentication's), in order.
+    pub authenticators: Vec<usize>,
     /// Plain-HTTP requests are redirected to HTTPS.
     pub require_tls: bool,
     /// Routes in match order.
@@ -133,7 +139,8 @@ impl Generation {
     }
 
     /// Builds a generation: compiles (or loads from cache) and configures the policies.
-    pub async fn build(config: ResolvedConfig, runtime: &Runtime) -> anyhow::Result<Self> {
+    pub async fn build(mut config: ResolvedConfig, runtime: &Runtime) -> anyhow::Result<Self> {
+        runtime.jwks.fill(&mut config.plugins).await;
         let tls = config
             .listeners
             .iter()
@@ -300,6 +307,7 @@ impl<'a> Routes<'a> {
         Ok(VirtualHostEntry {
             id,
             matcher,
+            authenticators: chain::authenticators(self.plugins, port, gateways),
             require_tls: vhost.require_tls,
             routes,
         })

@@ -6,6 +6,7 @@ pub mod cors;
 mod decide;
 pub mod destination;
 pub mod generation;
+pub mod jwks;
 mod policy_config;
 pub mod route_entry;
 pub mod route_key;

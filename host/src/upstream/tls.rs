@@ -132,7 +132,7 @@ impl Origination {
 }
 
 /// The operating system's trust anchors (`/etc/ssl/certs` and friends), read once.
-fn system_roots() -> Arc<RootCertStore> {
+pub fn system_roots() -> Arc<RootCertStore> {
     static ROOTS: OnceLock<Arc<RootCertStore>> = OnceLock::new();
     ROOTS
         .get_or_init(|| {

@@ -11,6 +11,7 @@ mod imports {
         imports: {
             "portcullis:policy/host.counter-add": trappable,
             "portcullis:policy/host.take-tokens": trappable,
+            "portcullis:policy/host.authenticate": trappable,
         },
     });
 }

@@ -41,9 +41,13 @@ pub const AUTHORIZATION: Builtin = builtin!("authorization", "portcullis_authori
 /// Local rate limiting, as a filter a WasmPlugin runs (`url: builtin:rate-limit`).
 pub const RATE_LIMIT: Builtin = builtin!("rate-limit", "portcullis_rate_limit.wasm");
 
+/// Istio's RequestAuthentication (JWT verification), as a filter run before routing on
+/// the Gateways that policies apply to.
+pub const JWT: Builtin = builtin!("jwt", "portcullis_jwt.wasm");
+
 /// The built-in filter `name`.
 pub fn named(name: &str) -> Option<&'static Builtin> {
-    [&AUTHORIZATION, &RATE_LIMIT]
+    [&AUTHORIZATION, &RATE_LIMIT, &JWT]
         .into_iter()
         .find(|b| b.name == name)
 }

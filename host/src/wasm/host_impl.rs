@@ -3,9 +3,12 @@
 
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
+
 use super::bindings::{host, request, types, v0_1};
 use super::buckets::Shape;
 use super::log_budget::{Allowance, LINES_PER_SECOND, bounded};
+use super::request_view::Identity;
 use super::state::PolicyState;
 
 impl request::Host for PolicyState {
@@ -52,6 +55,18 @@ impl request::Host for PolicyState {
             .as_ref()
             .map(|r| r.client.ip().to_canonical().to_string())
             .unwrap_or_default()
+    }
+
+    fn principal(&mut self) -> Option<String> {
+        Some(self.identity()?.principal.clone())
+    }
+
+    fn claims(&mut self) -> Option<String> {
+        Some(Value::Object(self.identity()?.claims.clone()).to_string())
+    }
+
+    fn claim(&mut self, path: Vec<String>) -> Option<Vec<String>> {
+        self.identity()?.claim(&path)
     }
 
     fn tls(&mut self) -> Option<request::TlsSession> {
@@ -118,8 +133,25 @@ impl host::Host for PolicyState {
         Ok(taken.map_err(|wait| u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)))
     }
 
+    fn authenticate(&mut self, principal: String, claims: String) -> wasmtime::Result<()> {
+        if self.request.is_none() {
+            wasmtime::bail!("authenticate called outside a request");
+        }
+        self.identity = Some(Identity::new(principal, &claims).map_err(wasmtime::Error::msg)?);
+        Ok(())
+    }
+
     fn endpoint_address(&mut self, endpoint: u32) -> Option<String> {
         super::endpoints::address(endpoint).map(|a| a.to_string())
+    }
+}
+
+impl PolicyState {
+    /// The identity the call in progress has said, else the request's.
+    fn identity(&self) -> Option<&Identity> {
+        self.identity
+            .as_ref()
+            .or_else(|| self.request.as_ref()?.identity.as_deref())
     }
 }
 

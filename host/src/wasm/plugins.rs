@@ -15,11 +15,13 @@ use super::legacy;
 use super::plugin_output;
 use super::policies::call;
 use super::policies::{
-    Action, BreakerWorld, DestinationWorld, EndpointWorld, FaultWorld, FilterWorld,
-    LegacyFilterWorld, OutlierWorld, PhaseConfig, PhaseTables, RetryWorld, RouteMatchWorld,
+    Action, BreakerWorld, DestinationWorld, Edits, EndpointWorld, FaultWorld, FilterWorld,
+    LegacyFilterWorld, OutlierWorld, PhaseConfig, PhaseTables, Rejection, RetryWorld,
+    RouteMatchWorld,
 };
 use super::pool::{Pool, Setup};
 use super::quarantine::{QUARANTINE_AFTER, Quarantine};
+use super::request_view::Identity;
 use super::stats::PolicyStats;
 use super::{PolicyError, RequestView, WasmEngine};
 use crate::config::resolved::{FailStrategy, Phase, Plugin, Source};
@@ -230,8 +232,10 @@ pub struct LoadedPlugin {
 
 /// What a plugin's call came to, after its fail strategy.
 pub enum Verdict {
-    /// Carry out the plugin's action.
-    Act(Action),
+    /// Go on with these edits; the plugin may have said who the request comes from.
+    Proceed(Edits, Option<Identity>),
+    /// Answer the request with this response.
+    Reject(Rejection),
     /// The plugin failed and fails open: go on as if it were not there.
     Skip,
 }
@@ -283,15 +287,29 @@ impl LoadedPlugin {
     /// Calls the filter on the request; a failure, or the plugin being quarantined,
     /// follows the plugin's fail strategy.
     pub async fn on_request(&self, request: &Arc<RequestView>) -> Result<Verdict, PolicyError> {
-        let action = guarded!(self, self.call(request))?;
-        Ok(action.map_or(Verdict::Skip, Verdict::Act))
+        let called = guarded!(self, self.call(request))?;
+        Ok(match called {
+            None => Verdict::Skip,
+            Some((Action::Reject(rejection), _)) => Verdict::Reject(rejection),
+            Some((Action::Proceed(edits), identity)) => Verdict::Proceed(edits, identity),
+        })
     }
 
-    async fn call(&self, request: &Arc<RequestView>) -> Result<Action, PolicyError> {
+    async fn call(
+        &self,
+        request: &Arc<RequestView>,
+    ) -> Result<(Action, Option<Identity>), PolicyError> {
+        let mut identity = None;
         let action = match &self.pool {
-            PluginPool::Filter(pool) => call!(pool, request, |instance, store| instance
-                .portcullis_policy_filter()
-                .call_on_request(store))?,
+            PluginPool::Filter(pool) => {
+                let mut lease = pool.lease(request).await?;
+                let deadline = lease.deadline();
+                let (instance, store) = lease.parts();
+                let call = instance.portcullis_policy_filter().call_on_request(store);
+                let result = super::pool::within(deadline, call).await;
+                identity = lease.take_identity();
+                lease.finish(result)?
+            }
             PluginPool::LegacyFilter(pool) => {
                 let action: legacy::LegacyAction =
                     call!(pool, request, |instance, store| instance
@@ -310,6 +328,6 @@ impl LoadedPlugin {
             policy: self.plugin.name.as_str().into(),
             reason,
         })?;
-        Ok(action)
+        Ok((action, identity))
     }
 }

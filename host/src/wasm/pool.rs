@@ -16,7 +16,7 @@ use super::counters::Counters;
 use super::engine::WasmEngine;
 use super::error::PolicyError;
 use super::limits::Limits;
-use super::request_view::RequestView;
+use super::request_view::{Identity, RequestView};
 use super::state::PolicyState;
 use super::stats::PolicyStats;
 
@@ -267,6 +267,11 @@ impl<K: PolicyWorld> Lease<'_, K> {
         (&slot.instance, &mut slot.store)
     }
 
+    /// Who the call said the request comes from (`host.authenticate`), if it did.
+    pub fn take_identity(&mut self) -> Option<Identity> {
+        self.parts().1.data_mut().identity.take()
+    }
+
     /// Ends the call: a trap becomes a [`PolicyError`] and retires the instance.
     pub fn finish<R>(mut self, result: wasmtime::Result<R>) -> Result<R, PolicyError> {
         let stats = &self.pool.stats;
@@ -293,7 +298,9 @@ impl<K: PolicyWorld> Drop for Lease<'_, K> {
         let Some(mut slot) = self.slot.take() else {
             return;
         };
-        slot.store.data_mut().request = None;
+        let state = slot.store.data_mut();
+        state.request = None;
+        state.identity = None;
         if self.healthy && slot.calls < CALLS_PER_INSTANCE {
             self.pool.idle().push(slot);
         }

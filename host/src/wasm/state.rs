@@ -8,7 +8,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::counters::Counters;
 use super::limits::{Limiter, Limits};
-use super::request_view::RequestView;
+use super::request_view::{Identity, RequestView};
 use super::stats::PolicyStats;
 
 /// The data of one policy instance's store.
@@ -17,6 +17,8 @@ pub struct PolicyState {
     pub name: Arc<str>,
     /// The request of the call in progress.
     pub request: Option<Arc<RequestView>>,
+    /// Who the call in progress said the request comes from (`host.authenticate`).
+    pub identity: Option<Identity>,
     /// The counters the component may add to.
     pub counters: Arc<Counters>,
     /// The instance's memory and table limits.
@@ -38,6 +40,7 @@ impl PolicyState {
         Self {
             name,
             request: None,
+            identity: None,
             counters,
             limits: Limiter::new(limits, stats),
             wasi: WasiCtx::builder().envs(env).build(),

@@ -45,6 +45,8 @@ pub enum Kind {
     BackendTlsPolicy,
     /// `security.istio.io` AuthorizationPolicy: which requests are let through.
     AuthorizationPolicy,
+    /// `security.istio.io` RequestAuthentication: which JWTs are verified.
+    RequestAuthentication,
 }
 
 /// The Kubernetes Gateway API's group.
@@ -74,6 +76,7 @@ impl Kind {
             "ServiceEntry" => Self::ServiceEntry,
             "WasmPlugin" => Self::WasmPlugin,
             "AuthorizationPolicy" => Self::AuthorizationPolicy,
+            "RequestAuthentication" => Self::RequestAuthentication,
             _ => return None,
         })
     }
@@ -82,7 +85,7 @@ impl Kind {
     pub fn group(self) -> &'static str {
         match self {
             Self::WasmPlugin => "extensions.istio.io",
-            Self::AuthorizationPolicy => "security.istio.io",
+            Self::AuthorizationPolicy | Self::RequestAuthentication => "security.istio.io",
             Self::GatewayClass
             | Self::KubeGateway
             | Self::HttpRoute
@@ -98,7 +101,7 @@ impl Kind {
     pub fn versions(self) -> &'static [&'static str] {
         match self {
             Self::WasmPlugin => &["v1alpha1"],
-            Self::AuthorizationPolicy => &["v1", "v1beta1"],
+            Self::AuthorizationPolicy | Self::RequestAuthentication => &["v1", "v1beta1"],
             Self::GatewayClass
             | Self::KubeGateway
             | Self::HttpRoute
@@ -197,6 +200,8 @@ pub enum Spec {
     ReferenceGrant(Box<gateway_api::ReferenceGrantSpec>),
     /// An AuthorizationPolicy's spec.
     AuthorizationPolicy(Box<security::AuthorizationPolicySpec>),
+    /// A RequestAuthentication's spec.
+    RequestAuthentication(Box<security::RequestAuthenticationSpec>),
     /// A Kubernetes Namespace's labels.
     Namespace(Box<gateway_api::NamespaceSpec>),
     /// A Gateway API GRPCRoute's spec.
@@ -232,6 +237,7 @@ impl Resource {
             Spec::HttpRoute(_) => Kind::HttpRoute,
             Spec::ReferenceGrant(_) => Kind::ReferenceGrant,
             Spec::AuthorizationPolicy(_) => Kind::AuthorizationPolicy,
+            Spec::RequestAuthentication(_) => Kind::RequestAuthentication,
             Spec::Namespace(_) => Kind::Namespace,
             Spec::GrpcRoute(_) => Kind::GrpcRoute,
             Spec::BackendTlsPolicy(_) => Kind::BackendTlsPolicy,

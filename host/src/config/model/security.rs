@@ -1,8 +1,8 @@
-//! `security.istio.io` resources: AuthorizationPolicy.
+//! `security.istio.io` resources: AuthorizationPolicy and RequestAuthentication.
 
 use serde::Deserialize;
 
-use super::common::Ignored;
+use super::common::{Duration, Ignored};
 use super::wasm_plugin::TargetRef;
 
 /// An AuthorizationPolicy: which requests the gateway lets through.
@@ -139,4 +139,75 @@ pub struct Condition {
     /// Istio's `notValues`.
     #[serde(default)]
     pub not_values: Vec<String>,
+}
+
+/// A RequestAuthentication: which JWTs the gateway verifies.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RequestAuthenticationSpec {
+    /// Mesh workloads it applies to; at a gateway, the Gateways of its namespace.
+    pub selector: Option<Ignored>,
+    /// The Gateways it applies to (`targetRef`, deprecated, is one of them).
+    #[serde(default)]
+    pub target_refs: Vec<TargetRef>,
+    /// Istio's `targetRef`.
+    pub target_ref: Option<TargetRef>,
+    /// The token issuers and how to verify their tokens.
+    #[serde(default)]
+    pub jwt_rules: Vec<JwtRule>,
+}
+
+/// Istio's `JWTRule`: one issuer.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JwtRule {
+    /// The `iss` tokens must carry (required).
+    pub issuer: Option<String>,
+    /// The `aud` values accepted; empty: any (or none).
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// Where the key set is fetched from (`https://`, `http://` or `file://`).
+    pub jwks_uri: Option<String>,
+    /// The key set itself, as JSON text.
+    pub jwks: Option<String>,
+    /// Headers the token travels in.
+    #[serde(default)]
+    pub from_headers: Vec<JwtHeader>,
+    /// Query parameters the token travels in.
+    #[serde(default)]
+    pub from_params: Vec<String>,
+    /// Cookies the token travels in.
+    #[serde(default)]
+    pub from_cookies: Vec<String>,
+    /// The header the verified payload is forwarded in (base64url).
+    pub output_payload_to_header: Option<String>,
+    /// Keep the token in the request forwarded upstream (default: it is removed).
+    #[serde(default)]
+    pub forward_original_token: bool,
+    /// Claims copied to request headers.
+    #[serde(default)]
+    pub output_claim_to_headers: Vec<ClaimToHeader>,
+    /// How long fetching the key set may take (default 5s).
+    pub timeout: Option<Duration>,
+}
+
+/// A header a token travels in, after `prefix`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtHeader {
+    /// The header's name (required).
+    pub name: Option<String>,
+    /// What comes before the token, e.g. `Bearer `.
+    #[serde(default)]
+    pub prefix: String,
+}
+
+/// A claim copied to a header.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimToHeader {
+    /// The header (required).
+    pub header: Option<String>,
+    /// The claim; `a.b` is `b` inside `a` (required).
+    pub claim: Option<String>,
 }

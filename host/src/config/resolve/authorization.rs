@@ -10,15 +10,10 @@ use serde_json::{Value, json};
 
 use super::Input;
 use super::scope::Scope;
+use super::workloads::{Targets, gateway_filter};
 use crate::config::diag::Reporter;
-use crate::config::model::GATEWAY_API;
 use crate::config::model::security::{AuthorizationPolicySpec, Condition, Operation, Rule, Source};
-use crate::config::resolved::{
-    FailStrategy, Phase, Plugin, PluginLimits, PluginTarget, Source as ComponentSource,
-};
-
-/// The namespace whose policies apply to every Gateway (Istio's root namespace).
-const ROOT_NAMESPACE: &str = "istio-system";
+use crate::config::resolved::{Phase, Plugin};
 
 /// The `when` keys served, exactly or as `prefix[…]`.
 const WHEN_KEYS: &[&str] = &[
@@ -45,7 +40,14 @@ pub fn plugins(
         let Some(translated) = translate(policy, &at) else {
             continue;
         };
-        for gateway in applies_to(policy, gateways, &at) {
+        let spec = policy.spec;
+        let refs: Vec<_> = spec.target_refs.iter().chain(&spec.target_ref).collect();
+        let target = Targets {
+            namespace: policy.namespace,
+            selector: spec.selector.is_some(),
+            refs,
+        };
+        for gateway in target.gateways(gateways, &at) {
             applying
                 .entry(gateway)
                 .or_default()
@@ -61,73 +63,11 @@ pub fn plugins(
 /// The filter that decides for `gateway`'s routes.
 fn filter(gateway: &str, policies: &[Value]) -> Plugin {
     Plugin {
-        name: format!("{gateway}/authorization"),
-        source: ComponentSource::Builtin("authorization".into()),
-        sha256: None,
         phase: Phase::Authz,
         // After every WasmPlugin of the phase.
         priority: i64::MIN,
-        fail_strategy: FailStrategy::FailClose,
-        config: json!({ "policies": policies }),
-        targets: vec![PluginTarget::Gateway(gateway.to_string())],
-        ports: Vec::new(),
-        env: Vec::new(),
-        limits: PluginLimits::default(),
+        ..gateway_filter(gateway, "authorization", json!({ "policies": policies }))
     }
-}
-
-/// The Gateways `policy` applies to: those its `targetRefs` name; else, as Istio applies
-/// a policy to the workloads of its namespace (all of them from the root namespace), the
-/// Gateways of its namespace.
-fn applies_to<'g>(
-    policy: &Input<'_, AuthorizationPolicySpec>,
-    gateways: &'g [String],
-    at: &Scope<'_>,
-) -> Vec<&'g str> {
-    let spec = policy.spec;
-    let refs: Vec<_> = spec.target_refs.iter().chain(&spec.target_ref).collect();
-    if spec.selector.is_some() {
-        at.field("selector").warn(
-            "selects workloads: read as the Gateways of the policy's namespace (all from istio-system)",
-        );
-    }
-    if refs.is_empty() {
-        let everywhere = policy.namespace == ROOT_NAMESPACE;
-        return gateways
-            .iter()
-            .filter(|g| {
-                everywhere
-                    || g.split_once('/')
-                        .is_some_and(|(ns, _)| ns == policy.namespace)
-            })
-            .map(String::as_str)
-            .collect();
-    }
-    let mut found = Vec::new();
-    for (i, target) in refs.into_iter().enumerate() {
-        let at = at.field("targetRefs").index(i);
-        let group = target.group.as_deref().unwrap_or_default();
-        let gateway_kind = target.kind.as_deref() == Some("Gateway")
-            && matches!(group, "" | "networking.istio.io" | GATEWAY_API);
-        if !gateway_kind {
-            at.field("kind").error("only Gateways can be targeted");
-            continue;
-        }
-        let namespace = target.namespace.as_deref().unwrap_or(policy.namespace);
-        if namespace != policy.namespace && policy.namespace != ROOT_NAMESPACE {
-            at.field("namespace")
-                .error("a policy targets Gateways of its own namespace only (as in Istio)");
-            continue;
-        }
-        let key = format!("{namespace}/{}", target.name.as_deref().unwrap_or_default());
-        match gateways.iter().find(|g| **g == key) {
-            Some(gateway) => found.push(gateway.as_str()),
-            None => at
-                .field("name")
-                .error(format!("Gateway {key} is not defined")),
-        }
-    }
-    found
 }
 
 /// The policy as the filter reads it; none (with errors) when it cannot be enforced.

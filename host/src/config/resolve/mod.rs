@@ -1,5 +1,6 @@
 //! Cross-resource checks and Istio's defaults: typed resources in, [`ResolvedConfig`] out.
 
+mod authentication;
 mod authorization;
 mod checks;
 mod destinations;
@@ -11,6 +12,7 @@ mod routes;
 mod scope;
 mod services;
 mod tls;
+mod workloads;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -106,6 +108,7 @@ pub fn resolve(
     let route_inputs = inputs!(VirtualService);
     let plugin_inputs = inputs!(WasmPlugin);
     let authorization_inputs = inputs!(AuthorizationPolicy);
+    let authentication_inputs = inputs!(RequestAuthentication);
 
     let gateways = gateways::resolve(&gateway_inputs, ctx, reporter);
     let services = services::resolve(&service_inputs, reporter);
@@ -120,6 +123,12 @@ pub fn resolve(
     let mut attachable = attachable(&gateways, &route_inputs, &service_inputs, &subsets);
     attachable.extension_refs = translation.plugin_refs;
     let mut plugins = plugins::resolve(&plugin_inputs, &attachable, ctx, reporter);
+    plugins.extend(authentication::plugins(
+        &authentication_inputs,
+        &attachable.gateways,
+        ctx,
+        reporter,
+    ));
     plugins.extend(authorization::plugins(
         &authorization_inputs,
         &attachable.gateways,

@@ -99,6 +99,7 @@ fn wasm_plugin(
         ports,
         env,
         limits,
+        before_routing: false,
     })
 }
 

@@ -35,6 +35,9 @@ pub struct Plugin {
     pub env: Vec<(String, String)>,
     /// Sandbox limits of its instances.
     pub limits: PluginLimits,
+    /// Runs before route selection, on every request its Gateways serve, so that routes
+    /// can match on what it verified (RequestAuthentication's JWT filter).
+    pub before_routing: bool,
 }
 
 /// Where a plugin's component comes from (shown as the file, or `builtin:<name>`).

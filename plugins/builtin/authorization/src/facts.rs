@@ -23,10 +23,17 @@ pub struct Facts {
     pub sni: Option<String>,
     /// Request headers, by lowercase name.
     pub header: Headers,
+    /// `request.auth.principal`: the verified JWT's `<iss>/<sub>`.
+    pub request_principal: Option<String>,
+    /// The verified claims' values, by path.
+    pub claim: Claims,
 }
 
 /// A request's header values, by lowercase name.
 pub type Headers = Box<dyn Fn(&str) -> Option<String>>;
+
+/// A request's verified claim values, by path (`["a", "b"]`: `b` inside `a`).
+pub type Claims = Box<dyn Fn(&[String]) -> Vec<String>>;
 
 impl Facts {
     /// The attributes of the request in progress.
@@ -51,6 +58,8 @@ impl Facts {
             principal,
             sni: tls.and_then(|t| t.server_name),
             header: Box::new(request::header),
+            request_principal: request::principal(),
+            claim: Box::new(|path| request::claim(path).unwrap_or_default()),
         }
     }
 

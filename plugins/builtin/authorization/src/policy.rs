@@ -162,8 +162,9 @@ impl Source {
     fn matches(&self, facts: &Facts) -> bool {
         let ip = facts.source_ip;
         self.principals.matches(facts.principal.as_deref(), string)
-            // No RequestAuthentication is served yet: no request has a request principal.
-            && self.request_principals.matches(None, string)
+            && self
+                .request_principals
+                .matches(facts.request_principal.as_deref(), string)
             && self.namespaces.matches(facts.namespace(), string)
             && self.ip_blocks.matches(ip, blocks)
             && self.remote_ip_blocks.matches(ip, blocks)
@@ -221,10 +222,12 @@ fn attribute(key: &str) -> Option<Read> {
         "source.namespace" => |f, _| f.namespace().map(str::to_string).into_iter().collect(),
         "destination.port" => |f, _| vec![f.port.to_string()],
         "connection.sni" => |f, _| f.sni.clone().into_iter().collect(),
-        "request.auth.principal" | "request.auth.audiences" | "request.auth.presenter" => {
-            |_, _| Vec::new()
+        "request.auth.principal" => |f, _| f.request_principal.clone().into_iter().collect(),
+        "request.auth.audiences" => |f, _| (f.claim)(&["aud".to_string()]),
+        "request.auth.presenter" => |f, _| (f.claim)(&["azp".to_string()]),
+        _ if key.starts_with("request.auth.claims[") && key.ends_with(']') => {
+            |f, key| (f.claim)(&claim_path(key))
         }
-        _ if key.starts_with("request.auth.claims[") && key.ends_with(']') => |_, _| Vec::new(),
         _ if key.starts_with("request.headers[") && key.ends_with(']') => |f, key| {
             let name = &key["request.headers[".len()..key.len() - 1];
             (f.header)(&name.to_ascii_lowercase()).into_iter().collect()
@@ -232,6 +235,12 @@ fn attribute(key: &str) -> Option<Read> {
         _ => return None,
     };
     Some(read)
+}
+
+/// The path of `request.auth.claims[a][b]`: `["a", "b"]`.
+fn claim_path(key: &str) -> Vec<String> {
+    let inner = &key["request.auth.claims[".len()..key.len() - 1];
+    inner.split("][").map(str::to_string).collect()
 }
 
 /// Istio's string match: exact, `prefix*`, `*suffix`, or `*` for any value.
@@ -300,6 +309,8 @@ mod tests {
             principal: Some("cluster.local/ns/web/sa/frontend".into()),
             sni: None,
             header: Box::new(|name| (name == "x-tier").then(|| "gold".to_string())),
+            request_principal: None,
+            claim: Box::new(|_| Vec::new()),
         }
     }
 
@@ -409,6 +420,32 @@ mod tests {
             policies(without).decide(&facts()),
             Decision::Deny(Some("a/b".into()))
         );
+    }
+
+    #[test]
+    fn request_principals_and_nested_claims_come_from_the_verified_token() {
+        let policy = r#"{"policies": [{"name": "a/b", "action": "ALLOW", "rules": [{"from": [{"requestPrincipals": {"values": ["https://issuer/*"]}}], "when": [{"key": "request.auth.claims[realm][roles]", "values": ["admin"]}, {"key": "request.auth.audiences", "values": ["shop"]}]}]}]}"#;
+        let authenticated = |roles: &'static [&'static str]| Facts {
+            request_principal: Some("https://issuer/alice".into()),
+            claim: Box::new(move |path| match path {
+                [realm, key] if realm == "realm" && key == "roles" => {
+                    roles.iter().map(|r| r.to_string()).collect()
+                }
+                [aud] if aud == "aud" => vec!["shop".into(), "other".into()],
+                _ => Vec::new(),
+            }),
+            ..facts()
+        };
+        let policies = policies(policy);
+        assert_eq!(
+            policies.decide(&authenticated(&["user", "admin"])),
+            Decision::Allow
+        );
+        assert_eq!(
+            policies.decide(&authenticated(&["user"])),
+            Decision::Deny(None)
+        );
+        assert_eq!(policies.decide(&facts()), Decision::Deny(None));
     }
 
     #[test]

@@ -55,13 +55,39 @@ impl Matcher {
     }
 }
 
+/// The prefix of Istio's JWT-claim pseudo-headers (`@request.auth.claims.a.b`).
+const CLAIM: &str = "@request.auth.claims.";
+
+/// What a header condition reads: a header, or a verified claim by path.
+enum Source {
+    Header(String),
+    Claim(Vec<String>),
+}
+
+impl Source {
+    fn of(name: String) -> Self {
+        match name.strip_prefix(CLAIM) {
+            Some(path) => Self::Claim(path.split('.').map(str::to_string).collect()),
+            None => Self::Header(name),
+        }
+    }
+
+    /// The values the request has: a header's first, or each of a claim's.
+    fn values(&self) -> Option<Vec<String>> {
+        match self {
+            Self::Header(name) => request::header(name).map(|v| vec![v]),
+            Self::Claim(path) => request::claim(path),
+        }
+    }
+}
+
 /// One compiled match block.
 struct Block {
     uri: Option<Matcher>,
     scheme: Option<Matcher>,
     method: Option<Matcher>,
     authority: Option<Matcher>,
-    headers: Vec<(String, Option<Matcher>, bool)>,
+    headers: Vec<(Source, Option<Matcher>, bool)>,
     query_params: Vec<(String, Option<Matcher>)>,
     port: Option<u16>,
     ignore_uri_case: bool,
@@ -78,7 +104,7 @@ impl Block {
             headers: spec
                 .headers
                 .into_iter()
-                .map(|h| Ok((h.name, opt(h.value, false)?, h.invert)))
+                .map(|h| Ok((Source::of(h.name), opt(h.value, false)?, h.invert)))
                 .collect::<Result<_, String>>()?,
             query_params: spec
                 .query_params
@@ -112,11 +138,11 @@ impl Block {
             && string(&self.method, &request::method)
             && string(&self.scheme, &request::scheme)
             && string(&self.authority, &request::authority)
-            && self.headers.iter().all(|(name, m, invert)| {
-                let hit = match (request::header(name), m) {
+            && self.headers.iter().all(|(source, m, invert)| {
+                let hit = match (source.values(), m) {
                     (None, _) => false,
                     (Some(_), None) => true,
-                    (Some(v), Some(m)) => m.matches(&v, false),
+                    (Some(values), Some(m)) => values.iter().any(|v| m.matches(v, false)),
                 };
                 hit != *invert
             })

@@ -1,0 +1,165 @@
+//! Istio's RequestAuthentication: JWT verification, as Envoy's `jwt_authn` filter does it
+//! with one provider per `jwtRules` entry, any of them sufficing, and a missing token
+//! allowed (authorization decides about those).
+//!
+//! The host runs it before route selection, hands it the keys (inline, fetched from
+//! `jwksUri` or read from a file) in its configuration, and records the identity it
+//! verifies (`host.authenticate`): `<iss>/<sub>` and the claims, which routes
+//! (`@request.auth.claims.*`), AuthorizationPolicies and later plugins see. A token that
+//! fails is answered 401 with Envoy's message and `www-authenticate`.
+
+mod config;
+mod locate;
+mod verify;
+
+use portcullis_sdk::filter::{self, Action, Edits, Filter, Header, PluginConfig, Rejection};
+use portcullis_sdk::host::LogLevel;
+use portcullis_sdk::{host, request};
+use serde_json::Value;
+
+use config::{Config, Location, Provider};
+use verify::{Failure, Token};
+
+/// The providers, and every place any of them reads a token from.
+struct Jwt {
+    providers: Vec<Provider>,
+    locations: Vec<Location>,
+}
+
+impl Filter for Jwt {
+    fn configure(config: PluginConfig) -> Result<Self, String> {
+        let config: Config = config
+            .parse_required()
+            .map_err(|e| format!("invalid configuration: {e}"))?;
+        let providers = config
+            .providers
+            .into_iter()
+            .map(Provider::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut locations: Vec<Location> = Vec::new();
+        for location in providers.iter().flat_map(|p| &p.locations) {
+            if !locations.contains(location) {
+                locations.push(location.clone());
+            }
+        }
+        Ok(Self {
+            providers,
+            locations,
+        })
+    }
+
+    fn on_request(&mut self) -> Action {
+        let mut failure: Option<Failure> = None;
+        for location in &self.locations {
+            let Some(text) = locate::token(location) else {
+                continue;
+            };
+            let token = match Token::parse(&text) {
+                Ok(token) => token,
+                Err(f) => {
+                    note(&mut failure, f);
+                    continue;
+                }
+            };
+            let readers = self
+                .providers
+                .iter()
+                .filter(|p| p.locations.contains(location));
+            for provider in readers {
+                match verify::verify(&token, provider) {
+                    Ok(()) => return accept(&token, provider, location),
+                    Err(f) => {
+                        log(provider, f);
+                        note(&mut failure, f);
+                    }
+                }
+            }
+        }
+        match failure {
+            None => Action::Proceed(Edits::default()),
+            Some(failure) => reject(failure),
+        }
+    }
+}
+
+/// Says why `provider` refused a token, at debug level (a key set that could not be had
+/// at warning level, with why).
+fn log(provider: &Provider, failure: Failure) {
+    match (&provider.keys, failure) {
+        (Err(why), Failure::JwksFetchFailed) => {
+            host::log(LogLevel::Warn, &format!("{}: {why}", provider.name));
+        }
+        _ => host::log(
+            LogLevel::Debug,
+            &format!("{}: {}", provider.name, failure.message()),
+        ),
+    }
+}
+
+/// Keeps the most telling failure: one of a provider that knows the issuer over
+/// "issuer not configured", else the first.
+fn note(failure: &mut Option<Failure>, new: Failure) {
+    if failure.is_none_or(|old| old == Failure::UnknownIssuer) {
+        *failure = Some(new);
+    }
+}
+
+/// Lets the request go on as `token`'s principal, with the provider's header edits.
+fn accept(token: &Token<'_>, provider: &Provider, location: &Location) -> Action {
+    let claims = Value::Object(token.claims.clone()).to_string();
+    host::authenticate(&token.principal(), &claims);
+    let mut edits = Edits::default();
+    if let (false, Location::Header(name, _)) = (provider.forward_original_token, location) {
+        edits.remove_request_headers.push(name.clone());
+    }
+    if let Some(name) = &provider.output_payload_to_header {
+        edits.set_request_headers.push(header(name, token.payload));
+    }
+    for (name, path) in &provider.output_claim_to_headers {
+        if let Some(value) = claim_text(&token.claims, path) {
+            edits.set_request_headers.push(header(name, &value));
+        }
+    }
+    Action::Proceed(edits)
+}
+
+/// A string, number or boolean claim at `path`, as text.
+fn claim_text(claims: &serde_json::Map<String, Value>, path: &[String]) -> Option<String> {
+    let (first, rest) = path.split_first()?;
+    let value = rest
+        .iter()
+        .try_fold(claims.get(first)?, |v, key| v.get(key))?;
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Envoy's 401 for a token that failed.
+fn reject(failure: Failure) -> Action {
+    let path = request::path();
+    let path = path.split_once('?').map_or(path.as_str(), |(p, _)| p);
+    let realm = format!("{}://{}{path}", request::scheme(), request::authority());
+    Action::Reject(Rejection {
+        status: 401,
+        headers: vec![
+            header(
+                "www-authenticate",
+                &format!("Bearer realm=\"{realm}\", error=\"invalid_token\""),
+            ),
+            header("content-type", "text/plain"),
+        ],
+        body: failure.message().into(),
+    })
+}
+
+fn header(name: &str, value: &str) -> Header {
+    Header {
+        name: name.into(),
+        value: value.into(),
+    }
+}
+
+filter::export!(Jwt);
