@@ -3,6 +3,7 @@
 //! for a bad token, lets a request without one through, and what it verified routes
 //! requests (`@request.auth.claims.*`) and feeds AuthorizationPolicies.
 
+use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
 
 use crate::support;
@@ -91,9 +92,23 @@ fn seen(report: &Value, name: &str) -> Option<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn tokens_are_verified_before_routing_and_their_claims_route_and_authorize() {
     let (rsa, ec) = (Signer::rsa("rsa-1"), Signer::ec("ec-1"));
+    let others: Vec<Signer> = [
+        Algorithm::RS384,
+        Algorithm::RS512,
+        Algorithm::PS256,
+        Algorithm::PS384,
+        Algorithm::PS512,
+        Algorithm::ES384,
+        Algorithm::EdDSA,
+    ]
+    .into_iter()
+    .map(|alg| Signer::new(alg, &format!("{alg:?}")))
+    .collect();
+    let mut keys: Vec<&Signer> = vec![&rsa, &ec];
+    keys.extend(&others);
     let backend = Upstream::start("backend").await;
     let admins = Upstream::start("admins").await;
-    let security = inline_security(&jwks(&[&rsa, &ec]));
+    let security = inline_security(&jwks(&keys));
     let gateway = Gateway::start(&config(&backend, &admins, &security));
     let client = Client::http1(gateway.addr("default/gw/http"));
     let ask = async |path: &str, token: Option<&str>| {
@@ -204,12 +219,17 @@ async fn tokens_are_verified_before_routing_and_their_claims_route_and_authorize
             "Bearer realm=\"http://shop/\", error=\"invalid_token\""
         );
     }
+    // Every algorithm Istio takes: RSA (PKCS#1 and PSS), EC and EdDSA.
+    for signer in &others {
+        let token = signer.token(&claims(ISSUER, "x", &json!({})));
+        assert_eq!(ask("/", Some(&token)).await.status, 200, "{:?}", signer.alg);
+    }
     // Within Envoy's 60 s of clock skew, an expired token still passes.
     let lenient = rsa.token(&claims(ISSUER, "x", &json!({"exp": t - 20})));
     assert_eq!(ask("/", Some(&lenient)).await.status, 200);
     assert_eq!(
         backend.hits() + admins.hits(),
-        hits + 1,
+        hits + 8,
         "refused tokens never reach an upstream"
     );
 }

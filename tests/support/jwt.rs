@@ -6,6 +6,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::Response;
@@ -22,7 +24,8 @@ use tokio_rustls::TlsAcceptor;
 /// A signing key and its public JWK.
 pub struct Signer {
     key: EncodingKey,
-    alg: Algorithm,
+    /// What it signs with.
+    pub alg: Algorithm,
     kid: String,
     jwk: Jwk,
 }
@@ -30,24 +33,44 @@ pub struct Signer {
 impl Signer {
     /// A fresh 2048-bit RSA key signing RS256, with key id `kid`.
     pub fn rsa(kid: &str) -> Self {
-        let private = rsa::PrivateKey::new(&mut getrandom::SysRng, 2048).unwrap();
-        let der = private.to_pkcs1_der().unwrap();
-        Self::new(
-            EncodingKey::from_rsa_der(der.as_bytes()),
-            Algorithm::RS256,
-            kid,
-        )
+        Self::new(Algorithm::RS256, kid)
     }
 
     /// A fresh P-256 key signing ES256, with key id `kid`.
     pub fn ec(kid: &str) -> Self {
-        let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-        let key = EncodingKey::from_ec_pem(pair.serialize_pem().as_bytes()).unwrap();
-        Self::new(key, Algorithm::ES256, kid)
+        Self::new(Algorithm::ES256, kid)
     }
 
-    fn new(key: EncodingKey, alg: Algorithm, kid: &str) -> Self {
-        let mut jwk = Jwk::from_encoding_key(&key, alg).unwrap();
+    /// A fresh key for `alg` (2048-bit RSA, P-256, P-384 or Ed25519), with key id `kid`.
+    pub fn new(alg: Algorithm, kid: &str) -> Self {
+        let generated = |curve| rcgen::KeyPair::generate_for(curve).unwrap();
+        let (key, mut jwk): (EncodingKey, Jwk) = match alg {
+            Algorithm::ES256 | Algorithm::ES384 => {
+                let curve = match alg {
+                    Algorithm::ES256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+                    _ => &rcgen::PKCS_ECDSA_P384_SHA384,
+                };
+                let pem = generated(curve).serialize_pem();
+                let key = EncodingKey::from_ec_pem(pem.as_bytes()).unwrap();
+                let jwk = Jwk::from_encoding_key(&key, alg).unwrap();
+                (key, jwk)
+            }
+            // The crate cannot derive an Ed25519 JWK from its key: written out here.
+            Algorithm::EdDSA => {
+                let pair = generated(&rcgen::PKCS_ED25519);
+                let key = EncodingKey::from_ed_pem(pair.serialize_pem().as_bytes()).unwrap();
+                let x = URL_SAFE_NO_PAD.encode(pair.public_key_raw());
+                let jwk = json!({"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "x": x});
+                (key, serde_json::from_value(jwk).unwrap())
+            }
+            _ => {
+                let private = rsa::PrivateKey::new(&mut getrandom::SysRng, 2048).unwrap();
+                let der = private.to_pkcs1_der().unwrap();
+                let key = EncodingKey::from_rsa_der(der.as_bytes());
+                let jwk = Jwk::from_encoding_key(&key, alg).unwrap();
+                (key, jwk)
+            }
+        };
         jwk.common.key_id = Some(kid.to_string());
         Self {
             key,
@@ -66,10 +89,7 @@ impl Signer {
 
     /// The same key id and algorithm, but another key: its tokens fail verification.
     pub fn impostor(&self) -> Self {
-        let mut other = match self.alg {
-            Algorithm::RS256 => Self::rsa(&self.kid),
-            _ => Self::ec(&self.kid),
-        };
+        let mut other = Self::new(self.alg, &self.kid);
         other.jwk = self.jwk.clone();
         other
     }
