@@ -94,32 +94,38 @@ fn filters(c: &mut Criterion) {
         found.unwrap_or_else(|| panic!("no plugin {name}"))
     };
     let (jwt, authorization, limit) = (plugin("/jwt"), plugin("/authorization"), plugin("/limit"));
-    let token = |signer: &Signer| {
-        let claims = claims(ISSUER, "alice", &json!({"plan": "gold"}));
-        Arc::new(request(Some(&format!("Bearer {}", signer.token(&claims)))))
+    // More distinct tokens than an instance remembers (1024), taken in turn: each is
+    // verified afresh; and one token over and over, remembered after its first request.
+    let tokens = |signer: &Signer, count: usize| -> Vec<Arc<RequestView>> {
+        (0..count)
+            .map(|i| {
+                let claims = claims(ISSUER, &format!("user-{i}"), &json!({"plan": "gold"}));
+                Arc::new(request(Some(&format!("Bearer {}", signer.token(&claims)))))
+            })
+            .collect()
     };
-    let (rs256, es256, anonymous) = (token(&rsa), token(&ec), Arc::new(request(None)));
+    let (rs256, es256) = (tokens(&rsa, 2000), tokens(&ec, 2000));
+    let anonymous = [Arc::new(request(None))];
     // What the JWT filter leaves for the authorization filter.
     let identity = Identity::new(format!("{ISSUER}/alice"), r#"{"plan": "gold"}"#).unwrap();
-    let verified = Arc::new(RequestView {
+    let verified = [Arc::new(RequestView {
         identity: Some(Arc::new(identity)),
         ..request(None)
-    });
-    for (name, view) in [
-        ("jwt: RS256", &rs256),
-        ("jwt: ES256", &es256),
-        ("jwt: no token", &anonymous),
-        ("authorization", &verified),
-        ("rate-limit", &anonymous),
+    })];
+    for (name, filter, views) in [
+        ("jwt: RS256, first sight", jwt, &rs256[..]),
+        ("jwt: ES256, first sight", jwt, &es256[..]),
+        ("jwt: RS256, seen before", jwt, &rs256[..1]),
+        ("jwt: no token", jwt, &anonymous[..]),
+        ("authorization", authorization, &verified[..]),
+        ("rate-limit", limit, &anonymous[..]),
     ] {
-        let filter = match name {
-            "authorization" => authorization,
-            "rate-limit" => limit,
-            _ => jwt,
-        };
+        let mut turn = views.iter().cycle();
         c.bench_function(name, |b| {
-            b.to_async(&rt)
-                .iter(|| async { filter.on_request(view).await.unwrap() });
+            b.to_async(&rt).iter(|| {
+                let view = turn.next().unwrap();
+                async move { filter.on_request(view).await.unwrap() }
+            });
         });
     }
 }

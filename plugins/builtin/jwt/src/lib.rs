@@ -8,6 +8,7 @@
 //! (`@request.auth.claims.*`), AuthorizationPolicies and later plugins see. A token that
 //! fails is answered 401 with Envoy's message and `www-authenticate`.
 
+mod cache;
 mod config;
 mod locate;
 mod verify;
@@ -17,13 +18,15 @@ use portcullis_sdk::host::LogLevel;
 use portcullis_sdk::{host, request};
 use serde_json::Value;
 
+use cache::{Cache, Verified};
 use config::{Config, Location, Provider};
 use verify::{Failure, Token};
 
-/// The providers, and every place any of them reads a token from.
+/// The providers, every place any of them reads a token from, and the tokens verified.
 struct Jwt {
     providers: Vec<Provider>,
     locations: Vec<Location>,
+    cache: Cache,
 }
 
 impl Filter for Jwt {
@@ -45,34 +48,26 @@ impl Filter for Jwt {
         Ok(Self {
             providers,
             locations,
+            cache: Cache::default(),
         })
     }
 
     fn on_request(&mut self) -> Action {
+        let Self {
+            providers,
+            locations,
+            cache,
+        } = self;
         let mut failure: Option<Failure> = None;
-        for location in &self.locations {
+        for location in locations.iter() {
             let Some(text) = locate::token(location) else {
                 continue;
             };
-            let token = match Token::parse(&text) {
-                Ok(token) => token,
-                Err(f) => {
-                    note(&mut failure, f);
-                    continue;
+            match verified(cache, providers, text, location) {
+                Ok(verified) => {
+                    return accept(verified, &providers[verified.provider], location);
                 }
-            };
-            let readers = self
-                .providers
-                .iter()
-                .filter(|p| p.locations.contains(location));
-            for provider in readers {
-                match verify::verify(&token, provider) {
-                    Ok(()) => return accept(&token, provider, location),
-                    Err(f) => {
-                        log(provider, f);
-                        note(&mut failure, f);
-                    }
-                }
+                Err(f) => note(&mut failure, f),
             }
         }
         match failure {
@@ -80,6 +75,58 @@ impl Filter for Jwt {
             Some(failure) => reject(failure),
         }
     }
+}
+
+/// The verification of `text`, found at `location`: remembered in `cache`, or done now by
+/// the first of `providers` reading that location that accepts it.
+fn verified<'c>(
+    cache: &'c mut Cache,
+    providers: &[Provider],
+    text: String,
+    location: &Location,
+) -> Result<&'c Verified, Failure> {
+    let now = now();
+    let remembered = cache
+        .get(&text, now)
+        .is_some_and(|v| providers[v.provider].locations.contains(location));
+    if remembered {
+        return Ok(cache.get(&text, now).expect("just looked up"));
+    }
+    let verified = verify(providers, &text, location)?;
+    Ok(cache.insert(text, verified))
+}
+
+/// Verifies `text` with the first of `providers` reading `location` that accepts it.
+fn verify(providers: &[Provider], text: &str, location: &Location) -> Result<Verified, Failure> {
+    let token = Token::parse(text)?;
+    let mut failure = None;
+    for (index, provider) in providers.iter().enumerate() {
+        if !provider.locations.contains(location) {
+            continue;
+        }
+        match verify::verify(&token, provider) {
+            Ok(()) => {
+                return Ok(Verified {
+                    provider: index,
+                    principal: token.principal(),
+                    payload: token.payload.to_string(),
+                    claims: token.claims,
+                });
+            }
+            Err(f) => {
+                log(provider, f);
+                note(&mut failure, f);
+            }
+        }
+    }
+    Err(failure.unwrap_or(Failure::UnknownIssuer))
+}
+
+/// Seconds since the Unix epoch.
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Says why `provider` refused a token, at debug level (a key set that could not be had
@@ -104,19 +151,21 @@ fn note(failure: &mut Option<Failure>, new: Failure) {
     }
 }
 
-/// Lets the request go on as `token`'s principal, with the provider's header edits.
-fn accept(token: &Token<'_>, provider: &Provider, location: &Location) -> Action {
-    let claims = Value::Object(token.claims.clone()).to_string();
-    host::authenticate(&token.principal(), &claims);
+/// Lets the request go on as `verified`'s principal, with the provider's header edits.
+fn accept(verified: &Verified, provider: &Provider, location: &Location) -> Action {
+    let claims = Value::Object(verified.claims.clone()).to_string();
+    host::authenticate(&verified.principal, &claims);
     let mut edits = Edits::default();
     if let (false, Location::Header(name, _)) = (provider.forward_original_token, location) {
         edits.remove_request_headers.push(name.clone());
     }
     if let Some(name) = &provider.output_payload_to_header {
-        edits.set_request_headers.push(header(name, token.payload));
+        edits
+            .set_request_headers
+            .push(header(name, &verified.payload));
     }
     for (name, path) in &provider.output_claim_to_headers {
-        if let Some(value) = claim_text(&token.claims, path) {
+        if let Some(value) = claim_text(&verified.claims, path) {
             edits.set_request_headers.push(header(name, &value));
         }
     }

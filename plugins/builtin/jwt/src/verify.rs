@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use crate::config::Provider;
 
 /// Envoy's default `clock_skew_seconds`.
-const CLOCK_SKEW_SECONDS: u64 = 60;
+pub const CLOCK_SKEW_SECONDS: u64 = 60;
 
 /// Why a token was not accepted; the message is Envoy's, which is the 401's body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
