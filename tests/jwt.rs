@@ -109,7 +109,10 @@ async fn tokens_are_verified_before_routing_and_their_claims_route_and_authorize
     let backend = Upstream::start("backend").await;
     let admins = Upstream::start("admins").await;
     let security = inline_security(&jwks(&keys));
-    let gateway = Gateway::start(&config(&backend, &admins, &security));
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let gateway = Gateway::start_with(&config(&backend, &admins, &security), |command| {
+        command.arg("--access-log").arg(log.path());
+    });
     let client = Client::http1(gateway.addr("default/gw/http"));
     let ask = async |path: &str, token: Option<&str>| {
         let mut request = client.request("GET", "shop", path);
@@ -170,6 +173,24 @@ async fn tokens_are_verified_before_routing_and_their_claims_route_and_authorize
     );
     // Verified, but not alice.
     assert_eq!(ask("/private/alice/orders", Some(&bob)).await.status, 403);
+
+    // The access log says why, as Envoy does.
+    let expired = rsa.token(&claims(ISSUER, "x", &json!({"exp": now() - 120})));
+    assert_eq!(ask("/expired", Some(&expired)).await.status, 401);
+    let lines = eventually("the refusals' access log lines", async || {
+        let lines = support::access_log(log.path());
+        let found = |path: &str| lines.iter().find(|l| l["path"] == path).cloned();
+        Some((found("/private/x")?, found("/expired")?))
+    })
+    .await;
+    assert_eq!(
+        lines.0["response_code_details"],
+        "rbac_access_denied_matched_policy[ns[default]-policy[private-needs-a-token]-rule[0]]"
+    );
+    assert_eq!(
+        lines.1["response_code_details"],
+        "jwt_authn_access_denied{Jwt_is_expired}"
+    );
 
     let hits = backend.hits() + admins.hits();
     let t = now();

@@ -239,6 +239,21 @@ async fn the_access_log_records_fields_and_response_flags() {
         ])
     );
     assert_eq!(by_path("/")["response_flags"], "NR");
+    // Envoy's response code details: what made each response.
+    for (path, details) in [
+        ("/items?page=2", "via_upstream"),
+        ("/", "route_not_found"),
+        ("/abort", "fault_filter_abort"),
+        ("/slow/1000", "response_timeout"),
+        ("/retried/status/503", "via_upstream"),
+    ] {
+        assert_eq!(by_path(path)["response_code_details"], details, "{path}");
+    }
+    let overflowed = lines.iter().find(|l| l["response_flags"] == "UO").unwrap();
+    assert_eq!(
+        overflowed["response_code_details"],
+        "upstream_reset_before_response_started{overflow}"
+    );
     assert_eq!(by_path("/abort")["response_flags"], "FI");
     assert_eq!(by_path("/abort")["route_name"], "aborted");
     assert_eq!(by_path("/slow/1000")["response_flags"], "UT");

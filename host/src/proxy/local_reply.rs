@@ -1,5 +1,7 @@
 //! The one place that turns every failure into the response Envoy would send.
 
+use std::borrow::Cow;
+
 use http::{Response, StatusCode, header};
 
 use super::authority::BadHost;
@@ -124,10 +126,31 @@ impl ProxyError {
         })
     }
 
-    /// The response to send downstream; its flag goes to the request's `outcome`.
+    /// Envoy's response code details for it.
+    fn details(&self) -> &'static str {
+        match self {
+            Self::NoRoute | Self::Connect => "route_not_found",
+            Self::BadHost(_) => "http.invalid_authority",
+            Self::BadPath => "path_normalization_failed",
+            Self::NoHealthyUpstream => "no_healthy_upstream",
+            Self::ConnectFailure(_) => "upstream_reset_before_response_started{connection_failure}",
+            Self::UpstreamReset(_) => {
+                "upstream_reset_before_response_started{connection_termination}"
+            }
+            Self::Overflow => "upstream_reset_before_response_started{overflow}",
+            Self::Timeout => "response_timeout",
+            Self::Policy(_) => "wasm_fail_stream",
+            Self::Downstream(DownstreamFailure::Malformed) => "http1.codec_error",
+            Self::Downstream(DownstreamFailure::Aborted) => "downstream_remote_disconnect",
+        }
+    }
+
+    /// The response to send downstream; its flag and details go to the request's
+    /// `outcome`.
     pub fn into_response(self, outcome: &mut Outcome) -> Response<Body> {
         tracing::debug!(error = %self, "local reply");
         outcome.flags.extend(self.flag());
+        outcome.details = Some(Cow::Borrowed(self.details()));
         let body = self.body();
         let mut response = Response::builder().status(self.status());
         if !body.is_empty() {
@@ -146,6 +169,7 @@ impl ProxyError {
 /// for gRPC a 200 carrying `grpc-status`.
 pub fn fault_abort(status: FaultStatus, outcome: &mut Outcome) -> Response<Body> {
     outcome.flags.push("FI");
+    outcome.details = Some(Cow::Borrowed("fault_filter_abort"));
     let mut response = Response::builder();
     let grpc = matches!(status, FaultStatus::Grpc(_));
     match status {

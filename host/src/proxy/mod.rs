@@ -13,6 +13,7 @@ mod plugins;
 mod replay;
 pub mod upgrade;
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -148,6 +149,7 @@ async fn route(
     let host = authority::authority(&mut parts)?;
     let vhost = virtual_host(generation, downstream, &host).ok_or(ProxyError::NoRoute)?;
     if vhost.require_tls && downstream.client_scheme(&parts.headers) == "http" {
+        outcome.details = Some(Cow::Borrowed("direct_response"));
         return Ok(https_redirect(&host, &parts.uri));
     }
 
@@ -330,10 +332,12 @@ async fn run_filters(
                     Said::Static("failed, skipped (FAIL_OPEN)")
                 });
             }
-            Verdict::Reject(rejection) => {
+            Verdict::Reject(rejection, details) => {
                 outcome.note(Policy::Plugin(index), || {
                     Said::Text(format!("reject {}", rejection.status))
                 });
+                outcome.details =
+                    Some(details.map_or(Cow::Borrowed("filter_rejected"), Cow::Owned));
                 let mut response = plugins::rejection(rejection);
                 gathered.response_edits.apply(response.headers_mut());
                 return Ok(Some(response));
@@ -420,6 +424,9 @@ async fn act(
         matched_uri,
         chosen,
     } = selected;
+    if !matches!(entry.route.action, RouteAction::Forward(_)) {
+        outcome.details = Some(Cow::Borrowed("direct_response"));
+    }
     match &entry.route.action {
         RouteAction::DirectResponse(direct) => Ok(direct_response(direct, entry)),
         RouteAction::Redirect(redirect) => {
@@ -532,7 +539,10 @@ async fn forward_to(
     outcome.destination = Some(generation.clusters[cluster].destination);
     // A failure past routing still gets the plugins' response edits.
     Ok(match attempts.run(head, body, outcome).await {
-        Ok(response) => response,
+        Ok(response) => {
+            outcome.details = Some(Cow::Borrowed("via_upstream"));
+            response
+        }
         Err(error) => error.into_response(outcome),
     })
 }

@@ -141,10 +141,25 @@ impl host::Host for PolicyState {
         Ok(())
     }
 
+    fn response_details(&mut self, details: String) {
+        let mut details = details.replace(' ', "_");
+        if details.len() > MAX_DETAILS {
+            let mut end = MAX_DETAILS;
+            while !details.is_char_boundary(end) {
+                end -= 1;
+            }
+            details.truncate(end);
+        }
+        self.details = Some(details);
+    }
+
     fn endpoint_address(&mut self, endpoint: u32) -> Option<String> {
         super::endpoints::address(endpoint).map(|a| a.to_string())
     }
 }
+
+/// The longest response code details kept.
+const MAX_DETAILS: usize = 256;
 
 impl PolicyState {
     /// The identity the call in progress has said, else the request's.

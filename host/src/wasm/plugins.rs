@@ -230,12 +230,20 @@ pub struct LoadedPlugin {
     quarantine: Quarantine,
 }
 
+/// What a filter's call said beside its action.
+#[derive(Default)]
+struct Said {
+    identity: Option<Identity>,
+    details: Option<String>,
+}
+
 /// What a plugin's call came to, after its fail strategy.
 pub enum Verdict {
     /// Go on with these edits; the plugin may have said who the request comes from.
     Proceed(Edits, Option<Identity>),
-    /// Answer the request with this response.
-    Reject(Rejection),
+    /// Answer the request with this response, for the reason given (Envoy's response code
+    /// details), if the plugin gave one.
+    Reject(Rejection, Option<String>),
     /// The plugin failed and fails open: go on as if it were not there.
     Skip,
 }
@@ -290,16 +298,13 @@ impl LoadedPlugin {
         let called = guarded!(self, self.call(request))?;
         Ok(match called {
             None => Verdict::Skip,
-            Some((Action::Reject(rejection), _)) => Verdict::Reject(rejection),
-            Some((Action::Proceed(edits), identity)) => Verdict::Proceed(edits, identity),
+            Some((Action::Reject(rejection), said)) => Verdict::Reject(rejection, said.details),
+            Some((Action::Proceed(edits), said)) => Verdict::Proceed(edits, said.identity),
         })
     }
 
-    async fn call(
-        &self,
-        request: &Arc<RequestView>,
-    ) -> Result<(Action, Option<Identity>), PolicyError> {
-        let mut identity = None;
+    async fn call(&self, request: &Arc<RequestView>) -> Result<(Action, Said), PolicyError> {
+        let mut said = Said::default();
         let action = match &self.pool {
             PluginPool::Filter(pool) => {
                 let mut lease = pool.lease(request).await?;
@@ -307,7 +312,7 @@ impl LoadedPlugin {
                 let (instance, store) = lease.parts();
                 let call = instance.portcullis_policy_filter().call_on_request(store);
                 let result = super::pool::within(deadline, call).await;
-                identity = lease.take_identity();
+                (said.identity, said.details) = lease.take_said();
                 lease.finish(result)?
             }
             PluginPool::LegacyFilter(pool) => {
@@ -328,6 +333,6 @@ impl LoadedPlugin {
             policy: self.plugin.name.as_str().into(),
             reason,
         })?;
-        Ok((action, identity))
+        Ok((action, said))
     }
 }

@@ -267,9 +267,11 @@ impl<K: PolicyWorld> Lease<'_, K> {
         (&slot.instance, &mut slot.store)
     }
 
-    /// Who the call said the request comes from (`host.authenticate`), if it did.
-    pub fn take_identity(&mut self) -> Option<Identity> {
-        self.parts().1.data_mut().identity.take()
+    /// What the call said besides its result: who the request comes from
+    /// (`host.authenticate`) and why it decided so (`host.response-details`).
+    pub fn take_said(&mut self) -> (Option<Identity>, Option<String>) {
+        let state = self.parts().1.data_mut();
+        (state.identity.take(), state.details.take())
     }
 
     /// Ends the call: a trap becomes a [`PolicyError`] and retires the instance.
@@ -301,6 +303,7 @@ impl<K: PolicyWorld> Drop for Lease<'_, K> {
         let state = slot.store.data_mut();
         state.request = None;
         state.identity = None;
+        state.details = None;
         if self.healthy && slot.calls < CALLS_PER_INSTANCE {
             self.pool.idle().push(slot);
         }

@@ -19,6 +19,8 @@ pub struct PolicyState {
     pub request: Option<Arc<RequestView>>,
     /// Who the call in progress said the request comes from (`host.authenticate`).
     pub identity: Option<Identity>,
+    /// Why the call in progress decides as it does (`host.response-details`).
+    pub details: Option<String>,
     /// The counters the component may add to.
     pub counters: Arc<Counters>,
     /// The instance's memory and table limits.
@@ -41,6 +43,7 @@ impl PolicyState {
             name,
             request: None,
             identity: None,
+            details: None,
             counters,
             limits: Limiter::new(limits, stats),
             wasi: WasiCtx::builder().envs(env).build(),

@@ -213,6 +213,7 @@ impl Finishing {
             protocol: entry.protocol,
             response_code: self.status,
             response_flags: &self.outcome.flags,
+            response_code_details: self.outcome.details.as_deref(),
             bytes_received: entry.bytes_received,
             bytes_sent,
             duration,

@@ -38,6 +38,9 @@ pub struct Line<'a, P> {
     pub protocol: &'static str,
     pub response_code: u16,
     pub response_flags: &'a [&'static str],
+    /// Envoy's `%RESPONSE_CODE_DETAILS%` (JSON lines only: Envoy's default text format
+    /// leaves it out).
+    pub response_code_details: Option<&'a str>,
     pub bytes_received: Option<u64>,
     pub bytes_sent: u64,
     /// Milliseconds from the request's arrival to the response's end.
@@ -76,7 +79,12 @@ fn json<'a>(line: Line<'a, impl Iterator<Item = Written<'a>>>, out: &mut Vec<u8>
     number(line.response_code.into(), out);
     out.extend_from_slice(b",\"response_flags\":\"");
     flags(line.response_flags, out);
-    out.extend_from_slice(b"\",\"bytes_received\":");
+    out.extend_from_slice(b"\",\"response_code_details\":");
+    match line.response_code_details {
+        Some(details) => json_string(details, out),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"bytes_received\":");
     json_number(line.bytes_received, out);
     out.extend_from_slice(b",\"bytes_sent\":");
     number(line.bytes_sent, out);
@@ -302,6 +310,9 @@ mod tests {
             protocol: "HTTP/1.1",
             response_code: 503,
             response_flags: &["UF", "URX"],
+            response_code_details: Some(
+                "upstream_reset_before_response_started{connection_failure}",
+            ),
             bytes_received: Some(0),
             bytes_sent: 19,
             duration: 7,
@@ -341,6 +352,7 @@ mod tests {
                 "protocol": "HTTP/1.1",
                 "response_code": 503,
                 "response_flags": "UF,URX",
+                "response_code_details": "upstream_reset_before_response_started{connection_failure}",
                 "bytes_received": 0,
                 "bytes_sent": 19,
                 "duration": 7,

@@ -3,6 +3,7 @@
 //! and policies are noted by index into the request's generation, so that noting them
 //! touches no reference count shared with other workers.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -17,6 +18,9 @@ use crate::runtime::destination::DestinationId;
 pub struct Outcome {
     /// Envoy's response flags (`UO`, `UF`, `DC`…).
     pub flags: Vec<&'static str>,
+    /// Envoy's response code details: what made the response (`via_upstream`,
+    /// `route_not_found`, a policy's own words…).
+    pub details: Option<Cow<'static, str>>,
     /// The route's id ([`crate::runtime::generation::RouteEntry::id`]).
     pub route: Option<u32>,
     /// Which of the route's match blocks matched.

@@ -39,12 +39,10 @@ impl Filter for Authorization {
     }
 }
 
-/// Envoy's refusal, with why it is refused logged.
+/// Envoy's refusal, with the matched DENY rule (if one matched) as its details.
 fn deny(by: Option<String>) -> Action {
-    let why = by.map_or("no ALLOW policy matched".into(), |name| {
-        format!("DENY policy {name} matched")
-    });
-    host::log(LogLevel::Debug, &format!("access denied: {why}"));
+    let matched = by.as_deref().unwrap_or("none");
+    host::response_details(&format!("rbac_access_denied_matched_policy[{matched}]"));
     Action::Reject(Rejection {
         status: 403,
         headers: vec![Header {

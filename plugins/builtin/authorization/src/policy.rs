@@ -105,7 +105,8 @@ pub struct Field {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Decision {
     Allow,
-    /// Refused: by the DENY policy named, or (none) because no ALLOW policy matched.
+    /// Refused: by the DENY policy's rule named as Envoy names it
+    /// (`ns[default]-policy[deny]-rule[0]`), or (none) because no ALLOW policy matched.
     Deny(Option<String>),
 }
 
@@ -124,8 +125,10 @@ impl Policies {
     /// Istio's order: DENY, then ALLOW.
     pub fn decide(&self, facts: &Facts) -> Decision {
         let of = |action| self.policies.iter().filter(move |p| p.action == action);
-        if let Some(deny) = of(PolicyAction::Deny).find(|p| p.matches(facts)) {
-            return Decision::Deny(Some(deny.name.clone()));
+        for deny in of(PolicyAction::Deny) {
+            if let Some(rule) = deny.rules.iter().position(|r| r.matches(facts)) {
+                return Decision::Deny(Some(deny.matched(rule)));
+            }
         }
         let mut allows = of(PolicyAction::Allow).peekable();
         if allows.peek().is_some() && !allows.any(|p| p.matches(facts)) {
@@ -147,6 +150,12 @@ impl Policies {
 impl Policy {
     fn matches(&self, facts: &Facts) -> bool {
         self.rules.iter().any(|rule| rule.matches(facts))
+    }
+
+    /// Its `rule`, as Envoy's RBAC filter names a matched policy.
+    fn matched(&self, rule: usize) -> String {
+        let (namespace, name) = self.name.split_once('/').unwrap_or(("", &self.name));
+        format!("ns[{namespace}]-policy[{name}]-rule[{rule}]")
     }
 }
 
@@ -350,7 +359,10 @@ mod tests {
             path: "/admin/x".into(),
             ..facts()
         };
-        assert_eq!(both.decide(&admin), Decision::Deny(Some("a/deny".into())));
+        assert_eq!(
+            both.decide(&admin),
+            Decision::Deny(Some("ns[a]-policy[deny]-rule[0]".into()))
+        );
         let other = Facts {
             path: "/other".into(),
             ..facts()
@@ -418,7 +430,7 @@ mod tests {
         let without = r#"{"policies": [{"name": "a/b", "action": "DENY", "rules": [{"from": [{"requestPrincipals": {"not": ["*"]}}]}]}]}"#;
         assert_eq!(
             policies(without).decide(&facts()),
-            Decision::Deny(Some("a/b".into()))
+            Decision::Deny(Some("ns[a]-policy[b]-rule[0]".into()))
         );
     }
 

@@ -186,8 +186,10 @@ fn claim_text(claims: &serde_json::Map<String, Value>, path: &[String]) -> Optio
     }
 }
 
-/// Envoy's 401 for a token that failed.
+/// Envoy's 401 for a token that failed, with its details.
 fn reject(failure: Failure) -> Action {
+    let message = failure.message();
+    host::response_details(&format!("jwt_authn_access_denied{{{message}}}"));
     let path = request::path();
     let path = path.split_once('?').map_or(path.as_str(), |(p, _)| p);
     let realm = format!("{}://{}{path}", request::scheme(), request::authority());
@@ -200,7 +202,7 @@ fn reject(failure: Failure) -> Action {
             ),
             header("content-type", "text/plain"),
         ],
-        body: failure.message().into(),
+        body: message.into(),
     })
 }
 

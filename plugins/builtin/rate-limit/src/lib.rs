@@ -52,6 +52,7 @@ impl Filter for RateLimit {
                 Action::Proceed(edits)
             }
             Err(wait_ms) => {
+                host::response_details("local_rate_limited");
                 let seconds = wait_ms.div_ceil(1000).max(1).to_string();
                 Action::Reject(Rejection {
                     status: 429,
