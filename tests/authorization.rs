@@ -101,7 +101,7 @@ async fn deny_then_allow_decide_and_other_gateways_are_untouched() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn namespace_policies_apply_to_its_gateways_and_custom_fails_closed() {
+async fn namespace_policies_apply_to_its_gateways_and_an_unknown_provider_fails_closed() {
     let backend = Upstream::start("backend").await;
     let policies = "apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
@@ -126,7 +126,12 @@ spec:
   - to: [{operation: {paths: [/private/*]}}]
 ";
     let gateway = Gateway::start(&config(&backend, custom));
-    assert!(gateway.stderr_lines("spec.action: CUSTOM needs an extension provider") > 0);
+    // No mesh config serves the provider: what the policy selects is denied.
+    assert!(
+        gateway.stderr_lines(
+            "spec.provider.name: no envoyExtAuthzHttp extension provider \"my-ext-authz\""
+        ) > 0
+    );
     let client = Client::http1(gateway.addr("default/gw/http"));
     assert_eq!(client.get("shop", "/private/x").await.status, 403);
     assert_eq!(client.get("shop", "/public").await.status, 200);
@@ -175,4 +180,118 @@ spec:
     ] {
         assert!(stderr.contains(expected), "{expected} not in {stderr}");
     }
+}
+
+/// The mesh config with three HTTP authorization providers: `checker` (a real server),
+/// and two whose service refuses connections, one answering 503 then, one failing open.
+const MESH: &str = "apiVersion: v1
+kind: ConfigMap
+metadata: {name: istio, namespace: istio-system}
+data:
+  mesh: |
+    extensionProviders:
+    - name: checker
+      envoyExtAuthzHttp:
+        service: authz.local
+        port: 80
+        pathPrefix: /check
+        includeRequestHeadersInCheck: [x-echo-set-header]
+        includeAdditionalHeadersInCheck: {x-checked-by: portcullis}
+        headersToUpstreamOnAllow: [x-authz-user]
+        headersToDownstreamOnAllow: [x-authz-note]
+    - name: broken
+      envoyExtAuthzHttp: {service: gone.local, port: 80, timeout: 2s, statusOnError: '503'}
+    - name: lenient
+      envoyExtAuthzHttp: {service: gone.local, port: 80, timeout: 2s, failOpen: true}
+";
+
+/// A CUSTOM policy `name` asking `provider` about the paths under `prefix`.
+fn custom(name: &str, provider: &str, prefix: &str) -> String {
+    format!(
+        "apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: {name}
+spec:
+  action: CUSTOM
+  provider: {{name: {provider}}}
+  rules: [{{to: [{{operation: {{paths: ['{prefix}*']}}}}]}}]
+"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn custom_policies_ask_an_http_authorization_service_first() {
+    let backend = Upstream::start("backend").await;
+    let authz = Upstream::start("authz").await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let gone = closed.local_addr().unwrap().port();
+    drop(closed);
+    let no_admin = "apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: no-admin
+spec:
+  action: DENY
+  rules: [{to: [{operation: {paths: [/private/admin*]}}]}]
+";
+    let policies = [
+        MESH.to_string(),
+        support::config::service("authz.local", &[authz.addr.port()]),
+        support::config::service("gone.local", &[gone]),
+        custom("private", "checker", "/private/"),
+        custom("broken", "broken", "/broken/"),
+        custom("lenient", "lenient", "/lenient/"),
+        no_admin.to_string(),
+    ]
+    .join("---\n");
+    let gateway = Gateway::start(&config(&backend, &policies));
+    let client = Client::http1(gateway.addr("default/gw/http"));
+
+    // Requests no CUSTOM policy selects are not checked.
+    assert_eq!(client.get("shop", "/public").await.status, 200);
+    assert!(authz.reports().is_empty());
+
+    // The provider allows (200): its headers go upstream and to the client as listed.
+    let request = client
+        .request("GET", "shop", "/private/orders?page=2")
+        .header("authorization", "Bearer abc")
+        .header(
+            "x-echo-set-header",
+            "x-authz-user:alice,x-authz-note:checked",
+        );
+    let reply = client.send(request.body(empty()).unwrap()).await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.upstream()),
+        (200, "backend".into())
+    );
+    assert_eq!(reply.headers["x-authz-note"], "checked");
+    assert_eq!(reply.json()["headers"]["x-authz-user"], "alice");
+    let check = &authz.reports()[0];
+    assert_eq!(check["method"], "GET");
+    assert_eq!(check["path"], "/check/private/orders?page=2");
+    assert_eq!(check["headers"]["host"], "shop");
+    assert_eq!(check["headers"]["authorization"], "Bearer abc");
+    assert_eq!(check["headers"]["x-checked-by"], "portcullis");
+
+    // The provider denies: its answer is the client's.
+    let reply = client.get("shop", "/private/status/403").await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.upstream()),
+        (403, "authz".into())
+    );
+    // CUSTOM allowed, then DENY decides.
+    let reply = client.get("shop", "/private/admin").await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.text()),
+        (403, "RBAC: access denied".into())
+    );
+    // A provider that cannot be reached: statusOnError, or on through failOpen.
+    assert_eq!(client.get("shop", "/broken/x").await.status, 503);
+    let reply = client.get("shop", "/lenient/x").await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.upstream()),
+        (200, "backend".into())
+    );
+    assert_eq!(backend.hits(), 3, "denied requests never reach the backend");
 }

@@ -51,6 +51,9 @@ fn resource(index: usize, document: &Document, reporter: &mut Reporter) -> Optio
     if document.value["kind"].as_str() == Some("Namespace") {
         return Some(namespace(index, document));
     }
+    if is_mesh_config(document) {
+        return mesh_config(index, document, reporter);
+    }
     if let Some(kind) = kubernetes_kind(document) {
         let name = document.value["metadata"]["name"]
             .as_str()
@@ -141,6 +144,7 @@ fn resource(index: usize, document: &Document, reporter: &mut Reporter) -> Optio
             Spec::AuthorizationPolicy(typed(spec.clone(), "spec", &site, reporter)?)
         }
         Kind::Namespace => return Some(namespace(index, document)),
+        Kind::MeshConfig => return mesh_config(index, document, reporter),
         Kind::GrpcRoute => Spec::GrpcRoute(typed(spec.clone(), "spec", &site, reporter)?),
         Kind::BackendTlsPolicy => {
             Spec::BackendTlsPolicy(typed(spec.clone(), "spec", &site, reporter)?)
@@ -156,6 +160,39 @@ fn resource(index: usize, document: &Document, reporter: &mut Reporter) -> Optio
         document: index,
     })
 }
+
+/// Whether `document` is Istio's mesh config: the ConfigMap `istio` of `istio-system`.
+fn is_mesh_config(document: &Document) -> bool {
+    let value = &document.value;
+    value["kind"].as_str() == Some("ConfigMap")
+        && value["metadata"]["name"].as_str() == Some("istio")
+        && value["metadata"]["namespace"].as_str() == Some(MESH_NAMESPACE)
+}
+
+/// The mesh config in the ConfigMap's `data.mesh` (YAML text, as istiod reads it).
+fn mesh_config(index: usize, document: &Document, reporter: &mut Reporter) -> Option<Resource> {
+    let site = Site {
+        document: index,
+        resource: "ConfigMap/istio".into(),
+    };
+    let text = document.value["data"]["mesh"].as_str().unwrap_or_default();
+    let value: serde_yaml::Value = match serde_yaml::from_str(text) {
+        Ok(value) => value,
+        Err(e) => {
+            reporter.error(&site, "data.mesh", format!("not YAML: {e}"));
+            return None;
+        }
+    };
+    Some(Resource {
+        name: "istio".into(),
+        namespace: MESH_NAMESPACE.into(),
+        spec: Spec::MeshConfig(typed(value, "data.mesh", &site, reporter)?),
+        document: index,
+    })
+}
+
+/// Where Istio's mesh config lives.
+const MESH_NAMESPACE: &str = "istio-system";
 
 /// A Namespace document: its name and labels (its other fields are Kubernetes').
 fn namespace(index: usize, document: &Document) -> Resource {

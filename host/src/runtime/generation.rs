@@ -1,6 +1,7 @@
 //! A generation: one resolved config with everything built to serve it — indexed routes,
 //! clusters with clients, and configured policy components.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -16,13 +17,14 @@ use super::route_key::{RouteKey, RouteKeyId};
 use super::tls_servers::TlsServers;
 use super::vhosts::DomainIndex;
 use crate::config::resolved::{
-    Cluster, Listener, ListenerId, ResolvedConfig, Route, RouteAction, VirtualHost,
+    Cluster, EndpointAddress, Listener, ListenerId, ResolvedConfig, Route, RouteAction, VirtualHost,
 };
 use crate::registry::Registry;
 use crate::upstream::ClusterLoad;
 use crate::upstream::dns::Dns;
 use crate::wasm::WasmEngine;
 use crate::wasm::counters::Counters;
+use crate::wasm::outbound::{self, Outbound};
 use crate::wasm::plugins::{CompiledPlugin, LoadedPlugin};
 use crate::wasm::policies::{PhaseTables, Policies};
 use crate::wasm::stats::PolicyStats;
@@ -167,7 +169,8 @@ impl Generation {
             ..
         } = routes;
         let phases = policies.finish(&config.clusters);
-        let plugins = configure_plugins(compiled, &phases, runtime).await?;
+        let outbound = Arc::new(outbound(&config));
+        let plugins = configure_plugins(compiled, &phases, runtime, &outbound).await?;
         let policies = policy_config::builtins(phases, runtime).await?;
         let mut clusters = Vec::with_capacity(config.clusters.len());
         for (cluster, chain) in config.clusters.values().zip(cluster_chains) {
@@ -215,18 +218,49 @@ async fn configure_plugins(
     compiled: Vec<CompiledPlugin>,
     tables: &PhaseTables,
     runtime: &Runtime,
+    outbound: &Arc<Outbound>,
 ) -> anyhow::Result<Vec<LoadedPlugin>> {
     let mut plugins = Vec::with_capacity(compiled.len());
     for plugin in compiled {
         let name = plugin.plugin.name.clone();
         let stats = runtime.policy_stats.get(name.as_str());
         let loaded = plugin
-            .configure(&runtime.wasm, runtime.counters.clone(), stats, tables)
+            .configure(
+                &runtime.wasm,
+                runtime.counters.clone(),
+                stats,
+                tables,
+                outbound,
+            )
             .await
             .with_context(|| format!("loading WasmPlugin {name}"))?;
         plugins.push(loaded);
     }
     Ok(plugins)
+}
+
+/// Where the config's extension providers' checks go: their services' IP endpoints.
+fn outbound(config: &ResolvedConfig) -> Outbound {
+    let providers = config
+        .providers
+        .iter()
+        .map(|provider| {
+            let endpoints = config.clusters[&provider.cluster]
+                .endpoints
+                .iter()
+                .filter_map(|e| match e.address {
+                    EndpointAddress::Ip(ip) => Some(SocketAddr::new(ip, e.port)),
+                    _ => None,
+                })
+                .collect();
+            let target = outbound::Provider {
+                endpoints,
+                timeout: provider.timeout,
+            };
+            (provider.name.clone(), target)
+        })
+        .collect();
+    Outbound::new(providers)
 }
 
 /// Builds the route tables, numbering virtual hosts and routes as the policies know them.

@@ -12,6 +12,7 @@ mod imports {
             "portcullis:policy/host.counter-add": trappable,
             "portcullis:policy/host.take-tokens": trappable,
             "portcullis:policy/host.authenticate": trappable,
+            "portcullis:policy/host.check-with-provider": async,
         },
     });
 }

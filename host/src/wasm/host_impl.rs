@@ -153,6 +153,19 @@ impl host::Host for PolicyState {
         self.details = Some(details);
     }
 
+    async fn check_with_provider(
+        &mut self,
+        provider: String,
+        method: String,
+        path: String,
+        headers: Vec<types::Header>,
+    ) -> Result<host::ProviderResponse, String> {
+        let Some(outbound) = self.outbound.clone() else {
+            return Err("only the AuthorizationPolicy filter may ask extension providers".into());
+        };
+        outbound.check(&provider, &method, &path, &headers).await
+    }
+
     fn endpoint_address(&mut self, endpoint: u32) -> Option<String> {
         super::endpoints::address(endpoint).map(|a| a.to_string())
     }

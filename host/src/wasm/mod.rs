@@ -12,6 +12,7 @@ pub mod kinds;
 mod legacy;
 pub mod limits;
 pub mod log_budget;
+pub mod outbound;
 pub mod plugin_output;
 pub mod plugins;
 pub mod policies;

@@ -12,6 +12,7 @@ use super::builtin;
 use super::counters::Counters;
 use super::kinds::{Contract, PolicyKind};
 use super::legacy;
+use super::outbound::Outbound;
 use super::plugin_output;
 use super::policies::call;
 use super::policies::{
@@ -22,6 +23,7 @@ use super::policies::{
 use super::pool::{Pool, Setup};
 use super::quarantine::{QUARANTINE_AFTER, Quarantine};
 use super::request_view::Identity;
+use super::state::Services;
 use super::stats::PolicyStats;
 use super::{PolicyError, RequestView, WasmEngine};
 use crate::config::resolved::{FailStrategy, Phase, Plugin, Source};
@@ -106,15 +108,21 @@ impl CompiledPlugin {
     }
 
     /// Instantiates and configures the component: a filter with its `pluginConfig`, a
-    /// policy with its phase's table in `tables` and the `pluginConfig` beside it.
+    /// policy with its phase's table in `tables` and the `pluginConfig` beside it. Only
+    /// the AuthorizationPolicy filter may ask the extension providers of `outbound`.
     pub async fn configure(
         self,
         wasm: &WasmEngine,
         counters: Arc<Counters>,
         stats: Arc<PolicyStats>,
         tables: &PhaseTables,
+        outbound: &Arc<Outbound>,
     ) -> anyhow::Result<LoadedPlugin> {
-        let env: Arc<[(String, String)]> = self.plugin.env.clone().into();
+        let authorization = self.plugin.source == Source::Builtin("authorization".into());
+        let services = Services {
+            env: self.plugin.env.clone().into(),
+            outbound: authorization.then(|| outbound.clone()),
+        };
         let limits = self.plugin.limits.into();
         let name = self.plugin.name.as_str();
         let plugin_config = Some(self.plugin.config.to_string());
@@ -122,7 +130,7 @@ impl CompiledPlugin {
             ($variant:ident, $config:expr) => {{
                 let setup = Setup {
                     config: $config,
-                    env,
+                    services,
                 };
                 PluginPool::$variant(
                     Pool::new(name, wasm, &self.component, setup, counters, limits, stats).await?,

@@ -17,7 +17,7 @@ use super::engine::WasmEngine;
 use super::error::PolicyError;
 use super::limits::Limits;
 use super::request_view::{Identity, RequestView};
-use super::state::PolicyState;
+use super::state::{PolicyState, Services};
 use super::stats::PolicyStats;
 
 /// Calls after which an instance is replaced, so that a leaking guest cannot grow forever.
@@ -60,16 +60,16 @@ struct Slot<K: PolicyWorld> {
 pub struct Setup<C> {
     /// What its `configure` gets.
     pub config: C,
-    /// Its environment variables (WasmPlugin `vmConfig.env`).
-    pub env: Arc<[(String, String)]>,
+    /// Its environment and the host services it may use.
+    pub services: Services,
 }
 
 impl<C> Setup<C> {
-    /// `configure`'s argument, and no environment.
+    /// `configure`'s argument, no environment, and no services beyond every policy's.
     pub fn config(config: C) -> Self {
         Self {
             config,
-            env: Arc::new([]),
+            services: Services::default(),
         }
     }
 }
@@ -142,7 +142,7 @@ impl<K: PolicyWorld> Pool<K> {
             self.counters.clone(),
             self.limits,
             self.stats.clone(),
-            &self.setup.env,
+            &self.setup.services,
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);

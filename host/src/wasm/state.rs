@@ -8,8 +8,18 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::counters::Counters;
 use super::limits::{Limiter, Limits};
+use super::outbound::Outbound;
 use super::request_view::{Identity, RequestView};
 use super::stats::PolicyStats;
+
+/// What an instance is given beside its configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Services {
+    /// Its environment variables (WasmPlugin `vmConfig.env`).
+    pub env: Arc<[(String, String)]>,
+    /// The extension providers it may ask (the AuthorizationPolicy filter's).
+    pub outbound: Option<Arc<Outbound>>,
+}
 
 /// The data of one policy instance's store.
 pub struct PolicyState {
@@ -25,6 +35,8 @@ pub struct PolicyState {
     pub counters: Arc<Counters>,
     /// The instance's memory and table limits.
     pub limits: Limiter,
+    /// The extension providers it may ask, if it may.
+    pub outbound: Option<Arc<Outbound>>,
     wasi: WasiCtx,
     table: ResourceTable,
 }
@@ -37,7 +49,7 @@ impl PolicyState {
         counters: Arc<Counters>,
         limits: Limits,
         stats: Arc<PolicyStats>,
-        env: &[(String, String)],
+        setup: &Services,
     ) -> Self {
         Self {
             name,
@@ -46,7 +58,8 @@ impl PolicyState {
             details: None,
             counters,
             limits: Limiter::new(limits, stats),
-            wasi: WasiCtx::builder().envs(env).build(),
+            outbound: setup.outbound.clone(),
+            wasi: WasiCtx::builder().envs(&setup.env).build(),
             table: ResourceTable::new(),
         }
     }

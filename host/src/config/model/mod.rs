@@ -4,6 +4,7 @@ pub mod common;
 pub mod destination_rule;
 pub mod gateway;
 pub mod gateway_api;
+pub mod mesh;
 pub mod security;
 pub mod service_entry;
 pub mod virtual_service;
@@ -47,6 +48,8 @@ pub enum Kind {
     AuthorizationPolicy,
     /// `security.istio.io` RequestAuthentication: which JWTs are verified.
     RequestAuthentication,
+    /// Istio's mesh config: the `istio-system/istio` ConfigMap.
+    MeshConfig,
 }
 
 /// The Kubernetes Gateway API's group.
@@ -92,7 +95,7 @@ impl Kind {
             | Self::GrpcRoute
             | Self::BackendTlsPolicy
             | Self::ReferenceGrant => GATEWAY_API,
-            Self::Namespace => "",
+            Self::Namespace | Self::MeshConfig => "",
             _ => "networking.istio.io",
         }
     }
@@ -108,7 +111,7 @@ impl Kind {
             | Self::GrpcRoute
             | Self::ReferenceGrant => &["v1", "v1beta1"],
             Self::BackendTlsPolicy => &["v1", "v1alpha3"],
-            Self::Namespace => &["v1"],
+            Self::Namespace | Self::MeshConfig => &["v1"],
             _ => &["v1", "v1beta1", "v1alpha3"],
         }
     }
@@ -121,6 +124,7 @@ impl fmt::Display for Kind {
             Self::HttpRoute => f.write_str("HTTPRoute"),
             Self::GrpcRoute => f.write_str("GRPCRoute"),
             Self::BackendTlsPolicy => f.write_str("BackendTLSPolicy"),
+            Self::MeshConfig => f.write_str("ConfigMap"),
             _ => fmt::Debug::fmt(self, f),
         }
     }
@@ -202,6 +206,8 @@ pub enum Spec {
     AuthorizationPolicy(Box<security::AuthorizationPolicySpec>),
     /// A RequestAuthentication's spec.
     RequestAuthentication(Box<security::RequestAuthenticationSpec>),
+    /// The mesh config.
+    MeshConfig(Box<mesh::MeshConfigSpec>),
     /// A Kubernetes Namespace's labels.
     Namespace(Box<gateway_api::NamespaceSpec>),
     /// A Gateway API GRPCRoute's spec.
@@ -238,6 +244,7 @@ impl Resource {
             Spec::ReferenceGrant(_) => Kind::ReferenceGrant,
             Spec::AuthorizationPolicy(_) => Kind::AuthorizationPolicy,
             Spec::RequestAuthentication(_) => Kind::RequestAuthentication,
+            Spec::MeshConfig(_) => Kind::MeshConfig,
             Spec::Namespace(_) => Kind::Namespace,
             Spec::GrpcRoute(_) => Kind::GrpcRoute,
             Spec::BackendTlsPolicy(_) => Kind::BackendTlsPolicy,

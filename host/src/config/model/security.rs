@@ -19,9 +19,17 @@ pub struct AuthorizationPolicySpec {
     /// `ALLOW` (the default), `DENY`, `AUDIT` or `CUSTOM`.
     pub action: Option<String>,
     /// The extension provider of a `CUSTOM` policy.
-    pub provider: Option<Ignored>,
+    pub provider: Option<ProviderRef>,
     /// The requests it is about; none: an ALLOW policy allows nothing.
     pub rules: Option<Vec<Rule>>,
+}
+
+/// The extension provider a `CUSTOM` policy asks.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderRef {
+    /// A provider's `name` in the mesh config's `extensionProviders`.
+    pub name: Option<String>,
 }
 
 /// A rule: requests from one of `from`, to one of `to`, meeting every `when`.

@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use serde_json::{Value, json};
 
 use super::Input;
+use super::providers::Providers;
 use super::scope::Scope;
 use super::workloads::{Targets, gateway_filter};
 use crate::config::diag::Reporter;
@@ -32,12 +33,13 @@ const WHEN_KEYS: &[&str] = &[
 pub fn plugins(
     policies: &[Input<'_, AuthorizationPolicySpec>],
     gateways: &[String],
+    providers: &Providers,
     reporter: &Reporter,
 ) -> Vec<Plugin> {
     let mut applying: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
     for policy in policies {
         let at = policy.scope(reporter).field("spec");
-        let Some(translated) = translate(policy, &at) else {
+        let Some(translated) = translate(policy, providers, &at) else {
             continue;
         };
         let spec = policy.spec;
@@ -56,31 +58,44 @@ pub fn plugins(
     }
     applying
         .into_iter()
-        .map(|(gateway, policies)| filter(gateway, &policies))
+        .map(|(gateway, policies)| filter(gateway, &policies, providers))
         .collect()
 }
 
-/// The filter that decides for `gateway`'s routes.
-fn filter(gateway: &str, policies: &[Value]) -> Plugin {
-    Plugin {
+/// The filter that decides for `gateway`'s routes; its calls may take as long as the
+/// slowest provider its CUSTOM policies ask, on top of its own time.
+fn filter(gateway: &str, policies: &[Value], providers: &Providers) -> Plugin {
+    let mut plugin = Plugin {
         phase: Phase::Authz,
         // After every WasmPlugin of the phase.
         priority: i64::MIN,
         ..gateway_filter(gateway, "authorization", json!({ "policies": policies }))
+    };
+    let asked = policies.iter().filter_map(|p| p["provider"].as_str());
+    let slowest = asked
+        .filter_map(|name| providers.resolved.iter().find(|p| p.name == name))
+        .map(|p| p.timeout)
+        .max();
+    if let Some(slowest) = slowest {
+        plugin.limits.timeout += slowest;
     }
+    plugin
 }
 
 /// The policy as the filter reads it; none (with errors) when it cannot be enforced.
-fn translate(policy: &Input<'_, AuthorizationPolicySpec>, at: &Scope<'_>) -> Option<Value> {
+fn translate(
+    policy: &Input<'_, AuthorizationPolicySpec>,
+    providers: &Providers,
+    at: &Scope<'_>,
+) -> Option<Value> {
     let errors = at.error_count();
     let spec = policy.spec;
+    let mut provider = None;
     let action = match spec.action.as_deref().unwrap_or("ALLOW") {
         action @ ("ALLOW" | "DENY" | "AUDIT") => action,
         "CUSTOM" => {
-            at.field("action").warn(
-                "CUSTOM needs an extension provider, which is not served yet: the requests it selects are denied (as Istio does for a provider it does not know)",
-            );
-            "DENY"
+            provider = custom(spec, providers, at);
+            if provider.is_some() { "CUSTOM" } else { "DENY" }
         }
         other => {
             at.field("action").error(format!(
@@ -100,8 +115,32 @@ fn translate(policy: &Input<'_, AuthorizationPolicySpec>, at: &Scope<'_>) -> Opt
         .enumerate()
         .map(|(i, rule)| self::rule(rule, &at.field("rules").index(i)))
         .collect();
-    (at.error_count() == errors)
-        .then(|| json!({ "name": policy.key(), "action": action, "rules": rules }))
+    let check = provider.and_then(|name| providers.settings.get(name));
+    (at.error_count() == errors).then(|| {
+        json!({ "name": policy.key(), "action": action, "provider": provider, "check": check, "rules": rules })
+    })
+}
+
+/// The extension provider a CUSTOM policy asks, when the mesh config serves it; else
+/// (warned) none, and the policy denies what it selects, as Istio does for a provider it
+/// does not know.
+fn custom<'p>(
+    spec: &'p AuthorizationPolicySpec,
+    providers: &Providers,
+    at: &Scope<'_>,
+) -> Option<&'p str> {
+    let Some(name) = spec.provider.as_ref().and_then(|p| p.name.as_deref()) else {
+        at.field("provider.name")
+            .error("a CUSTOM policy names its extension provider");
+        return None;
+    };
+    if !providers.settings.contains_key(name) {
+        at.field("provider.name").warn(format!(
+            "no envoyExtAuthzHttp extension provider {name:?} in the mesh config (the istio-system/istio ConfigMap): the requests this policy selects are denied"
+        ));
+        return None;
+    }
+    Some(name)
 }
 
 fn rule(rule: &Rule, at: &Scope<'_>) -> Value {

@@ -8,6 +8,7 @@ mod gateway_api;
 mod gateways;
 mod listeners;
 mod plugins;
+mod providers;
 mod routes;
 mod scope;
 mod services;
@@ -109,6 +110,7 @@ pub fn resolve(
     let plugin_inputs = inputs!(WasmPlugin);
     let authorization_inputs = inputs!(AuthorizationPolicy);
     let authentication_inputs = inputs!(RequestAuthentication);
+    let mesh_inputs = inputs!(MeshConfig);
 
     let gateways = gateways::resolve(&gateway_inputs, ctx, reporter);
     let services = services::resolve(&service_inputs, reporter);
@@ -129,9 +131,11 @@ pub fn resolve(
         ctx,
         reporter,
     ));
+    let providers = providers::resolve(&mesh_inputs, &clusters, reporter);
     plugins.extend(authorization::plugins(
         &authorization_inputs,
         &attachable.gateways,
+        &providers,
         reporter,
     ));
     ResolvedConfig {
@@ -139,6 +143,7 @@ pub fn resolve(
         listeners,
         clusters,
         plugins,
+        providers: providers.resolved,
         gateway_api,
     }
 }

@@ -31,6 +31,9 @@ pub struct ResolvedConfig {
     pub clusters: BTreeMap<String, Cluster>,
     /// WasmPlugins, in no particular order; chains are ordered by phase and priority.
     pub plugins: Vec<Plugin>,
+    /// The mesh config's HTTP authorization providers (AuthorizationPolicy CUSTOM).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<ExtAuthzProvider>,
     /// The Gateway API resources' conditions.
     #[serde(skip_serializing_if = "GatewayApiStatus::is_empty")]
     pub gateway_api: GatewayApiStatus,

@@ -129,3 +129,15 @@ fn debug_string<T: std::fmt::Debug, S: serde::Serializer>(
 ) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format!("{value:?}"))
 }
+
+/// An `envoyExtAuthzHttp` extension provider of the mesh config: where the checks of
+/// AuthorizationPolicies with `action: CUSTOM` naming it go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExtAuthzProvider {
+    /// Its `name`.
+    pub name: String,
+    /// The cluster of its `service` and `port`.
+    pub cluster: String,
+    /// How long a check may take.
+    pub timeout: Duration,
+}

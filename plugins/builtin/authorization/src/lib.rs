@@ -1,15 +1,18 @@
 //! Istio's AuthorizationPolicy as a filter: the host hands it the policies that apply to
 //! a gateway's routes (translated from `security.istio.io` resources) and enforces what
-//! it decides. Istio's order: a request a DENY policy matches is refused; else, when any
-//! ALLOW policy applies, a request none of them matches is refused; else it goes on.
-//! AUDIT policies decide nothing. A refusal is Envoy's: 403 `RBAC: access denied`.
+//! it decides. Istio's order: a CUSTOM policy that matches has its extension provider
+//! check the request ([`custom`]); then a request a DENY policy matches is refused; else,
+//! when any ALLOW policy applies, a request none of them matches is refused; else it goes
+//! on. AUDIT policies decide nothing. A refusal is Envoy's: 403 `RBAC: access denied`.
 
+mod custom;
 mod facts;
 mod policy;
 
 use portcullis_sdk::filter::{self, Action, Edits, Filter, Header, PluginConfig, Rejection};
 use portcullis_sdk::host::{self, LogLevel};
 
+use custom::Outcome;
 use facts::Facts;
 use policy::{Decision, Policies};
 
@@ -32,8 +35,23 @@ impl Filter for Authorization {
         for name in self.policies.audited(&facts) {
             host::log(LogLevel::Info, &format!("AUDIT policy {name} matched"));
         }
+        // Istio's order: CUSTOM, then DENY, then ALLOW.
+        let mut edits = Edits::default();
+        for (provider, check) in self.policies.custom(&facts) {
+            match check.ask(provider) {
+                Outcome::Allowed(allowed) => {
+                    edits
+                        .set_request_headers
+                        .extend(allowed.set_request_headers);
+                    edits
+                        .set_response_headers
+                        .extend(allowed.set_response_headers);
+                }
+                Outcome::Denied(rejection) => return Action::Reject(rejection),
+            }
+        }
         match self.policies.decide(&facts) {
-            Decision::Allow => Action::Proceed(Edits::default()),
+            Decision::Allow => Action::Proceed(edits),
             Decision::Deny(by) => deny(by),
         }
     }

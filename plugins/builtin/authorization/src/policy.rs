@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use serde::Deserialize;
 
+use crate::custom::Check;
 use crate::facts::Facts;
 
 /// Every policy that applies to the gateway's routes.
@@ -24,6 +25,9 @@ pub struct Policy {
     /// `namespace/name`.
     pub name: String,
     pub action: PolicyAction,
+    /// A CUSTOM policy's extension provider, and how to ask it.
+    pub provider: Option<String>,
+    pub check: Option<Check>,
     /// No rules: an ALLOW policy matches nothing (so it denies every request), a DENY
     /// policy never denies.
     #[serde(default)]
@@ -36,6 +40,7 @@ pub enum PolicyAction {
     Allow,
     Deny,
     Audit,
+    Custom,
 }
 
 #[derive(Deserialize, Default)]
@@ -111,6 +116,14 @@ pub enum Decision {
 }
 
 impl Policies {
+    /// The CUSTOM policies that match the request: their providers and how to ask them.
+    pub fn custom<'p>(&'p self, facts: &'p Facts) -> impl Iterator<Item = (&'p str, &'p Check)> {
+        self.policies
+            .iter()
+            .filter(|p| p.action == PolicyAction::Custom && p.matches(facts))
+            .filter_map(|p| Some((p.provider.as_deref()?, p.check.as_ref()?)))
+    }
+
     /// Refuses what cannot be matched: a `when` key not served.
     pub fn check(&self) -> Result<(), String> {
         let rules = self.policies.iter().flat_map(|p| &p.rules);

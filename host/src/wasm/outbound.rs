@@ -1,0 +1,114 @@
+//! The one request a policy may send out: an authorization check to an extension provider
+//! of the mesh config (`host.check-with-provider`), over plain HTTP/1.1 to the provider
+//! service's endpoints, bounded by the provider's timeout.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use super::bindings::host::ProviderResponse;
+use super::bindings::types::Header;
+
+/// The largest answer body kept.
+const MAX_BODY: usize = 64 << 10;
+
+/// Where a provider's checks go.
+#[derive(Debug, Clone)]
+pub struct Provider {
+    /// Its service's endpoints, taken in turn.
+    pub endpoints: Vec<SocketAddr>,
+    /// How long a check may take.
+    pub timeout: Duration,
+}
+
+/// The extension providers, by name, and the client that reaches them.
+#[derive(Debug)]
+pub struct Outbound {
+    providers: HashMap<String, Provider>,
+    client: Client<HttpConnector, Full<Bytes>>,
+    turn: AtomicUsize,
+}
+
+impl Outbound {
+    /// A client for `providers`.
+    pub fn new(providers: HashMap<String, Provider>) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        Self {
+            providers,
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            turn: AtomicUsize::new(0),
+        }
+    }
+
+    /// Sends `method` `path` with `headers` to an endpoint of `provider`; its answer, or
+    /// why there is none.
+    pub async fn check(
+        &self,
+        provider: &str,
+        method: &str,
+        path: &str,
+        headers: &[Header],
+    ) -> Result<ProviderResponse, String> {
+        let target = self
+            .providers
+            .get(provider)
+            .ok_or_else(|| format!("no extension provider {provider:?} is configured"))?;
+        let turn = self.turn.fetch_add(1, Ordering::Relaxed);
+        let endpoint = target.endpoints[turn % target.endpoints.len()];
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(format!("http://{endpoint}{path}"));
+        for header in headers {
+            request = request.header(&header.name, &header.value);
+        }
+        let request = request
+            .body(Full::default())
+            .map_err(|e| format!("the check request is invalid: {e}"))?;
+        tokio::time::timeout(target.timeout, self.exchange(request))
+            .await
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "{provider} did not answer within {:?}",
+                    target.timeout
+                ))
+            })
+    }
+
+    async fn exchange(
+        &self,
+        request: http::Request<Full<Bytes>>,
+    ) -> Result<ProviderResponse, String> {
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(|e| format!("the check failed: {e}"))?;
+        let (parts, body) = response.into_parts();
+        let body = Limited::new(body, MAX_BODY)
+            .collect()
+            .await
+            .map(http_body_util::Collected::to_bytes)
+            .unwrap_or_default();
+        let headers = parts
+            .headers
+            .iter()
+            .map(|(name, value)| Header {
+                name: name.to_string(),
+                value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            })
+            .collect();
+        Ok(ProviderResponse {
+            status: parts.status.as_u16(),
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        })
+    }
+}
