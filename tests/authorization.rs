@@ -240,6 +240,8 @@ spec:
         support::config::service("authz.local", &[authz.addr.port()]),
         support::config::service("gone.local", &[gone]),
         custom("private", "checker", "/private/"),
+        // A second policy for the same provider: still one check.
+        custom("private-too", "checker", "/private/orders"),
         custom("broken", "broken", "/broken/"),
         custom("lenient", "lenient", "/lenient/"),
         no_admin.to_string(),
@@ -267,12 +269,24 @@ spec:
     );
     assert_eq!(reply.headers["x-authz-note"], "checked");
     assert_eq!(reply.json()["headers"]["x-authz-user"], "alice");
+    assert_eq!(authz.reports().len(), 1, "one check per provider");
     let check = &authz.reports()[0];
     assert_eq!(check["method"], "GET");
     assert_eq!(check["path"], "/check/private/orders?page=2");
     assert_eq!(check["headers"]["host"], "shop");
     assert_eq!(check["headers"]["authorization"], "Bearer abc");
     assert_eq!(check["headers"]["x-checked-by"], "portcullis");
+
+    // A check carries no body, so none of the request's length.
+    let request = client.request("POST", "shop", "/private/form");
+    let reply = client
+        .send(request.body(support::client::bytes("a=1")).unwrap())
+        .await;
+    assert_eq!(reply.status, 200);
+    let check = authz.reports().pop().unwrap();
+    assert_eq!(check["method"], "POST");
+    assert_ne!(check["headers"]["content-length"], "3");
+    assert_eq!(check["body_bytes"], 0);
 
     // The provider denies: its answer is the client's.
     let reply = client.get("shop", "/private/status/403").await;
@@ -293,5 +307,5 @@ spec:
         (reply.status.as_u16(), reply.upstream()),
         (200, "backend".into())
     );
-    assert_eq!(backend.hits(), 3, "denied requests never reach the backend");
+    assert_eq!(backend.hits(), 4, "denied requests never reach the backend");
 }

@@ -122,12 +122,19 @@ async fn tokens_are_verified_before_routing_and_their_claims_route_and_authorize
         client.send(request.body(empty()).unwrap()).await
     };
 
-    // No token: let through; authorization decides.
-    let reply = ask("/", None).await;
+    // No token: let through; authorization decides. What only a verified token may say
+    // upstream is never the client's.
+    let request = client
+        .request("GET", "shop", "/")
+        .header("x-user", "mallory")
+        .header("x-jwt-payload", "e30");
+    let reply = client.send(request.body(empty()).unwrap()).await;
     assert_eq!(
         (reply.status.as_u16(), reply.upstream()),
         (200, "backend".into())
     );
+    assert_eq!(seen(&reply.json(), "x-user"), None);
+    assert_eq!(seen(&reply.json(), "x-jwt-payload"), None);
     assert_eq!(ask("/private/x", None).await.status, 403);
 
     // A good RS256 token: its claims go upstream as headers, the token does not.
@@ -170,6 +177,16 @@ async fn tokens_are_verified_before_routing_and_their_claims_route_and_authorize
         ask("/", Some(&dave)).await.upstream(),
         "admins",
         "any of a list"
+    );
+    // One good token does not carry a bad one through.
+    let forged = rsa.impostor().token(&claims(ISSUER, "alice", &json!({})));
+    let request = client
+        .request("GET", "shop", &format!("/?access_token={forged}"))
+        .header("authorization", format!("Bearer {alice}"));
+    let reply = client.send(request.body(empty()).unwrap()).await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.text()),
+        (401, "Jwt verification fails".into())
     );
     // Verified, but not alice.
     assert_eq!(ask("/private/alice/orders", Some(&bob)).await.status, 403);
@@ -282,6 +299,8 @@ spec:
   - issuer: https://files.test
     jwksUri: file://{file}
     fromHeaders: [{{name: x-token}}]
+  # Neither jwks nor jwksUri: found through the issuer's OpenID configuration.
+  - issuer: https://127.0.0.1:{port}
 ",
         port = server.addr.port(),
         file = jwks_file.display(),
@@ -308,6 +327,12 @@ spec:
 
     assert_eq!(status("authorization", bearer(&old)).await, 200);
     assert_eq!(status("authorization", bearer(&new)).await, 401);
+    let discovered = format!("https://127.0.0.1:{}", server.addr.port());
+    let token = old.token(&claims(&discovered, "u", &json!({})));
+    assert_eq!(
+        status("authorization", format!("Bearer {token}")).await,
+        200
+    );
     assert_eq!(status("x-token", file_token(&file_old)).await, 200);
     assert_eq!(status("x-token", file_token(&file_new)).await, 401);
 

@@ -237,6 +237,9 @@ fn offer_sockets(
     })
 }
 
+/// How soon a key set that could not be fetched is tried again.
+const JWKS_RETRY: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Reloads `config` when its files change, on SIGHUP (its handler installed before
 /// this returns, so a SIGHUP right after the ready line reloads rather than kills), and
 /// when a key set refreshed every `jwks_refresh` has changed.
@@ -251,7 +254,12 @@ fn start_reloader(
     let jwks = shared.runtime.jwks.clone();
     tokio::spawn(async move {
         loop {
-            tokio::time::sleep(jwks_refresh).await;
+            // A key set that could not be had is tried again sooner.
+            let pause = match jwks.failing() {
+                true => jwks_refresh.min(JWKS_RETRY),
+                false => jwks_refresh,
+            };
+            tokio::time::sleep(pause).await;
             if jwks.refresh().await {
                 tracing::info!("a JWKS changed: reloading");
                 let _ = on_new_keys.send(());

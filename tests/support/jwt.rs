@@ -130,7 +130,9 @@ pub fn claims(issuer: &str, subject: &str, extra: &Value) -> Value {
     claims
 }
 
-/// A loopback HTTPS server answering every GET with its current document.
+/// A loopback HTTPS server answering every GET with its current document, but for an
+/// OpenID configuration (`/.well-known/openid-configuration`), which names `/keys` of the
+/// same server as its `jwks_uri`.
 pub struct JwksServer {
     pub addr: SocketAddr,
     document: Arc<Mutex<String>>,
@@ -169,16 +171,22 @@ impl JwksServer {
             server.failing.clone(),
             server.hits.clone(),
         );
+        let addr = server.addr;
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let Ok(stream) = acceptor.accept(stream).await else {
                     continue;
                 };
                 let (document, failing, hits) = (document.clone(), failing.clone(), hits.clone());
-                let answer = service_fn(move |_request| {
+                let answer = service_fn(move |request: http::Request<hyper::body::Incoming>| {
                     hits.fetch_add(1, Ordering::SeqCst);
-                    let mut response =
-                        Response::new(Full::new(Bytes::from(document.lock().unwrap().clone())));
+                    let text = match request.uri().path() {
+                        "/.well-known/openid-configuration" => {
+                            json!({"jwks_uri": format!("https://{addr}/keys")}).to_string()
+                        }
+                        _ => document.lock().unwrap().clone(),
+                    };
+                    let mut response = Response::new(Full::new(Bytes::from(text)));
                     if failing.load(Ordering::SeqCst) {
                         *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
                     }

@@ -253,10 +253,7 @@ fn outbound(config: &ResolvedConfig) -> Outbound {
                     _ => None,
                 })
                 .collect();
-            let target = outbound::Provider {
-                endpoints,
-                timeout: provider.timeout,
-            };
+            let target = outbound::Provider::new(endpoints, provider.timeout);
             (provider.name.clone(), target)
         })
         .collect();

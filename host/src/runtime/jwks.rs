@@ -22,7 +22,7 @@ use crate::upstream::tls::system_roots;
 /// The largest key set or OpenID configuration read.
 const MAX_DOCUMENT: usize = 1 << 20;
 
-/// Where a key set comes from, and how long fetching it may take.
+/// Where a key set comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Origin {
     /// A `jwksUri`, or the issuer's OpenID configuration URL when `discover`.
@@ -118,13 +118,23 @@ impl Jwks {
         changed
     }
 
+    /// Whether a key set could not be had so far (refreshes come sooner then).
+    pub fn failing(&self) -> bool {
+        self.lock().values().any(|f| f.document.is_err())
+    }
+
+    /// The key set at `origin`: fetched before, or now when it never was or that failed.
     async fn cached_or_fetched(
         &self,
         origin: &Origin,
         timeout: Duration,
     ) -> Result<String, String> {
-        if let Some(fetched) = self.lock().get(origin) {
-            return fetched.document.clone();
+        if let Some(Fetched {
+            document: Ok(document),
+            ..
+        }) = self.lock().get(origin)
+        {
+            return Ok(document.clone());
         }
         let document = self.fetch(origin, timeout).await.map_err(|error| {
             tracing::warn!(uri = %origin.uri, "fetching a JWKS failed; tokens of its issuer are rejected until a refresh succeeds: {error:#}");
@@ -184,14 +194,14 @@ impl Jwks {
 
 /// The files key sets are read from, for the config watcher.
 pub fn files(config: &ResolvedConfig) -> Vec<std::path::PathBuf> {
-    let mut plugins = config.plugins.clone();
-    providers(&mut plugins)
-        .filter_map(|p| {
-            p.get("jwksUri")?
-                .as_str()?
-                .strip_prefix("file://")
-                .map(Into::into)
-        })
+    config
+        .plugins
+        .iter()
+        .filter(|p| p.source == Source::Builtin("jwt".into()))
+        .filter_map(|p| p.config.get("providers")?.as_array())
+        .flatten()
+        .filter_map(|p| p.get("jwksUri")?.as_str()?.strip_prefix("file://"))
+        .map(Into::into)
         .collect()
 }
 

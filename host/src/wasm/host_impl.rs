@@ -137,6 +137,9 @@ impl host::Host for PolicyState {
         if self.request.is_none() {
             wasmtime::bail!("authenticate called outside a request");
         }
+        if self.identity().is_some() {
+            wasmtime::bail!("the request's identity is set already; it cannot be replaced");
+        }
         self.identity = Some(Identity::new(principal, &claims).map_err(wasmtime::Error::msg)?);
         Ok(())
     }

@@ -12,20 +12,52 @@ use http_body_util::{BodyExt as _, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use tokio::sync::Semaphore;
 
 use super::bindings::host::ProviderResponse;
 use super::bindings::types::Header;
 
-/// The largest answer body kept.
+/// The largest answer body read; a larger one fails the check.
 const MAX_BODY: usize = 64 << 10;
 
+/// Checks one provider may have in flight; more fail at once. Each holds an instance of
+/// the asking component, and instances are shared by every policy.
+const MAX_IN_FLIGHT: usize = 256;
+
+/// Headers that describe one hop, never passed either way (nor a length: checks are sent
+/// without a body, as Istio's are).
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "content-length",
+    "host",
+];
+
 /// Where a provider's checks go.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Provider {
     /// Its service's endpoints, taken in turn.
     pub endpoints: Vec<SocketAddr>,
     /// How long a check may take.
     pub timeout: Duration,
+    /// Checks in flight.
+    pub in_flight: Semaphore,
+}
+
+impl Provider {
+    /// A provider at `endpoints` whose checks may take `timeout`.
+    pub fn new(endpoints: Vec<SocketAddr>, timeout: Duration) -> Self {
+        Self {
+            endpoints,
+            timeout,
+            in_flight: Semaphore::new(MAX_IN_FLIGHT),
+        }
+    }
 }
 
 /// The extension providers, by name, and the client that reaches them.
@@ -61,13 +93,26 @@ impl Outbound {
             .providers
             .get(provider)
             .ok_or_else(|| format!("no extension provider {provider:?} is configured"))?;
+        let _permit = target
+            .in_flight
+            .try_acquire()
+            .map_err(|_| format!("{provider} has {MAX_IN_FLIGHT} checks in flight already"))?;
         let turn = self.turn.fetch_add(1, Ordering::Relaxed);
-        let endpoint = target.endpoints[turn % target.endpoints.len()];
+        let endpoint = target
+            .endpoints
+            .get(turn % target.endpoints.len().max(1))
+            .ok_or_else(|| format!("{provider} has no endpoint"))?;
         let mut request = http::Request::builder()
             .method(method)
             .uri(format!("http://{endpoint}{path}"));
+        // The authority is the client's (`host` among `headers`), as Envoy sends it.
         for header in headers {
-            request = request.header(&header.name, &header.value);
+            let name = header.name.to_ascii_lowercase();
+            if name == "host" {
+                request = request.header(http::header::HOST, &header.value);
+            } else if !HOP_BY_HOP.contains(&name.as_str()) {
+                request = request.header(&header.name, &header.value);
+            }
         }
         let request = request
             .body(Full::default())
@@ -96,10 +141,11 @@ impl Outbound {
             .collect()
             .await
             .map(http_body_util::Collected::to_bytes)
-            .unwrap_or_default();
+            .map_err(|e| format!("reading the answer: {e}"))?;
         let headers = parts
             .headers
             .iter()
+            .filter(|(name, _)| !HOP_BY_HOP.contains(&name.as_str()))
             .map(|(name, value)| Header {
                 name: name.to_string(),
                 value: String::from_utf8_lossy(value.as_bytes()).into_owned(),

@@ -78,8 +78,10 @@ fn provider(rule: &JwtRule, name: &str, ctx: &Context<'_>, at: &Scope<'_>) -> Op
     let mut discovery = None;
     let jwks_uri = match (&rule.jwks, &rule.jwks_uri) {
         (Some(jwks), uri) => {
-            if serde_json::from_str::<Value>(jwks).is_err() {
-                at.field("jwks").error("jwks is not JSON");
+            let parsed = serde_json::from_str::<Value>(jwks).ok();
+            if !parsed.is_some_and(|v| v["keys"].is_array()) {
+                at.field("jwks")
+                    .error("jwks is not a JSON Web Key Set (an object with a keys list)");
             }
             if uri.is_some() {
                 at.field("jwksUri")
@@ -117,7 +119,7 @@ fn provider(rule: &JwtRule, name: &str, ctx: &Context<'_>, at: &Scope<'_>) -> Op
         .filter_map(|(i, c)| {
             let at = at.field("outputClaimToHeaders").index(i);
             let header =
-                checks::header_name(c.header.as_deref().unwrap_or_default(), &at.field("header"));
+                output_header(c.header.as_deref().unwrap_or_default(), &at.field("header"));
             let claim = c.claim.as_deref().unwrap_or_default();
             if claim.is_empty() {
                 at.field("claim").error("claim is required");
@@ -128,7 +130,7 @@ fn provider(rule: &JwtRule, name: &str, ctx: &Context<'_>, at: &Scope<'_>) -> Op
     let payload_header = rule
         .output_payload_to_header
         .as_deref()
-        .and_then(|name| checks::header_name(name, &at.field("outputPayloadToHeader")));
+        .and_then(|name| output_header(name, &at.field("outputPayloadToHeader")));
     (at.error_count() == errors).then(|| {
         json!({
             "name": name,
@@ -146,6 +148,28 @@ fn provider(rule: &JwtRule, name: &str, ctx: &Context<'_>, at: &Scope<'_>) -> Op
             "forwardOriginalToken": rule.forward_original_token,
         })
     })
+}
+
+/// A header the filter may write upstream: a valid name, not one the connection owns.
+fn output_header(name: &str, at: &Scope<'_>) -> Option<String> {
+    let lower = checks::header_name(name, at)?;
+    const RESERVED: [&str; 8] = [
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "upgrade",
+        "te",
+        "trailer",
+    ];
+    if RESERVED.contains(&lower.as_str()) {
+        at.error(format!(
+            "{name:?} belongs to the connection; a claim cannot be written there"
+        ));
+        return None;
+    }
+    Some(lower)
 }
 
 /// A `jwksUri` the host can fetch: `https://`, `http://`, or `file://` (a path relative

@@ -3,8 +3,9 @@
 //! applies to it, since Istio's ALLOW policies are ORed across policies. It runs in the
 //! AUTHZ phase after the WasmPlugins there, as Istio's RBAC filter follows them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -62,8 +63,8 @@ pub fn plugins(
         .collect()
 }
 
-/// The filter that decides for `gateway`'s routes; its calls may take as long as the
-/// slowest provider its CUSTOM policies ask, on top of its own time.
+/// The filter that decides for `gateway`'s routes; its calls may take as long as every
+/// provider its CUSTOM policies ask, on top of its own time.
 fn filter(gateway: &str, policies: &[Value], providers: &Providers) -> Plugin {
     let mut plugin = Plugin {
         phase: Phase::Authz,
@@ -71,14 +72,16 @@ fn filter(gateway: &str, policies: &[Value], providers: &Providers) -> Plugin {
         priority: i64::MIN,
         ..gateway_filter(gateway, "authorization", json!({ "policies": policies }))
     };
-    let asked = policies.iter().filter_map(|p| p["provider"].as_str());
-    let slowest = asked
-        .filter_map(|name| providers.resolved.iter().find(|p| p.name == name))
+    let asked: BTreeSet<&str> = policies
+        .iter()
+        .filter_map(|p| p["provider"].as_str())
+        .collect();
+    plugin.limits.timeout += providers
+        .resolved
+        .iter()
+        .filter(|p| asked.contains(p.name.as_str()))
         .map(|p| p.timeout)
-        .max();
-    if let Some(slowest) = slowest {
-        plugin.limits.timeout += slowest;
-    }
+        .sum::<Duration>();
     plugin
 }
 

@@ -264,6 +264,13 @@ fn source(url: Option<&str>, ctx: &Context<'_>, at: &Scope<'_>) -> Option<Source
         return None;
     };
     if let Some(name) = url.strip_prefix("builtin:") {
+        // The gateway runs its other built-in filters itself, with what only they may use.
+        if name != "rate-limit" {
+            at.error(format!(
+                "{url:?}: a WasmPlugin may run builtin:rate-limit; the other built-ins serve AuthorizationPolicy and RequestAuthentication"
+            ));
+            return None;
+        }
         return Some(Source::Builtin(name.to_string()));
     }
     let Some(file) = url.strip_prefix("file://") else {

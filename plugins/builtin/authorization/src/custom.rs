@@ -1,7 +1,7 @@
 //! CUSTOM policies: the request is checked with an HTTP extension provider, as Envoy's
 //! `ext_authz` filter does it. The check carries the request's method, its path after the
-//! provider's `pathPrefix`, and the headers Envoy always sends (Host, Authorization,
-//! Content-Length) with those the provider lists; a 200 lets the request go on (with the
+//! provider's `pathPrefix`, and the headers Envoy always sends (Host, Authorization)
+//! with those the provider lists (the host drops hop-by-hop ones); a 200 lets the request go on (with the
 //! answer's headers the provider names copied upstream and to the response), any other
 //! answer is sent to the client, and a check that fails answers `statusOnError` unless
 //! the provider fails open.
@@ -13,11 +13,9 @@ use portcullis_sdk::host::{self, ProviderResponse};
 use portcullis_sdk::request;
 use serde::Deserialize;
 
-/// Headers Envoy sends with every check.
-const ALWAYS_SENT: [&str; 2] = ["authorization", "content-length"];
-
-/// Headers of a denying answer never passed to the client (Envoy's).
-const NEVER_PASSED: [&str; 5] = ["host", ":authority", "content-length", ":status", ":path"];
+/// A header Envoy sends with every check (beside the Host, and a Content-Length of 0:
+/// checks carry no body).
+const ALWAYS_SENT: [&str; 1] = ["authorization"];
 
 /// How to ask a provider and read its answer (Istio's `envoyExtAuthzHttp`).
 #[derive(Deserialize)]
@@ -117,10 +115,7 @@ impl Check {
         let headers = answer
             .headers
             .into_iter()
-            .filter(|h| match listed.is_empty() {
-                true => !NEVER_PASSED.contains(&h.name.to_ascii_lowercase().as_str()),
-                false => listed.iter().any(|n| h.name.eq_ignore_ascii_case(n)),
-            })
+            .filter(|h| listed.is_empty() || listed.iter().any(|n| h.name.eq_ignore_ascii_case(n)))
             .collect();
         Rejection {
             status: answer.status,

@@ -49,9 +49,11 @@ impl Cache {
 
 /// Whether `exp` and `nbf`, where present, hold at `now` with Envoy's clock skew.
 fn in_window(claims: &Map<String, Value>, now: u64) -> bool {
-    let time = |name: &str| claims.get(name).and_then(Value::as_u64);
-    let expired = time("exp").is_some_and(|exp| exp.saturating_add(CLOCK_SKEW_SECONDS) < now);
-    let early = time("nbf").is_some_and(|nbf| nbf > now.saturating_add(CLOCK_SKEW_SECONDS));
+    // As jsonwebtoken reads them: numbers, fractional ones too.
+    let time = |name: &str| claims.get(name).and_then(Value::as_f64);
+    let (now, skew) = (now as f64, CLOCK_SKEW_SECONDS as f64);
+    let expired = time("exp").is_some_and(|exp| exp + skew < now);
+    let early = time("nbf").is_some_and(|nbf| nbf > now + skew);
     !expired && !early
 }
 
@@ -87,6 +89,14 @@ mod tests {
         assert!(cache.get("t", 1060).is_some(), "within the skew of exp");
         assert!(cache.get("t", 1061).is_none(), "expired");
         assert!(cache.get("t", 900).is_none(), "and forgotten");
+    }
+
+    #[test]
+    fn a_fractional_expiry_still_expires() {
+        let mut cache = Cache::default();
+        cache.insert("t".into(), verified(serde_json::json!({"exp": 1000.5})));
+        assert!(cache.get("t", 1000).is_some());
+        assert!(cache.get("t", 1061).is_none());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The filter's configuration: one provider per `jwtRules` entry, as the host resolved
 //! it (defaults filled in, the JWKS fetched).
 
-use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::DecodingKey;
+use jsonwebtoken::jwk::{Jwk, JwkSet};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -69,7 +70,7 @@ pub struct Provider {
     pub issuer: String,
     pub audiences: Vec<String>,
     /// The keys, or why there are none (for the log).
-    pub keys: Result<JwkSet, String>,
+    pub keys: Result<Vec<Key>, String>,
     pub locations: Vec<Location>,
     pub output_payload_to_header: Option<String>,
     pub output_claim_to_headers: Vec<(String, Vec<String>)>,
@@ -79,8 +80,7 @@ pub struct Provider {
 impl Provider {
     pub fn new(config: ProviderConfig) -> Result<Self, String> {
         let keys = match (config.jwks, config.jwks_error) {
-            (Some(text), _) => Ok(serde_json::from_str::<JwkSet>(&text)
-                .map_err(|e| format!("{}: the JWKS is not a key set: {e}", config.name))?),
+            (Some(text), _) => Ok(keys(&text).map_err(|e| format!("{}: {e}", config.name))?),
             (None, Some(error)) => {
                 let uri = config
                     .jwks_uri
@@ -113,4 +113,25 @@ impl Provider {
             forward_original_token: config.forward_original_token,
         })
     }
+}
+
+/// A key of the set, ready to verify with.
+pub struct Key {
+    pub jwk: Jwk,
+    pub decoding: DecodingKey,
+}
+
+/// The keys of the JWKS `text` this filter can verify with (others are left out, as
+/// Envoy leaves them).
+fn keys(text: &str) -> Result<Vec<Key>, String> {
+    let set: JwkSet =
+        serde_json::from_str(text).map_err(|e| format!("the JWKS is not a key set: {e}"))?;
+    Ok(set
+        .keys
+        .into_iter()
+        .filter_map(|jwk| {
+            let decoding = DecodingKey::from_jwk(&jwk).ok()?;
+            Some(Key { jwk, decoding })
+        })
+        .collect())
 }

@@ -22,10 +22,13 @@ use cache::{Cache, Verified};
 use config::{Config, Location, Provider};
 use verify::{Failure, Token};
 
-/// The providers, every place any of them reads a token from, and the tokens verified.
+/// The providers, every place any of them reads a token from, the headers they write
+/// upstream, and the tokens verified.
 struct Jwt {
     providers: Vec<Provider>,
     locations: Vec<Location>,
+    /// `outputPayloadToHeader` and `outputClaimToHeaders` names, lowercase.
+    outputs: Vec<String>,
     cache: Cache,
 }
 
@@ -45,9 +48,23 @@ impl Filter for Jwt {
                 locations.push(location.clone());
             }
         }
+        let mut outputs: Vec<String> = Vec::new();
+        for provider in &providers {
+            let claims = provider
+                .output_claim_to_headers
+                .iter()
+                .map(|(name, _)| name);
+            for name in provider.output_payload_to_header.iter().chain(claims) {
+                let name = name.to_ascii_lowercase();
+                if !outputs.contains(&name) {
+                    outputs.push(name);
+                }
+            }
+        }
         Ok(Self {
             providers,
             locations,
+            outputs,
             cache: Cache::default(),
         })
     }
@@ -56,24 +73,35 @@ impl Filter for Jwt {
         let Self {
             providers,
             locations,
+            outputs,
             cache,
         } = self;
-        let mut failure: Option<Failure> = None;
+        // Every token the request carries must verify (as in Envoy: one good token does
+        // not carry a bad one through); the first one that does is the request's (a
+        // refusal drops the identity it recorded).
+        let mut accepted: Option<Edits> = None;
         for location in locations.iter() {
             let Some(text) = locate::token(location) else {
                 continue;
             };
             match verified(cache, providers, text, location) {
+                Ok(_) if accepted.is_some() => {}
                 Ok(verified) => {
-                    return accept(verified, &providers[verified.provider], location);
+                    accepted = Some(accept(verified, &providers[verified.provider], location));
                 }
-                Err(f) => note(&mut failure, f),
+                Err(failure) => return reject(failure),
             }
         }
-        match failure {
-            None => Action::Proceed(Edits::default()),
-            Some(failure) => reject(failure),
-        }
+        let mut edits = accepted.unwrap_or_default();
+        // What only a verified token may say upstream never comes from the client.
+        let set: Vec<String> = edits
+            .set_request_headers
+            .iter()
+            .map(|h| h.name.clone())
+            .collect();
+        let forged = outputs.iter().filter(|name| !set.contains(name));
+        edits.remove_request_headers.extend(forged.cloned());
+        Action::Proceed(edits)
     }
 }
 
@@ -151,8 +179,8 @@ fn note(failure: &mut Option<Failure>, new: Failure) {
     }
 }
 
-/// Lets the request go on as `verified`'s principal, with the provider's header edits.
-fn accept(verified: &Verified, provider: &Provider, location: &Location) -> Action {
+/// Records `verified`'s principal; the provider's header edits.
+fn accept(verified: &Verified, provider: &Provider, location: &Location) -> Edits {
     let claims = Value::Object(verified.claims.clone()).to_string();
     host::authenticate(&verified.principal, &claims);
     let mut edits = Edits::default();
@@ -169,7 +197,7 @@ fn accept(verified: &Verified, provider: &Provider, location: &Location) -> Acti
             edits.set_request_headers.push(header(name, &value));
         }
     }
-    Action::Proceed(edits)
+    edits
 }
 
 /// A string, number or boolean claim at `path`, as text.

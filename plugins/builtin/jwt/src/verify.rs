@@ -4,10 +4,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyAlgorithm};
-use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, Header, Validation};
 use serde_json::{Map, Value};
 
-use crate::config::Provider;
+use crate::config::{Key, Provider};
 
 /// Envoy's default `clock_skew_seconds`.
 pub const CLOCK_SKEW_SECONDS: u64 = 60;
@@ -115,10 +115,9 @@ pub fn verify(token: &Token<'_>, provider: &Provider) -> Result<(), Failure> {
         .as_ref()
         .map_err(|_| Failure::JwksFetchFailed)?;
     let alg = token.header.alg;
-    let candidates: Vec<&Jwk> = keys
-        .keys
+    let candidates: Vec<&Key> = keys
         .iter()
-        .filter(|key| fits(key, &token.header))
+        .filter(|key| fits(&key.jwk, &token.header))
         .collect();
     if candidates.is_empty() {
         return Err(Failure::NoMatchingKey);
@@ -126,10 +125,7 @@ pub fn verify(token: &Token<'_>, provider: &Provider) -> Result<(), Failure> {
     let validation = validation(alg, provider);
     let mut failure = Failure::VerificationFails;
     for key in candidates {
-        let Ok(decoding) = DecodingKey::from_jwk(key) else {
-            continue;
-        };
-        match jsonwebtoken::decode::<Value>(token.text, &decoding, &validation) {
+        match jsonwebtoken::decode::<Value>(token.text, &key.decoding, &validation) {
             Ok(_) => return Ok(()),
             Err(error) => match error.kind() {
                 ErrorKind::ExpiredSignature => return Err(Failure::Expired),
