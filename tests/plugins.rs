@@ -217,7 +217,8 @@ async fn hostile_plugins_are_contained_by_their_fail_strategy() {
         async move { settled }
     })
     .await;
-    assert!((1..=100).contains(&logged), "{logged} flood lines logged");
+    // At most 100 in each second the flood spans: it may straddle two.
+    assert!((1..=200).contains(&logged), "{logged} flood lines logged");
     assert!(gateway.stderr_lines("bytes cut)") >= logged);
 }
 
