@@ -17,6 +17,8 @@ pub struct Verified {
     pub provider: usize,
     pub principal: String,
     pub claims: Map<String, Value>,
+    /// `claims` as JSON text, as `host.authenticate` takes them (written once).
+    pub claims_json: String,
     /// The base64url payload, as `outputPayloadToHeader` forwards it.
     pub payload: String,
 }
@@ -66,6 +68,7 @@ mod tests {
             provider: 0,
             principal: "i/s".into(),
             claims: claims.as_object().unwrap().clone(),
+            claims_json: claims.to_string(),
             payload: String::new(),
         }
     }

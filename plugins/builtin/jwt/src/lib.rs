@@ -138,6 +138,7 @@ fn verify(providers: &[Provider], text: &str, location: &Location) -> Result<Ver
                     provider: index,
                     principal: token.principal(),
                     payload: token.payload.to_string(),
+                    claims_json: Value::Object(token.claims.clone()).to_string(),
                     claims: token.claims,
                 });
             }
@@ -181,8 +182,7 @@ fn note(failure: &mut Option<Failure>, new: Failure) {
 
 /// Records `verified`'s principal; the provider's header edits.
 fn accept(verified: &Verified, provider: &Provider, location: &Location) -> Edits {
-    let claims = Value::Object(verified.claims.clone()).to_string();
-    host::authenticate(&verified.principal, &claims);
+    host::authenticate(&verified.principal, &verified.claims_json);
     let mut edits = Edits::default();
     if let (false, Location::Header(name, _)) = (provider.forward_original_token, location) {
         edits.remove_request_headers.push(name.clone());
