@@ -396,3 +396,82 @@ spec:
         (401, "Jwks remote fetch is failed".into())
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gateways_sharing_a_port_keep_their_own_policies() {
+    let signer = Signer::rsa("k");
+    let backend = Upstream::start("backend").await;
+    let (address, held) = support::loopback::free_port(support::loopback::own_address());
+    drop(held);
+    let gateway = |name: &str| {
+        format!(
+            "apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: {name}
+spec:
+  servers:
+  - port: {{number: {port}, name: http, protocol: HTTP}}
+    bind: {ip}
+    hosts: [{name}.test]
+",
+            port = address.port(),
+            ip = address.ip()
+        )
+    };
+    let rest = format!(
+        "apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: both
+spec:
+  hosts: [a.test, b.test]
+  gateways: [a, b]
+  http:
+  - route: [{{destination: {{host: backend}}}}]
+---
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata:
+  name: users-of-a
+spec:
+  targetRefs: [{{kind: Gateway, group: networking.istio.io, name: a}}]
+  jwtRules:
+  - issuer: {ISSUER}
+    jwks: '{jwks}'
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: b-is-closed
+spec:
+  targetRefs: [{{kind: Gateway, group: networking.istio.io, name: b}}]
+  action: DENY
+  rules: [{{}}]
+",
+        jwks = jwks(&[&signer])
+    );
+    let config = [
+        gateway("a"),
+        gateway("b"),
+        service("backend", &[backend.addr.port()]),
+        rest,
+    ]
+    .join("---\n");
+    let _gateway = Gateway::start(&config);
+    let client = Client::http1(address);
+    let ask = async |host: &str, token: &str| {
+        let request = client
+            .request("GET", host, "/")
+            .header("authorization", format!("Bearer {token}"));
+        client.send(request.body(empty()).unwrap()).await.status
+    };
+    let good = signer.token(&claims(ISSUER, "u", &json!({})));
+    let forged = Signer::rsa("k").token(&claims(ISSUER, "u", &json!({})));
+    // Gateway a verifies tokens and is open; b verifies none and denies everything.
+    assert_eq!(ask("a.test", &good).await, 200);
+    assert_eq!(ask("a.test", &forged).await, 401);
+    assert_eq!(ask("b.test", &forged).await, 403);
+    assert_eq!(client.get("b.test", "/").await.status, 403);
+    assert_eq!(client.get("a.test", "/").await.status, 200);
+}

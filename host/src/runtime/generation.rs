@@ -295,12 +295,6 @@ impl<'a> Routes<'a> {
     fn listener(&mut self, index: usize, listener: &Listener) -> anyhow::Result<Vec<TableEntry>> {
         let mut tables = Vec::with_capacity(listener.route_tables.len());
         for (table_index, table) in listener.route_tables.iter().enumerate() {
-            let gateways: Vec<&str> = listener
-                .servers
-                .iter()
-                .filter(|s| s.route_table == table_index)
-                .map(|s| s.gateway.as_str())
-                .collect();
             let mut virtual_hosts = Vec::with_capacity(table.virtual_hosts.len());
             for (vhost_index, vhost) in table.virtual_hosts.iter().enumerate() {
                 let at = RouteAt {
@@ -310,7 +304,7 @@ impl<'a> Routes<'a> {
                     route: 0,
                 };
                 let port = listener.address.port();
-                virtual_hosts.push(self.virtual_host(vhost, at, port, &gateways)?);
+                virtual_hosts.push(self.virtual_host(vhost, at, port)?);
             }
             tables.push(TableEntry {
                 domains: DomainIndex::new(table),
@@ -320,14 +314,16 @@ impl<'a> Routes<'a> {
         Ok(tables)
     }
 
-    /// A virtual host at `at` and its routes, served on `port` by `gateways`.
+    /// A virtual host at `at` and its routes, served on `port` by the Gateways that
+    /// bound it: a plugin targeting another Gateway on the port does not reach it.
     fn virtual_host(
         &mut self,
         vhost: &VirtualHost,
         at: RouteAt,
         port: u16,
-        gateways: &[&str],
     ) -> anyhow::Result<VirtualHostEntry> {
+        let gateways: Vec<&str> = vhost.gateways.iter().map(String::as_str).collect();
+        let gateways = gateways.as_slice();
         let id = self.policies.add_virtual_host(vhost);
         let matcher = chain::matcher(self.plugins, &vhost.routes, gateways, &vhost.domains)?;
         let mut routes = Vec::with_capacity(vhost.routes.len());

@@ -63,6 +63,7 @@ mod tests {
                 .map(|d| VirtualHost {
                     domains: d.iter().map(ToString::to_string).collect(),
                     require_tls: false,
+                    gateways: Vec::new(),
                     routes: Vec::new(),
                 })
                 .collect(),

@@ -181,11 +181,15 @@ fn bind_routes(table: &mut RouteTable, server: &GatewayServer, services: &[Bound
                         table.virtual_hosts.push(VirtualHost {
                             domains: vec![domain],
                             require_tls: server.https_redirect,
+                            gateways: Vec::new(),
                             routes: Vec::new(),
                         });
                         table.virtual_hosts.last_mut().expect("just pushed")
                     }
                 };
+                if !vhost.gateways.contains(&server.gateway) {
+                    vhost.gateways.push(server.gateway.clone());
+                }
                 vhost.routes.extend(routes.iter().cloned());
             }
         }

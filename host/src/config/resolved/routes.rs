@@ -19,6 +19,8 @@ pub struct VirtualHost {
     pub domains: Vec<String>,
     /// Answer plain-HTTP requests with a 301 to https.
     pub require_tls: bool,
+    /// `namespace/name` of each Gateway whose server put the host here: its filters apply.
+    pub gateways: Vec<String>,
     /// In order; the first match wins.
     pub routes: Vec<Route>,
 }
