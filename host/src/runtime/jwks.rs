@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use bytes::Bytes;
+use futures_util::future::join_all;
 use http_body_util::{BodyExt as _, Empty, Limited};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
@@ -67,37 +68,65 @@ impl Default for Jwks {
 impl Jwks {
     /// Sets `jwks` (or, when there is none to be had, `jwksError`) in every provider of
     /// `plugins`' JWT filters. Files are read each time; URLs are fetched the first time
-    /// they are seen, then served from what the background refresh keeps.
+    /// they are seen, then served from what the background refresh keeps. Distinct key
+    /// sets are had concurrently.
     pub async fn fill(&self, plugins: &mut [Plugin]) {
-        let mut used = Vec::new();
-        for provider in providers(plugins) {
-            let Some((origin, timeout)) = origin(provider) else {
-                continue;
-            };
-            let document = match origin.uri.strip_prefix("file://") {
-                Some(path) => read(path).await,
-                None => self.cached_or_fetched(&origin, timeout).await,
-            };
-            match document {
-                Ok(jwks) => provider.insert("jwks".into(), Value::String(jwks)),
-                Err(error) => provider.insert("jwksError".into(), Value::String(error)),
-            };
-            used.push(origin);
+        let mut wanted: Vec<(&mut Map<String, Value>, Origin, Duration)> = providers(plugins)
+            .filter_map(|provider| {
+                let (origin, timeout) = origin(provider)?;
+                Some((provider, origin, timeout))
+            })
+            .collect();
+        let mut used: Vec<(Origin, Duration)> = Vec::new();
+        for (_, origin, timeout) in &wanted {
+            if !used.iter().any(|(o, _)| o == origin) {
+                used.push((origin.clone(), *timeout));
+            }
         }
-        self.lock().retain(|origin, _| used.contains(origin));
+        let documents = join_all(
+            used.iter()
+                .map(|(origin, timeout)| self.document(origin, *timeout)),
+        )
+        .await;
+        for (provider, origin, _) in &mut wanted {
+            let at = used
+                .iter()
+                .position(|(o, _)| o == origin)
+                .expect("collected above");
+            match &documents[at] {
+                Ok(jwks) => provider.insert("jwks".into(), Value::String(jwks.clone())),
+                Err(error) => provider.insert("jwksError".into(), Value::String(error.clone())),
+            };
+        }
+        self.lock()
+            .retain(|origin, _| used.iter().any(|(o, _)| o == origin));
     }
 
-    /// Fetches every key set again; returns whether any changed (a failed fetch keeps
-    /// the last good set).
+    /// The key set at `origin`: read from its file, or fetched (or remembered).
+    async fn document(&self, origin: &Origin, timeout: Duration) -> Result<String, String> {
+        match origin.uri.strip_prefix("file://") {
+            Some(path) => read(path).await,
+            None => self.cached_or_fetched(origin, timeout).await,
+        }
+    }
+
+    /// Fetches every key set again, concurrently; returns whether any changed (a failed
+    /// fetch keeps the last good set).
     pub async fn refresh(&self) -> bool {
         let known: Vec<(Origin, Fetched)> = self
             .lock()
             .iter()
             .map(|(o, f)| (o.clone(), f.clone()))
             .collect();
+        let fetched = join_all(
+            known
+                .iter()
+                .map(|(origin, old)| self.fetch(origin, old.timeout)),
+        )
+        .await;
         let mut changed = false;
-        for (origin, old) in known {
-            let new = match self.fetch(&origin, old.timeout).await {
+        for ((origin, old), new) in known.into_iter().zip(fetched) {
+            let new = match new {
                 Ok(document) => Ok(document),
                 Err(error) => {
                     tracing::warn!(uri = %origin.uri, "refreshing a JWKS failed, the last good one serves: {error:#}");
