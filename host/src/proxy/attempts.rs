@@ -43,8 +43,19 @@ impl Attempts<'_> {
         &self.generation.clusters[self.cluster]
     }
 
+    /// The head to send upstream: the client's, prepared for the route (and carrying the
+    /// upgrade it asks for).
+    pub fn upstream_head(&self) -> http::request::Parts {
+        let mut head = forward::prepare(forward::clone_head(&self.view.parts), &self.routed);
+        if let Some(upgrade) = &self.upgrade {
+            upgrade.restore(&mut head);
+        }
+        head
+    }
+
     /// Runs attempts until one succeeds, the policy stops retrying, or the route times out;
-    /// the upstream that answered is `noted` for the access log.
+    /// the upstream that answered is `noted` for the access log. The first attempt sends
+    /// `head` (from [`Self::upstream_head`]); a retry prepares it again.
     pub async fn run(
         self,
         head: http::request::Parts,
@@ -54,11 +65,13 @@ impl Attempts<'_> {
         let deadline = self.routed.entry.route.timeout.map(|t| Instant::now() + t);
         let mut tried: Vec<SocketAddr> = Vec::new();
         let mut attempt = 0u32;
+        let mut first = Some(head);
         loop {
             attempt += 1;
             let retrying = (attempt > 1).then(|| Counted::new(&self.cluster().load.active_retries));
+            let head = first.take().unwrap_or_else(|| self.upstream_head());
             let sent = self
-                .attempt(&head, &mut body, &mut tried, deadline, noted)
+                .attempt(head, &mut body, &mut tried, deadline, noted)
                 .await?;
             // The client's fault is not the upstream's: no outlier report, no retry.
             if let (Err(_), Some(failure)) = (&sent.result, body.failure()) {
@@ -82,7 +95,7 @@ impl Attempts<'_> {
     /// the per-try timeout (capped by what is left of the route's).
     async fn attempt(
         &self,
-        head: &http::request::Parts,
+        head: http::request::Parts,
         body: &mut RequestBody,
         tried: &mut Vec<SocketAddr>,
         deadline: Option<Instant>,
@@ -114,9 +127,8 @@ impl Attempts<'_> {
             .expect("a body is available while attempts are allowed");
         let sent_at = noted.logged().then(access_log::Stamp::now);
         let started = Instant::now();
-        let result = match self.upstream(&endpoint, head, per_try).await? {
+        let result = match self.upstream(&endpoint, &head, per_try).await? {
             Ok(upstream) => {
-                let head = forward::clone_head(head);
                 forward::send(upstream, &endpoint, lease, head, attempt_body, per_try).await
             }
             Err(failure) => Err(failure),
@@ -220,10 +232,18 @@ impl Attempts<'_> {
         let give_up = wait.map(|w| Instant::now() + w);
         let mut pending: Option<Counted<'_>> = None;
         loop {
-            if let Some(connection) = pool.take_idle(worker, &sni).await {
+            // The worker's own idle connection, else a new one while the breaker allows,
+            // else another worker's idle one, else wait.
+            if let Some(connection) = pool.take_idle(worker, &sni, false).await {
                 return Ok(Ok(Upstream::Http1(connection, pool)));
             }
-            match self.admit_connection(&mut pending).await? {
+            let admission = self.admit_connection(&mut pending).await?;
+            if admission != Admission::Admit
+                && let Some(connection) = pool.take_idle(worker, &sni, true).await
+            {
+                return Ok(Ok(Upstream::Http1(connection, pool)));
+            }
+            match admission {
                 Admission::Admit => {
                     drop(pending);
                     return Ok(pool

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::uri::PathAndQuery;
 use http::{HeaderValue, Request, Response, Uri, header};
 use hyper::body::Incoming;
 
@@ -43,29 +44,30 @@ pub fn prepare(mut parts: http::request::Parts, routed: &Routed<'_>) -> http::re
     let path_and_query = parts
         .uri
         .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_string();
-    let path_and_query = match (&route.rewrite, &entry.uri_regex) {
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    let rewritten = match (&route.rewrite, &entry.uri_regex) {
         (_, Some((regex, replacement))) => {
             let (path, query) = path_and_query
+                .as_str()
                 .split_once('?')
                 .map_or((path_and_query.as_str(), None), |(p, q)| (p, Some(q)));
             let path = regex.replace_all(path, replacement.as_str());
-            query.map_or_else(|| path.to_string(), |q| format!("{path}?{q}"))
+            Some(query.map_or_else(|| path.to_string(), |q| format!("{path}?{q}")))
         }
         (Some(rewrite), None) if rewrite.uri.is_some() => {
             let origin = Origin {
                 scheme: downstream.scheme,
                 host,
                 port: downstream.port,
-                path_and_query: &path_and_query,
+                path_and_query: path_and_query.as_str(),
                 matched_uri,
             };
-            origin.replace_path(rewrite.uri.as_deref().unwrap_or("/"))
+            Some(origin.replace_path(rewrite.uri.as_deref().unwrap_or("/")))
         }
-        _ => path_and_query,
+        _ => None,
     };
-    parts.uri = Uri::from(paths::parse_path(&path_and_query));
+    parts.uri = Uri::from(rewritten.map_or(path_and_query, |p| paths::parse_path(&p)));
 
     let headers = &mut parts.headers;
     headers::remove_hop_by_hop(headers);

@@ -511,24 +511,7 @@ async fn forward_to(
         .get(destination)
         .copied()
         .ok_or(ProxyError::NoHealthyUpstream)?;
-    let mut head = forward::prepare(forward::clone_head(&view.parts), &routed);
-    if let Some(upgrade) = &payload.upgrade {
-        upgrade.restore(&mut head);
-    }
-    // A gRPC request's messages are counted as they go upstream.
-    let messages = grpc_messages::is_grpc(&head.headers).then(Arc::default);
-    outcome.request_messages = messages.clone();
-    let body = replay::RequestBody::new(payload.body, messages).await?;
-    if !entry.mirrors.is_empty() {
-        let original = mirror::Original {
-            entry,
-            view: &view,
-            head: &head,
-            body: &body,
-            downstream: routed.downstream,
-        };
-        mirror::send(original, generation, outcome);
-    }
+    let downstream = routed.downstream;
     let attempts = attempts::Attempts {
         generation,
         view,
@@ -536,6 +519,21 @@ async fn forward_to(
         cluster,
         upgrade: payload.upgrade,
     };
+    let head = attempts.upstream_head();
+    // A gRPC request's messages are counted as they go upstream.
+    let messages = grpc_messages::is_grpc(&head.headers).then(Arc::default);
+    outcome.request_messages = messages.clone();
+    let body = replay::RequestBody::new(payload.body, messages).await?;
+    if !entry.mirrors.is_empty() {
+        let original = mirror::Original {
+            entry,
+            view: &attempts.view,
+            head: &head,
+            body: &body,
+            downstream,
+        };
+        mirror::send(original, generation, outcome);
+    }
     outcome.destination = Some(generation.clusters[cluster].destination);
     // A failure past routing still gets the plugins' response edits.
     Ok(match attempts.run(head, body, outcome).await {

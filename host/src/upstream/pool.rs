@@ -80,10 +80,16 @@ impl EndpointPool {
         self.tls.as_ref().and_then(|tls| tls.server_name(host()))
     }
 
-    /// An idle connection with server name `sni` ready for a request, preferring
-    /// `worker`'s own. A connection whose previous exchange is still winding down is
-    /// waited for briefly.
-    pub async fn take_idle(&self, worker: usize, sni: &Sni) -> Option<PooledConnection> {
+    /// An idle connection with server name `sni` ready for a request: `worker`'s own, or
+    /// when `steal`, another worker's if it has none (a connection is driven by the worker
+    /// that opened it, so using another's wakes that worker for every exchange). A
+    /// connection whose previous exchange is still winding down is waited for briefly.
+    pub async fn take_idle(
+        &self,
+        worker: usize,
+        sni: &Sni,
+        steal: bool,
+    ) -> Option<PooledConnection> {
         loop {
             let mut candidate = {
                 let mut idle = self
@@ -96,7 +102,7 @@ impl EndpointPool {
                 let position = same_name
                     .clone()
                     .find(|(_, c)| c.worker == worker)
-                    .or_else(|| same_name.next_back())?
+                    .or_else(|| same_name.next_back().filter(|_| steal))?
                     .0;
                 idle.swap_remove(position)
             };
