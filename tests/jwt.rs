@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::support;
 use support::certs::TestCa;
 use support::client::{Client, empty};
-use support::config::{gateway, service};
+use support::config::{gateway, named_gateway, service};
 use support::eventually::eventually;
 use support::gateway::Gateway;
 use support::jwt::{JwksServer, Signer, claims, jwks, now};
@@ -45,22 +45,35 @@ spec:
     .join("---\n")
 }
 
-/// A RequestAuthentication for `ISSUER` with the key set `jwks` (inline), and an
-/// AuthorizationPolicy that wants a verified token under /private.
-fn inline_security(jwks: &str) -> String {
+/// A RequestAuthentication `name` with `spec` (the YAML under `spec:`).
+fn request_authentication(name: &str, spec: &str) -> String {
     format!(
         "apiVersion: security.istio.io/v1
 kind: RequestAuthentication
 metadata:
-  name: users
+  name: {name}
 spec:
-  jwtRules:
+{spec}"
+    )
+}
+
+/// A RequestAuthentication for `ISSUER` with the key set `jwks` (inline), and an
+/// AuthorizationPolicy that wants a verified token under /private.
+fn inline_security(jwks: &str) -> String {
+    let authentication = request_authentication(
+        "users",
+        &format!(
+            "  jwtRules:
   - issuer: {ISSUER}
     audiences: [shop]
     jwks: '{jwks}'
     outputClaimToHeaders: [{{header: x-user, claim: sub}}, {{header: x-tier, claim: plan.tier}}]
     outputPayloadToHeader: x-jwt-payload
----
+"
+        ),
+    );
+    format!(
+        "{authentication}---
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata:
@@ -287,13 +300,10 @@ async fn key_sets_come_from_https_and_files_and_follow_rotation() {
     let (file_old, file_new) = (Signer::ec("f1"), Signer::ec("f2"));
     let jwks_file = certs.path().join("keys.json");
     std::fs::write(&jwks_file, jwks(&[&file_old])).unwrap();
-    let security = format!(
-        "apiVersion: security.istio.io/v1
-kind: RequestAuthentication
-metadata:
-  name: users
-spec:
-  jwtRules:
+    let security = request_authentication(
+        "users",
+        &format!(
+            "  jwtRules:
   - issuer: {ISSUER}
     jwksUri: https://127.0.0.1:{port}/keys
   - issuer: https://files.test
@@ -302,8 +312,9 @@ spec:
   # Neither jwks nor jwksUri: found through the issuer's OpenID configuration.
   - issuer: https://127.0.0.1:{port}
 ",
-        port = server.addr.port(),
-        file = jwks_file.display(),
+            port = server.addr.port(),
+            file = jwks_file.display(),
+        ),
     );
     let backend = Upstream::start("backend").await;
     let admins = Upstream::start("admins").await;
@@ -371,17 +382,15 @@ async fn an_unreachable_key_set_rejects_tokens_but_not_requests_without_one() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);
-    let security = format!(
-        "apiVersion: security.istio.io/v1
-kind: RequestAuthentication
-metadata:
-  name: users
-spec:
-  jwtRules:
+    let security = request_authentication(
+        "users",
+        &format!(
+            "  jwtRules:
   - issuer: {ISSUER}
     jwksUri: http://127.0.0.1:{port}/keys
     timeout: 1s
 "
+        ),
     );
     let gateway = Gateway::start(&config(&backend, &admins, &security));
     let client = Client::http1(gateway.addr("default/gw/http"));
@@ -404,20 +413,12 @@ async fn gateways_sharing_a_port_keep_their_own_policies() {
     let (address, held) = support::loopback::free_port(support::loopback::own_address());
     drop(held);
     let gateway = |name: &str| {
-        format!(
-            "apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: {name}
-spec:
-  servers:
-  - port: {{number: {port}, name: http, protocol: HTTP}}
-    bind: {ip}
-    hosts: [{name}.test]
-",
+        let server = format!(
+            "  - port: {{number: {port}, name: http, protocol: HTTP}}\n    bind: {ip}\n    hosts: [{name}.test]\n",
             port = address.port(),
             ip = address.ip()
-        )
+        );
+        named_gateway(name, &server)
     };
     let rest = format!(
         "apiVersion: networking.istio.io/v1
@@ -430,16 +431,7 @@ spec:
   http:
   - route: [{{destination: {{host: backend}}}}]
 ---
-apiVersion: security.istio.io/v1
-kind: RequestAuthentication
-metadata:
-  name: users-of-a
-spec:
-  targetRefs: [{{kind: Gateway, group: networking.istio.io, name: a}}]
-  jwtRules:
-  - issuer: {ISSUER}
-    jwks: '{jwks}'
----
+{authentication}---
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata:
@@ -449,7 +441,17 @@ spec:
   action: DENY
   rules: [{{}}]
 ",
-        jwks = jwks(&[&signer])
+        authentication = request_authentication(
+            "users-of-a",
+            &format!(
+                "  targetRefs: [{{kind: Gateway, group: networking.istio.io, name: a}}]
+  jwtRules:
+  - issuer: {ISSUER}
+    jwks: '{jwks}'
+",
+                jwks = jwks(&[&signer])
+            ),
+        )
     );
     let config = [
         gateway("a"),

@@ -16,11 +16,16 @@ spec:
 
 /// A Gateway `gw` with `servers` (the YAML under `servers:`, each server starting `  - `).
 pub fn gateway(servers: &str) -> String {
+    named_gateway("gw", servers)
+}
+
+/// A Gateway `name` with `servers`, as [`gateway`].
+pub fn named_gateway(name: &str, servers: &str) -> String {
     format!(
         "apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata:
-  name: gw
+  name: {name}
 spec:
   servers:
 {servers}"
