@@ -482,8 +482,22 @@ spec:
 "
         )
     };
+    // An Istio DestinationRule for the same host: its TLS gives way to the policy's,
+    // the rest of it applies.
+    let rule = "---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: plain
+  namespace: gateway-conformance-infra
+spec:
+  host: secure.gateway-conformance-infra.svc.cluster.local
+  trafficPolicy:
+    loadBalancer: {simple: RANDOM}
+    tls: {mode: DISABLE}
+";
     let config = format!(
-        "{GATEWAY}{}{}---
+        "{GATEWAY}{rule}{}{}---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata:
@@ -501,6 +515,9 @@ spec:
         backend("mismatch", "other.example.com"),
     );
     std::fs::write(dir.path().join("gateway.yaml"), config).unwrap();
+    let stderr = String::from_utf8(support::validate(dir.path(), "gateway.yaml").stderr).unwrap();
+    let overridden = "DestinationRule/plain: spec.trafficPolicy.tls: DestinationRule/secure~secure.gateway-conformance-infra.svc.cluster.local sets the TLS of host";
+    assert!(stderr.contains(overridden), "{stderr}");
     let gateway = Gateway::launch(dir, "gateway.yaml", |_| {});
     let client = Client::http1(gateway.addr("gateway-conformance-infra/same-namespace/http"));
     let reply = client.get("example.com", "/secure").await;
@@ -648,4 +665,101 @@ spec:
     let legacy = Client::http1(gateway.addr("default/gw/legacy"));
     assert_eq!(served(&modern, "/", &[]).await, backend(1));
     assert_eq!(served(&legacy, "/", &[]).await, backend(2));
+}
+
+/// A backend that cannot be found keeps its share of the requests, answered with 500;
+/// the valid ones share the rest by their weights.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invalid_backend_answers_its_share_with_500() {
+    let backends = Backends::start().await;
+    let config = format!(
+        "{GATEWAY}{}---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: half-missing
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs: [{{name: same-namespace}}]
+  rules:
+  - backendRefs:
+    - {{name: infra-backend-v1, port: 8080, weight: 1}}
+    - {{name: no-such-service, port: 8080, weight: 1}}
+    - {{name: infra-backend-v2, port: 8080, weight: 2, kind: Thing, group: example.com}}
+",
+        backends.yaml()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gateway.yaml"), config).unwrap();
+    let stderr = String::from_utf8(support::validate(dir.path(), "gateway.yaml").stderr).unwrap();
+    for field in ["backendRefs[1].name", "backendRefs[2].kind"] {
+        let said = format!("{field}: ");
+        assert!(stderr.contains(&said), "{said} not in {stderr}");
+    }
+    assert!(stderr.contains("its share of the requests is answered with 500"));
+    let gateway = Gateway::launch(dir, "gateway.yaml", |_| {});
+    let client = Client::http1(gateway.addr("gateway-conformance-infra/same-namespace/http"));
+    let (mut failed, mut served) = (0, 0);
+    for _ in 0..200 {
+        match client.get("example.com", "/").await.status.as_u16() {
+            500 => failed += 1,
+            200 => served += 1,
+            other => panic!("status {other}"),
+        }
+    }
+    // 3 of 4 parts of the weight are invalid: 150 expected, binomial sd ~6.
+    assert!(
+        (120..=180).contains(&failed),
+        "{failed} of 200 answered 500"
+    );
+    assert_eq!(failed + served, 200);
+}
+
+/// Routes of different namespaces on one host are ordered by the API's precedence
+/// across them, not by which came first: the longer prefix wins wherever it is written.
+#[tokio::test(flavor = "multi_thread")]
+async fn precedence_holds_across_the_routes_of_several_namespaces() {
+    let backends = Backends::start().await;
+    let gateway_all = GATEWAY.replace("from: Same", "from: All");
+    let route = |namespace: &str, prefix: &str, v: u8| {
+        format!(
+            "---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: r{v}
+  namespace: {namespace}
+spec:
+  parentRefs: [{{name: same-namespace, namespace: gateway-conformance-infra}}]
+  hostnames: [example.com]
+  rules:
+  - matches: [{{path: {{type: PathPrefix, value: {prefix}}}}}]
+    backendRefs: [{{name: infra-backend-v{v}, namespace: gateway-conformance-infra, port: 8080}}]
+"
+        )
+    };
+    let grant = "---
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata:
+  name: routes
+  namespace: gateway-conformance-infra
+spec:
+  from:
+  - {group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: apps-a}
+  - {group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: apps-b}
+  to: [{group: \"\", kind: Service}]
+";
+    let config = format!(
+        "{gateway_all}{}{grant}{}{}",
+        backends.yaml(),
+        route("apps-a", "/foo", 1),
+        route("apps-b", "/foo/bar", 2),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gateway.yaml"), config).unwrap();
+    let gateway = Gateway::launch(dir, "gateway.yaml", |_| {});
+    let client = Client::http1(gateway.addr("gateway-conformance-infra/same-namespace/http"));
+    assert_eq!(served(&client, "/foo/bar/x", &[]).await, backend(2));
+    assert_eq!(served(&client, "/foo/x", &[]).await, backend(1));
 }

@@ -21,6 +21,10 @@ pub struct DestinationRuleSpec {
     pub export_to: Option<Ignored>,
     /// Mesh-only.
     pub workload_selector: Option<Ignored>,
+    /// Not an Istio field: set when the Gateway API translation made this rule from a
+    /// BackendTLSPolicy, whose TLS then takes precedence over the DestinationRules'.
+    #[serde(skip)]
+    pub from_backend_tls_policy: bool,
 }
 
 /// A named group of endpoints selected by labels.

@@ -540,3 +540,31 @@ pub struct HttpBackendRef {
     #[serde(default)]
     pub filters: Vec<HttpRouteFilter>,
 }
+
+/// Where a translated route stands among the Gateway API's match precedence rules, across
+/// every route on a host (lower first). Not read from YAML: the translation sets it.
+/// HTTPRoute: exact paths first, then longer prefixes (regexes after), then a method,
+/// more headers, more query parameters. GRPCRoute: more characters of service, then of
+/// method, then more headers. Ties go to the route's `namespace/name` (creation times
+/// are not known here), then rule and match order.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RouteRank {
+    /// 0 exact path, 1 prefix, 2 regex (HTTPRoute); 0 for GRPCRoute.
+    pub class: u8,
+    /// Path characters (HTTPRoute) or service characters (GRPCRoute), more first.
+    pub longer: std::cmp::Reverse<usize>,
+    /// Method characters (GRPCRoute), more first.
+    pub method_chars: std::cmp::Reverse<usize>,
+    /// Whether the match leaves the HTTP method open.
+    pub no_method: bool,
+    /// Header conditions, more first.
+    pub headers: std::cmp::Reverse<usize>,
+    /// Query parameter conditions, more first.
+    pub query: std::cmp::Reverse<usize>,
+    /// The route's `namespace/name`.
+    pub route: String,
+    /// The rule's index.
+    pub rule: usize,
+    /// The match's index in the rule.
+    pub matched: usize,
+}

@@ -137,6 +137,10 @@ pub struct HttpRoute {
     pub cors_policy: Option<CorsPolicy>,
     /// Istio's `headers`: request and response header edits.
     pub headers: Option<Headers>,
+    /// Not an Istio field: the Gateway API precedence of a route translated from an
+    /// HTTPRoute or GRPCRoute, which orders it among the translated routes on its host.
+    #[serde(skip)]
+    pub rank: Option<super::gateway_api::RouteRank>,
 }
 
 /// Conditions of one match block (all ANDed).

@@ -201,6 +201,7 @@ fn bind_routes(table: &mut RouteTable, server: &GatewayServer, services: &[Bound
 fn finish(mut listener: Listener) -> Listener {
     for table in &mut listener.route_tables {
         for vhost in &mut table.virtual_hosts {
+            rank_translated(&mut vhost.routes);
             let mut kept: Vec<Route> = Vec::new();
             let mut catch_alls: Vec<Route> = Vec::new();
             let mut closed: Vec<String> = Vec::new();
@@ -220,6 +221,20 @@ fn finish(mut listener: Listener) -> Listener {
         }
     }
     listener
+}
+
+/// Orders the routes translated from the Gateway API by their precedence across the
+/// VirtualServices they became, in the places they hold among the host's routes (the
+/// others keep theirs).
+fn rank_translated(routes: &mut [Route]) {
+    let places: Vec<usize> = (0..routes.len())
+        .filter(|&i| routes[i].rank.is_some())
+        .collect();
+    let mut ranked: Vec<Route> = places.iter().map(|&i| routes[i].clone()).collect();
+    ranked.sort_by(|a, b| a.rank.cmp(&b.rank));
+    for (place, route) in places.into_iter().zip(ranked) {
+        routes[place] = route;
+    }
 }
 
 #[cfg(test)]

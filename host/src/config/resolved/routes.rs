@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use crate::config::model::gateway_api::RouteRank;
+
 /// The virtual hosts of one or more servers.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RouteTable {
@@ -50,6 +52,10 @@ pub struct Route {
     pub cors: Option<Cors>,
     /// Header edits for every destination of the route.
     pub headers: HeaderOps,
+    /// The Gateway API precedence of a route translated from an HTTPRoute or GRPCRoute:
+    /// such routes on one host are ordered by it, across VirtualServices.
+    #[serde(skip)]
+    pub rank: Option<RouteRank>,
 }
 
 impl Route {

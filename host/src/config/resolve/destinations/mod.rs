@@ -41,6 +41,14 @@ pub fn resolve(
         let at = rule.scope(reporter).field("spec");
         rules::destination_rule(rule.spec, services, ctx, &at, &mut by_host);
     }
+    for (host, rules) in &by_host {
+        if let (Some((policy, site)), Some((_, btp))) = (&rules.policy, &rules.backend_tls)
+            && policy.sets_tls()
+        {
+            let at = Scope::new(reporter, site, "spec.trafficPolicy");
+            at.field("tls").warn(format!("{} sets the TLS of host {host:?}, and a BackendTLSPolicy takes precedence: this TLS is ignored", btp.resource));
+        }
+    }
 
     let mut clusters = BTreeMap::new();
     let mut subsets = Subsets::new();
@@ -100,6 +108,9 @@ fn cluster(
     if let Some(rule) = subset_rule {
         rule.policy
             .apply(port.number, &mut policy, &defaults, &mut pool_at);
+    }
+    if let Some((tls, _)) = &rules.backend_tls {
+        tls.apply(port.number, &mut policy, &defaults, &mut pool_at);
     }
     let endpoints = service
         .endpoints

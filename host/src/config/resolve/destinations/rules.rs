@@ -35,6 +35,9 @@ pub(super) struct HostRules {
     pub(super) policy: Option<(Policy, Site)>,
     /// The subsets by name, each with the `Kind/name` of the rule that defines it.
     pub(super) subsets: BTreeMap<String, (SubsetRule, String)>,
+    /// The TLS of a BackendTLSPolicy for the host, over every port and subset, and the
+    /// rule it became.
+    pub(super) backend_tls: Option<(Policy, Site)>,
 }
 
 /// One DestinationRule: its host's traffic policy and subsets go into `by_host`.
@@ -69,6 +72,10 @@ pub(super) fn destination_rule(
         }
     }
     let entry = by_host.entry(host.to_string()).or_default();
+    if spec.from_backend_tls_policy {
+        backend_tls(spec, service, ctx, at, entry);
+        return;
+    }
     if let Some(policy) = &spec.traffic_policy {
         let policy_at = at.field("trafficPolicy");
         let resolved = traffic_policy(policy, service, ctx, &policy_at);
@@ -78,6 +85,29 @@ pub(super) fn destination_rule(
         }
     }
     subsets(spec, host, service, ctx, at, entry);
+}
+
+/// A BackendTLSPolicy's rule: its TLS for the host's `entry`, unless an earlier policy
+/// set it.
+fn backend_tls(
+    spec: &DestinationRuleSpec,
+    service: Option<&Service>,
+    ctx: &Context<'_>,
+    at: &Scope<'_>,
+    entry: &mut HostRules,
+) {
+    let Some(policy) = &spec.traffic_policy else {
+        return;
+    };
+    if let Some((_, first)) = &entry.backend_tls {
+        at.warn(format!(
+            "{} already sets the TLS of this host; the first policy wins and this one is ignored",
+            first.resource
+        ));
+        return;
+    }
+    let resolved = traffic_policy(policy, service, ctx, &at.field("trafficPolicy"));
+    entry.backend_tls = Some((resolved, at.site().clone()));
 }
 
 /// The rule's subsets, into the host's `entry` unless an earlier rule defines them.

@@ -91,6 +91,11 @@ pub(super) struct Policy {
 }
 
 impl Policy {
+    /// Whether the policy sets TLS, at the top or for a port.
+    pub(super) fn sets_tls(&self) -> bool {
+        self.base.tls.is_some() || self.ports.values().any(|l| l.tls.is_some())
+    }
+
     /// Sets in `policy` the fields this policy sets for `port`; a port-level layer for
     /// `port` sets all four, from `defaults` where it leaves one unset.
     /// `pool_at` notes where the connection pool in force is written.

@@ -1,5 +1,7 @@
 //! BackendTLSPolicies, as the DestinationRules they amount to: TLS origination (Istio's
-//! `SIMPLE`) to the targeted Services' hosts, with the policy's SNI, CA and names.
+//! `SIMPLE`) to the targeted Services' hosts, with the policy's SNI, CA and names. Their
+//! TLS takes precedence over an Istio DestinationRule's for the same host (whose other
+//! settings still apply), as Gateway API implementations order them.
 
 use serde_json::{Value, json};
 
@@ -41,7 +43,11 @@ pub fn destination_rules(
                 })
                 .ok()?;
             let rule = json!({ "host": host, "trafficPolicy": { "tls": tls } });
-            Some((host.to_string(), istio(rule, &at)?))
+            let rule = DestinationRuleSpec {
+                from_backend_tls_policy: true,
+                ..istio(rule, &at)?
+            };
+            Some((host.to_string(), rule))
         })
         .collect()
 }

@@ -9,20 +9,52 @@ use crate::config::model::gateway_api::{
 };
 use crate::config::resolve::scope::Scope;
 
-/// The Istio destinations of a rule's backends: each Service found as a ServiceEntry host
-/// (`name.namespace.svc.cluster.local`, else `name`), with its weight; missing ones and
-/// weight 0 are left out.
+/// A rule's backends as Istio sees them.
+#[derive(Default)]
+pub struct Backends {
+    /// The destinations: each Service found as a ServiceEntry host
+    /// (`name.namespace.svc.cluster.local`, else `name`), with its weight; weight 0 left out.
+    pub destinations: Vec<Value>,
+    /// The weight of the invalid backends (not a Service, not found, not permitted),
+    /// whose share of the requests the API answers with 500.
+    pub invalid: u64,
+}
+
+impl Backends {
+    /// The percentage of requests that would have gone to an invalid backend.
+    pub fn invalid_share(&self) -> f64 {
+        let valid: u64 = self
+            .destinations
+            .iter()
+            .filter_map(|d| d["weight"].as_u64())
+            .sum();
+        let total = valid + self.invalid;
+        if total == 0 {
+            return 0.0;
+        }
+        #[allow(clippy::cast_precision_loss)] // weights are far below 2^52
+        let share = self.invalid as f64 * 100.0 / total as f64;
+        share
+    }
+}
+
+/// The Istio destinations of a rule's backends, and the weight of the invalid ones.
 pub fn backends(
     refs: &[HttpBackendRef],
     namespace: &str,
     services: &Services<'_>,
     at: &Scope<'_>,
-) -> Vec<Value> {
+) -> Backends {
     let single = refs.len() == 1;
-    refs.iter()
-        .enumerate()
-        .filter_map(|(i, b)| backend(b, (namespace, single), services, &at.index(i)))
-        .collect()
+    let mut found = Backends::default();
+    for (i, b) in refs.iter().enumerate() {
+        match backend(b, (namespace, single), services, &at.index(i)) {
+            Ok(Some(destination)) => found.destinations.push(destination),
+            Ok(None) => {}
+            Err(()) => found.invalid += u64::from(b.weight.unwrap_or(1)),
+        }
+    }
+    found
 }
 
 /// Whether the backend is a Service (of the core API group), the only kind served.
@@ -31,22 +63,24 @@ pub fn names_a_service(backend: &HttpBackendRef) -> bool {
         && backend.kind.as_deref().is_none_or(|k| k == "Service")
 }
 
-/// One backend's Istio destination, or none when it is left out.
+/// One backend's Istio destination; none for weight 0; an error when it is invalid
+/// (warned about at `at`).
 fn backend(
     backend: &HttpBackendRef,
     (namespace, single): (&str, bool),
     services: &Services<'_>,
     at: &Scope<'_>,
-) -> Option<Value> {
-    const LEFT_OUT: &str = "left out (the other backends take its share; none left: 500)";
+) -> Result<Option<Value>, ()> {
+    const INVALID: &str = "its share of the requests is answered with 500";
     if !names_a_service(backend) {
         at.field("kind")
-            .warn(format!("only Services are served as backends: {LEFT_OUT}"));
-        return None;
+            .warn(format!("only Services are served as backends: {INVALID}"));
+        return Err(());
     }
-    let name = backend.name.as_deref()?;
+    let name = backend.name.as_deref().ok_or(())?;
     let ns = backend.namespace.as_deref().unwrap_or(namespace);
-    let host = service_host(services, (name, ns, namespace), &at.field("name"), LEFT_OUT)?;
+    let host =
+        service_host(services, (name, ns, namespace), &at.field("name"), INVALID).ok_or(())?;
     for (f, filter) in backend.filters.iter().enumerate() {
         let kind = filter.kind.as_deref().unwrap_or_default();
         let served = match kind {
@@ -68,7 +102,7 @@ fn backend(
     }
     let weight = backend.weight.unwrap_or(1);
     if weight == 0 {
-        return None;
+        return Ok(None);
     }
     let port = backend.port.map(|p| json!({ "number": p }));
     let mut destination = json!({
@@ -88,7 +122,7 @@ fn backend(
         "response",
         &mut destination,
     );
-    Some(destination)
+    Ok(Some(destination))
 }
 
 /// Service `name` of namespace `ns` as a route of `from` may name it, warning at `at`

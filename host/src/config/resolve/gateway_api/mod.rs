@@ -7,10 +7,9 @@
 //! Gateway API semantics that Istio's do not share are made explicit in the translation:
 //! a `PathPrefix` matches whole path segments (`/foo` matches `/foo` and `/foo/bar`, not
 //! `/foobar`: an exact block and a `/foo/` prefix block); the rules on a host are ordered
-//! by the API's match precedence (exact paths, then longer prefixes, then a method, then
-//! more headers, then more query parameters, then route and rule order); a redirect is a
-//! 302 unless it says otherwise; a backend of weight 0 gets no traffic, and a rule whose
-//! backends are all missing or of weight 0 answers 500.
+//! by the API's match precedence, across namespaces and parents (see `RouteRank`); a
+//! redirect is a 302 unless it says otherwise; a backend of weight 0 gets no traffic, an
+//! invalid one's share is answered with 500, and a rule with no valid backend answers 500.
 
 mod backend_tls;
 mod backends;
@@ -95,6 +94,7 @@ pub fn translate(resources: &[&Resource], reporter: &Reporter) -> Translation {
                     extensions::collect((rule, i), route, &mut plugin_refs);
                 }
                 let origin = (namespace, name, resource.document);
+                let spec = (spec.as_ref(), routes::Ranking::Http);
                 route_sets.push(routes::route_set(spec, origin, (&services, &parents), &at));
                 first_route.get_or_insert(site.clone());
             }
@@ -111,13 +111,14 @@ pub fn translate(resources: &[&Resource], reporter: &Reporter) -> Translation {
             }
             Spec::GrpcRoute(spec) => {
                 let origin = (namespace, name, resource.document);
-                let spec = grpc::as_http(spec);
-                for (i, rule) in spec.rules.iter().enumerate() {
+                let http = grpc::as_http(spec);
+                for (i, rule) in http.rules.iter().enumerate() {
                     let route = ("GRPCRoute", namespace, name);
                     extensions::collect((rule, i), route, &mut plugin_refs);
                 }
                 let services = services.for_kind("GRPCRoute");
-                route_sets.push(routes::route_set(&spec, origin, (&services, &parents), &at));
+                let spec = (&http, routes::Ranking::Grpc(spec));
+                route_sets.push(routes::route_set(spec, origin, (&services, &parents), &at));
                 first_route.get_or_insert(site.clone());
             }
             _ => {}

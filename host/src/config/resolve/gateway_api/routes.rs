@@ -1,9 +1,11 @@
 //! HTTPRoutes: VirtualServices whose routes are the rules' matches of every HTTPRoute
 //! attached to a host, in the API's precedence order across them.
 
+use std::cmp::Reverse;
+
 use serde_json::{Value, json};
 
-use super::backends::{backends, mirror};
+use super::backends::{Backends, backends, mirror};
 use super::extensions::names_a_plugin;
 use super::filters::{Edit, PathChange, filter_edit};
 use super::matches::{blocks, path_fields};
@@ -13,7 +15,8 @@ use super::{istio, not_yet};
 use crate::config::model::GATEWAY_API;
 use crate::config::model::common::Duration;
 use crate::config::model::gateway_api::{
-    HttpRouteFilter, HttpRouteMatch, HttpRouteRetry, HttpRouteRule, HttpRouteSpec, ObjectRef,
+    GrpcRouteSpec, HttpRouteFilter, HttpRouteMatch, HttpRouteRetry, HttpRouteRule, HttpRouteSpec,
+    ObjectRef, RouteRank,
 };
 use crate::config::model::virtual_service::VirtualServiceSpec;
 use crate::config::resolve::checks::host_covers;
@@ -28,23 +31,23 @@ pub struct RouteSet {
     /// Its hostnames (`*` when it names none).
     pub hostnames: Vec<String>,
     /// Its routes, each with its precedence.
-    pub entries: Vec<(Precedence, Value)>,
+    pub entries: Vec<(RouteRank, Value)>,
     /// The document it came from.
     pub document: usize,
     /// `namespace/name`.
     pub key: String,
 }
 
-/// The routes of HTTPRoute `name` (`spec`, in `namespace`); `services` are what its
-/// backends may name, `known` the Gateways.
+/// The routes of HTTPRoute `name` (`spec`, in `namespace`, its matches ordered by
+/// `ranking`); `services` are what its backends may name, `known` the Gateways.
 pub fn route_set(
-    spec: &HttpRouteSpec,
+    (spec, ranking): (&HttpRouteSpec, Ranking<'_>),
     (namespace, name, document): (&str, &str, usize),
     (services, known): (&Services<'_>, &Parents),
     at: &Scope<'_>,
 ) -> RouteSet {
     let key = format!("{namespace}/{name}");
-    let mut entries: Vec<(Precedence, Value)> = Vec::new();
+    let mut entries: Vec<(RouteRank, Value)> = Vec::new();
     for (r, rule) in spec.rules.iter().enumerate() {
         let at = at.field("rules").index(r);
         let action = action(rule, namespace, services, &at);
@@ -57,7 +60,7 @@ pub fn route_set(
         };
         for (m, matched) in matches.iter().enumerate() {
             let at = at.field("matches").index(m);
-            let precedence = Precedence::of(matched, &key, r, m);
+            let precedence = rank(ranking, matched, (&key, r, m));
             for (b, (block, half)) in blocks(matched, &at).into_iter().enumerate() {
                 let mut route = action.route.clone();
                 route["name"] = json!(format!("{name}.{rule_name}.{m}.{b}"));
@@ -169,20 +172,23 @@ pub fn virtual_services(
         hostnames.sort_unstable();
         hostnames.dedup();
         for host in hostnames {
-            let mut entries: Vec<&(Precedence, Value)> = members
+            let mut entries: Vec<&(RouteRank, Value)> = members
                 .iter()
                 .filter(|s| s.hostnames.iter().any(|h| host_covers(h, host)))
                 .flat_map(|s| &s.entries)
                 .collect();
             entries.sort_by(|a, b| a.0.cmp(&b.0));
-            let http: Vec<&Value> = entries.into_iter().map(|(_, route)| route).collect();
+            let http: Vec<&Value> = entries.iter().map(|(_, route)| route).collect();
             let spec = json!({ "hosts": [host], "gateways": gateways, "http": http });
             let first = members[0];
             let name = format!(
                 "{}~{host}",
                 first.key.split_once('/').map_or("", |(_, n)| n)
             );
-            if let Some(spec) = istio(spec, at) {
+            if let Some(mut spec) = istio::<VirtualServiceSpec>(spec, at) {
+                for (route, (rank, _)) in spec.http.iter_mut().zip(entries) {
+                    route.rank = Some(rank.clone());
+                }
                 services.push((namespace.to_string(), name, first.document, spec));
             }
         }
@@ -190,40 +196,57 @@ pub fn virtual_services(
     services
 }
 
-/// Where a match stands among the API's precedence rules: exact paths first, then longer
-/// prefixes (regexes after), then a method, more headers, more query parameters, then
-/// the HTTPRoute's `namespace/name` (creation times are not known here), rule and match
-/// order.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Precedence {
-    class: u8,
-    longer: std::cmp::Reverse<usize>,
-    no_method: bool,
-    headers: std::cmp::Reverse<usize>,
-    query: std::cmp::Reverse<usize>,
-    route: String,
-    rule: usize,
-    matched: usize,
+/// Which API's precedence rules order a route's matches.
+#[derive(Clone, Copy)]
+pub enum Ranking<'s> {
+    /// HTTPRoute's: by path, method, headers, query parameters.
+    Http,
+    /// GRPCRoute's, read from the GRPCRoute itself: by service, method, headers.
+    Grpc(&'s GrpcRouteSpec),
 }
 
-impl Precedence {
-    fn of(matched: &HttpRouteMatch, route: &str, rule: usize, index: usize) -> Self {
-        let path = matched.path.as_ref();
-        let class = match path.and_then(|p| p.kind.as_deref()) {
-            Some("Exact") => 0,
-            Some("RegularExpression") => 2,
-            _ => 1,
-        };
-        let length = path.and_then(|p| p.value.as_deref()).map_or(1, str::len);
-        Self {
-            class,
-            longer: std::cmp::Reverse(length),
-            no_method: matched.method.is_none(),
-            headers: std::cmp::Reverse(matched.headers.len()),
-            query: std::cmp::Reverse(matched.query_params.len()),
-            route: route.to_string(),
-            rule,
-            matched: index,
+/// Where `matched` (match `index` of rule `rule` of route `namespace/name`) stands
+/// among the precedence rules of `ranking`.
+fn rank(ranking: Ranking<'_>, matched: &HttpRouteMatch, at: (&str, usize, usize)) -> RouteRank {
+    let (route, rule, index) = at;
+    let order = RouteRank {
+        class: 0,
+        longer: Reverse(0),
+        method_chars: Reverse(0),
+        no_method: false,
+        headers: Reverse(matched.headers.len()),
+        query: Reverse(matched.query_params.len()),
+        route: route.to_string(),
+        rule,
+        matched: index,
+    };
+    match ranking {
+        Ranking::Http => {
+            let path = matched.path.as_ref();
+            let class = match path.and_then(|p| p.kind.as_deref()) {
+                Some("Exact") => 0,
+                Some("RegularExpression") => 2,
+                _ => 1,
+            };
+            let length = path.and_then(|p| p.value.as_deref()).map_or(1, str::len);
+            RouteRank {
+                class,
+                longer: Reverse(length),
+                no_method: matched.method.is_none(),
+                ..order
+            }
+        }
+        Ranking::Grpc(spec) => {
+            let method = spec.rules[rule]
+                .matches
+                .get(index)
+                .and_then(|m| m.method.as_ref());
+            let chars = |part: Option<&String>| part.map_or(0, String::len);
+            RouteRank {
+                longer: Reverse(chars(method.and_then(|m| m.service.as_ref()))),
+                method_chars: Reverse(chars(method.and_then(|m| m.method.as_ref()))),
+                ..order
+            }
         }
     }
 }
@@ -281,17 +304,18 @@ fn action(
     }
     let unresolved = missing_plugin(rule, namespace, services, at);
     if !redirects {
-        let destinations = backends(
+        let found = backends(
             &rule.backend_refs,
             namespace,
             services,
             &at.field("backendRefs"),
         );
         // An extension that cannot be found must not be skipped: the API asks for 500.
-        if destinations.is_empty() || unresolved {
+        if found.destinations.is_empty() || unresolved {
             route["directResponse"] = json!({ "status": 500 });
         } else {
-            route["route"] = Value::Array(destinations);
+            invalid_share(&found, &mut route);
+            route["route"] = Value::Array(found.destinations);
         }
     } else if rule_redirects && !rule.backend_refs.is_empty() {
         at.field("backendRefs")
@@ -301,6 +325,17 @@ fn action(
         route,
         path,
         redirects,
+    }
+}
+
+/// Answers the invalid backends' share of the requests with 500, as the API asks: an
+/// abort of that percentage before the weighted pick among the valid ones, which keeps
+/// every backend's share of the whole.
+fn invalid_share(found: &Backends, route: &mut Value) {
+    let share = found.invalid_share();
+    if share > 0.0 {
+        route["fault"] =
+            json!({ "abort": { "httpStatus": 500, "percentage": { "value": share } } });
     }
 }
 
@@ -409,4 +444,37 @@ fn duration(value: Option<&str>, at: &Scope<'_>) -> Option<std::time::Duration> 
         .ok()
         .map(|d| d.0)
         .filter(|d| !d.is_zero())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::grpc;
+    use super::{Ranking, rank};
+    use crate::config::model::gateway_api::GrpcRouteSpec;
+
+    /// A GRPCRoute's rules rank by characters of service, then of method, then headers
+    /// — not by the kind of path match they become (an exact path before a regex).
+    #[test]
+    fn grpc_matches_rank_by_service_then_method_then_headers() {
+        let spec: GrpcRouteSpec = serde_yaml::from_str(
+            r#"
+rules:
+- matches: [{method: {service: x.Echo, method: Ping}}]
+- matches: [{method: {type: RegularExpression, service: 'x\.Echo.*', method: Ping}}]
+- matches: [{method: {service: x.Echo, method: Ping}, headers: [{name: a, value: b}]}]
+- matches: [{method: {service: x.Echo}}]
+"#,
+        )
+        .unwrap();
+        let http = grpc::as_http(&spec);
+        let ranks: Vec<_> = (0..4)
+            .map(|r| {
+                let matched = &http.rules[r].matches[0];
+                rank(Ranking::Grpc(&spec), matched, ("ns/route", r, 0))
+            })
+            .collect();
+        let mut order: Vec<usize> = (0..4).collect();
+        order.sort_by(|&a, &b| ranks[a].cmp(&ranks[b]));
+        assert_eq!(order, [1, 2, 0, 3]);
+    }
 }

@@ -321,6 +321,7 @@ fn http_route(
             mirrors,
             cors,
             headers,
+            rank: http.rank.clone(),
         },
         match_gateways,
     })
