@@ -25,4 +25,5 @@ mod rate_limit;
 mod reload;
 mod resilience;
 mod routing;
+mod streams;
 mod tls;

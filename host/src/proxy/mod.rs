@@ -11,6 +11,7 @@ pub mod normalize;
 mod paths;
 mod plugins;
 mod replay;
+pub mod stream;
 pub mod upgrade;
 
 use std::borrow::Cow;

@@ -8,7 +8,7 @@ use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{ServerConfig, SupportedProtocolVersion};
 
-use crate::config::resolved::{ClientAuth, Listener, ServerTls, TlsVersion};
+use crate::config::resolved::{ClientAuth, Listener, ServerKind, ServerTls, TlsVersion};
 use crate::tls::files::{self, TlsFileError};
 use crate::tls::pinning::Pins;
 use crate::tls::served::ServedCertificate;
@@ -32,16 +32,27 @@ pub enum TlsConfigError {
     Verifier(#[from] rustls::server::VerifierBuilderError),
 }
 
-/// One server's hosts, configuration and route table.
+/// One server's hosts, configuration (`None`: PASSTHROUGH) and route table.
 struct TlsServer {
     hosts: Vec<String>,
-    config: Arc<ServerConfig>,
+    config: Option<Arc<ServerConfig>>,
     route_table: usize,
+}
+
+/// What a client's SNI selects: TLS terminated with this configuration, or the
+/// connection passed through as bytes; and the server's route table.
+pub enum Selected {
+    /// Terminate TLS with this configuration.
+    Terminate(Arc<ServerConfig>, usize),
+    /// Forward the connection untouched (PASSTHROUGH).
+    PassThrough(usize),
 }
 
 /// The TLS servers sharing one listener.
 pub struct TlsServers {
     servers: Vec<TlsServer>,
+    /// Whether a server passes TLS through: the ClientHello is read before choosing.
+    pub passes_through: bool,
     /// Every server's certificates, in server order.
     pub certificates: Vec<ServedCertificate>,
 }
@@ -52,6 +63,13 @@ impl TlsServers {
         let mut servers = Vec::new();
         let mut certificates = Vec::new();
         for server in &listener.servers {
+            if server.kind == ServerKind::Passthrough {
+                servers.push(TlsServer {
+                    hosts: server.hosts.clone(),
+                    config: None,
+                    route_table: server.route_table,
+                });
+            }
             if let Some(tls) = &server.tls {
                 let keys = keys(tls)?;
                 let served = tls
@@ -64,12 +82,13 @@ impl TlsServers {
                 certificates.extend(served);
                 servers.push(TlsServer {
                     hosts: server.hosts.clone(),
-                    config: Arc::new(server_config(tls, keys)?),
+                    config: Some(Arc::new(server_config(tls, keys)?)),
                     route_table: server.route_table,
                 });
             }
         }
         Ok((!servers.is_empty()).then_some(Self {
+            passes_through: servers.iter().any(|s| s.config.is_none()),
             servers,
             certificates,
         }))
@@ -78,7 +97,7 @@ impl TlsServers {
     /// The configuration and route table for `sni`: an exact host, else the longest
     /// `*.suffix`, else a server listing `*`. A client whose SNI (or lack of one) matches
     /// none is refused, as Istio's gateway does.
-    pub fn select(&self, sni: Option<&str>) -> Option<(Arc<ServerConfig>, usize)> {
+    pub fn select(&self, sni: Option<&str>) -> Option<Selected> {
         let sni = sni.map(|s| s.trim_end_matches('.').to_ascii_lowercase());
         let score = |host: &str| -> Option<usize> {
             match (host, sni.as_deref()) {
@@ -102,7 +121,10 @@ impl TlsServers {
                     .map(|best| (best, s))
             })
             .max_by_key(|(best, _)| *best)
-            .map(|(_, s)| (s.config.clone(), s.route_table))
+            .map(|(_, s)| match &s.config {
+                Some(config) => Selected::Terminate(config.clone(), s.route_table),
+                None => Selected::PassThrough(s.route_table),
+            })
     }
 }
 

@@ -86,6 +86,15 @@ impl<S> Prefixed<S> {
             inner,
         }
     }
+
+    /// Puts `read` back in front of what is left to read.
+    pub fn put_back(&mut self, read: Bytes) {
+        self.prefix = if self.prefix.is_empty() {
+            read
+        } else {
+            [read, std::mem::take(&mut self.prefix)].concat().into()
+        };
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {

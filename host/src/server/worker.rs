@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
+use bytes::Bytes;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -21,11 +22,13 @@ use super::listeners::Start;
 use super::proxy_protocol::{self, Prefixed};
 use super::shedding::{Connections, Registered};
 use crate::config::resolved::ListenerId;
+use crate::config::resolved::ServerKind;
 use crate::proxy::idle::{self, Active};
 use crate::proxy::normalize::PathNormalization;
 use crate::proxy::upgrade::Tunnels;
-use crate::proxy::{self, Downstream};
+use crate::proxy::{self, Downstream, stream};
 use crate::runtime::Generation;
+use crate::runtime::tls_servers::Selected;
 use crate::telemetry::access_log::Telemetry;
 use crate::tls::session::TlsSession;
 use tokio_util::task::TaskTracker;
@@ -313,6 +316,17 @@ impl Connection {
             .listeners
             .get(index)
             .map_or(0, |l| l.trusted_proxies);
+        let mut stream = stream;
+        let listener = generation.config.listeners.get(index);
+        if listener.is_some_and(|l| l.servers.iter().any(|s| s.kind == ServerKind::Tcp)) {
+            let bytes = Forwarding {
+                route_table: 0,
+                sni: None,
+                seen: Bytes::new(),
+            };
+            let _registered = registered;
+            return self.forward(stream, bytes, moved, generation).await;
+        }
         let Some(servers) = generation.tls.get(index).and_then(Option::as_ref) else {
             return self
                 .http(
@@ -325,10 +339,27 @@ impl Connection {
                 )
                 .await;
         };
+        if servers.passes_through {
+            let hello = tokio::time::timeout(HANDSHAKE_TIMEOUT, client_hello(&mut stream))
+                .await
+                .context("ClientHello timed out")??;
+            let (sni, seen) = hello;
+            if let Some(Selected::PassThrough(route_table)) = servers.select(sni.as_deref()) {
+                let bytes = Forwarding {
+                    route_table,
+                    sni,
+                    seen,
+                };
+                let _registered = registered;
+                return self.forward(stream, bytes, moved, generation).await;
+            }
+            stream.put_back(seen);
+        }
         let handshake = async {
             let start = LazyConfigAcceptor::new(Acceptor::default(), stream).await?;
             let sni = start.client_hello().server_name().map(str::to_string);
-            let Some((config, route_table)) = servers.select(sni.as_deref()) else {
+            let Some(Selected::Terminate(config, route_table)) = servers.select(sni.as_deref())
+            else {
                 anyhow::bail!("no server for SNI {sni:?}");
             };
             Ok((start.into_stream(config).await?, route_table))
@@ -347,6 +378,40 @@ impl Connection {
             watcher,
         )
         .await
+    }
+
+    /// Forwards the connection as bytes (a TCP or PASSTHROUGH server), tracked so that a
+    /// drain waits for it.
+    async fn forward<I>(
+        self,
+        io: I,
+        forwarding: Forwarding,
+        moved: Arc<std::sync::atomic::AtomicU64>,
+        generation: Arc<Generation>,
+    ) -> anyhow::Result<()>
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let accepted = stream::Accepted {
+            listener: self.listener,
+            route_table: forwarding.route_table,
+            port: self.port,
+            client: self.client,
+            sni: forwarding.sni,
+            seen: forwarding.seen,
+            idle: (moved, self.idle_timeout),
+        };
+        let forwarded = self
+            .tunnels
+            .tracker
+            .track_future(stream::forward(io, accepted, generation));
+        match forwarded.await {
+            Ok(done) => {
+                tracing::debug!(client = %self.client, ?done, "connection forwarded");
+                Ok(())
+            }
+            Err(e) => Err(anyhow::anyhow!("{e} ({})", e.flag())),
+        }
     }
 
     async fn http<I>(
@@ -406,6 +471,47 @@ impl Connection {
             () = registered.tracked.shed() => {
                 anyhow::bail!("closed to free a file descriptor")
             }
+        }
+    }
+}
+
+/// What routes a connection forwarded as bytes, read before choosing.
+struct Forwarding {
+    route_table: usize,
+    /// The ClientHello's server name (PASSTHROUGH).
+    sni: Option<String>,
+    /// The bytes read to find it, replayed upstream.
+    seen: Bytes,
+}
+
+/// The largest ClientHello read to find its server name.
+const MAX_CLIENT_HELLO: usize = 64 * 1024;
+
+/// Reads the client's ClientHello (parsed by rustls): its server name, and the bytes
+/// read, to be replayed to whoever handles the connection.
+async fn client_hello<S>(stream: &mut S) -> anyhow::Result<(Option<String>, Bytes)>
+where
+    S: tokio::io::AsyncRead + Unpin,
+{
+    use tokio::io::AsyncReadExt as _;
+    let mut acceptor = Acceptor::default();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).await?;
+        anyhow::ensure!(n > 0, "closed before its ClientHello ended");
+        seen.extend_from_slice(&buf[..n]);
+        let mut fed = &buf[..n];
+        while !fed.is_empty() {
+            acceptor.read_tls(&mut fed)?;
+        }
+        match acceptor.accept() {
+            Ok(Some(accepted)) => {
+                let sni = accepted.client_hello().server_name().map(str::to_string);
+                return Ok((sni, seen.into()));
+            }
+            Ok(None) => anyhow::ensure!(seen.len() <= MAX_CLIENT_HELLO, "ClientHello too long"),
+            Err((e, _)) => anyhow::bail!("not a TLS ClientHello: {e}"),
         }
     }
 }

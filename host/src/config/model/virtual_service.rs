@@ -19,9 +19,9 @@ pub struct VirtualServiceSpec {
     /// Istio's `http`: HTTP routes, in order; the first match wins.
     #[serde(default)]
     pub http: Vec<HttpRoute>,
-    /// SNI-routed TLS passthrough routes; not served by Portcullis, but checked.
+    /// Istio's `tls`: SNI-routed routes for TLS PASSTHROUGH servers, in order.
     pub tls: Option<Vec<TlsRoute>>,
-    /// L4 routes; not served by Portcullis, but checked.
+    /// Istio's `tcp`: routes for TCP servers, in order.
     pub tcp: Option<Vec<TcpRoute>>,
     /// Mesh-only visibility.
     pub export_to: Option<Ignored>,

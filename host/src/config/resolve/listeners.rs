@@ -7,7 +7,7 @@ use super::gateways::GatewayServer;
 use super::routes::BoundService;
 use super::scope::Scope;
 use crate::config::diag::Reporter;
-use crate::config::resolved::{Listener, Route, RouteTable, Server, VirtualHost};
+use crate::config::resolved::{Listener, Route, RouteTable, Server, ServerKind, VirtualHost};
 
 /// A listener being built: its port-0 group (the port name; empty for other ports), and
 /// the servers it has so far.
@@ -35,7 +35,9 @@ pub fn build(
             continue;
         }
         let listener = &mut building.listener;
-        let route_table = if server.tls.is_none() && !listener.route_tables.is_empty() {
+        // Plain-HTTP and TCP servers share table 0; each TLS or passthrough server has its own.
+        let shares = server.tls.is_none() && server.kind != ServerKind::Passthrough;
+        let route_table = if shares && !listener.route_tables.is_empty() {
             0
         } else {
             listener.route_tables.push(RouteTable::default());
@@ -47,6 +49,7 @@ pub fn build(
             gateway: server.gateway.clone(),
             hosts: server.hosts.iter().map(|(_, h)| h.clone()).collect(),
             tls: server.tls.clone(),
+            kind: server.kind,
             route_table,
         });
         building.members.push(server);
@@ -98,8 +101,18 @@ fn joins(members: &[&GatewayServer], server: &GatewayServer, at: &Scope<'_>) -> 
         at.field("proxyProtocol").error(format!("port {port} is already used by server {:?} with other proxyProtocol / numTrustedProxies settings; servers sharing a port must agree", first.name));
         return false;
     }
-    if first.tls.is_some() != server.tls.is_some() {
-        let mode = if first.tls.is_some() {
+    let speaks_tls = |s: &GatewayServer| s.tls.is_some() || s.kind == ServerKind::Passthrough;
+    if (first.kind == ServerKind::Tcp) != (server.kind == ServerKind::Tcp) {
+        let other = if first.kind == ServerKind::Tcp {
+            "TCP"
+        } else {
+            "HTTP or TLS"
+        };
+        at.field("port").field("protocol").warn(format!("port {port} is already used by server {:?} for {other}; one port cannot mix TCP with other protocols: this server is not served", first.name));
+        return false;
+    }
+    if speaks_tls(first) != speaks_tls(server) {
+        let mode = if speaks_tls(first) {
             "TLS"
         } else {
             "plain text"
@@ -155,12 +168,24 @@ fn duplicate_host<'a>(
 /// Adds the routes of every VirtualService bound to the server's Gateway.
 fn bind_routes(table: &mut RouteTable, server: &GatewayServer, services: &[BoundService]) {
     for service in services.iter().filter(|s| s.served_on(server)) {
-        let routes: Vec<Route> = service
-            .routes
-            .iter()
-            .filter_map(|r| r.through(&server.gateway))
-            .collect();
-        for host in &service.hosts {
+        let routes: Vec<Route> = match server.kind {
+            ServerKind::Http => &service.routes,
+            ServerKind::Passthrough => &service.tls_routes,
+            ServerKind::Tcp => &service.tcp_routes,
+        }
+        .iter()
+        .filter_map(|r| r.through(&server.gateway))
+        .collect();
+        if routes.is_empty() && server.kind.forwards_bytes() {
+            continue;
+        }
+        // A TCP connection names no host: its routes serve every connection to the port.
+        let any = [String::from("*")];
+        let hosts = match server.kind {
+            ServerKind::Tcp => &any[..],
+            _ => &service.hosts[..],
+        };
+        for host in hosts {
             for (namespace, server_host) in &server.hosts {
                 if namespace
                     .as_ref()

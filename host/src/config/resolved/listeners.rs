@@ -71,10 +71,33 @@ pub struct Server {
     pub gateway: String,
     /// Hosts (SNI and Host) the server accepts; `*` accepts all.
     pub hosts: Vec<String>,
-    /// TLS termination; `None` for a plain-text server.
+    /// TLS termination; `None` for a plain-text or passthrough server.
     pub tls: Option<ServerTls>,
+    /// What the server does with a connection.
+    pub kind: ServerKind,
     /// Index into the listener's route tables.
     pub route_table: usize,
+}
+
+/// What a server does with a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ServerKind {
+    /// Serves HTTP (over TLS when it terminates it): routes are `http` routes.
+    #[default]
+    Http,
+    /// TLS PASSTHROUGH: the connection is forwarded as bytes, routed by the SNI of its
+    /// ClientHello (read, then replayed upstream); routes are `tls` routes.
+    Passthrough,
+    /// TCP: the connection is forwarded as bytes; routes are `tcp` routes.
+    Tcp,
+}
+
+impl ServerKind {
+    /// Whether connections are forwarded as bytes rather than served as HTTP.
+    pub fn forwards_bytes(self) -> bool {
+        self != Self::Http
+    }
 }
 
 /// How a server terminates TLS.

@@ -10,8 +10,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use super::scope::Scope;
 use super::{Context, Input, checks, tls};
 use crate::config::diag::{Reporter, Site};
-use crate::config::model::gateway::{GatewaySpec, Port, Server as ServerSpec};
-use crate::config::resolved::{Protocol, ServerTls};
+use crate::config::model::gateway::{GatewaySpec, Port, Server as ServerSpec, ServerTlsMode};
+use crate::config::resolved::{Protocol, ServerKind, ServerTls};
 
 /// A checked Gateway server, before servers are grouped into listeners.
 #[derive(Debug, Clone)]
@@ -28,8 +28,10 @@ pub struct GatewayServer {
     pub protocol: Protocol,
     /// Hosts with their namespace filter (`None`: any namespace).
     pub hosts: Vec<(Option<String>, String)>,
-    /// TLS termination; `None` for plain text.
+    /// TLS termination; `None` for plain text and passthrough.
     pub tls: Option<ServerTls>,
+    /// What the server does with a connection.
+    pub kind: ServerKind,
     /// Whether plain HTTP requests are redirected to HTTPS.
     pub https_redirect: bool,
     /// Whether connections start with a PROXY protocol header.
@@ -86,6 +88,38 @@ pub fn resolve(
     resolved
 }
 
+/// What the server does with connections: HTTP (terminating TLS on HTTPS), TLS
+/// PASSTHROUGH (HTTPS or TLS without a terminating mode), or TCP; `None` (warned) for
+/// what is not served.
+fn server_kind(
+    spec: &ServerSpec,
+    protocol: Protocol,
+    protocol_name: &str,
+    at: &Scope<'_>,
+) -> Option<ServerKind> {
+    let passes = spec
+        .tls
+        .as_ref()
+        .is_some_and(|t| matches!(t.mode, None | Some(ServerTlsMode::Passthrough)));
+    match protocol {
+        Protocol::Https | Protocol::Tls if passes => Some(ServerKind::Passthrough),
+        Protocol::Tcp => Some(ServerKind::Tcp),
+        _ if protocol.is_http() => Some(ServerKind::Http),
+        Protocol::Tls if spec.tls.is_some() => {
+            at.field("tls").field("mode").warn(
+                "a TLS server that terminates TLS forwards to tcp routes, which is not served yet: this server is not served; use PASSTHROUGH, or protocol HTTPS for HTTP",
+            );
+            None
+        }
+        _ => {
+            at.field("port").field("protocol").warn(format!(
+                "Portcullis serves HTTP, HTTPS, TLS (PASSTHROUGH) and TCP; this {protocol_name} server is not served"
+            ));
+            None
+        }
+    }
+}
+
 /// One server, checked; `None` when it has errors or is not served.
 fn server(
     spec: &ServerSpec,
@@ -107,21 +141,23 @@ fn server(
     let hosts = hosts(&spec.hosts, gateway.namespace, &at.field("hosts"));
     let protocol = protocol?;
     let protocol_name = port.protocol.as_deref().unwrap_or_default();
-    let (tls, https_redirect) = server_tls::tls_settings(
-        spec.tls.as_ref(),
-        protocol,
-        protocol_name,
-        ctx,
-        &at.field("tls"),
-    );
-    if !protocol.is_http() {
-        at.field("port").field("protocol").warn(format!(
-            "Portcullis routes HTTP only; this {protocol_name} server is not served"
-        ));
-        return None;
-    }
-    if at.error_count() > errors || (protocol == Protocol::Https && tls.is_none()) {
-        // An HTTPS server that terminates no TLS (PASSTHROUGH, warned) is not served.
+    let kind = server_kind(spec, protocol, protocol_name, at)?;
+    let (tls, https_redirect) = match kind {
+        ServerKind::Passthrough => {
+            server_tls::passthrough(spec.tls.as_ref(), &at.field("tls"));
+            (None, false)
+        }
+        _ => server_tls::tls_settings(
+            spec.tls.as_ref(),
+            protocol,
+            protocol_name,
+            ctx,
+            &at.field("tls"),
+        ),
+    };
+    if at.error_count() > errors
+        || (protocol == Protocol::Https && tls.is_none() && kind == ServerKind::Http)
+    {
         return None;
     }
     Some(GatewayServer {
@@ -135,6 +171,7 @@ fn server(
         protocol,
         hosts,
         tls,
+        kind,
         https_redirect,
         proxy_protocol: spec.proxy_protocol.unwrap_or(false),
         trusted_proxies: spec.num_trusted_proxies.unwrap_or(0),

@@ -37,6 +37,25 @@ pub(super) fn tls_settings(
     }
 }
 
+/// The TLS settings of a PASSTHROUGH server: it terminates no TLS, so every setting but
+/// the mode is ignored (warned about).
+pub(super) fn passthrough(spec: Option<&ServerTlsSettings>, at: &Scope<'_>) {
+    let Some(spec) = spec else { return };
+    let certificates = [
+        ("serverCertificate", spec.server_certificate.is_some()),
+        ("credentialName", spec.credential_name.is_some()),
+        ("httpsRedirect", spec.https_redirect),
+    ];
+    let set = certificates
+        .into_iter()
+        .filter_map(|(field, set)| set.then_some(field))
+        .chain(plain_text_tls_fields(spec));
+    for field in set {
+        at.field(field)
+            .warn("a PASSTHROUGH server terminates no TLS; ignored");
+    }
+}
+
 /// TLS settings on a plain-text server, where only `httpsRedirect` means something.
 fn plain_text_tls(spec: &ServerTlsSettings, protocol: Protocol, at: &Scope<'_>) {
     if spec.mode.is_some() || spec.server_certificate.is_some() || spec.credential_name.is_some() {

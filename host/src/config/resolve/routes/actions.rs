@@ -58,7 +58,7 @@ pub fn action(http: &HttpRoute, targets: &Targets<'_>, at: &Scope<'_>) -> Option
 
 /// The weighted destinations of `route`; those of weight 0 get no traffic, unless
 /// there is only one.
-fn destinations(
+pub(super) fn destinations(
     routes: &[HttpRouteDestination],
     targets: &Targets<'_>,
     at: &Scope<'_>,

@@ -10,6 +10,7 @@ mod headers;
 mod matches;
 mod mirror;
 mod retry;
+mod streams;
 
 use std::collections::BTreeMap;
 
@@ -33,6 +34,10 @@ pub struct BoundService {
     pub sections: Vec<(String, String)>,
     pub namespace: String,
     pub routes: Vec<BoundRoute>,
+    /// The `tls` routes, served on PASSTHROUGH servers.
+    pub tls_routes: Vec<BoundRoute>,
+    /// The `tcp` routes, served on TCP servers.
+    pub tcp_routes: Vec<BoundRoute>,
 }
 
 impl BoundService {
@@ -97,26 +102,9 @@ fn virtual_service(
     at: &Scope<'_>,
 ) -> BoundService {
     let spec = vs.spec;
-    for (field, set, message) in [
-        (
-            "tls",
-            spec.tls.is_some(),
-            "TLS passthrough routes are not served by Portcullis; ignored",
-        ),
-        (
-            "tcp",
-            spec.tcp.is_some(),
-            "TCP routes are not served by Portcullis; ignored",
-        ),
-        (
-            "exportTo",
-            spec.export_to.is_some(),
-            "only applies inside a service mesh; ignored",
-        ),
-    ] {
-        if set {
-            at.field(field).warn(message);
-        }
+    if spec.export_to.is_some() {
+        at.field("exportTo")
+            .warn("only applies inside a service mesh; ignored");
     }
     if spec.hosts.is_empty() {
         at.field("hosts").error("a VirtualService without hosts is a delegate, which Portcullis does not support: give it hosts and gateways");
@@ -137,6 +125,8 @@ fn virtual_service(
         sections,
         namespace: vs.namespace.to_string(),
         routes,
+        tls_routes: streams::tls_routes(vs, targets, &at.field("tls")),
+        tcp_routes: streams::tcp_routes(vs, targets, &at.field("tcp")),
     }
 }
 
@@ -227,7 +217,7 @@ fn routes(
         }
         routes.push(route);
     }
-    if vs.spec.http.is_empty() {
+    if vs.spec.http.is_empty() && vs.spec.tls.is_none() && vs.spec.tcp.is_none() {
         at.warn("no HTTP routes: requests for these hosts get 404");
     }
     routes
