@@ -12,6 +12,7 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::support;
 use support::certs::TestCa;
 use support::config::gateway;
+use support::eventually::eventually;
 use support::gateway::Gateway;
 use support::tls_client::client;
 use support::upstream::{Upstream, UpstreamTls};
@@ -134,7 +135,10 @@ spec:
         service("beta.internal", (443, "TLS"), beta.addr.port()),
         service("plain.internal", (80, "HTTP"), plain.addr.port()),
     );
-    let gateway = Gateway::start(&config);
+    let log = dir.path().join("access.log");
+    let gateway = Gateway::start_with(&config, |command| {
+        command.arg("--access-log").arg(&log);
+    });
     let addr = gateway.addr("default/gw/tls");
     for (name, upstream) in [("alpha.example.com", "alpha"), ("beta.example.com", "beta")] {
         assert_eq!(
@@ -152,6 +156,31 @@ spec:
             .is_err()
     );
     assert_eq!(alpha.hits() + beta.hits(), 2);
+    // One line per forwarded connection, with Envoy's TCP proxy fields.
+    let passed: Vec<serde_json::Value> = eventually("two connection lines", || async {
+        let lines: Vec<_> = support::access_log(&log)
+            .into_iter()
+            .filter(|l| l["method"] == "-")
+            .collect();
+        (lines.len() == 2).then_some(lines)
+    })
+    .await;
+    let alpha_line = passed
+        .iter()
+        .find(|l| l["authority"] == "alpha.example.com")
+        .expect("a line for alpha");
+    assert_eq!(alpha_line["route_name"], "sni.tls.0");
+    assert_eq!(alpha_line["response_code"], 0);
+    assert_eq!(alpha_line["response_flags"], "-");
+    assert_eq!(alpha_line["upstream_host"], alpha.addr.to_string());
+    assert!(
+        alpha_line["bytes_received"].as_u64().unwrap() > 200,
+        "{alpha_line}"
+    );
+    assert!(
+        alpha_line["bytes_sent"].as_u64().unwrap() > 500,
+        "{alpha_line}"
+    );
 }
 
 /// A TCP server that answers each connection with its name, then echoes what it reads

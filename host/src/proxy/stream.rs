@@ -48,14 +48,14 @@ pub enum StreamError {
 }
 
 impl StreamError {
-    /// Envoy's response flag for the error.
-    pub fn flag(&self) -> &'static str {
+    /// Envoy's response flag for the error, when it has one.
+    pub fn flag(&self) -> Option<&'static str> {
         match self {
-            Self::NoRoute(_) => "NR",
-            Self::NoHealthyUpstream => "UH",
-            Self::Overflow => "UO",
-            Self::Connect(..) => "UF",
-            Self::Policy(_) | Self::Io(_) => "-",
+            Self::NoRoute(_) => Some("NR"),
+            Self::NoHealthyUpstream => Some("UH"),
+            Self::Overflow => Some("UO"),
+            Self::Connect(..) => Some("UF"),
+            Self::Policy(_) | Self::Io(_) => None,
         }
     }
 }
@@ -78,31 +78,35 @@ pub struct Accepted {
     pub idle: (Arc<AtomicU64>, Duration),
 }
 
-/// What a forwarded connection did: the route, the upstream, and bytes each way.
-#[derive(Debug)]
+/// What a forwarded connection did, as far as it got: the route, the upstream, and
+/// bytes each way.
+#[derive(Debug, Default)]
 pub struct Forwarded {
-    /// The route's name.
-    pub route: String,
-    /// The endpoint connected to.
-    pub upstream: SocketAddr,
+    /// The route that took it.
+    pub route: Option<u32>,
+    /// The endpoint connected to (or tried).
+    pub upstream: Option<SocketAddr>,
     /// Bytes from the client.
     pub received: u64,
     /// Bytes to the client.
     pub sent: u64,
 }
 
-/// Routes `client` and forwards it until both sides are done.
+/// Routes `client` and forwards it until both sides are done, noting in `done` how far
+/// it got.
 pub async fn forward<S>(
     mut client: S,
     accepted: Accepted,
-    generation: Arc<Generation>,
-) -> Result<Forwarded, StreamError>
+    generation: &Generation,
+    done: &mut Forwarded,
+) -> Result<(), StreamError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let view = Arc::new(view(&accepted));
-    let entry = route(&generation, &accepted, &view).await?;
-    let cluster = destination(&generation, entry, &view).await?;
+    let entry = route(generation, &accepted, &view).await?;
+    done.route = Some(entry.id);
+    let cluster = destination(generation, entry, &view).await?;
     let state = &generation.clusters[cluster];
     let load = state.load.reserve_connection(false);
     let _open = Counted::adopt(&state.load.active_connections);
@@ -110,31 +114,37 @@ where
     {
         return Err(StreamError::Overflow);
     }
-    let address = endpoint(&generation, cluster, &view).await?;
-    let connect_timeout = state.cluster.policy.connection_pool.connect_timeout;
-    let mut upstream =
-        match tokio::time::timeout(connect_timeout, TcpStream::connect(address)).await {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(e)) => return Err(StreamError::Connect(address, e)),
-            Err(_) => {
-                let timed_out = std::io::Error::from(std::io::ErrorKind::TimedOut);
-                return Err(StreamError::Connect(address, timed_out));
-            }
-        };
-    let _ = upstream.set_nodelay(true);
+    let address = endpoint(generation, cluster, &view).await?;
+    done.upstream = Some(address);
+    let pool = &state.cluster.policy.connection_pool;
+    let mut upstream = connect(address, pool.connect_timeout).await?;
     upstream.write_all(&accepted.seen).await?;
+    done.received = accepted.seen.len() as u64;
     let (moved, idle_timeout) = accepted.idle;
-    let idle_timeout = idle_timeout.min(state.cluster.policy.connection_pool.tcp_idle_timeout);
+    let idle_timeout = idle_timeout.min(pool.tcp_idle_timeout);
+    // As for upgraded connections, one closed for idling reports no byte counts.
     let (received, sent) = tokio::select! {
         copied = tokio::io::copy_bidirectional(&mut client, &mut upstream) => copied?,
         () = idle::idle(moved, idle_timeout) => (0, 0),
     };
-    Ok(Forwarded {
-        route: entry.route.name.clone(),
-        upstream: address,
-        received: received + accepted.seen.len() as u64,
-        sent,
-    })
+    done.received += received;
+    done.sent = sent;
+    Ok(())
+}
+
+/// Connects to `address` within `timeout`.
+async fn connect(address: SocketAddr, timeout: Duration) -> Result<TcpStream, StreamError> {
+    match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
+        Ok(Ok(stream)) => {
+            let _ = stream.set_nodelay(true);
+            Ok(stream)
+        }
+        Ok(Err(e)) => Err(StreamError::Connect(address, e)),
+        Err(_) => {
+            let timed_out = std::io::Error::from(std::io::ErrorKind::TimedOut);
+            Err(StreamError::Connect(address, timed_out))
+        }
+    }
 }
 
 /// The request the policies are asked about for a connection: `GET /` with the SNI as

@@ -29,7 +29,7 @@ use crate::proxy::upgrade::Tunnels;
 use crate::proxy::{self, Downstream, stream};
 use crate::runtime::Generation;
 use crate::runtime::tls_servers::Selected;
-use crate::telemetry::access_log::Telemetry;
+use crate::telemetry::access_log::{ConnectionReport, Stamp, Telemetry};
 use crate::tls::session::TlsSession;
 use tokio_util::task::TaskTracker;
 
@@ -381,7 +381,7 @@ impl Connection {
     }
 
     /// Forwards the connection as bytes (a TCP or PASSTHROUGH server), tracked so that a
-    /// drain waits for it.
+    /// drain waits for it, and logs it.
     async fn forward<I>(
         self,
         io: I,
@@ -392,6 +392,8 @@ impl Connection {
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     {
+        let started = Stamp::now();
+        let sni = forwarding.sni.clone();
         let accepted = stream::Accepted {
             listener: self.listener,
             route_table: forwarding.route_table,
@@ -401,17 +403,21 @@ impl Connection {
             seen: forwarding.seen,
             idle: (moved, self.idle_timeout),
         };
-        let forwarded = self
-            .tunnels
-            .tracker
-            .track_future(stream::forward(io, accepted, generation));
-        match forwarded.await {
-            Ok(done) => {
-                tracing::debug!(client = %self.client, ?done, "connection forwarded");
-                Ok(())
-            }
-            Err(e) => Err(anyhow::anyhow!("{e} ({})", e.flag())),
+        let mut done = stream::Forwarded::default();
+        let forwarded = stream::forward(io, accepted, &generation, &mut done);
+        let result = self.tunnels.tracker.track_future(forwarded).await;
+        if let Some(telemetry) = self.telemetry {
+            telemetry.report_connection(&ConnectionReport {
+                started,
+                flag: result.as_ref().err().and_then(stream::StreamError::flag),
+                received: done.received,
+                sent: done.sent,
+                sni: sni.as_deref(),
+                upstream: done.upstream,
+                route: done.route.map(|id| generation.route_name(id)),
+            });
         }
+        result.map_err(anyhow::Error::from)
     }
 
     async fn http<I>(

@@ -11,6 +11,7 @@
 //! and Portcullis's own `WF` (a Wasm policy or plugin failed).
 
 mod clock;
+mod connection;
 mod entry;
 mod format;
 mod outcome;
@@ -25,9 +26,11 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use clock::Stamp;
+pub use connection::ConnectionReport;
 use entry::Done;
 pub use entry::Pending;
 pub use format::Format;
+use format::{Line, Written};
 pub use outcome::{Decision, Outcome, Policy, Said};
 
 /// Buffers queued for the writer before new ones are dropped (16 MiB).
@@ -155,6 +158,17 @@ impl AccessLog {
             }
             buffer.len() >= BUFFER_BYTES
         })
+    }
+
+    /// Formats `line` into this thread's buffer, handing it over when full.
+    fn write<'a>(&self, line: Line<'a, impl Iterator<Item = Written<'a>>>) {
+        let full = BUFFER.with_borrow_mut(|buffer| {
+            self.format.write(line, buffer);
+            buffer.len() >= BUFFER_BYTES
+        });
+        if full {
+            self.hand_over();
+        }
     }
 
     /// An empty buffer: one the writer has written out, or a new one.

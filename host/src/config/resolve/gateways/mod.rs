@@ -271,7 +271,7 @@ mod tests {
     use crate::config::resolve::scope::{errors_at, warnings_at};
     use crate::config::resolve::tls::test_files;
     use crate::config::resolve::{Context, Input};
-    use crate::config::resolved::{ClientAuth, Protocol, TlsVersion};
+    use crate::config::resolved::{ClientAuth, Protocol, ServerKind, TlsVersion};
 
     /// The servers of the Gateway `edge/gw` in `yaml`, with files relative to `base_dir`.
     fn gateway_in(base_dir: &Path, yaml: &str) -> (Vec<GatewayServer>, Diagnostics) {
@@ -382,12 +382,13 @@ mod tests {
     /// PASSTHROUGH (also the default mode) is not served: no port speaks plain HTTP
     /// where the config asked for TLS.
     #[test]
-    fn passthrough_the_default_mode_is_not_served_and_says_so() {
+    fn passthrough_the_default_mode_forwards_bytes() {
         let (servers, reported) =
             gateway(&one_server("443/HTTPS", "hosts: [a.example.com], tls: {}"));
         assert!(errors_at(&reported).is_empty());
-        assert_eq!(warnings_at(&reported), ["spec.servers[0].tls.mode"]);
-        assert!(servers.is_empty());
+        assert!(warnings_at(&reported).is_empty());
+        assert_eq!(servers[0].kind, ServerKind::Passthrough);
+        assert!(servers[0].tls.is_none());
     }
 
     #[test]
@@ -474,8 +475,11 @@ servers:
     }
 
     #[test]
-    fn non_http_servers_are_not_served() {
+    fn tcp_servers_forward_bytes_and_mongo_ones_are_not_served() {
         let (servers, reported) = gateway(&one_server("9000/TCP", "hosts: [a.example.com]"));
+        assert_eq!(servers[0].kind, ServerKind::Tcp);
+        assert!(errors_at(&reported).is_empty() && warnings_at(&reported).is_empty());
+        let (servers, reported) = gateway(&one_server("9000/MONGO", "hosts: [a.example.com]"));
         assert!(servers.is_empty());
         assert!(errors_at(&reported).is_empty());
         assert_eq!(warnings_at(&reported), ["spec.servers[0].port.protocol"]);
