@@ -119,9 +119,9 @@ fn backend(v: u8) -> Option<String> {
 #[test]
 fn what_is_not_served_yet_is_warned_about_at_its_field() {
     let config = format!(
-        "{GATEWAY}  - name: tcp
+        "{GATEWAY}  - name: udp
     port: 0
-    protocol: TCP
+    protocol: UDP
 ---
 apiVersion: v1
 kind: Namespace
@@ -162,7 +162,7 @@ spec:
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     for expected in [
-        "spec.listeners[1].protocol: protocol \"TCP\" is not served yet",
+        "spec.listeners[1].protocol: protocol \"UDP\" is not served yet",
         "Deployment/infra-backend-v1: kind: a standalone gateway does not read Kubernetes Deployments",
         "Secret/certificate: kind: a standalone gateway does not read Kubernetes Secrets",
         "GatewayClass/portcullis: spec.controllerName: not checked",
@@ -244,9 +244,9 @@ spec:
     let parent = "{name: same-namespace, namespace: gateway-conformance-infra}";
     let config = format!(
         "{GATEWAY}    hostname: example.com
-  - name: tcp
+  - name: udp
     port: 0
-    protocol: TCP
+    protocol: UDP
 {}{}{}{}{}{}",
         backends.yaml(),
         route(
@@ -280,7 +280,7 @@ spec:
     for expected in [
         "Gateway gateway-conformance-infra/same-namespace: Accepted=True (Accepted), Programmed=True (Programmed)",
         "Gateway gateway-conformance-infra/same-namespace listener http: Accepted=True (Accepted), ResolvedRefs=True (ResolvedRefs), Programmed=True (Programmed), attachedRoutes=2",
-        "Gateway gateway-conformance-infra/same-namespace listener tcp: Accepted=False (UnsupportedProtocol), ResolvedRefs=True (ResolvedRefs), Programmed=False (Invalid), attachedRoutes=0",
+        "Gateway gateway-conformance-infra/same-namespace listener udp: Accepted=False (UnsupportedProtocol), ResolvedRefs=True (ResolvedRefs), Programmed=False (Invalid), attachedRoutes=0",
         "HTTPRoute gateway-conformance-infra/good on gateway-conformance-infra/same-namespace: Accepted=True (Accepted), ResolvedRefs=True (ResolvedRefs)",
         "HTTPRoute gateway-conformance-infra/lost on gateway-conformance-infra/same-namespace: Accepted=True (Accepted), ResolvedRefs=False (BackendNotFound)",
         "HTTPRoute gateway-conformance-infra/orphan on gateway-conformance-infra/elsewhere: Accepted=False (NoMatchingParent)",
@@ -762,4 +762,111 @@ spec:
     let client = Client::http1(gateway.addr("gateway-conformance-infra/same-namespace/http"));
     assert_eq!(served(&client, "/foo/bar/x", &[]).await, backend(2));
     assert_eq!(served(&client, "/foo/x", &[]).await, backend(1));
+}
+
+/// A TLS listener passes connections through by SNI to a TLSRoute's backend (the client
+/// verifies the backend's own certificate), a TCP listener forwards by a TCPRoute's
+/// weights, and an HTTPRoute naming the TLS listener is not attached there.
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_and_tcp_listeners_serve_tlsroutes_and_tcproutes() {
+    let certs = tempfile::tempdir().unwrap();
+    let ca = support::certs::TestCa::new(certs.path());
+    ca.issue("abc", &["abc.example.com"]);
+    let tls = crate::streams::tls_upstream(certs.path(), "abc").await;
+    let (one, two) = (
+        crate::streams::echo("one").await,
+        crate::streams::echo("two").await,
+    );
+    let gateway = GATEWAY.replace(
+        "  listeners:\n",
+        "  listeners:
+  - name: tls
+    port: 0
+    protocol: TLS
+    hostname: \"*.example.com\"
+    tls: {mode: Passthrough}
+  - name: tcp
+    port: 0
+    protocol: TCP
+    allowedRoutes: {kinds: [{kind: TCPRoute}]}
+",
+    );
+    let config = format!(
+        "{gateway}{}{}{}---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TLSRoute
+metadata:
+  name: passed
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs: [{{name: same-namespace}}]
+  hostnames: [abc.example.com]
+  rules: [{{backendRefs: [{{name: tls-backend, port: 443}}]}}]
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TCPRoute
+metadata:
+  name: split
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs: [{{name: same-namespace, sectionName: tcp}}]
+  rules:
+  - backendRefs:
+    - {{name: tcp-one, port: 9000, weight: 3}}
+    - {{name: tcp-two, port: 9000, weight: 1}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: wrong-kind
+  namespace: gateway-conformance-infra
+spec:
+  parentRefs: [{{name: same-namespace, sectionName: tls}}]
+  rules: [{{backendRefs: [{{name: tcp-one, port: 9000}}]}}]
+",
+        service_entry(
+            "tls-backend",
+            "gateway-conformance-infra",
+            (443, "TLS"),
+            tls.addr.port()
+        ),
+        service_entry(
+            "tcp-one",
+            "gateway-conformance-infra",
+            (9000, "TCP"),
+            one.port()
+        ),
+        service_entry(
+            "tcp-two",
+            "gateway-conformance-infra",
+            (9000, "TCP"),
+            two.port()
+        ),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gateway.yaml"), &config).unwrap();
+    let output = support::validate(dir.path(), "gateway.yaml");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for expected in [
+        "TLSRoute gateway-conformance-infra/passed on gateway-conformance-infra/same-namespace: Accepted=True (Accepted), ResolvedRefs=True (ResolvedRefs)",
+        "TCPRoute gateway-conformance-infra/split on gateway-conformance-infra/same-namespace/tcp: Accepted=True (Accepted), ResolvedRefs=True (ResolvedRefs)",
+        "HTTPRoute gateway-conformance-infra/wrong-kind on gateway-conformance-infra/same-namespace/tls: Accepted=False (NotAllowedByListeners)",
+    ] {
+        assert!(stdout.contains(expected), "{expected}\nnot in:\n{stdout}");
+    }
+    let gateway = Gateway::launch(dir, "gateway.yaml", |_| {});
+    let tls_addr = gateway.addr("gateway-conformance-infra/same-namespace/tls");
+    let served = crate::streams::served_over_tls(certs.path(), tls_addr, "abc.example.com").await;
+    assert_eq!(served.as_deref(), Ok("abc"));
+    let tcp_addr = gateway.addr("gateway-conformance-infra/same-namespace/tcp");
+    let mut ones = 0;
+    for i in 0..80 {
+        let reply = crate::streams::exchange(tcp_addr, format!("{i}").as_bytes()).await;
+        ones += usize::from(reply.starts_with("one:"));
+    }
+    // 60 expected; binomial sd ~3.9.
+    assert!(
+        (45..=75).contains(&ones),
+        "{ones} of 80 to the weight-3 backend"
+    );
 }

@@ -36,7 +36,7 @@ spec:
 }
 
 /// A TLS upstream named `name` with the certificate `dir/<name>.pem` the test CA issued.
-async fn tls_upstream(dir: &Path, name: &str) -> Upstream {
+pub(crate) async fn tls_upstream(dir: &Path, name: &str) -> Upstream {
     let (certificate, key) = (
         dir.join(format!("{name}.pem")),
         dir.join(format!("{name}.key")),
@@ -52,7 +52,7 @@ async fn tls_upstream(dir: &Path, name: &str) -> Upstream {
 
 /// Connects to `addr` with SNI `name`, trusting only the test CA, and returns the name
 /// of the upstream that answered `GET /`.
-async fn served_over_tls(
+pub(crate) async fn served_over_tls(
     dir: &Path,
     addr: std::net::SocketAddr,
     name: &str,
@@ -185,7 +185,7 @@ spec:
 
 /// A TCP server that answers each connection with its name, then echoes what it reads
 /// until the client half-closes, then closes.
-async fn echo(name: &'static str) -> std::net::SocketAddr {
+pub(crate) async fn echo(name: &'static str) -> std::net::SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -206,7 +206,7 @@ async fn echo(name: &'static str) -> std::net::SocketAddr {
 }
 
 /// Sends `data`, half-closes, and reads the reply to its end.
-async fn exchange(addr: std::net::SocketAddr, data: &[u8]) -> String {
+pub(crate) async fn exchange(addr: std::net::SocketAddr, data: &[u8]) -> String {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream.write_all(data).await.unwrap();
     stream.shutdown().await.unwrap();

@@ -28,6 +28,7 @@ mod filters;
 mod grpcroute;
 mod httproute;
 mod listeners;
+mod streams;
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
@@ -46,6 +47,14 @@ const INFRA: &str = "gateway-conformance-infra";
 
 /// A Service port whose `appProtocol` is WebSocket: served by a WebSocket echo server.
 const WEBSOCKET: &str = "kubernetes.io/ws";
+
+/// A Service port the suite serves with its echo server over TLS: the ports of its
+/// `tls-backend*` Services and its `*-tls` ports.
+const TLS: &str = "TLS";
+
+/// A Service port the suite serves with its TCP echo server: the other ports of its
+/// `tcp-*` Services (their Deployments say `TCP_ECHO_SERVER`).
+const TCP: &str = "TCP";
 
 /// Where the suite's manifests lie, when they do.
 fn suite_dir() -> Option<PathBuf> {
@@ -103,18 +112,30 @@ impl Suite {
         for document in serde_yaml::Deserializer::from_str(&text) {
             manifests.take(Value::deserialize(document).unwrap());
         }
+        let ca = support::certs::TestCa::new(dir.path());
         let mut backends = HashMap::new();
         let mut entries = String::new();
         for service in &manifests.services {
+            let serves = |protocol| service.ports.iter().any(|p| p.2 == protocol);
+            let mut servers = HashMap::new();
+            if serves(TCP) {
+                servers.insert(TCP, tcp_echo(service.key()).await);
+            }
+            if serves(WEBSOCKET) {
+                let port = support::websocket::echo_server().await.port();
+                servers.insert(WEBSOCKET, port);
+            }
+            if serves(TLS) {
+                let upstream = tls_echo(&service.key(), &ca, dir.path()).await;
+                servers.insert(TLS, upstream.addr.port());
+                backends.insert(format!("{} (TLS)", service.key()), upstream);
+            }
             let upstream = Upstream::start(&service.key()).await;
-            let websocket = match service.ports.iter().any(|p| p.2 == WEBSOCKET) {
-                true => support::websocket::echo_server().await.port(),
-                false => 0,
-            };
-            entries.push_str(&service.entry(upstream.addr.port(), websocket));
+            servers.insert("HTTP", upstream.addr.port());
+            entries.push_str(&service.entry(&servers));
             backends.insert(service.key(), upstream);
         }
-        manifests.write_secrets(dir.path());
+        manifests.write_secrets(&ca, dir.path());
         let documents = manifests.documents;
         drop(manifests.held);
         std::fs::write(
@@ -193,6 +214,19 @@ impl Suite {
             .await
             .unwrap();
         Answer(support::client::read(response).await)
+    }
+
+    /// The pod of the TCP echo server a connection to listener port `port` of Gateway
+    /// `gateway` reached.
+    pub async fn tcp_pod(&self, gateway: &str, port: u16) -> String {
+        use tokio::io::AsyncReadExt as _;
+        let mut stream = tokio::net::TcpStream::connect(self.addr(gateway, port))
+            .await
+            .unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).await.unwrap();
+        let json: serde_json::Value = serde_json::from_str(reply.trim()).unwrap();
+        json["pod"].as_str().unwrap().to_string()
     }
 
     /// The `Location` of `answer`, a redirect from listener port `port` of Gateway
@@ -381,9 +415,8 @@ impl Manifests {
     }
 
     /// Writes each Secret's folder (`tls.crt`, `tls.key`) beside the config: a
-    /// certificate for its listeners' hostnames from a test CA (`ca.pem`).
-    fn write_secrets(&self, dir: &Path) {
-        let ca = support::certs::TestCa::new(dir);
+    /// certificate for its listeners' hostnames from the test CA `ca` (`ca.pem`).
+    fn write_secrets(&self, ca: &support::certs::TestCa, dir: &Path) {
         for (name, hostnames) in &self.secrets {
             let folder = dir.join(name);
             std::fs::create_dir_all(&folder).unwrap();
@@ -409,8 +442,52 @@ struct Service {
     ports: Vec<(u64, String, &'static str)>,
 }
 
+/// An echo server over TLS named `name`, with a certificate from `ca` for the names the
+/// suite's TLS tests ask for.
+async fn tls_echo(name: &str, ca: &support::certs::TestCa, dir: &Path) -> Upstream {
+    let file = name.replace('/', "-");
+    ca.issue(
+        &file,
+        &["abc.example.com", "*.example.com", "other.example.com"],
+    );
+    let (certificate, key) = (
+        dir.join(format!("{file}.pem")),
+        dir.join(format!("{file}.key")),
+    );
+    let tls = support::upstream::UpstreamTls {
+        certificate: &certificate,
+        key: &key,
+        client_ca: None,
+        client_required: false,
+    };
+    Upstream::start_tls(name, tls).await
+}
+
+/// A TCP echo server standing in for the suite's: each connection gets one JSON line
+/// naming its pod (`<service>-<replica set hash>-<pod hash>`) and namespace, then is closed;
+/// returns its port.
+async fn tcp_echo(key: String) -> u16 {
+    use tokio::io::AsyncWriteExt as _;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (namespace, name) = key.split_once('/').unwrap();
+    let line = serde_json::json!({ "pod": format!("{name}-5d8f9-x2x7q"), "namespace": namespace });
+    let line = format!("{line}\n");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let line = line.clone();
+            tokio::spawn(async move {
+                let _ = stream.write_all(line.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
 impl Service {
     fn of(document: &Value) -> Self {
+        let service = document["metadata"]["name"].as_str().unwrap().to_string();
         let ports = document["spec"]["ports"]
             .as_sequence()
             .cloned()
@@ -425,6 +502,8 @@ impl Service {
                 let protocol = match port["appProtocol"].as_str() {
                     Some("kubernetes.io/h2c") => "HTTP2",
                     Some("kubernetes.io/ws") => WEBSOCKET,
+                    _ if service.starts_with("tls-backend") || name.ends_with("-tls") => TLS,
+                    _ if service.starts_with("tcp-") => TCP,
                     _ => "HTTP",
                 };
                 (number, name, protocol)
@@ -432,7 +511,7 @@ impl Service {
             .collect();
         Self {
             namespace: namespace_of(document, "default"),
-            name: document["metadata"]["name"].as_str().unwrap().to_string(),
+            name: service,
             ports,
         }
     }
@@ -441,15 +520,17 @@ impl Service {
         format!("{}/{}", self.namespace, self.name)
     }
 
-    /// A STATIC ServiceEntry for the Service's cluster name: its WebSocket port on the
-    /// WebSocket echo server's port `websocket`, the others on the echo server's `http`.
-    fn entry(&self, http: u16, websocket: u16) -> String {
+    /// A STATIC ServiceEntry for the Service's cluster name, each port on the port of the
+    /// server (`servers`, by kind: `HTTP`, [`WEBSOCKET`], [`TLS`], [`TCP`]) that serves it.
+    fn entry(&self, servers: &HashMap<&str, u16>) -> String {
         let mut ports = Vec::new();
         let mut endpoint = Mapping::new();
         for (number, name, protocol) in &self.ports {
+            let server = |kind: &str| servers[kind];
             let (protocol, port) = match *protocol {
-                WEBSOCKET => ("HTTP", websocket),
-                other => (other, http),
+                WEBSOCKET => ("HTTP", server(WEBSOCKET)),
+                TLS | TCP => (*protocol, server(protocol)),
+                other => (other, server("HTTP")),
             };
             ports.push(
                 serde_yaml::from_str::<Value>(&format!(

@@ -146,6 +146,8 @@ fn resource(index: usize, document: &Document, reporter: &mut Reporter) -> Optio
         Kind::Namespace => return Some(namespace(index, document)),
         Kind::MeshConfig => return mesh_config(index, document, reporter),
         Kind::GrpcRoute => Spec::GrpcRoute(typed(spec.clone(), "spec", &site, reporter)?),
+        Kind::TlsRoute => Spec::TlsRoute(typed(spec.clone(), "spec", &site, reporter)?),
+        Kind::TcpRoute => Spec::TcpRoute(typed(spec.clone(), "spec", &site, reporter)?),
         Kind::BackendTlsPolicy => {
             Spec::BackendTlsPolicy(typed(spec.clone(), "spec", &site, reporter)?)
         }

@@ -116,7 +116,7 @@ pub struct Listener {
     pub hostname: Option<String>,
     /// The port (required).
     pub port: Option<u32>,
-    /// `HTTP` or `HTTPS` (TLS, TCP and UDP are not served yet).
+    /// `HTTP`, `HTTPS`, `TLS` (Passthrough) or `TCP` (UDP is not served).
     pub protocol: Option<String>,
     /// TLS termination for HTTPS.
     pub tls: Option<ListenerTls>,
@@ -128,7 +128,7 @@ pub struct Listener {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListenerTls {
-    /// `Terminate` (default) or `Passthrough` (not served yet).
+    /// `Terminate` (default; HTTPS) or `Passthrough` (TLS).
     pub mode: Option<String>,
     /// The Secrets holding the certificate and key.
     #[serde(default)]
@@ -145,8 +145,18 @@ pub struct ListenerTls {
 pub struct AllowedRoutes {
     /// From which namespaces.
     pub namespaces: Option<RouteNamespaces>,
-    /// Which route kinds; HTTPRoute only here.
-    pub kinds: Option<Ignored>,
+    /// Which route kinds (default: those of the listener's protocol).
+    pub kinds: Option<Vec<RouteGroupKind>>,
+}
+
+/// A route kind a listener takes.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RouteGroupKind {
+    /// Its API group (default the Gateway API's).
+    pub group: Option<String>,
+    /// The kind (required).
+    pub kind: Option<String>,
 }
 
 /// The namespaces routes may attach from.
@@ -241,6 +251,77 @@ pub struct HttpRouteSpec {
     /// The rules.
     #[serde(default)]
     pub rules: Vec<HttpRouteRule>,
+}
+
+/// A TLSRoute: TLS connections passed through by their SNI.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TlsRouteSpec {
+    /// The Gateways (and listeners) it attaches to.
+    #[serde(default)]
+    pub parent_refs: Vec<ObjectRef>,
+    /// The SNI names it takes (default: every name of the listeners).
+    #[serde(default)]
+    pub hostnames: Vec<String>,
+    /// The rules.
+    #[serde(default)]
+    pub rules: Vec<StreamRouteRule>,
+}
+
+/// A TCPRoute: every TCP connection to the listeners it attaches to.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TcpRouteSpec {
+    /// The Gateways (and listeners) it attaches to.
+    #[serde(default)]
+    pub parent_refs: Vec<ObjectRef>,
+    /// The rules.
+    #[serde(default)]
+    pub rules: Vec<StreamRouteRule>,
+}
+
+/// A TLSRoute or TCPRoute rule: where connections go.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StreamRouteRule {
+    /// The rule's name.
+    pub name: Option<String>,
+    /// The weighted backends.
+    #[serde(default)]
+    pub backend_refs: Vec<BackendRef>,
+}
+
+/// A weighted backend of a TLSRoute or TCPRoute: a Service.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BackendRef {
+    /// The backend's API group (`""`: the core group, a Service).
+    pub group: Option<String>,
+    /// The backend's kind (default `Service`).
+    pub kind: Option<String>,
+    /// The Service's name (required).
+    pub name: Option<String>,
+    /// The Service's namespace (default: the route's).
+    pub namespace: Option<String>,
+    /// The Service port.
+    pub port: Option<u32>,
+    /// Relative weight (default 1; 0: no traffic).
+    pub weight: Option<u32>,
+}
+
+impl BackendRef {
+    /// The backend as an HTTPRoute's, without filters.
+    pub fn as_http(&self) -> HttpBackendRef {
+        HttpBackendRef {
+            group: self.group.clone(),
+            kind: self.kind.clone(),
+            name: self.name.clone(),
+            namespace: self.namespace.clone(),
+            port: self.port,
+            weight: self.weight,
+            filters: Vec::new(),
+        }
+    }
 }
 
 /// A GRPCRoute: gRPC rules, matched on service and method.

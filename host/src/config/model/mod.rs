@@ -42,6 +42,10 @@ pub enum Kind {
     Namespace,
     /// `gateway.networking.k8s.io` GRPCRoute: gRPC routes.
     GrpcRoute,
+    /// `gateway.networking.k8s.io` TLSRoute: TLS passed through by SNI.
+    TlsRoute,
+    /// `gateway.networking.k8s.io` TCPRoute: TCP connections.
+    TcpRoute,
     /// `gateway.networking.k8s.io` BackendTLSPolicy: TLS to backends.
     BackendTlsPolicy,
     /// `security.istio.io` AuthorizationPolicy: which requests are let through.
@@ -65,6 +69,8 @@ impl Kind {
             (GATEWAY_API, "HTTPRoute") => Self::HttpRoute,
             (GATEWAY_API, "ReferenceGrant") => Self::ReferenceGrant,
             (GATEWAY_API, "GRPCRoute") => Self::GrpcRoute,
+            (GATEWAY_API, "TLSRoute") => Self::TlsRoute,
+            (GATEWAY_API, "TCPRoute") => Self::TcpRoute,
             (GATEWAY_API, "BackendTLSPolicy") => Self::BackendTlsPolicy,
             (_, kind) => return Self::istio(kind),
         })
@@ -93,6 +99,8 @@ impl Kind {
             | Self::KubeGateway
             | Self::HttpRoute
             | Self::GrpcRoute
+            | Self::TlsRoute
+            | Self::TcpRoute
             | Self::BackendTlsPolicy
             | Self::ReferenceGrant => GATEWAY_API,
             Self::Namespace | Self::MeshConfig => "",
@@ -111,6 +119,7 @@ impl Kind {
             | Self::GrpcRoute
             | Self::ReferenceGrant => &["v1", "v1beta1"],
             Self::BackendTlsPolicy => &["v1", "v1alpha3"],
+            Self::TlsRoute | Self::TcpRoute => &["v1", "v1alpha3", "v1alpha2"],
             Self::Namespace | Self::MeshConfig => &["v1"],
             _ => &["v1", "v1beta1", "v1alpha3"],
         }
@@ -123,6 +132,8 @@ impl fmt::Display for Kind {
             Self::KubeGateway => f.write_str("Gateway"),
             Self::HttpRoute => f.write_str("HTTPRoute"),
             Self::GrpcRoute => f.write_str("GRPCRoute"),
+            Self::TlsRoute => f.write_str("TLSRoute"),
+            Self::TcpRoute => f.write_str("TCPRoute"),
             Self::BackendTlsPolicy => f.write_str("BackendTLSPolicy"),
             Self::MeshConfig => f.write_str("ConfigMap"),
             _ => fmt::Debug::fmt(self, f),
@@ -212,6 +223,10 @@ pub enum Spec {
     Namespace(Box<gateway_api::NamespaceSpec>),
     /// A Gateway API GRPCRoute's spec.
     GrpcRoute(Box<gateway_api::GrpcRouteSpec>),
+    /// A TLSRoute.
+    TlsRoute(Box<gateway_api::TlsRouteSpec>),
+    /// A TCPRoute.
+    TcpRoute(Box<gateway_api::TcpRouteSpec>),
     /// A Gateway API BackendTLSPolicy's spec.
     BackendTlsPolicy(Box<gateway_api::BackendTlsPolicySpec>),
 }
@@ -247,6 +262,8 @@ impl Resource {
             Spec::MeshConfig(_) => Kind::MeshConfig,
             Spec::Namespace(_) => Kind::Namespace,
             Spec::GrpcRoute(_) => Kind::GrpcRoute,
+            Spec::TlsRoute(_) => Kind::TlsRoute,
+            Spec::TcpRoute(_) => Kind::TcpRoute,
             Spec::BackendTlsPolicy(_) => Kind::BackendTlsPolicy,
         }
     }

@@ -38,17 +38,21 @@ impl Backends {
     }
 }
 
-/// The Istio destinations of a rule's backends, and the weight of the invalid ones.
+/// What becomes of an HTTP rule's invalid backend.
+pub const INVALID_SHARE: &str = "its share of the requests is answered with 500";
+
+/// The Istio destinations of a rule's backends, and the weight of the invalid ones, whose
+/// warnings end with `invalid` (what becomes of them).
 pub fn backends(
     refs: &[HttpBackendRef],
-    namespace: &str,
+    (namespace, invalid): (&str, &str),
     services: &Services<'_>,
     at: &Scope<'_>,
 ) -> Backends {
     let single = refs.len() == 1;
     let mut found = Backends::default();
     for (i, b) in refs.iter().enumerate() {
-        match backend(b, (namespace, single), services, &at.index(i)) {
+        match backend(b, (namespace, single, invalid), services, &at.index(i)) {
             Ok(Some(destination)) => found.destinations.push(destination),
             Ok(None) => {}
             Err(()) => found.invalid += u64::from(b.weight.unwrap_or(1)),
@@ -67,20 +71,19 @@ pub fn names_a_service(backend: &HttpBackendRef) -> bool {
 /// (warned about at `at`).
 fn backend(
     backend: &HttpBackendRef,
-    (namespace, single): (&str, bool),
+    (namespace, single, invalid): (&str, bool, &str),
     services: &Services<'_>,
     at: &Scope<'_>,
 ) -> Result<Option<Value>, ()> {
-    const INVALID: &str = "its share of the requests is answered with 500";
     if !names_a_service(backend) {
         at.field("kind")
-            .warn(format!("only Services are served as backends: {INVALID}"));
+            .warn(format!("only Services are served as backends: {invalid}"));
         return Err(());
     }
     let name = backend.name.as_deref().ok_or(())?;
     let ns = backend.namespace.as_deref().unwrap_or(namespace);
     let host =
-        service_host(services, (name, ns, namespace), &at.field("name"), INVALID).ok_or(())?;
+        service_host(services, (name, ns, namespace), &at.field("name"), invalid).ok_or(())?;
     for (f, filter) in backend.filters.iter().enumerate() {
         let kind = filter.kind.as_deref().unwrap_or_default();
         let served = match kind {

@@ -1,4 +1,4 @@
-//! Gateways: an Istio server per HTTP or HTTPS listener.
+//! Gateways: an Istio server per HTTP, HTTPS, TLS (Passthrough) or TCP listener.
 
 use serde_json::{Value, json};
 
@@ -91,19 +91,12 @@ fn server(
     at: &Scope<'_>,
 ) -> Result<Value, Unserved> {
     let protocol = listener.protocol.as_deref().unwrap_or_default();
-    if !matches!(protocol, "HTTP" | "HTTPS") {
+    if !matches!(protocol, "HTTP" | "HTTPS" | "TLS" | "TCP") {
         at.field("protocol").warn(format!(
-            "protocol {protocol:?} is not served yet (HTTP and HTTPS are): the listener is ignored"
+            "protocol {protocol:?} is not served yet (HTTP, HTTPS, TLS and TCP are): the listener is ignored"
         ));
         return Err(Unserved::Unsupported);
     }
-    not_yet(
-        listener
-            .allowed_routes
-            .as_ref()
-            .is_some_and(|a| a.kinds.is_some()),
-        &at.field("allowedRoutes.kinds"),
-    );
     let scopes: Vec<String> = match Allowed::of(listener, namespace, namespaces) {
         Allowed::All => vec!["*".to_string()],
         Allowed::Only(list) => list,
@@ -126,10 +119,29 @@ fn server(
     if let Some(bind) = bind {
         server["bind"] = json!(bind);
     }
-    if protocol == "HTTPS" {
-        server["tls"] = listener_tls(listener, (namespace, grants), &at.field("tls"))?;
+    match protocol {
+        "HTTPS" => server["tls"] = listener_tls(listener, (namespace, grants), &at.field("tls"))?,
+        "TLS" => server["tls"] = passthrough(listener, &at.field("tls"))?,
+        _ => {}
     }
     Ok(server)
+}
+
+/// A TLS listener's Istio TLS: PASSTHROUGH (TLSRoutes route it by SNI); terminating TLS
+/// for TLSRoutes is not served yet.
+fn passthrough(listener: &Listener, at: &Scope<'_>) -> Result<Value, Unserved> {
+    let tls = listener.tls.as_ref();
+    if tls.and_then(|t| t.mode.as_deref()).unwrap_or("Terminate") != "Passthrough" {
+        at.field("mode").warn(
+            "a TLS listener that terminates TLS is not served yet (Passthrough is): the listener is ignored",
+        );
+        return Err(Unserved::Unsupported);
+    }
+    if tls.is_some_and(|t| !t.certificate_refs.is_empty()) {
+        at.field("certificateRefs")
+            .warn("a Passthrough listener terminates no TLS: ignored");
+    }
+    Ok(json!({ "mode": "PASSTHROUGH" }))
 }
 
 /// Terminated TLS with the certificate of the listener's first Secret, which is read as

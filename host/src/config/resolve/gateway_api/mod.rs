@@ -23,6 +23,7 @@ mod namespaces;
 mod routes;
 mod services;
 mod status;
+mod streams;
 
 use std::collections::BTreeMap;
 
@@ -108,6 +109,20 @@ pub fn translate(resources: &[&Resource], reporter: &Reporter) -> Translation {
                         document: resource.document,
                     });
                 }
+            }
+            Spec::TlsRoute(spec) => {
+                let origin = (namespace, name, resource.document);
+                let services = services.for_kind("TLSRoute");
+                let set = streams::tls_route_set(spec, origin, (&services, &parents), &at);
+                route_sets.push(set);
+                first_route.get_or_insert(site.clone());
+            }
+            Spec::TcpRoute(spec) => {
+                let origin = (namespace, name, resource.document);
+                let services = services.for_kind("TCPRoute");
+                let set = streams::tcp_route_set(spec, origin, (&services, &parents), &at);
+                route_sets.push(set);
+                first_route.get_or_insert(site.clone());
             }
             Spec::GrpcRoute(spec) => {
                 let origin = (namespace, name, resource.document);

@@ -5,7 +5,7 @@ use std::cmp::Reverse;
 
 use serde_json::{Value, json};
 
-use super::backends::{Backends, backends, mirror};
+use super::backends::{Backends, INVALID_SHARE, backends, mirror};
 use super::extensions::names_a_plugin;
 use super::filters::{Edit, PathChange, filter_edit};
 use super::matches::{blocks, path_fields};
@@ -22,9 +22,33 @@ use crate::config::model::virtual_service::VirtualServiceSpec;
 use crate::config::resolve::checks::host_covers;
 use crate::config::resolve::scope::Scope;
 
-/// One HTTPRoute's rules as Istio routes, with where they attach.
+/// Which Istio routes a route set holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteKind {
+    /// `http` routes (HTTPRoute, GRPCRoute).
+    Http,
+    /// `tls` routes (TLSRoute).
+    Tls,
+    /// `tcp` routes (TCPRoute).
+    Tcp,
+}
+
+impl RouteKind {
+    /// The VirtualService field its routes go in.
+    fn field(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Tls => "tls",
+            Self::Tcp => "tcp",
+        }
+    }
+}
+
+/// One route's rules as Istio routes, with where they attach.
 pub struct RouteSet {
-    /// The HTTPRoute's namespace.
+    /// Which Istio routes these are.
+    pub kind: RouteKind,
+    /// The route's namespace.
     pub namespace: String,
     /// Its parents, as Istio gateway references (`namespace/gateway[/listener]`).
     pub gateways: Vec<String>,
@@ -85,8 +109,14 @@ pub fn route_set(
         spec.hostnames.clone()
     };
     RouteSet {
+        kind: RouteKind::Http,
         namespace: namespace.to_string(),
-        gateways: parents(spec, namespace, known, at),
+        gateways: parents(
+            (&spec.parent_refs, ranking.api_kind()),
+            namespace,
+            known,
+            at,
+        ),
         hostnames,
         entries,
         document,
@@ -94,12 +124,16 @@ pub fn route_set(
     }
 }
 
-/// The HTTPRoute's parents as Istio gateway references (a listener is a third part); a
-/// Gateway that is not defined is warned about and left out, as Kubernetes would leave
-/// the route unaccepted there.
-fn parents(spec: &HttpRouteSpec, namespace: &str, known: &Parents, at: &Scope<'_>) -> Vec<String> {
-    spec.parent_refs
-        .iter()
+/// A route's parents as Istio gateway references (a listener is a third part), limited to
+/// the listeners taking routes of `kind`; a Gateway that is not defined is warned about
+/// and left out, as Kubernetes would leave the route unaccepted there.
+pub fn parents(
+    (refs, kind): (&[ObjectRef], &str),
+    namespace: &str,
+    known: &Parents,
+    at: &Scope<'_>,
+) -> Vec<String> {
+    refs.iter()
         .enumerate()
         .flat_map(|(i, parent)| {
             let at = at.field("parentRefs").index(i);
@@ -118,9 +152,11 @@ fn parents(spec: &HttpRouteSpec, namespace: &str, known: &Parents, at: &Scope<'_
                 ));
                 return Vec::new();
             }
-            match (&parent.section_name, parent.port) {
-                (Some(section), None) => vec![format!("{gateway}/{section}")],
-                (None, None) => vec![gateway],
+            let listeners = match (&parent.section_name, parent.port) {
+                (None, None) => match known.taking(&gateway, kind) {
+                    Ok(()) => return vec![gateway],
+                    Err(taking) => taking,
+                },
                 (section, Some(port)) => {
                     let listeners = known.listeners_on(&gateway, port, section.as_deref());
                     if listeners.is_empty() {
@@ -128,9 +164,26 @@ fn parents(spec: &HttpRouteSpec, namespace: &str, known: &Parents, at: &Scope<'_
                             "Gateway {gateway} has no such listener on port {port}: not attached there (NoMatchingParent)"
                         ));
                     }
-                    listeners.into_iter().map(|l| format!("{gateway}/{l}")).collect()
+                    listeners
                 }
+                // One that is not served is the Istio Gateway reference's to report.
+                (Some(section), None) if !known.serves(&gateway, section) => {
+                    return vec![format!("{gateway}/{section}")];
+                }
+                (Some(section), None) => vec![section.as_str()],
+            };
+            let listeners_empty = listeners.is_empty();
+            let taking: Vec<String> = listeners
+                .into_iter()
+                .filter(|l| known.takes(&gateway, l, kind))
+                .map(|l| format!("{gateway}/{l}"))
+                .collect();
+            if taking.is_empty() && !listeners_empty {
+                at.warn(format!(
+                    "no listener of Gateway {gateway} this names takes {kind}s: not attached there"
+                ));
             }
+            taking
         })
         .collect()
 }
@@ -153,17 +206,17 @@ pub fn virtual_services(
     at: &Scope<'_>,
 ) -> Vec<(String, String, usize, VirtualServiceSpec)> {
     let mut services = Vec::new();
-    let mut groups: Vec<(&str, &[String])> = Vec::new();
+    let mut groups: Vec<(&str, &[String], RouteKind)> = Vec::new();
     for set in sets.iter().filter(|s| !s.gateways.is_empty()) {
-        let group = (set.namespace.as_str(), set.gateways.as_slice());
+        let group = (set.namespace.as_str(), set.gateways.as_slice(), set.kind);
         if !groups.contains(&group) {
             groups.push(group);
         }
     }
-    for (namespace, gateways) in groups {
+    for (namespace, gateways, kind) in groups {
         let members: Vec<&RouteSet> = sets
             .iter()
-            .filter(|s| s.namespace == namespace && s.gateways == gateways)
+            .filter(|s| s.namespace == namespace && s.gateways == gateways && s.kind == kind)
             .collect();
         let mut hostnames: Vec<&str> = members
             .iter()
@@ -178,13 +231,26 @@ pub fn virtual_services(
                 .flat_map(|s| &s.entries)
                 .collect();
             entries.sort_by(|a, b| a.0.cmp(&b.0));
-            let http: Vec<&Value> = entries.iter().map(|(_, route)| route).collect();
-            let spec = json!({ "hosts": [host], "gateways": gateways, "http": http });
+            let routes: Vec<Value> = entries
+                .iter()
+                .map(|(_, route)| match kind {
+                    // A TLS route takes the names of its VirtualService's host.
+                    RouteKind::Tls => {
+                        let mut route = route.clone();
+                        route["match"] = json!([{ "sniHosts": [host] }]);
+                        route
+                    }
+                    _ => route.clone(),
+                })
+                .collect();
+            let mut spec = json!({ "hosts": [host], "gateways": gateways });
+            spec[kind.field()] = Value::Array(routes);
             let first = members[0];
-            let name = format!(
-                "{}~{host}",
-                first.key.split_once('/').map_or("", |(_, n)| n)
-            );
+            let route = first.key.split_once('/').map_or("", |(_, n)| n);
+            let name = match kind {
+                RouteKind::Http => format!("{route}~{host}"),
+                other => format!("{route}~{}~{host}", other.field()),
+            };
             if let Some(mut spec) = istio::<VirtualServiceSpec>(spec, at) {
                 for (route, (rank, _)) in spec.http.iter_mut().zip(entries) {
                     route.rank = Some(rank.clone());
@@ -205,9 +271,19 @@ pub enum Ranking<'s> {
     Grpc(&'s GrpcRouteSpec),
 }
 
+impl Ranking<'_> {
+    /// The kind of the routes ranked so.
+    fn api_kind(self) -> &'static str {
+        match self {
+            Self::Http => "HTTPRoute",
+            Self::Grpc(_) => "GRPCRoute",
+        }
+    }
+}
+
 /// Where `matched` (match `index` of rule `rule` of route `namespace/name`) stands
 /// among the precedence rules of `ranking`.
-fn rank(ranking: Ranking<'_>, matched: &HttpRouteMatch, at: (&str, usize, usize)) -> RouteRank {
+pub fn rank(ranking: Ranking<'_>, matched: &HttpRouteMatch, at: (&str, usize, usize)) -> RouteRank {
     let (route, rule, index) = at;
     let order = RouteRank {
         class: 0,
@@ -306,7 +382,7 @@ fn action(
     if !redirects {
         let found = backends(
             &rule.backend_refs,
-            namespace,
+            (namespace, INVALID_SHARE),
             services,
             &at.field("backendRefs"),
         );

@@ -10,7 +10,7 @@ use super::namespaces::{Allowed, Namespaces};
 use super::routes::parent_gateway;
 use super::services::Services;
 use crate::config::model::gateway_api::{HttpRouteSpec, Listener, ObjectRef};
-use crate::config::model::{Resource, Spec};
+use crate::config::model::{GATEWAY_API, Resource, Spec};
 use crate::config::resolve::checks::host_intersection;
 use crate::config::resolved::{
     Condition, GatewayApiStatus, GatewayStatus, ListenerStatus, RouteStatus,
@@ -25,6 +25,8 @@ struct ListenerView {
     port: Option<u32>,
     hostname: Option<String>,
     allowed: Allowed,
+    /// The route kinds it takes.
+    kinds: Vec<String>,
     served: bool,
     /// Its conditions.
     conditions: Vec<Condition>,
@@ -41,10 +43,38 @@ impl ListenerView {
             port: listener.port,
             hostname: listener.hostname.clone(),
             allowed: Allowed::of(listener, gateway_ns, namespaces),
+            kinds: route_kinds(listener),
             served: state.is_ok(),
             conditions: listener_conditions(listener, state),
         }
     }
+}
+
+/// The route kinds a listener takes: those its `allowedRoutes.kinds` name that its
+/// protocol serves, else every kind its protocol serves.
+fn route_kinds(listener: &Listener) -> Vec<String> {
+    let served: &[&str] = match listener.protocol.as_deref() {
+        Some("HTTP" | "HTTPS") => &["HTTPRoute", "GRPCRoute"],
+        Some("TLS") => &["TLSRoute"],
+        Some("TCP") => &["TCPRoute"],
+        _ => &[],
+    };
+    let named = listener
+        .allowed_routes
+        .as_ref()
+        .and_then(|a| a.kinds.as_ref());
+    served
+        .iter()
+        .filter(|kind| {
+            named.is_none_or(|named| {
+                named.iter().any(|k| {
+                    k.kind.as_deref() == Some(**kind)
+                        && k.group.as_deref().is_none_or(|g| g == GATEWAY_API)
+                })
+            })
+        })
+        .map(ToString::to_string)
+        .collect()
 }
 
 /// A listener's `Accepted`, `ResolvedRefs` and `Programmed` conditions.
@@ -113,6 +143,37 @@ impl Parents {
         })
     }
 
+    /// Whether every served listener of Gateway `gateway` takes routes of `kind`, else
+    /// the served ones that do.
+    pub fn taking(&self, gateway: &str, kind: &str) -> Result<(), Vec<&str>> {
+        let listeners = self.0.get(gateway).map_or(&[][..], Vec::as_slice);
+        let served = listeners.iter().filter(|l| l.served);
+        if served.clone().all(|l| l.kinds.iter().any(|k| k == kind)) {
+            return Ok(());
+        }
+        Err(served
+            .filter(|l| l.kinds.iter().any(|k| k == kind))
+            .map(|l| l.name.as_str())
+            .collect())
+    }
+
+    /// Whether listener `listener` of Gateway `gateway` is served.
+    pub fn serves(&self, gateway: &str, listener: &str) -> bool {
+        self.0
+            .get(gateway)
+            .is_some_and(|listeners| listeners.iter().any(|l| l.served && l.name == listener))
+    }
+
+    /// Whether listener `listener` of Gateway `gateway` is served and takes routes of
+    /// `kind`.
+    pub fn takes(&self, gateway: &str, listener: &str, kind: &str) -> bool {
+        self.0.get(gateway).is_some_and(|listeners| {
+            listeners
+                .iter()
+                .any(|l| l.served && l.name == listener && l.kinds.iter().any(|k| k == kind))
+        })
+    }
+
     /// Whether Gateway `namespace/name` is defined.
     pub fn knows(&self, gateway: &str) -> bool {
         self.0.contains_key(gateway)
@@ -152,7 +213,7 @@ impl Parents {
     /// name.
     fn route(
         &self,
-        spec: &HttpRouteSpec,
+        (kind, spec): (&'static str, &HttpRouteSpec),
         (namespace, name): (&str, &str),
         services: &Services<'_>,
     ) -> (Vec<RouteStatus>, Vec<(String, String)>) {
@@ -164,7 +225,7 @@ impl Parents {
             .filter(|p| p.kind.as_deref().is_none_or(|k| k == "Gateway"))
             .filter_map(|parent| {
                 let gateway = parent_gateway(parent, namespace)?;
-                let accepted = match self.accepting(spec, namespace, &gateway, parent) {
+                let accepted = match self.accepting((kind, spec), namespace, &gateway, parent) {
                     Ok(listeners) => {
                         attached.extend(listeners.into_iter().map(|l| (gateway.clone(), l)));
                         Condition::holds("Accepted")
@@ -176,7 +237,7 @@ impl Parents {
                     None => gateway,
                 };
                 Some(RouteStatus {
-                    kind: "HTTPRoute",
+                    kind,
                     route: format!("{namespace}/{name}"),
                     parent,
                     conditions: vec![accepted, resolved.clone()],
@@ -190,7 +251,7 @@ impl Parents {
     /// API's reason why none does.
     fn accepting(
         &self,
-        spec: &HttpRouteSpec,
+        (kind, spec): (&str, &HttpRouteSpec),
         namespace: &str,
         gateway: &str,
         parent: &ObjectRef,
@@ -207,7 +268,7 @@ impl Parents {
         }
         let allowed: Vec<&&ListenerView> = named
             .iter()
-            .filter(|l| l.allowed.admits(namespace))
+            .filter(|l| l.allowed.admits(namespace) && l.kinds.iter().any(|k| k == kind))
             .collect();
         if allowed.is_empty() {
             return Err("NotAllowedByListeners");
@@ -261,12 +322,13 @@ pub fn status(
         let (kind, spec) = match &resource.spec {
             Spec::HttpRoute(spec) => ("HTTPRoute", Cow::Borrowed(&**spec)),
             Spec::GrpcRoute(spec) => ("GRPCRoute", Cow::Owned(super::grpc::as_http(spec))),
+            Spec::TlsRoute(spec) => ("TLSRoute", Cow::Owned(super::streams::tls_as_http(spec))),
+            Spec::TcpRoute(spec) => ("TCPRoute", Cow::Owned(super::streams::tcp_as_http(spec))),
             _ => continue,
         };
         let origin = (resource.namespace.as_str(), resource.name.as_str());
         let services = services.for_kind(kind);
-        let (mut statuses, listeners) = parents.route(&spec, origin, &services);
-        statuses.iter_mut().for_each(|s| s.kind = kind);
+        let (statuses, listeners) = parents.route((kind, &spec), origin, &services);
         routes.extend(statuses);
         attached.extend(listeners);
     }
