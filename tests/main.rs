@@ -15,6 +15,7 @@ mod deploy;
 mod edge;
 mod external;
 mod gateway_api;
+mod grpc;
 mod hardening;
 mod istio_samples;
 mod jwt;

@@ -26,6 +26,7 @@ use crate::wasm::policies::{
     Admission, AttemptOutcome, EndpointResult, ResponseStatus, RetryDecision,
 };
 use crate::wire::body::Body;
+use crate::wire::grpc;
 
 /// Everything the attempts of one request share.
 pub struct Attempts<'a> {
@@ -50,7 +51,28 @@ impl Attempts<'_> {
         if let Some(upgrade) = &self.upgrade {
             upgrade.restore(&mut head);
         }
+        // As Envoy does, a gRPC request's upstream learns the timeout in force.
+        if let Some(timeout) = self
+            .timeout()
+            .filter(|_| grpc::is_grpc_request(&head.headers))
+        {
+            head.headers
+                .insert(grpc::GRPC_TIMEOUT, grpc::timeout_value(timeout));
+        }
         head
+    }
+
+    /// The request's timeout: the route's, or the client's `grpc-timeout` when shorter
+    /// (Istio caps a gRPC request's deadline by the route timeout).
+    fn timeout(&self) -> Option<Duration> {
+        let headers = &self.view.parts.headers;
+        let asked = grpc::is_grpc_request(headers)
+            .then(|| grpc::timeout(headers))
+            .flatten();
+        match (self.routed.entry.route.timeout, asked) {
+            (Some(route), Some(asked)) => Some(route.min(asked)),
+            (route, asked) => route.or(asked),
+        }
     }
 
     /// Runs attempts until one succeeds, the policy stops retrying, or the route times out;
@@ -62,7 +84,7 @@ impl Attempts<'_> {
         mut body: RequestBody,
         noted: &mut access_log::Outcome,
     ) -> Result<Response<Body>, ProxyError> {
-        let deadline = self.routed.entry.route.timeout.map(|t| Instant::now() + t);
+        let deadline = self.timeout().map(|t| Instant::now() + t);
         let mut tried: Vec<SocketAddr> = Vec::new();
         let mut attempt = 0u32;
         let mut first = Some(head);

@@ -192,3 +192,34 @@ pub fn fault_abort(status: FaultStatus, outcome: &mut Outcome) -> Response<Body>
         .body(full(body))
         .expect("a fault response is valid")
 }
+
+/// What a gRPC status message may carry unencoded: printable ASCII but `%` (the gRPC
+/// spec's percent-encoding).
+const GRPC_MESSAGE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%');
+
+/// A local reply to a gRPC request, as Envoy sends it: a trailers-only gRPC response
+/// (HTTP 200, no body) whose `grpc-status` maps the HTTP status and whose `grpc-message`
+/// is the reply's text; the reply's other headers are kept.
+pub async fn as_grpc(response: Response<Body>) -> Response<Body> {
+    use http_body_util::BodyExt as _;
+    let (mut parts, body) = response.into_parts();
+    let text = body
+        .collect()
+        .await
+        .map(http_body_util::Collected::to_bytes)
+        .unwrap_or_default();
+    let code = crate::wire::grpc::status_of(parts.status);
+    let message = percent_encoding::percent_encode(&text, GRPC_MESSAGE).to_string();
+    parts.status = StatusCode::OK;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let headers = &mut parts.headers;
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/grpc"),
+    );
+    headers.insert("grpc-status", code.into());
+    if let Ok(message) = header::HeaderValue::try_from(message) {
+        headers.insert("grpc-message", message);
+    }
+    Response::from_parts(parts, full(""))
+}

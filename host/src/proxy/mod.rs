@@ -36,7 +36,7 @@ use crate::wasm::RequestView;
 use crate::wasm::plugins::Verdict;
 use crate::wasm::policies::FaultStatus;
 use crate::wire::body::{self, Body, full};
-use crate::wire::grpc_messages;
+use crate::wire::{grpc, grpc_messages};
 
 /// The downstream connection a request arrived on.
 #[derive(Debug, Clone)]
@@ -124,10 +124,16 @@ async fn respond(
     generation: &Arc<Generation>,
     outcome: &mut Outcome,
 ) -> Response<Body> {
-    match route(request, downstream, generation, outcome).await {
+    let grpc = grpc::is_grpc_request(request.headers());
+    let response = match route(request, downstream, generation, outcome).await {
         Ok(response) => response,
         Err(error) => error.into_response(outcome),
+    };
+    let local = outcome.details.as_deref() != Some("via_upstream");
+    if grpc && local && !grpc_messages::is_grpc(response.headers()) {
+        return local_reply::as_grpc(response).await;
     }
+    response
 }
 
 async fn route(
