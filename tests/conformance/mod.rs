@@ -185,6 +185,20 @@ impl Suite {
         self.addr(gateway, port).port()
     }
 
+    /// A TLS handshake with SNI `name` (trusting the suite's CA) on listener port `port`
+    /// of Gateway `gateway`: an error when the connection is refused or reset.
+    pub async fn try_tls(&self, gateway: &str, port: u16, name: &str) -> std::io::Result<()> {
+        let connector = support::tls_client::client(
+            self.gateway.dir.path(),
+            rustls::ALL_VERSIONS,
+            &[b"http/1.1"],
+            None,
+        );
+        let tcp = tokio::net::TcpStream::connect(self.addr(gateway, port)).await?;
+        let name = rustls::pki_types::ServerName::try_from(name.to_string()).unwrap();
+        connector.connect(name, tcp).await.map(drop)
+    }
+
     /// Sends `ask` over TLS (SNI: its host, trusting the suite's CA) to listener port
     /// `port` of Gateway `gateway`.
     pub async fn send_tls(&self, gateway: &str, port: u16, ask: &Ask) -> Answer {
@@ -216,17 +230,27 @@ impl Suite {
         Answer(support::client::read(response).await)
     }
 
+    /// What the TCP echo server a connection to listener port `port` of Gateway `gateway`
+    /// reached reports, as the suite asks it: its greeting, then `TEST`.
+    pub async fn tcp_report(&self, gateway: &str, port: u16) -> serde_json::Value {
+        use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+        let stream = tokio::net::TcpStream::connect(self.addr(gateway, port))
+            .await
+            .unwrap();
+        let (read, mut write) = stream.into_split();
+        let mut lines = tokio::io::BufReader::new(read).lines();
+        let welcome = lines.next_line().await.unwrap();
+        assert_eq!(welcome.as_deref(), Some(TCP_WELCOME));
+        write.write_all(b"TEST\n").await.unwrap();
+        let report = lines.next_line().await.unwrap().expect("a report");
+        serde_json::from_str(&report).unwrap()
+    }
+
     /// The pod of the TCP echo server a connection to listener port `port` of Gateway
     /// `gateway` reached.
     pub async fn tcp_pod(&self, gateway: &str, port: u16) -> String {
-        use tokio::io::AsyncReadExt as _;
-        let mut stream = tokio::net::TcpStream::connect(self.addr(gateway, port))
-            .await
-            .unwrap();
-        let mut reply = String::new();
-        stream.read_to_string(&mut reply).await.unwrap();
-        let json: serde_json::Value = serde_json::from_str(reply.trim()).unwrap();
-        json["pod"].as_str().unwrap().to_string()
+        let report = self.tcp_report(gateway, port).await;
+        report["pod"].as_str().unwrap().to_string()
     }
 
     /// The `Location` of `answer`, a redirect from listener port `port` of Gateway
@@ -281,6 +305,25 @@ impl Suite {
             .unwrap_or_else(|| panic!("no listener {listener} of {gateway}: {status}"));
         let attached = found["attached_routes"].as_u64().unwrap();
         (conditions(&found["conditions"]), attached)
+    }
+
+    /// The route kinds listener `listener` of Gateway `gateway` takes.
+    pub async fn supported_kinds(&self, gateway: &str, listener: &str) -> Vec<String> {
+        let gateway = qualified(gateway);
+        let status = self.status().await;
+        let listeners = status["gateways"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["gateway"] == gateway.as_str())
+            .map(|g| g["listeners"].clone())
+            .unwrap_or_default();
+        let found = listeners.as_array().into_iter().flatten();
+        let found = found.clone().find(|l| l["name"] == listener);
+        let kinds = found
+            .map(|l| l["supported_kinds"].clone())
+            .unwrap_or_default();
+        serde_json::from_value(kinds).unwrap_or_default()
     }
 
     /// Asserts that route `route` is Accepted on `gateway`, its references resolved.
@@ -463,22 +506,43 @@ async fn tls_echo(name: &str, ca: &support::certs::TestCa, dir: &Path) -> Upstre
     Upstream::start_tls(name, tls).await
 }
 
-/// A TCP echo server standing in for the suite's: each connection gets one JSON line
-/// naming its pod (`<service>-<replica set hash>-<pod hash>`) and namespace, then is closed;
-/// returns its port.
+/// The first line the suite's TCP echo server sends on a connection.
+const TCP_WELCOME: &str = "Gateway API Test TCP Server";
+
+/// A TCP echo server standing in for the suite's (`TCP_ECHO_SERVER`): it greets each
+/// connection with [`TCP_WELCOME`], then answers `PING` with `PONG`, `IS_TLS` with
+/// `false` and `TEST` with a JSON line naming its namespace, Service and pod
+/// (`<service>-<replica set hash>-<pod hash>`); returns its port.
 async fn tcp_echo(key: String) -> u16 {
-    use tokio::io::AsyncWriteExt as _;
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (namespace, name) = key.split_once('/').unwrap();
-    let line = serde_json::json!({ "pod": format!("{name}-5d8f9-x2x7q"), "namespace": namespace });
-    let line = format!("{line}\n");
+    let report = serde_json::json!({
+        "namespace": namespace,
+        "service": name,
+        "pod": format!("{name}-5d8f9-x2x7q"),
+        "isTLS": false,
+    });
+    let report = format!("{report}\n");
     tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let line = line.clone();
+        while let Ok((stream, _)) = listener.accept().await {
+            let report = report.clone();
             tokio::spawn(async move {
-                let _ = stream.write_all(line.as_bytes()).await;
-                let _ = stream.shutdown().await;
+                let (read, mut write) = stream.into_split();
+                let _ = write.write_all(format!("{TCP_WELCOME}\n").as_bytes()).await;
+                let mut lines = tokio::io::BufReader::new(read).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let answer = match line.as_str() {
+                        "PING" => "PONG\n",
+                        "IS_TLS" => "false\n",
+                        "TEST" => report.as_str(),
+                        _ => continue,
+                    };
+                    if write.write_all(answer.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
             });
         }
     });

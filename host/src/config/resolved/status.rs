@@ -41,12 +41,14 @@ pub struct ListenerStatus {
     pub conditions: Vec<Condition>,
     /// The routes attached to it (Kubernetes' `attachedRoutes`).
     pub attached_routes: usize,
+    /// The route kinds it takes (Kubernetes' `supportedKinds`).
+    pub supported_kinds: Vec<String>,
 }
 
 /// An HTTPRoute's conditions for one of its parents.
 #[derive(Debug, Clone, Serialize)]
 pub struct RouteStatus {
-    /// `HTTPRoute` or `GRPCRoute`.
+    /// `HTTPRoute`, `GRPCRoute`, `TLSRoute` or `TCPRoute`.
     pub kind: &'static str,
     /// `namespace/name` of the route.
     pub route: String,

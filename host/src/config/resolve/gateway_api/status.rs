@@ -77,13 +77,29 @@ fn route_kinds(listener: &Listener) -> Vec<String> {
         .collect()
 }
 
+/// Whether the listener's `allowedRoutes.kinds` names a kind its protocol does not serve.
+fn names_unserved_kinds(listener: &Listener) -> bool {
+    let served = route_kinds(listener);
+    let named = listener
+        .allowed_routes
+        .as_ref()
+        .and_then(|a| a.kinds.as_ref());
+    named.is_some_and(|named| {
+        named.iter().any(|k| {
+            k.group.as_deref().is_some_and(|g| g != GATEWAY_API)
+                || !served.iter().any(|s| Some(s.as_str()) == k.kind.as_deref())
+        })
+    })
+}
+
 /// A listener's `Accepted`, `ResolvedRefs` and `Programmed` conditions.
 fn listener_conditions(listener: &Listener, state: Result<(), Unserved>) -> Vec<Condition> {
     let unsupported = match listener.protocol.as_deref() {
-        Some("HTTP" | "HTTPS") => "UnsupportedValue",
+        Some("HTTP" | "HTTPS" | "TLS" | "TCP") => "UnsupportedValue",
         _ => "UnsupportedProtocol",
     };
     let (accepted, resolved) = match state {
+        Ok(()) if names_unserved_kinds(listener) => (Ok(()), Err("InvalidRouteKinds")),
         Ok(()) => (Ok(()), Ok(())),
         Err(Unserved::Unsupported) => (Err(unsupported), Ok(())),
         Err(Unserved::Refs(reason)) => (Ok(()), Err(reason)),
@@ -202,6 +218,7 @@ impl Parents {
                             .iter()
                             .filter(|(g, name)| g == gateway && *name == l.name)
                             .count(),
+                        supported_kinds: l.kinds.clone(),
                     })
                     .collect(),
             })
