@@ -307,3 +307,88 @@ spec:
         assert!(stderr.contains(expected), "{expected}\nnot in:\n{stderr}");
     }
 }
+
+/// A TCP VirtualService binds where its hosts meet the server's, and serves every
+/// connection to the port; one that cannot be forwarded is closed and logged with
+/// Envoy's flag: UH (no endpoint), UF (the upstream refuses).
+#[tokio::test(flavor = "multi_thread")]
+async fn tcp_servers_with_hosts_forward_and_log_why_a_connection_was_not() {
+    let one = echo("one").await;
+    let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let refused_port = refused.local_addr().unwrap().port();
+    drop(refused);
+    // Port-0 servers share a listener by port name: one name each.
+    let tcp_gateway = |name: &str| {
+        support::config::named_gateway(
+            name,
+            &format!(
+                "  - port: {{number: 0, name: tcp-{name}, protocol: TCP}}
+    bind: 127.0.0.1
+    hosts: [tcp.example.com]
+"
+            ),
+        )
+    };
+    let tcp_service = |name: &str, gateway: &str, host: &str| {
+        format!(
+            "---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: {name}
+spec:
+  hosts: [tcp.example.com]
+  gateways: [{gateway}]
+  tcp: [{{route: [{{destination: {{host: {host}}}}}]}}]
+"
+        )
+    };
+    let empty = "---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: empty.internal}
+spec:
+  hosts: [empty.internal]
+  resolution: STATIC
+  ports: [{number: 9000, name: p, protocol: TCP}]
+";
+    let config = [
+        tcp_gateway("ok"),
+        tcp_gateway("uh"),
+        tcp_gateway("uf"),
+        service("one.internal", (9000, "TCP"), one.port()),
+        service("refused.internal", (9000, "TCP"), refused_port),
+        empty.to_string(),
+        tcp_service("to-one", "ok", "one.internal"),
+        tcp_service("to-empty", "uh", "empty.internal"),
+        tcp_service("to-refused", "uf", "refused.internal"),
+    ]
+    .join("---\n");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let gateway = Gateway::start_with(&config, |command| {
+        command.arg("--access-log").arg(&log);
+    });
+    let reply = exchange(gateway.addr("default/ok/tcp-ok"), b"hi").await;
+    assert_eq!(reply, "one:hi");
+    for server in ["default/uh/tcp-uh", "default/uf/tcp-uf"] {
+        // Closed without a byte: a write or read may meet the close or a reset.
+        let mut stream = TcpStream::connect(gateway.addr(server)).await.unwrap();
+        let _ = stream.write_all(b"hi").await;
+        let mut reply = Vec::new();
+        let _ = stream.read_to_end(&mut reply).await;
+        assert!(reply.is_empty(), "{server}: {reply:?}");
+    }
+    let lines: Vec<serde_json::Value> = eventually("three connection lines", || async {
+        let lines = support::access_log(&log);
+        (lines.len() == 3).then_some(lines)
+    })
+    .await;
+    let flag = |route: &str| {
+        let line = lines.iter().find(|l| l["route_name"] == route).unwrap();
+        line["response_flags"].as_str().unwrap().to_string()
+    };
+    assert_eq!(flag("to-one.tcp.0"), "-");
+    assert_eq!(flag("to-empty.tcp.0"), "UH");
+    assert_eq!(flag("to-refused.tcp.0"), "UF");
+}

@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,13 +15,15 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::idle;
-use crate::config::resolved::{ListenerId, RouteAction};
+use crate::config::resolved::{ConnectionPool, ListenerId, RouteAction};
 use crate::runtime::Generation;
 use crate::runtime::clusters::now_ms;
 use crate::runtime::generation::RouteEntry;
 use crate::upstream::load::Counted;
+use crate::upstream::pool::keep_alive;
 use crate::wasm::policies::Admission;
 use crate::wasm::{PolicyError, RequestView};
+use crate::wire::counting::Counting;
 
 /// Why a forwarded connection was closed without reaching an upstream, or ended badly;
 /// each carries Envoy's response flag.
@@ -112,31 +114,38 @@ where
     let _open = Counted::adopt(&state.load.active_connections);
     if state.limited && generation.admit_connection(cluster, &view, load).await? != Admission::Admit
     {
+        state.load.overflows.fetch_add(1, Ordering::Relaxed);
         return Err(StreamError::Overflow);
     }
     let address = endpoint(generation, cluster, &view).await?;
     done.upstream = Some(address);
     let pool = &state.cluster.policy.connection_pool;
-    let mut upstream = connect(address, pool.connect_timeout).await?;
+    let mut upstream = connect(address, pool).await?;
     upstream.write_all(&accepted.seen).await?;
     done.received = accepted.seen.len() as u64;
     let (moved, idle_timeout) = accepted.idle;
     let idle_timeout = idle_timeout.min(pool.tcp_idle_timeout);
-    // As for upgraded connections, one closed for idling reports no byte counts.
-    let (received, sent) = tokio::select! {
-        copied = tokio::io::copy_bidirectional(&mut client, &mut upstream) => copied?,
-        () = idle::idle(moved, idle_timeout) => (0, 0),
+    let lifetime = pool.max_connection_duration.unwrap_or(Duration::MAX);
+    let mut client = Counting::new(&mut client);
+    let copied = tokio::select! {
+        copied = tokio::io::copy_bidirectional(&mut client, &mut upstream) => copied.map(drop),
+        () = idle::idle(moved, idle_timeout) => Ok(()),
+        () = tokio::time::sleep(lifetime) => Ok(()),
     };
-    done.received += received;
-    done.sent = sent;
-    Ok(())
+    // Counted whether the copy ended, failed or was cut short.
+    done.received += client.read;
+    done.sent = client.written;
+    Ok(copied?)
 }
 
-/// Connects to `address` within `timeout`.
-async fn connect(address: SocketAddr, timeout: Duration) -> Result<TcpStream, StreamError> {
-    match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
+/// Connects to `address` within the pool's `connectTimeout`, with its TCP keep-alive.
+async fn connect(address: SocketAddr, pool: &ConnectionPool) -> Result<TcpStream, StreamError> {
+    match tokio::time::timeout(pool.connect_timeout, TcpStream::connect(address)).await {
         Ok(Ok(stream)) => {
             let _ = stream.set_nodelay(true);
+            if let Some(keepalive) = &pool.tcp_keepalive {
+                keep_alive(&stream, keepalive);
+            }
             Ok(stream)
         }
         Ok(Err(e)) => Err(StreamError::Connect(address, e)),
@@ -204,7 +213,7 @@ async fn destination(
     view: &Arc<RequestView>,
 ) -> Result<usize, StreamError> {
     let RouteAction::Forward(destinations) = &entry.route.action else {
-        return Err(StreamError::NoRoute(None));
+        return Err(StreamError::NoHealthyUpstream);
     };
     let picked = match destinations.len() {
         1 => 0,
@@ -223,9 +232,17 @@ async fn endpoint(
     cluster: usize,
     view: &Arc<RequestView>,
 ) -> Result<SocketAddr, StreamError> {
-    let endpoints = generation.clusters[cluster].endpoints();
+    let state = &generation.clusters[cluster];
+    let endpoints = state.endpoints();
     let now = now_ms();
-    let states: Vec<_> = endpoints.iter().map(|e| e.state(now)).collect();
+    let mut states: Vec<_> = endpoints.iter().map(|e| e.state(now)).collect();
+    // Envoy's panic threshold (Istio's minHealthPercent): below it, ejections are ignored.
+    let outlier = state.cluster.policy.outlier_detection.as_ref();
+    let min_health = outlier.map_or(0, |o| o.min_health_percent) as usize;
+    let healthy = states.iter().filter(|s| s.healthy).count();
+    if healthy * 100 < min_health * states.len() {
+        states.iter_mut().for_each(|s| s.healthy = true);
+    }
     let picked = match states.as_slice() {
         [] => None,
         [only] => only.healthy.then_some(0),

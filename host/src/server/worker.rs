@@ -324,8 +324,9 @@ impl Connection {
                 sni: None,
                 seen: Bytes::new(),
             };
-            let _registered = registered;
-            return self.forward(stream, bytes, moved, generation).await;
+            return self
+                .forward(stream, bytes, (moved, registered), generation)
+                .await;
         }
         let Some(servers) = generation.tls.get(index).and_then(Option::as_ref) else {
             return self
@@ -350,8 +351,9 @@ impl Connection {
                     sni,
                     seen,
                 };
-                let _registered = registered;
-                return self.forward(stream, bytes, moved, generation).await;
+                return self
+                    .forward(stream, bytes, (moved, registered), generation)
+                    .await;
             }
             stream.put_back(seen);
         }
@@ -386,7 +388,7 @@ impl Connection {
         self,
         io: I,
         forwarding: Forwarding,
-        moved: Arc<std::sync::atomic::AtomicU64>,
+        (moved, registered): (Arc<std::sync::atomic::AtomicU64>, Registered),
         generation: Arc<Generation>,
     ) -> anyhow::Result<()>
     where
@@ -405,6 +407,8 @@ impl Connection {
         };
         let mut done = stream::Forwarded::default();
         let forwarded = stream::forward(io, accepted, &generation, &mut done);
+        // Counted as busy while open: shedding closes idle HTTP connections only.
+        let _busy = registered.tracked.start();
         let result = self.tunnels.tracker.track_future(forwarded).await;
         if let Some(telemetry) = self.telemetry {
             telemetry.report_connection(&ConnectionReport {

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use super::load::ClusterLoad;
 use super::tls::Origination;
-use crate::config::resolved::ConnectionPool;
+use crate::config::resolved::{ConnectionPool, TcpKeepalive};
 use crate::wire::body::Body;
 
 /// Why no connection could be had.
@@ -160,17 +160,7 @@ impl EndpointPool {
             .map_err(|e| format!("{}: {e}", self.address))?;
         let _ = stream.set_nodelay(true);
         if let Some(keepalive) = &self.settings.tcp_keepalive {
-            let mut params = socket2::TcpKeepalive::new();
-            if let Some(time) = keepalive.time {
-                params = params.with_time(time);
-            }
-            if let Some(interval) = keepalive.interval {
-                params = params.with_interval(interval);
-            }
-            if let Some(probes) = keepalive.probes {
-                params = params.with_retries(probes);
-            }
-            let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&params);
+            keep_alive(&stream, keepalive);
         }
         match (&self.tls, sni) {
             (Some(tls), Some(name)) => {
@@ -222,4 +212,20 @@ impl EndpointPool {
 
     /// How long to wait between re-checks while queued.
     pub const QUEUE_POLL: Duration = Duration::from_millis(50);
+}
+
+/// Turns on TCP keep-alive probes on `stream` as `keepalive` says (Istio's
+/// `connectionPool.tcp.tcpKeepalive`); the OS's defaults where it says nothing.
+pub fn keep_alive(stream: &TcpStream, keepalive: &TcpKeepalive) {
+    let mut params = socket2::TcpKeepalive::new();
+    if let Some(time) = keepalive.time {
+        params = params.with_time(time);
+    }
+    if let Some(interval) = keepalive.interval {
+        params = params.with_interval(interval);
+    }
+    if let Some(probes) = keepalive.probes {
+        params = params.with_retries(probes);
+    }
+    let _ = socket2::SockRef::from(stream).set_tcp_keepalive(&params);
 }

@@ -20,8 +20,8 @@ pub fn is_grpc_request(headers: &HeaderMap) -> bool {
 }
 
 /// The deadline of a `grpc-timeout` header: up to 8 digits and a unit (`H`, `M`, `S`,
-/// `m`, `u`, `n`); `None` when it is missing or malformed (then it is ignored, as Envoy
-/// does).
+/// `m`, `u`, `n`), rounded up to whole milliseconds (as Envoy reads it); `None` when it
+/// is missing, zero or malformed (then it is ignored, as Envoy does).
 pub fn timeout(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(GRPC_TIMEOUT)?.to_str().ok()?;
     let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
@@ -29,15 +29,21 @@ pub fn timeout(headers: &HeaderMap) -> Option<Duration> {
         return None;
     }
     let amount: u64 = digits.parse().ok()?;
-    Some(match unit {
+    let timeout = match unit {
         "H" => Duration::from_secs(amount * 3600),
         "M" => Duration::from_secs(amount * 60),
         "S" => Duration::from_secs(amount),
         "m" => Duration::from_millis(amount),
-        "u" => Duration::from_micros(amount),
-        "n" => Duration::from_nanos(amount),
+        "u" => millis_up(u128::from(amount) * 1_000),
+        "n" => millis_up(u128::from(amount)),
         _ => return None,
-    })
+    };
+    (!timeout.is_zero()).then_some(timeout)
+}
+
+/// `nanos` rounded up to whole milliseconds.
+fn millis_up(nanos: u128) -> Duration {
+    Duration::from_millis(u64::try_from(nanos.div_ceil(1_000_000)).unwrap_or(u64::MAX))
 }
 
 /// `timeout` as a `grpc-timeout` value, in milliseconds (rounded up; hours when that
@@ -81,8 +87,10 @@ mod tests {
             ("2M", Some(Duration::from_secs(120))),
             ("3S", Some(Duration::from_secs(3))),
             ("250m", Some(Duration::from_millis(250))),
-            ("7u", Some(Duration::from_micros(7))),
-            ("9n", Some(Duration::from_nanos(9))),
+            ("7u", Some(Duration::from_millis(1))),
+            ("1500u", Some(Duration::from_millis(2))),
+            ("9n", Some(Duration::from_millis(1))),
+            ("0m", None),
             ("123456789S", None),
             ("S", None),
             ("10x", None),

@@ -3,6 +3,7 @@
 //! reads. A leaf: it depends on no other module of the crate.
 
 pub mod body;
+pub mod counting;
 pub mod grpc;
 pub mod grpc_messages;
 pub mod host;

@@ -179,13 +179,8 @@ fn bind_routes(table: &mut RouteTable, server: &GatewayServer, services: &[Bound
         if routes.is_empty() && server.kind.forwards_bytes() {
             continue;
         }
-        // A TCP connection names no host: its routes serve every connection to the port.
-        let any = [String::from("*")];
-        let hosts = match server.kind {
-            ServerKind::Tcp => &any[..],
-            _ => &service.hosts[..],
-        };
-        for host in hosts {
+        let mut bound_tcp = false;
+        for host in &service.hosts {
             for (namespace, server_host) in &server.hosts {
                 if namespace
                     .as_ref()
@@ -195,6 +190,16 @@ fn bind_routes(table: &mut RouteTable, server: &GatewayServer, services: &[Bound
                 }
                 let Some(domain) = checks::host_intersection(server_host, host) else {
                     continue;
+                };
+                // A TCP connection names no host: a VirtualService whose hosts meet the
+                // server's serves every connection to the port, once.
+                let domain = match server.kind {
+                    ServerKind::Tcp if bound_tcp => continue,
+                    ServerKind::Tcp => {
+                        bound_tcp = true;
+                        String::from("*")
+                    }
+                    _ => domain,
                 };
                 let vhost = match table
                     .virtual_hosts

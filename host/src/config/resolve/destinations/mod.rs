@@ -42,11 +42,22 @@ pub fn resolve(
         rules::destination_rule(rule.spec, services, ctx, &at, &mut by_host);
     }
     for (host, rules) in &by_host {
-        if let (Some((policy, site)), Some((_, btp))) = (&rules.policy, &rules.backend_tls)
+        let Some((_, btp)) = &rules.backend_tls else {
+            continue;
+        };
+        let overridden = |at: Scope<'_>| {
+            at.field("tls").warn(format!("{} sets the TLS of host {host:?}, and a BackendTLSPolicy takes precedence: this TLS is ignored", btp.resource));
+        };
+        if let Some((policy, site)) = &rules.policy
             && policy.sets_tls()
         {
-            let at = Scope::new(reporter, site, "spec.trafficPolicy");
-            at.field("tls").warn(format!("{} sets the TLS of host {host:?}, and a BackendTLSPolicy takes precedence: this TLS is ignored", btp.resource));
+            overridden(Scope::new(reporter, site, "spec.trafficPolicy"));
+        }
+        for (rule, _) in rules.subsets.values() {
+            if rule.policy.sets_tls() {
+                let (site, path) = &rule.written;
+                overridden(Scope::new(reporter, site, path.as_str()));
+            }
         }
     }
 

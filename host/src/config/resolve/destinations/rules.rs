@@ -14,6 +14,8 @@ pub(super) struct SubsetRule {
     labels: BTreeMap<String, String>,
     /// The subset's policy, applied over the host's.
     pub(super) policy: Policy,
+    /// Where the subset's policy is written: the rule and the field path.
+    pub(super) written: (Site, String),
 }
 
 impl SubsetRule {
@@ -183,5 +185,9 @@ fn subset_rule(
     SubsetRule {
         labels: subset.labels.clone(),
         policy,
+        written: (
+            at.site().clone(),
+            at.field("trafficPolicy").path().to_string(),
+        ),
     }
 }

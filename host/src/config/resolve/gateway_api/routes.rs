@@ -319,6 +319,8 @@ pub fn rank(ranking: Ranking<'_>, matched: &HttpRouteMatch, at: (&str, usize, us
                 .and_then(|m| m.method.as_ref());
             let chars = |part: Option<&String>| part.map_or(0, String::len);
             RouteRank {
+                // One without a method matches every path, as a `/` prefix does.
+                class: u8::from(method.is_none()),
                 longer: Reverse(chars(method.and_then(|m| m.service.as_ref()))),
                 method_chars: Reverse(chars(method.and_then(|m| m.method.as_ref()))),
                 ..order
