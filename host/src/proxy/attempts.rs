@@ -37,6 +37,8 @@ pub struct Attempts<'a> {
     pub cluster: usize,
     /// The client's side of the upgrade the request asks for: it goes over HTTP/1.1.
     pub upgrade: Option<Requested>,
+    /// The request's timeout ([`timeout`]).
+    pub timeout: Option<Duration>,
 }
 
 impl Attempts<'_> {
@@ -53,26 +55,13 @@ impl Attempts<'_> {
         }
         // As Envoy does, a gRPC request's upstream learns the timeout in force.
         if let Some(timeout) = self
-            .timeout()
+            .timeout
             .filter(|_| grpc::is_grpc_request(&head.headers))
         {
             head.headers
                 .insert(grpc::GRPC_TIMEOUT, grpc::timeout_value(timeout));
         }
         head
-    }
-
-    /// The request's timeout: the route's, or the client's `grpc-timeout` when shorter
-    /// (Istio caps a gRPC request's deadline by the route timeout).
-    fn timeout(&self) -> Option<Duration> {
-        let headers = &self.view.parts.headers;
-        let asked = grpc::is_grpc_request(headers)
-            .then(|| grpc::timeout(headers))
-            .flatten();
-        match (self.routed.entry.route.timeout, asked) {
-            (Some(route), Some(asked)) => Some(route.min(asked)),
-            (route, asked) => route.or(asked),
-        }
     }
 
     /// Runs attempts until one succeeds, the policy stops retrying, or the route times out;
@@ -84,7 +73,7 @@ impl Attempts<'_> {
         mut body: RequestBody,
         noted: &mut access_log::Outcome,
     ) -> Result<Response<Body>, ProxyError> {
-        let deadline = self.timeout().map(|t| Instant::now() + t);
+        let deadline = self.timeout.map(|t| Instant::now() + t);
         let mut tried: Vec<SocketAddr> = Vec::new();
         let mut attempt = 0u32;
         let mut first = Some(head);
@@ -393,22 +382,7 @@ impl Attempts<'_> {
     /// The endpoint for the next attempt, avoiding those already tried when another is
     /// available (Istio's `retryIgnorePreviousHosts`).
     async fn pick_endpoint(&self, tried: &[SocketAddr]) -> Result<Arc<LiveEndpoint>, ProxyError> {
-        let cluster = self.cluster();
-        let endpoints = cluster.endpoints();
-        let now = now_ms();
-        let mut states: Vec<_> = endpoints.iter().map(|e| e.state(now)).collect();
-        // Envoy's panic threshold (Istio's minHealthPercent, 0 by default): below it,
-        // ejections are ignored and every endpoint takes traffic.
-        let min_health = cluster
-            .cluster
-            .policy
-            .outlier_detection
-            .as_ref()
-            .map_or(0, |o| o.min_health_percent) as usize;
-        let healthy = states.iter().filter(|s| s.healthy).count();
-        if healthy * 100 < min_health * states.len() {
-            states.iter_mut().for_each(|s| s.healthy = true);
-        }
+        let (endpoints, mut states) = self.cluster().endpoint_states();
         match states.as_slice() {
             [] => return Err(ProxyError::NoHealthyUpstream),
             [only] if !only.healthy => return Err(ProxyError::NoHealthyUpstream),
@@ -467,6 +441,18 @@ fn failed(outcome: &AttemptOutcome) -> bool {
             response.status >= 400 || response.grpc_status.is_some_and(|code| code != 0)
         }
         _ => true,
+    }
+}
+
+/// A request's timeout: the route's, or the client's `grpc-timeout` (in `headers`) when
+/// shorter (Istio caps a gRPC request's deadline by the route timeout).
+pub fn timeout(route: Option<Duration>, headers: &http::HeaderMap) -> Option<Duration> {
+    let asked = grpc::is_grpc_request(headers)
+        .then(|| grpc::timeout(headers))
+        .flatten();
+    match (route, asked) {
+        (Some(route), Some(asked)) => Some(route.min(asked)),
+        (route, asked) => route.or(asked),
     }
 }
 

@@ -91,6 +91,7 @@ impl Shadow {
             .and_then(|h| h.to_str().ok())
             .unwrap_or_default()
             .to_string();
+        let timeout = super::attempts::timeout(entry.route.timeout, &self.view.parts.headers);
         let attempts = Attempts {
             generation: &self.generation,
             view: self.view,
@@ -103,6 +104,7 @@ impl Shadow {
             },
             cluster: self.cluster,
             upgrade: None,
+            timeout,
         };
         let timeout = entry.route.timeout.unwrap_or(DEFAULT_TIMEOUT);
         let mut outcome = Outcome::new(false);

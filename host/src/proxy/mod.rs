@@ -519,12 +519,14 @@ async fn forward_to(
         .copied()
         .ok_or(ProxyError::NoHealthyUpstream)?;
     let downstream = routed.downstream;
+    let timeout = attempts::timeout(entry.route.timeout, &view.parts.headers);
     let attempts = attempts::Attempts {
         generation,
         view,
         routed,
         cluster,
         upgrade: payload.upgrade,
+        timeout,
     };
     let head = attempts.upstream_head();
     // A gRPC request's messages are counted as they go upstream.

@@ -17,7 +17,6 @@ use tokio::net::TcpStream;
 use super::idle;
 use crate::config::resolved::{ConnectionPool, ListenerId, RouteAction};
 use crate::runtime::Generation;
-use crate::runtime::clusters::now_ms;
 use crate::runtime::generation::RouteEntry;
 use crate::upstream::load::Counted;
 use crate::upstream::pool::keep_alive;
@@ -232,17 +231,7 @@ async fn endpoint(
     cluster: usize,
     view: &Arc<RequestView>,
 ) -> Result<SocketAddr, StreamError> {
-    let state = &generation.clusters[cluster];
-    let endpoints = state.endpoints();
-    let now = now_ms();
-    let mut states: Vec<_> = endpoints.iter().map(|e| e.state(now)).collect();
-    // Envoy's panic threshold (Istio's minHealthPercent): below it, ejections are ignored.
-    let outlier = state.cluster.policy.outlier_detection.as_ref();
-    let min_health = outlier.map_or(0, |o| o.min_health_percent) as usize;
-    let healthy = states.iter().filter(|s| s.healthy).count();
-    if healthy * 100 < min_health * states.len() {
-        states.iter_mut().for_each(|s| s.healthy = true);
-    }
+    let (endpoints, states) = generation.clusters[cluster].endpoint_states();
     let picked = match states.as_slice() {
         [] => None,
         [only] => only.healthy.then_some(0),

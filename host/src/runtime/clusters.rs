@@ -107,6 +107,22 @@ impl ClusterState {
         self.endpoints.load_full()
     }
 
+    /// The endpoints now, with their states for the balancer. Below Envoy's panic
+    /// threshold (Istio's `minHealthPercent`, 0 by default) ejections are ignored and
+    /// every endpoint takes traffic.
+    pub fn endpoint_states(&self) -> (Arc<Endpoints>, Vec<EndpointState>) {
+        let endpoints = self.endpoints();
+        let now = now_ms();
+        let mut states: Vec<_> = endpoints.iter().map(|e| e.state(now)).collect();
+        let outlier = self.cluster.policy.outlier_detection.as_ref();
+        let min_health = outlier.map_or(0, |o| o.min_health_percent) as usize;
+        let healthy = states.iter().filter(|s| s.healthy).count();
+        if healthy * 100 < min_health * states.len() {
+            states.iter_mut().for_each(|s| s.healthy = true);
+        }
+        (endpoints, states)
+    }
+
     /// The HTTP/2 client of `worker`, for HTTP2 and GRPC clusters.
     /// With `useClientProtocol`, only for requests that came over HTTP/2.
     pub fn h2_client(&self, worker: usize, client: http::Version) -> Option<&H2Client> {

@@ -19,12 +19,9 @@ pub fn tls_routes(
     targets: &Targets<'_>,
     at: &Scope<'_>,
 ) -> Vec<BoundRoute> {
-    let routes = vs.spec.tls.as_deref().unwrap_or_default();
-    routes
-        .iter()
-        .enumerate()
-        .filter_map(|(i, tls)| tls_route(tls, (vs, i), targets, &at.index(i)))
-        .collect()
+    each(vs.spec.tls.as_deref(), |tls, i| {
+        tls_route(tls, (vs, i), targets, &at.index(i))
+    })
 }
 
 /// The `tcp` routes of `vs`, in order.
@@ -33,11 +30,21 @@ pub fn tcp_routes(
     targets: &Targets<'_>,
     at: &Scope<'_>,
 ) -> Vec<BoundRoute> {
-    let routes = vs.spec.tcp.as_deref().unwrap_or_default();
-    routes
+    each(vs.spec.tcp.as_deref(), |tcp, i| {
+        tcp_route(tcp, (vs, i), targets, &at.index(i))
+    })
+}
+
+/// The routes `route` makes of `specs` (each with its index), those without errors.
+fn each<S>(
+    specs: Option<&[S]>,
+    route: impl Fn(&S, usize) -> Option<BoundRoute>,
+) -> Vec<BoundRoute> {
+    let specs = specs.unwrap_or_default();
+    specs
         .iter()
         .enumerate()
-        .filter_map(|(i, tcp)| tcp_route(tcp, (vs, i), targets, &at.index(i)))
+        .filter_map(|(i, s)| route(s, i))
         .collect()
 }
 
