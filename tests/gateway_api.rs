@@ -811,7 +811,8 @@ metadata:
 spec:
   parentRefs: [{{name: same-namespace, sectionName: tcp}}]
   rules:
-  - backendRefs:
+  - name: weighted
+    backendRefs:
     - {{name: tcp-one, port: 9000, weight: 3}}
     - {{name: tcp-two, port: 9000, weight: 1}}
 ---
@@ -846,6 +847,11 @@ spec:
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("gateway.yaml"), &config).unwrap();
     let output = support::validate(dir.path(), "gateway.yaml");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("TCPRoute/split: spec.rules[0].name: not used yet"),
+        "{stderr}"
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     for expected in [
         "TLSRoute gateway-conformance-infra/passed on gateway-conformance-infra/same-namespace: Accepted=True (Accepted), ResolvedRefs=True (ResolvedRefs)",

@@ -141,6 +141,14 @@ fn passthrough(listener: &Listener, at: &Scope<'_>) -> Result<Value, Unserved> {
         at.field("certificateRefs")
             .warn("a Passthrough listener terminates no TLS: ignored");
     }
+    not_yet(
+        tls.is_some_and(|t| t.options.is_some()),
+        &at.field("options"),
+    );
+    not_yet(
+        tls.is_some_and(|t| t.frontend_validation.is_some()),
+        &at.field("frontendValidation"),
+    );
     Ok(json!({ "mode": "PASSTHROUGH" }))
 }
 

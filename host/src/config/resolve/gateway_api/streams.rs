@@ -62,6 +62,11 @@ fn route_set(
     let mut entries = Vec::new();
     for (r, rule) in rules.iter().enumerate() {
         let at = at.field("rules").index(r);
+        if rule.name.is_some() {
+            at.field("name").warn(
+                "not used yet: a TLSRoute's or TCPRoute's routes are named <virtual service>.tls.<i> or .tcp.<i>; ignored",
+            );
+        }
         let refs: Vec<_> = rule.backend_refs.iter().map(BackendRef::as_http).collect();
         let found = backends(
             &refs,
